@@ -1,0 +1,138 @@
+//! The one place errors become envelopes: the pipeline API's
+//! `{success:false, code, message, error_type, details}` under `/api/v0/`, BKData's
+//! `{result:false, data:null, code:"15MMCCC", message, errors}` everywhere else.
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bkdata_api::{BkEnvelope, PipelineErrorBody};
+use bkdata_pipeline::PipelineError;
+use serde_json::{json, Value};
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub error_type: &'static str,
+    pub message: String,
+    pub details: Value,
+    /// BKData flavour: answer with the BKData envelope and this code.
+    pub bk_code: Option<&'static str>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, error_type: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            error_type,
+            message: message.into(),
+            details: json!({}),
+            bk_code: None,
+        }
+    }
+    pub fn details(mut self, details: Value) -> Self {
+        self.details = details;
+        self
+    }
+    pub fn bkdata(mut self, code: &'static str) -> Self {
+        self.bk_code = Some(code);
+        self
+    }
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "validation_error", message)
+    }
+}
+
+impl From<PipelineError> for ApiError {
+    fn from(e: PipelineError) -> Self {
+        let msg = e.to_string();
+        match e {
+            PipelineError::Validation { details, .. } => {
+                Self::new(StatusCode::BAD_REQUEST, "validation_error", msg).details(details)
+            }
+            PipelineError::Dependency { details, .. } => {
+                Self::new(StatusCode::BAD_REQUEST, "dependency_error", msg).details(details)
+            }
+            PipelineError::NotFound(_) => Self::new(StatusCode::NOT_FOUND, "not_found", msg),
+            PipelineError::Conflict { details, .. } => {
+                Self::new(StatusCode::CONFLICT, "conflict", msg).details(details)
+            }
+            PipelineError::Unavailable(_) => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", msg)
+            }
+            PipelineError::Internal(_) => {
+                log::error!("internal error: {msg}");
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", msg)
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Some(code) = self.bk_code {
+            // BKData answers errors with HTTP 200 except for auth and routing.
+            let status = match self.status {
+                StatusCode::UNAUTHORIZED
+                | StatusCode::NOT_FOUND
+                | StatusCode::PAYLOAD_TOO_LARGE
+                | StatusCode::SERVICE_UNAVAILABLE => self.status,
+                _ => StatusCode::OK,
+            };
+            let errors = if self.details == json!({}) {
+                None
+            } else {
+                Some(self.details)
+            };
+            return (
+                status,
+                Json(BkEnvelope::<Value>::error(code, self.message, errors)),
+            )
+                .into_response();
+        }
+        let body = PipelineErrorBody {
+            success: false,
+            code: self.status.as_u16(),
+            message: self.message,
+            error_type: self.error_type.to_string(),
+            details: self.details,
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+pub fn is_pipeline_path(path: &str) -> bool {
+    path.starts_with("/api/")
+}
+
+/// The BKData code for a status: "15" + module "00" (common) + the status.
+pub fn bk_code_for(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        401 => "1511401",
+        404 => "1500004",
+        413 => "1500413",
+        503 => "1500503",
+        400 => "1500400",
+        _ => "1500500",
+    }
+}
+
+/// Give an error the envelope of the path it answers.
+pub fn for_path(e: ApiError, path: &str) -> ApiError {
+    if is_pipeline_path(path) {
+        e
+    } else {
+        let code = bk_code_for(e.status);
+        e.bkdata(code)
+    }
+}
+
+pub async fn route_not_found(uri: Uri) -> ApiError {
+    for_path(
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no such endpoint: {}", uri.path()),
+        )
+        .details(json!({"path": uri.path()})),
+        uri.path(),
+    )
+}

@@ -1,0 +1,98 @@
+//! The HTTP API: axum router, request auth, and the one mapping of errors to envelopes.
+//! Handlers are thin: they parse, call `bkdata_pipeline::Service` on the blocking pool, and wrap.
+mod auth;
+mod error;
+mod metrics;
+pub mod openapi;
+mod pipeline_api;
+
+use axum::routing::get;
+use axum::Router;
+use bkdata_models::PgPool;
+use bkdata_pipeline::Service;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use error::ApiError;
+
+/// Server settings, from the environment (see `.env.sample`).
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub listen: String,
+    pub data_dir: PathBuf,
+    /// Largest request body accepted; larger ones get 413.
+    pub max_body_bytes: usize,
+    pub pool_size: u32,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8084";
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+impl Config {
+    pub fn from_env() -> anyhow::Result<Self> {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let parse = |k: &str, d: usize| -> anyhow::Result<usize> {
+            env(k).map_or(Ok(d), |v| {
+                v.parse()
+                    .map_err(|_| anyhow::anyhow!("{k} must be a number, got {v:?}"))
+            })
+        };
+        Ok(Config {
+            database_url: env("DATABASE_URL")
+                .unwrap_or_else(|| bkdata_models::db::DEFAULT_DATABASE_URL.into()),
+            listen: env("BKDATA_LISTEN").unwrap_or_else(|| DEFAULT_LISTEN.into()),
+            data_dir: env("BKDATA_DATA_DIR")
+                .unwrap_or_else(|| "./data/pipeline".into())
+                .into(),
+            max_body_bytes: parse("BKDATA_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?,
+            pool_size: parse("BKDATA_DB_POOL_SIZE", 16)? as u32,
+        })
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub service: Service,
+    pub pool: PgPool,
+    pub config: Arc<Config>,
+    pub(crate) apps: Arc<auth::AppCache>,
+    pub(crate) metrics: Arc<metrics::Metrics>,
+}
+
+impl AppState {
+    pub fn new(config: Config, pool: PgPool) -> Self {
+        AppState {
+            service: Service::new(pool.clone(), config.data_dir.clone()),
+            pool,
+            config: Arc::new(config),
+            apps: Arc::default(),
+            metrics: Arc::default(),
+        }
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .nest("/api/v0/data_pipeline", pipeline_api::routes())
+        .route("/openapi.json", get(openapi::serve))
+        .route("/healthz", get(metrics::healthz))
+        .route("/metrics", get(metrics::prometheus))
+        .fallback(error::route_not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
+        .with_state(state)
+}
+
+/// Serve until the future `shutdown` completes.
+pub async fn serve(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

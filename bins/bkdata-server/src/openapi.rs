@@ -1,0 +1,329 @@
+//! The OpenAPI 3 document, served at `/openapi.json`. One table lists every operation; a
+//! test calls each of them to prove the router and the document agree.
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+pub struct Op {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub summary: &'static str,
+    pub tag: &'static str,
+    /// Query parameters: (name, type, description).
+    pub query: &'static [(&'static str, &'static str, &'static str)],
+    /// Request body schema name in `components.schemas`, if any.
+    pub body: Option<&'static str>,
+    pub status: u16,
+    /// Answers a file, not JSON.
+    pub binary: bool,
+}
+
+macro_rules! op {
+    ($m:literal, $p:expr, $s:literal, $t:literal, q=$q:expr, b=$b:expr, st=$st:literal) => {
+        Op {
+            method: $m,
+            path: $p,
+            summary: $s,
+            tag: $t,
+            query: $q,
+            body: $b,
+            status: $st,
+            binary: false,
+        }
+    };
+}
+
+pub const OPERATIONS: &[Op] = &[
+    op!(
+        "post",
+        "/api/v0/data_pipeline/tasks",
+        "Create a task",
+        "tasks",
+        q = &[],
+        b = Some("CreateTaskRequest"),
+        st = 201
+    ),
+    op!(
+        "get",
+        "/api/v0/data_pipeline/tasks",
+        "List tasks",
+        "tasks",
+        q = &[
+            ("limit", "integer", "1..1000, default 50"),
+            (
+                "status",
+                "string",
+                "pending | in_progress | partial_completed | completed | failed"
+            )
+        ],
+        b = None,
+        st = 200
+    ),
+    op!(
+        "get",
+        "/api/v0/data_pipeline/tasks/{task_id}",
+        "Task status with step_status and current_execution",
+        "tasks",
+        q = &[],
+        b = None,
+        st = 200
+    ),
+    op!(
+        "post",
+        "/api/v0/data_pipeline/tasks/{task_id}/execute",
+        "Execute the whole workflow or one step (queued for a worker)",
+        "tasks",
+        q = &[],
+        b = Some("ExecuteRequest"),
+        st = 202
+    ),
+    op!(
+        "post",
+        "/api/v0/data_pipeline/tasks/{task_id}/cancel",
+        "Cancel the execution in progress",
+        "tasks",
+        q = &[],
+        b = None,
+        st = 200
+    ),
+    op!(
+        "get",
+        "/api/v0/data_pipeline/tasks/{task_id}/executions",
+        "Executions of a task, newest first",
+        "tasks",
+        q = &[],
+        b = None,
+        st = 200
+    ),
+    op!(
+        "get",
+        "/api/v0/data_pipeline/tasks/{task_id}/logs",
+        "Database logs of a task",
+        "logs",
+        q = &[
+            ("limit", "integer", "1..1000, default 100"),
+            ("level", "string", "DEBUG | INFO | WARNING | ERROR")
+        ],
+        b = None,
+        st = 200
+    ),
+    op!(
+        "get",
+        "/api/v0/data_pipeline/tasks/{task_id}/files",
+        "Files of the task folder",
+        "files",
+        q = &[],
+        b = None,
+        st = 200
+    ),
+    op!(
+        "post",
+        "/api/v0/data_pipeline/tasks/{task_id}/files/archive",
+        "Create a zip or tar.gz of the task folder",
+        "files",
+        q = &[],
+        b = Some("ArchiveRequest"),
+        st = 200
+    ),
+    op!(
+        "get",
+        "/api/v0/data_pipeline/tasks/{task_id}/files/integrity",
+        "sha256 of each file, checked against what the steps recorded",
+        "files",
+        q = &[],
+        b = None,
+        st = 200
+    ),
+    Op {
+        method: "get",
+        path: "/api/v0/data_pipeline/tasks/{task_id}/files/download/{file_name}",
+        summary: "Download a file",
+        tag: "files",
+        query: &[],
+        body: None,
+        status: 200,
+        binary: true,
+    },
+    Op {
+        method: "get",
+        path: "/api/v0/data_pipeline/tasks/{task_id}/files/{file_name}",
+        summary: "Download a file (short form)",
+        tag: "files",
+        query: &[],
+        body: None,
+        status: 200,
+        binary: true,
+    },
+    op!(
+        "post",
+        "/api/v0/data_pipeline/files/cleanup",
+        "Remove the folders of tasks older than days_to_keep",
+        "files",
+        q = &[],
+        b = Some("CleanupRequest"),
+        st = 200
+    ),
+    op!(
+        "get",
+        "/api/v0/data_pipeline/monitor/status",
+        "System status: CPU, memory, disk, task counts, health",
+        "monitor",
+        q = &[],
+        b = None,
+        st = 200
+    ),
+    op!(
+        "get",
+        "/api/v0/data_pipeline/monitor/tasks/{task_id}",
+        "Monitor of one task",
+        "monitor",
+        q = &[],
+        b = None,
+        st = 200
+    ),
+    op!(
+        "get",
+        "/api/v0/data_pipeline/monitor/metrics/history",
+        "Host samples taken by workers",
+        "monitor",
+        q = &[("minutes", "integer", "1..43200, default 60")],
+        b = None,
+        st = 200
+    ),
+    op!(
+        "get",
+        "/api/v0/data_pipeline/monitor/anomalies",
+        "Long-running executions, failed steps, disk nearly full",
+        "monitor",
+        q = &[("hours", "integer", "1..2160, default 24")],
+        b = None,
+        st = 200
+    ),
+    op!(
+        "get",
+        "/api/v0/data_pipeline/stats",
+        "Overall statistics",
+        "monitor",
+        q = &[],
+        b = None,
+        st = 200
+    ),
+    op!(
+        "get",
+        "/openapi.json",
+        "This document",
+        "meta",
+        q = &[],
+        b = None,
+        st = 200
+    ),
+    op!(
+        "get",
+        "/healthz",
+        "Liveness and database check (no credentials)",
+        "meta",
+        q = &[],
+        b = None,
+        st = 200
+    ),
+    op!(
+        "get",
+        "/metrics",
+        "Prometheus metrics (no credentials)",
+        "meta",
+        q = &[],
+        b = None,
+        st = 200
+    ),
+];
+
+fn schemas() -> Value {
+    json!({
+        "CreateTaskRequest": {"type": "object", "required": ["table_list_file", "business_context"], "properties": {
+            "table_list_file": {"type": "string", "description": "relative path of the table list"},
+            "business_context": {"type": "string"},
+            "db_name": {"type": "string", "description": "business database; the default when absent"},
+            "enable_sql_validation": {"type": "boolean", "default": true},
+            "enable_llm_repair": {"type": "boolean", "default": true},
+            "modify_original_file": {"type": "boolean", "default": true},
+            "enable_training_data_load": {"type": "boolean", "default": true}}},
+        "ExecuteRequest": {"type": "object", "properties": {
+            "execution_mode": {"type": "string", "enum": ["complete", "step"], "default": "complete"},
+            "step_name": {"type": "string", "enum": bkdata_api::pipeline::STEP_ORDER},
+            "force_execution": {"type": "boolean", "default": false, "description": "skip the step dependency check"},
+            "clean_existing_files": {"type": "boolean", "default": false}}},
+        "ArchiveRequest": {"type": "object", "properties": {"archive_format": {"type": "string", "enum": ["zip", "tar.gz"], "default": "zip"}}},
+        "CleanupRequest": {"type": "object", "properties": {"days_to_keep": {"type": "integer", "default": 30, "minimum": 0}}},
+        "SuccessEnvelope": {"type": "object", "required": ["success", "data"], "properties": {
+            "success": {"type": "boolean", "const": true}, "code": {"type": "integer"},
+            "message": {"type": "string"}, "data": {}}},
+        "ErrorEnvelope": {"type": "object", "required": ["success", "code", "message", "error_type", "details"], "properties": {
+            "success": {"type": "boolean", "const": false}, "code": {"type": "integer"},
+            "message": {"type": "string"},
+            "error_type": {"type": "string", "enum": ["validation_error", "invalid_json", "dependency_error", "authentication_error", "not_found", "conflict", "payload_too_large", "service_unavailable", "internal_error"]},
+            "details": {"type": "object"}}},
+    })
+}
+
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    for op in OPERATIONS {
+        let mut params: Vec<Value> = op
+            .path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .collect();
+        params.extend(op.query.iter().map(|(n, ty, d)| {
+            json!({"name": n, "in": "query", "required": false, "description": d, "schema": {"type": ty}})
+        }));
+        let ok_content = if op.binary {
+            json!({"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}})
+        } else {
+            json!({"application/json": {"schema": {"$ref": "#/components/schemas/SuccessEnvelope"}}})
+        };
+        let err = json!({"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}});
+        let mut responses = Map::new();
+        responses.insert(
+            op.status.to_string(),
+            json!({"description": "success", "content": ok_content}),
+        );
+        let open = op.path == "/healthz" || op.path == "/metrics";
+        if !open {
+            for code in ["400", "401", "404", "409", "413", "500", "503"] {
+                responses.insert(code.into(), err.clone());
+            }
+        }
+        let mut o = json!({
+            "summary": op.summary, "tags": [op.tag], "parameters": params, "responses": responses,
+        });
+        if let Some(b) = op.body {
+            o["requestBody"] = json!({"required": b == "CreateTaskRequest", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{b}")}}}});
+        }
+        if open {
+            o["security"] = json!([]);
+        }
+        paths
+            .entry(op.path.to_string())
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .unwrap()
+            .insert(op.method.into(), o);
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {"title": "bkdata-rs API", "version": env!("CARGO_PKG_VERSION"),
+                 "description": "BKData-compatible data platform. Data pipeline task API (seed 002) under /api/v0/data_pipeline/. Every call needs bk_app_code, bk_app_secret and bk_username (X-Bkapi-Authorization header JSON, or params)."},
+        "servers": [{"url": "http://127.0.0.1:8084"}],
+        "security": [{"bkapi": []}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas(),
+            "securitySchemes": {"bkapi": {"type": "apiKey", "in": "header", "name": "X-Bkapi-Authorization",
+                "description": "JSON {\"bk_app_code\":…, \"bk_app_secret\":…, \"bk_username\":…}"}},
+        },
+    })
+}
+
+pub async fn serve() -> Json<Value> {
+    Json(document())
+}

@@ -1,0 +1,290 @@
+//! `/api/v0/data_pipeline/`: the data pipeline task API of seed 002.
+use crate::error::ApiError;
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use bkdata_api::PipelineEnvelope;
+use bkdata_pipeline::{Caller, PipelineError, Service};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::json;
+use std::collections::HashMap;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/tasks", post(create_task).get(list_tasks))
+        .route("/tasks/{task_id}", get(task_status))
+        .route("/tasks/{task_id}/execute", post(execute))
+        .route("/tasks/{task_id}/cancel", post(cancel))
+        .route("/tasks/{task_id}/executions", get(executions))
+        .route("/tasks/{task_id}/logs", get(logs))
+        .route("/tasks/{task_id}/files", get(list_files))
+        .route("/tasks/{task_id}/files/archive", post(archive))
+        .route("/tasks/{task_id}/files/integrity", get(integrity))
+        .route("/tasks/{task_id}/files/download/{file_name}", get(download))
+        // The seed's short form: GET tasks/{id}/files/{name}.
+        .route("/tasks/{task_id}/files/{file_name}", get(download))
+        .route("/files/cleanup", post(cleanup))
+        .route("/monitor/status", get(monitor_status))
+        .route("/monitor/tasks/{task_id}", get(monitor_task))
+        .route("/monitor/metrics/history", get(metrics_history))
+        .route("/monitor/anomalies", get(anomalies))
+        .route("/stats", get(stats))
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+/// Run a service call on the blocking pool.
+async fn call<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&Service) -> Result<T, PipelineError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let svc = state.service.clone();
+    tokio::task::spawn_blocking(move || f(&svc))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                e.to_string(),
+            )
+        })?
+        .map_err(ApiError::from)
+}
+
+fn ok<T: Serialize>(status: StatusCode, message: &str, data: T) -> Response {
+    (
+        status,
+        Json(PipelineEnvelope::ok(status.as_u16(), message, data)),
+    )
+        .into_response()
+}
+
+/// Parse a JSON body into `T`; an empty body reads as `{}` when `empty_ok`.
+fn body<T: DeserializeOwned>(bytes: &Bytes, empty_ok: bool) -> Result<T, ApiError> {
+    let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        if !empty_ok {
+            return Err(ApiError::validation(
+                "request body is required (a JSON object)",
+            ));
+        }
+        b"{}"
+    } else {
+        bytes
+    };
+    let value: serde_json::Value = serde_json::from_slice(text).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("request body is not valid JSON: {e}"),
+        )
+        .details(json!({"line": e.line(), "column": e.column()}))
+    })?;
+    if !value.is_object() {
+        return Err(ApiError::validation("request body must be a JSON object"));
+    }
+    serde_json::from_value(value).map_err(|e| {
+        let msg = e.to_string();
+        let field = msg
+            .split('`')
+            .nth(1)
+            .map(str::to_string)
+            .unwrap_or_default();
+        ApiError::validation(format!("invalid request: {msg}")).details(json!({"field": field}))
+    })
+}
+
+fn int_param(q: &HashMap<String, String>, name: &str) -> Result<Option<i64>, ApiError> {
+    q.get(name)
+        .map(|v| {
+            v.parse::<i64>().map_err(|_| {
+                ApiError::validation(format!("{name} must be an integer, got {v:?}"))
+                    .details(json!({"field": name, "value": v}))
+            })
+        })
+        .transpose()
+}
+
+async fn create_task(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    bytes: Bytes,
+) -> ApiResult {
+    let req = body(&bytes, false)?;
+    let data = call(&st, move |s| s.create_task(&c, req)).await?;
+    Ok(ok(StatusCode::CREATED, "任务创建成功", data))
+}
+
+async fn list_tasks(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult {
+    let limit = int_param(&q, "limit")?;
+    let status = q.get("status").cloned().filter(|s| !s.is_empty());
+    let data = call(&st, move |s| s.list(&c, limit, status.as_deref())).await?;
+    Ok(ok(StatusCode::OK, "获取任务列表成功", data))
+}
+
+async fn task_status(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let data = call(&st, move |s| s.status(&c, &id)).await?;
+    Ok(ok(StatusCode::OK, "获取任务状态成功", data))
+}
+
+async fn execute(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> ApiResult {
+    let req = body(&bytes, true)?;
+    let data = call(&st, move |s| s.execute(&c, &id, req)).await?;
+    Ok(ok(StatusCode::ACCEPTED, "任务执行已启动", data))
+}
+
+async fn cancel(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let data = call(&st, move |s| s.cancel(&c, &id)).await?;
+    Ok(ok(StatusCode::OK, "任务取消请求已提交", data))
+}
+
+async fn executions(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let data = call(&st, move |s| s.executions(&c, &id)).await?;
+    Ok(ok(StatusCode::OK, "获取执行记录成功", data))
+}
+
+async fn logs(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult {
+    let limit = int_param(&q, "limit")?;
+    let level = q.get("level").cloned().filter(|s| !s.is_empty());
+    let data = call(&st, move |s| s.logs(&c, &id, limit, level.as_deref())).await?;
+    Ok(ok(StatusCode::OK, "获取任务日志成功", data))
+}
+
+async fn list_files(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let data = call(&st, move |s| s.list_files(&c, &id)).await?;
+    Ok(ok(StatusCode::OK, "获取文件列表成功", data))
+}
+
+async fn download(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path((id, name)): Path<(String, String)>,
+) -> ApiResult {
+    let n = name.clone();
+    let (path, bytes) = call(&st, move |s| {
+        let path = s.file_path(&c, &id, &n)?;
+        let bytes = std::fs::read(&path)?;
+        Ok((path, bytes))
+    })
+    .await?;
+    let _ = path;
+    let disposition = format!(
+        "attachment; filename=\"{}\"; filename*=UTF-8''{}",
+        name.replace(['"', '\\'], "_"),
+        urlencoding::encode(&name)
+    );
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                bkdata_pipeline::files::content_type(&name).to_string(),
+            ),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+async fn archive(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> ApiResult {
+    let req = body(&bytes, true)?;
+    let data = call(&st, move |s| s.archive(&c, &id, req)).await?;
+    Ok(ok(StatusCode::OK, "压缩包创建成功", data))
+}
+
+async fn integrity(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let data = call(&st, move |s| s.integrity(&c, &id)).await?;
+    Ok(ok(StatusCode::OK, "文件完整性验证完成", data))
+}
+
+async fn cleanup(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    bytes: Bytes,
+) -> ApiResult {
+    let req = body(&bytes, true)?;
+    let data = call(&st, move |s| s.cleanup(&c, req)).await?;
+    Ok(ok(StatusCode::OK, "文件清理完成", data))
+}
+
+async fn monitor_status(State(st): State<AppState>, Extension(c): Extension<Caller>) -> ApiResult {
+    let data = call(&st, move |s| s.system_status(&c)).await?;
+    Ok(ok(StatusCode::OK, "获取系统状态成功", data))
+}
+
+async fn monitor_task(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let data = call(&st, move |s| s.task_monitor(&c, &id)).await?;
+    Ok(ok(StatusCode::OK, "获取任务监控成功", data))
+}
+
+async fn metrics_history(
+    State(st): State<AppState>,
+    Extension(_c): Extension<Caller>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult {
+    let minutes = int_param(&q, "minutes")?;
+    let data = call(&st, move |s| s.metrics_history(minutes)).await?;
+    Ok(ok(StatusCode::OK, "获取历史性能数据成功", data))
+}
+
+async fn anomalies(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult {
+    let hours = int_param(&q, "hours")?;
+    let data = call(&st, move |s| s.anomalies(&c, hours)).await?;
+    Ok(ok(StatusCode::OK, "获取异常记录成功", data))
+}
+
+async fn stats(State(st): State<AppState>, Extension(c): Extension<Caller>) -> ApiResult {
+    let data = call(&st, move |s| s.stats(&c)).await?;
+    Ok(ok(StatusCode::OK, "获取统计信息成功", data))
+}

@@ -1,0 +1,189 @@
+//! The worker process: claims jobs from Postgres and runs them. `pipeline_execute` jobs run
+//! each execution in a child process (`bkdata-worker run-execution <id>`, the same binary).
+//! The worker also samples host metrics into `system_metrics`. SIGTERM stops claiming, waits
+//! for running jobs up to the grace period, then releases the rest to other workers.
+use anyhow::Context;
+use bkdata_models::db;
+use bkdata_models::jobs::{mark_worker_stopped, register_worker, Runner, RunnerConfig};
+use bkdata_pipeline::{ExecuteJob, ExecutorConfig, StepRegistry, EXECUTE_JOB};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(version, about = "The bkdata background worker")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run jobs until SIGTERM (the default).
+    Run,
+    /// Internal: run one pipeline execution (started by the worker as a child process).
+    RunExecution { execution_id: String },
+}
+
+/// Worker settings, from the environment (see `.env.sample`).
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub data_dir: PathBuf,
+    pub worker_id: String,
+    pub concurrency: usize,
+    pub lease: Duration,
+    pub poll: Duration,
+    pub retry_base: Duration,
+    pub shutdown_grace: Duration,
+    pub metrics_interval: Duration,
+}
+
+fn env(k: &str) -> Option<String> {
+    std::env::var(k).ok().filter(|v| !v.is_empty())
+}
+
+fn num<T: std::str::FromStr>(k: &str, d: T) -> anyhow::Result<T> {
+    match env(k) {
+        None => Ok(d),
+        Some(v) => v
+            .parse()
+            .map_err(|_| anyhow::anyhow!("{k} must be a number, got {v:?}")),
+    }
+}
+
+impl Config {
+    pub fn from_env() -> anyhow::Result<Self> {
+        let host = bkdata_pipeline::monitor::hostname();
+        Ok(Config {
+            database_url: env("DATABASE_URL").unwrap_or_else(|| db::DEFAULT_DATABASE_URL.into()),
+            data_dir: env("BKDATA_DATA_DIR")
+                .unwrap_or_else(|| "./data/pipeline".into())
+                .into(),
+            worker_id: env("BKDATA_WORKER_ID")
+                .unwrap_or_else(|| format!("{host}-{}", std::process::id())),
+            concurrency: num("BKDATA_WORKER_CONCURRENCY", 8usize)?.max(1),
+            lease: Duration::from_millis(num("BKDATA_JOB_LEASE_MS", 30_000u64)?.max(300)),
+            poll: Duration::from_millis(num("BKDATA_JOB_POLL_MS", 1_000u64)?.max(10)),
+            retry_base: Duration::from_millis(num("BKDATA_JOB_RETRY_BASE_MS", 2_000u64)?),
+            shutdown_grace: Duration::from_millis(num("BKDATA_SHUTDOWN_GRACE_MS", 30_000u64)?),
+            metrics_interval: Duration::from_millis(
+                num("BKDATA_METRICS_INTERVAL_MS", 60_000u64)?.max(500),
+            ),
+        })
+    }
+}
+
+/// The worker's `main`, with the steps it runs; `extend` may register more job types.
+pub fn main_with(
+    registry: StepRegistry,
+    extend: impl FnOnce(Runner) -> Runner,
+) -> anyhow::Result<()> {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let cli = Cli::parse();
+    let config = Config::from_env()?;
+    match cli.command.unwrap_or(Command::Run) {
+        Command::RunExecution { execution_id } => {
+            let pool = db::pool(&config.database_url, 2)?;
+            bkdata_pipeline::run_child(pool, &registry, config.data_dir, &execution_id)
+                .with_context(|| format!("execution {execution_id}"))?;
+            Ok(())
+        }
+        Command::Run => run(config, extend),
+    }
+}
+
+fn run(config: Config, extend: impl FnOnce(Runner) -> Runner) -> anyhow::Result<()> {
+    db::ensure_migrated(&config.database_url)?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
+    let pool = db::pool(&config.database_url, config.concurrency as u32 + 4)?;
+    {
+        let mut c = pool.get()?;
+        register_worker(
+            &mut c,
+            &config.worker_id,
+            &bkdata_pipeline::monitor::hostname(),
+        )?;
+    }
+    let exe = std::env::current_exe().context("cannot find the worker executable")?;
+    let execute = ExecuteJob::new(
+        ExecutorConfig {
+            child_exe: exe,
+            child_args: vec!["run-execution".into()],
+            database_url: config.database_url.clone(),
+            data_root: config.data_dir.canonicalize()?,
+            cancel_poll: Duration::from_millis(250),
+        },
+        pool.clone(),
+    );
+    let running = execute.running();
+    let mut rc = RunnerConfig::new(&config.worker_id, &config.database_url);
+    rc.concurrency = config.concurrency;
+    rc.lease = config.lease;
+    rc.poll_interval = config.poll;
+    rc.retry_base = config.retry_base;
+    rc.shutdown_grace = config.shutdown_grace;
+    let runner = extend(Runner::new(rc, pool.clone()).register(EXECUTE_JOB, execute));
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            log::info!("shutdown requested: finishing running jobs");
+            let _ = tx.send(true);
+        });
+        let sampler = {
+            let (pool, id, dir, every) = (
+                pool.clone(),
+                config.worker_id.clone(),
+                config.data_dir.clone(),
+                config.metrics_interval,
+            );
+            tokio::spawn(async move {
+                loop {
+                    let (pool, id, dir, running) =
+                        (pool.clone(), id.clone(), dir.clone(), running.clone());
+                    let res = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+                        let s = bkdata_pipeline::monitor::sample_host(&dir);
+                        let mut c = pool.get()?;
+                        bkdata_pipeline::monitor::record_sample(
+                            &mut c,
+                            &id,
+                            &s,
+                            running.load(Ordering::SeqCst),
+                        )?;
+                        bkdata_pipeline::monitor::prune_samples(&mut c, 7)?;
+                        Ok(())
+                    })
+                    .await;
+                    if let Ok(Err(e)) = res {
+                        log::warn!("metrics sample failed: {e}");
+                    }
+                    tokio::time::sleep(every).await;
+                }
+            })
+        };
+        log::info!(
+            "bkdata-worker {} started (concurrency {}, database {})",
+            config.worker_id,
+            config.concurrency,
+            db::redact_url(&config.database_url)
+        );
+        let result = runner.run(rx).await;
+        sampler.abort();
+        let mut c = pool.get()?;
+        mark_worker_stopped(&mut c, &config.worker_id)?;
+        log::info!("bkdata-worker {} stopped", config.worker_id);
+        result.map_err(anyhow::Error::from)
+    })
+}

@@ -1,0 +1,7 @@
+//! BKData wire types, shared by the server and (later) the client: the BKData envelope
+//! `{result, data, code, message, errors}` and the data pipeline API of seed 002 with its
+//! `{success, code, message, data}` envelope.
+pub mod envelope;
+pub mod pipeline;
+
+pub use envelope::{BkEnvelope, PipelineEnvelope, PipelineErrorBody};

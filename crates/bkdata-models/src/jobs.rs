@@ -1,0 +1,657 @@
+//! The Postgres job queue.
+//!
+//! Lifecycle: `queued` → (claimed with `FOR UPDATE SKIP LOCKED`) `running` with a lease →
+//! deleted on success, or back to `queued` with a backoff `run_at` on error, or `failed` when
+//! out of attempts. A runner renews the leases of its jobs with a heartbeat; a job whose lease
+//! expired (its worker was killed or stalled) is put back to `queued` by any runner and run
+//! again, or marked `failed` (and its handler's `abandoned` hook called) when out of attempts.
+//! Idle runners wake on `LISTEN background_jobs` (a trigger notifies on insert) and poll as a
+//! fallback. Handlers must be idempotent: a job may run again after a crash.
+use crate::db::PgPool;
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Integer, Jsonb, Nullable, Text};
+pub use futures_util::future::BoxFuture;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch, Notify};
+
+pub const NOTIFY_CHANNEL: &str = "background_jobs";
+
+/// A job to enqueue.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub job_type: String,
+    pub data: Value,
+    pub priority: i16,
+    pub max_attempts: i32,
+}
+
+impl NewJob {
+    pub fn new(job_type: &str, data: Value) -> Self {
+        NewJob {
+            job_type: job_type.to_string(),
+            data,
+            priority: 0,
+            max_attempts: 5,
+        }
+    }
+    pub fn max_attempts(mut self, n: i32) -> Self {
+        self.max_attempts = n.max(1);
+        self
+    }
+}
+
+/// Enqueue one job; answers its id. Runs inside the caller's transaction when there is one,
+/// so a job is visible exactly when the state it refers to is.
+pub fn enqueue(conn: &mut PgConnection, job: &NewJob) -> QueryResult<i64> {
+    use crate::schema::background_jobs::dsl as j;
+    diesel::insert_into(j::background_jobs)
+        .values((
+            j::job_type.eq(&job.job_type),
+            j::data.eq(&job.data),
+            j::priority.eq(job.priority),
+            j::max_attempts.eq(job.max_attempts),
+        ))
+        .returning(j::id)
+        .get_result(conn)
+}
+
+/// Enqueue many jobs in one statement (one notification).
+pub fn enqueue_many(conn: &mut PgConnection, jobs: &[NewJob]) -> QueryResult<usize> {
+    use crate::schema::background_jobs::dsl as j;
+    let rows: Vec<_> = jobs
+        .iter()
+        .map(|job| {
+            (
+                j::job_type.eq(&job.job_type),
+                j::data.eq(&job.data),
+                j::priority.eq(job.priority),
+                j::max_attempts.eq(job.max_attempts),
+            )
+        })
+        .collect();
+    let mut n = 0;
+    // Postgres caps bind parameters at 65535 per statement.
+    for chunk in rows.chunks(10_000) {
+        n += diesel::insert_into(j::background_jobs)
+            .values(chunk)
+            .execute(conn)?;
+    }
+    Ok(n)
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct QueueStats {
+    pub queued: i64,
+    pub running: i64,
+    pub failed: i64,
+}
+
+pub fn queue_stats(conn: &mut PgConnection) -> QueryResult<QueueStats> {
+    use crate::schema::background_jobs::dsl as j;
+    let rows: Vec<(String, i64)> = j::background_jobs
+        .group_by(j::status)
+        .select((j::status, diesel::dsl::count_star()))
+        .load(conn)?;
+    let mut s = QueueStats::default();
+    for (status, n) in rows {
+        match status.as_str() {
+            "queued" => s.queued = n,
+            "running" => s.running = n,
+            _ => s.failed += n,
+        }
+    }
+    Ok(s)
+}
+
+/// A claimed job as a handler sees it.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct ClaimedJob {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = Text)]
+    pub job_type: String,
+    #[diesel(sql_type = Jsonb)]
+    pub data: Value,
+    /// 1 on the first run.
+    #[diesel(sql_type = Integer)]
+    pub attempts: i32,
+    #[diesel(sql_type = Integer)]
+    pub max_attempts: i32,
+    /// Why the previous attempt ended, e.g. a lost lease after a worker died.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub last_error: Option<String>,
+}
+
+/// Claim up to `limit` ready jobs for `worker_id`.
+pub fn claim(
+    conn: &mut PgConnection,
+    worker_id: &str,
+    limit: i64,
+    lease: Duration,
+) -> QueryResult<Vec<ClaimedJob>> {
+    diesel::sql_query(
+        "UPDATE background_jobs SET status = 'running', attempts = attempts + 1, locked_by = $1, \
+             lease_expires_at = now() + $3 * interval '1 millisecond', updated_at = now() \
+         WHERE id IN (SELECT id FROM background_jobs WHERE status = 'queued' AND run_at <= now() \
+             ORDER BY priority DESC, id LIMIT $2 FOR UPDATE SKIP LOCKED) \
+         RETURNING id, job_type, data, attempts, max_attempts, last_error",
+    )
+    .bind::<Text, _>(worker_id)
+    .bind::<BigInt, _>(limit)
+    .bind::<BigInt, _>(lease.as_millis() as i64)
+    .load(conn)
+}
+
+/// Delete finished jobs (only those this worker still holds).
+pub fn complete(conn: &mut PgConnection, worker_id: &str, ids: &[i64]) -> QueryResult<usize> {
+    diesel::sql_query("DELETE FROM background_jobs WHERE id = ANY($1) AND locked_by = $2")
+        .bind::<Array<BigInt>, _>(ids)
+        .bind::<Text, _>(worker_id)
+        .execute(conn)
+}
+
+/// Record a failed attempt: retry after `backoff`, or mark `failed` when out of attempts.
+pub fn fail(
+    conn: &mut PgConnection,
+    worker_id: &str,
+    id: i64,
+    error: &str,
+    backoff: Duration,
+) -> QueryResult<usize> {
+    diesel::sql_query(
+        "UPDATE background_jobs SET \
+             status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
+             run_at = now() + $4 * interval '1 millisecond', last_error = $3, \
+             locked_by = NULL, lease_expires_at = NULL, updated_at = now() \
+         WHERE id = $1 AND locked_by = $2",
+    )
+    .bind::<BigInt, _>(id)
+    .bind::<Text, _>(worker_id)
+    .bind::<Text, _>(error)
+    .bind::<BigInt, _>(backoff.as_millis() as i64)
+    .execute(conn)
+}
+
+/// Give jobs back without counting the attempt (graceful shutdown).
+pub fn release(conn: &mut PgConnection, worker_id: &str, ids: &[i64]) -> QueryResult<usize> {
+    diesel::sql_query(
+        "UPDATE background_jobs SET status = 'queued', attempts = greatest(attempts - 1, 0), \
+             locked_by = NULL, lease_expires_at = NULL, run_at = now(), \
+             last_error = 'released by worker ' || $2 || ' at shutdown', updated_at = now() \
+         WHERE id = ANY($1) AND locked_by = $2",
+    )
+    .bind::<Array<BigInt>, _>(ids)
+    .bind::<Text, _>(worker_id)
+    .execute(conn)?;
+    // Other idle workers should pick them up at once.
+    diesel::sql_query(format!("NOTIFY {NOTIFY_CHANNEL}")).execute(conn)
+}
+
+/// Extend the leases of `ids`; answers the ids this worker still holds.
+pub fn heartbeat(
+    conn: &mut PgConnection,
+    worker_id: &str,
+    ids: &[i64],
+    lease: Duration,
+) -> QueryResult<Vec<i64>> {
+    #[derive(QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+    }
+    let held: Vec<Id> = diesel::sql_query(
+        "UPDATE background_jobs SET lease_expires_at = now() + $3 * interval '1 millisecond' \
+         WHERE id = ANY($1) AND locked_by = $2 AND status = 'running' RETURNING id",
+    )
+    .bind::<Array<BigInt>, _>(ids)
+    .bind::<Text, _>(worker_id)
+    .bind::<BigInt, _>(lease.as_millis() as i64)
+    .load(conn)?;
+    Ok(held.into_iter().map(|r| r.id).collect())
+}
+
+/// Put jobs whose lease expired back in the queue, or mark them failed when out of
+/// attempts; answers the failed ones so their handlers can record why.
+pub fn recover_expired(conn: &mut PgConnection) -> QueryResult<(usize, Vec<ClaimedJob>)> {
+    let requeued = diesel::sql_query(
+        "UPDATE background_jobs SET status = 'queued', run_at = now(), \
+             last_error = 'worker ' || coalesce(locked_by, '?') || ' lost its lease (killed or stalled)', \
+             locked_by = NULL, lease_expires_at = NULL, updated_at = now() \
+         WHERE status = 'running' AND lease_expires_at < now() AND attempts < max_attempts",
+    )
+    .execute(conn)?;
+    let dead = diesel::sql_query(
+        "UPDATE background_jobs SET status = 'failed', \
+             last_error = 'worker ' || coalesce(locked_by, '?') || ' lost its lease on the last attempt', \
+             locked_by = NULL, lease_expires_at = NULL, updated_at = now() \
+         WHERE status = 'running' AND lease_expires_at < now() AND attempts >= max_attempts \
+         RETURNING id, job_type, data, attempts, max_attempts, last_error",
+    )
+    .load(conn)?;
+    if requeued > 0 {
+        diesel::sql_query(format!("NOTIFY {NOTIFY_CHANNEL}")).execute(conn)?;
+    }
+    Ok((requeued, dead))
+}
+
+/// What a handler gets: the job and a signal that turns true if this worker lost the lease
+/// (another worker may then run the job; the handler should stop).
+#[derive(Clone)]
+pub struct JobContext {
+    pub job: ClaimedJob,
+    pub worker_id: String,
+    pub lease_lost: watch::Receiver<bool>,
+}
+
+/// A job type's code. `run` errors are retried with backoff; `abandoned` is called once
+/// when a job is given up after its worker died on the last attempt.
+pub trait JobHandler: Send + Sync + 'static {
+    fn run(&self, ctx: JobContext) -> BoxFuture<'static, Result<(), String>>;
+    fn abandoned(&self, _job: ClaimedJob) -> BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
+}
+
+/// Closures make handlers too.
+impl<F, Fut> JobHandler for F
+where
+    F: Fn(JobContext) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
+{
+    fn run(&self, ctx: JobContext) -> BoxFuture<'static, Result<(), String>> {
+        Box::pin(self(ctx))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    pub worker_id: String,
+    pub database_url: String,
+    pub concurrency: usize,
+    pub lease: Duration,
+    pub poll_interval: Duration,
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// How long a SIGTERM waits for running jobs before releasing them.
+    pub shutdown_grace: Duration,
+}
+
+impl RunnerConfig {
+    pub fn new(worker_id: &str, database_url: &str) -> Self {
+        RunnerConfig {
+            worker_id: worker_id.to_string(),
+            database_url: database_url.to_string(),
+            concurrency: 8,
+            lease: Duration::from_secs(30),
+            poll_interval: Duration::from_secs(1),
+            retry_base: Duration::from_secs(2),
+            retry_max: Duration::from_secs(600),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+
+    fn backoff(&self, attempt: i32) -> Duration {
+        let factor = 1u32 << (attempt.clamp(1, 16) - 1);
+        (self.retry_base * factor).min(self.retry_max)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    #[error(transparent)]
+    Pool(#[from] r2d2::Error),
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+    #[error("blocking task: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+type Handlers = HashMap<String, Arc<dyn JobHandler>>;
+
+/// Runs jobs of the registered types until `shutdown` turns true.
+pub struct Runner {
+    cfg: RunnerConfig,
+    pool: PgPool,
+    handlers: Handlers,
+}
+
+struct Inflight {
+    lost: watch::Sender<bool>,
+}
+
+async fn blocking<T: Send + 'static>(
+    pool: &PgPool,
+    f: impl FnOnce(&mut PgConnection) -> QueryResult<T> + Send + 'static,
+) -> Result<T, RunnerError> {
+    let pool = pool.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = pool.get()?;
+        Ok(f(&mut conn)?)
+    })
+    .await?
+}
+
+impl Runner {
+    pub fn new(cfg: RunnerConfig, pool: PgPool) -> Self {
+        Runner {
+            cfg,
+            pool,
+            handlers: HashMap::new(),
+        }
+    }
+
+    pub fn register(mut self, job_type: &str, handler: impl JobHandler) -> Self {
+        self.handlers
+            .insert(job_type.to_string(), Arc::new(handler));
+        self
+    }
+
+    pub fn worker_id(&self) -> &str {
+        &self.cfg.worker_id
+    }
+
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), RunnerError> {
+        let cfg = Arc::new(self.cfg);
+        let pool = self.pool;
+        let handlers = Arc::new(self.handlers);
+        let wake = Arc::new(Notify::new());
+        let slot_freed = Arc::new(Notify::new());
+        let inflight: Arc<Mutex<HashMap<i64, Inflight>>> = Arc::default();
+        let (done_tx, done_rx) = mpsc::unbounded_channel::<(i64, i32, Result<(), String>)>();
+
+        let listener = tokio::spawn(listen(cfg.database_url.clone(), wake.clone()));
+        let beat = tokio::spawn(heartbeat_loop(cfg.clone(), pool.clone(), inflight.clone()));
+        let completer = tokio::spawn(complete_loop(
+            cfg.clone(),
+            pool.clone(),
+            inflight.clone(),
+            slot_freed.clone(),
+            done_rx,
+        ));
+
+        let mut next_recovery = tokio::time::Instant::now();
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            if tokio::time::Instant::now() >= next_recovery {
+                next_recovery = tokio::time::Instant::now() + cfg.poll_interval;
+                match blocking(&pool, recover_expired).await {
+                    Ok((requeued, dead)) => {
+                        if requeued > 0 {
+                            log::warn!("requeued {requeued} job(s) whose worker lost its lease");
+                        }
+                        for job in dead {
+                            log::error!(
+                                "job {} ({}) abandoned: {:?}",
+                                job.id,
+                                job.job_type,
+                                job.last_error
+                            );
+                            if let Some(h) = handlers.get(&job.job_type) {
+                                h.abandoned(job).await;
+                            }
+                        }
+                    }
+                    Err(e) => log::warn!("lease recovery failed: {e}"),
+                }
+            }
+            let free = cfg
+                .concurrency
+                .saturating_sub(inflight.lock().unwrap().len());
+            let mut claimed_all = false;
+            if free > 0 {
+                let (worker, lease) = (cfg.worker_id.clone(), cfg.lease);
+                match blocking(&pool, move |c| claim(c, &worker, free as i64, lease)).await {
+                    Ok(jobs) => {
+                        claimed_all = jobs.len() == free;
+                        for job in jobs {
+                            start_job(&cfg, &handlers, &inflight, &done_tx, job);
+                        }
+                    }
+                    Err(e) => log::warn!("claiming jobs failed: {e}"),
+                }
+            }
+            // With every slot taken, the next claim waits for a free slot; otherwise for a
+            // notification, the poll tick, or shutdown.
+            let full = claimed_all || free == 0;
+            tokio::select! {
+                _ = slot_freed.notified(), if full => {}
+                _ = wake.notified(), if !full => {}
+                _ = tokio::time::sleep_until(next_recovery) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+
+        // Shutdown: wait for running jobs, then release what is still running.
+        let deadline = tokio::time::Instant::now() + cfg.shutdown_grace;
+        while !inflight.lock().unwrap().is_empty() && tokio::time::Instant::now() < deadline {
+            let _ = tokio::time::timeout(Duration::from_millis(100), slot_freed.notified()).await;
+        }
+        let left: Vec<i64> = inflight.lock().unwrap().keys().copied().collect();
+        if !left.is_empty() {
+            log::warn!("releasing {} running job(s) at shutdown", left.len());
+            let worker = cfg.worker_id.clone();
+            let ids = left.clone();
+            blocking(&pool, move |c| release(c, &worker, &ids)).await?;
+            let mut map = inflight.lock().unwrap();
+            for id in left {
+                if let Some(f) = map.remove(&id) {
+                    let _ = f.lost.send(true);
+                }
+            }
+        }
+        listener.abort();
+        beat.abort();
+        drop(done_tx);
+        let _ = completer.await;
+        Ok(())
+    }
+}
+
+fn start_job(
+    cfg: &Arc<RunnerConfig>,
+    handlers: &Arc<Handlers>,
+    inflight: &Arc<Mutex<HashMap<i64, Inflight>>>,
+    done_tx: &mpsc::UnboundedSender<(i64, i32, Result<(), String>)>,
+    job: ClaimedJob,
+) {
+    let (lost_tx, lost_rx) = watch::channel(false);
+    inflight
+        .lock()
+        .unwrap()
+        .insert(job.id, Inflight { lost: lost_tx });
+    let (id, attempt) = (job.id, job.attempts);
+    let handler = handlers.get(&job.job_type).cloned();
+    let ctx = JobContext {
+        job,
+        worker_id: cfg.worker_id.clone(),
+        lease_lost: lost_rx,
+    };
+    let done_tx = done_tx.clone();
+    tokio::spawn(async move {
+        let result = match handler {
+            Some(h) => {
+                // A panicking handler is an error like any other.
+                match tokio::spawn(h.run(ctx)).await {
+                    Ok(r) => r,
+                    Err(e) => Err(format!("job handler panicked: {e}")),
+                }
+            }
+            None => Err(format!(
+                "no handler for job type {:?} on this worker",
+                ctx.job.job_type
+            )),
+        };
+        let _ = done_tx.send((id, attempt, result));
+    });
+}
+
+async fn complete_loop(
+    cfg: Arc<RunnerConfig>,
+    pool: PgPool,
+    inflight: Arc<Mutex<HashMap<i64, Inflight>>>,
+    slot_freed: Arc<Notify>,
+    mut rx: mpsc::UnboundedReceiver<(i64, i32, Result<(), String>)>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < 1024 {
+            match rx.try_recv() {
+                Ok(x) => batch.push(x),
+                Err(_) => break,
+            }
+        }
+        let ok: Vec<i64> = batch
+            .iter()
+            .filter(|(_, _, r)| r.is_ok())
+            .map(|(id, _, _)| *id)
+            .collect();
+        let failed: Vec<(i64, String, Duration)> = batch
+            .iter()
+            .filter_map(|(id, attempt, r)| {
+                r.as_ref()
+                    .err()
+                    .map(|e| (*id, e.clone(), cfg.backoff(*attempt)))
+            })
+            .collect();
+        let worker = cfg.worker_id.clone();
+        // Retry the bookkeeping until it lands: a lost write here would re-run a finished job.
+        loop {
+            let (w, ok, failed) = (worker.clone(), ok.clone(), failed.clone());
+            let res = blocking(&pool, move |c| {
+                c.transaction(|c| {
+                    if !ok.is_empty() {
+                        complete(c, &w, &ok)?;
+                    }
+                    for (id, err, backoff) in &failed {
+                        log::warn!("job {id} failed: {err}");
+                        fail(c, &w, *id, err, *backoff)?;
+                    }
+                    Ok(())
+                })
+            })
+            .await;
+            match res {
+                Ok(()) => break,
+                Err(e) => {
+                    log::error!("recording finished jobs failed, retrying: {e}");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+        let mut map = inflight.lock().unwrap();
+        for (id, _, _) in &batch {
+            map.remove(id);
+        }
+        drop(map);
+        slot_freed.notify_one();
+    }
+}
+
+async fn heartbeat_loop(
+    cfg: Arc<RunnerConfig>,
+    pool: PgPool,
+    inflight: Arc<Mutex<HashMap<i64, Inflight>>>,
+) {
+    let every = (cfg.lease / 3).max(Duration::from_millis(100));
+    loop {
+        tokio::time::sleep(every).await;
+        let ids: Vec<i64> = inflight.lock().unwrap().keys().copied().collect();
+        let (worker, lease) = (cfg.worker_id.clone(), cfg.lease);
+        let res = blocking(&pool, move |c| {
+            diesel::sql_query("UPDATE workers SET last_seen_at = now() WHERE worker_id = $1")
+                .bind::<Text, _>(&worker)
+                .execute(c)?;
+            if ids.is_empty() {
+                return Ok((ids, vec![]));
+            }
+            let held = heartbeat(c, &worker, &ids, lease)?;
+            Ok((ids, held))
+        })
+        .await;
+        match res {
+            Ok((ids, held)) => {
+                let map = inflight.lock().unwrap();
+                for id in ids.iter().filter(|id| !held.contains(id)) {
+                    if let Some(f) = map.get(id) {
+                        log::error!("lost the lease of job {id}; stopping it");
+                        let _ = f.lost.send(true);
+                    }
+                }
+            }
+            Err(e) => log::warn!("heartbeat failed: {e}"),
+        }
+    }
+}
+
+/// Forward `NOTIFY background_jobs` to `wake`; reconnects, and polling covers any gap.
+async fn listen(url: String, wake: Arc<Notify>) {
+    use futures_util::StreamExt;
+    loop {
+        match tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
+            Ok((client, mut connection)) => {
+                let (tx, mut rx) = mpsc::unbounded_channel();
+                let driver = tokio::spawn(async move {
+                    let mut stream =
+                        futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+                    while let Some(msg) = stream.next().await {
+                        match msg {
+                            Ok(tokio_postgres::AsyncMessage::Notification(_)) => {
+                                let _ = tx.send(());
+                            }
+                            Ok(_) => {}
+                            Err(e) => {
+                                log::warn!("job listener connection: {e}");
+                                break;
+                            }
+                        }
+                    }
+                });
+                if let Err(e) = client
+                    .batch_execute(&format!("LISTEN {NOTIFY_CHANNEL}"))
+                    .await
+                {
+                    log::warn!("LISTEN failed: {e}");
+                } else {
+                    // Jobs may have arrived before LISTEN took effect.
+                    wake.notify_one();
+                    while rx.recv().await.is_some() {
+                        wake.notify_one();
+                    }
+                }
+                driver.abort();
+            }
+            Err(e) => log::warn!("job listener cannot connect: {e}"),
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// Register a worker row (health reporting) and mark it stopped on shutdown.
+pub fn register_worker(
+    conn: &mut PgConnection,
+    worker_id: &str,
+    hostname: &str,
+) -> QueryResult<()> {
+    diesel::sql_query(
+        "INSERT INTO workers (worker_id, hostname, pid) VALUES ($1, $2, $3) \
+         ON CONFLICT (worker_id) DO UPDATE SET last_seen_at = now(), stopped_at = NULL",
+    )
+    .bind::<Text, _>(worker_id)
+    .bind::<Text, _>(hostname)
+    .bind::<Integer, _>(std::process::id() as i32)
+    .execute(conn)
+    .map(|_| ())
+}
+
+pub fn mark_worker_stopped(conn: &mut PgConnection, worker_id: &str) -> QueryResult<()> {
+    diesel::sql_query("UPDATE workers SET stopped_at = now() WHERE worker_id = $1")
+        .bind::<Text, _>(worker_id)
+        .execute(conn)
+        .map(|_| ())
+}

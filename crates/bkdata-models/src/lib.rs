@@ -1,0 +1,9 @@
+//! The one schema shared by `bkdata-server` and `bkdata-worker`: diesel tables, the pool,
+//! embedded migrations, apps, and the Postgres job queue.
+pub mod auth;
+pub mod db;
+pub mod jobs;
+pub mod pipeline;
+pub mod schema;
+
+pub use db::{PgConn, PgPool};

@@ -1,0 +1,145 @@
+// Written to match migrations/; `schema_matches_migrations` in tests checks it against a migrated database.
+diesel::table! {
+    apps (bk_app_code) {
+        bk_app_code -> Text,
+        secret_salt -> Text,
+        secret_hash -> Text,
+        description -> Text,
+        is_active -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    background_jobs (id) {
+        id -> Int8,
+        job_type -> Text,
+        data -> Jsonb,
+        priority -> Int2,
+        status -> Text,
+        attempts -> Int4,
+        max_attempts -> Int4,
+        run_at -> Timestamptz,
+        locked_by -> Nullable<Text>,
+        lease_expires_at -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    workers (worker_id) {
+        worker_id -> Text,
+        hostname -> Text,
+        pid -> Int4,
+        started_at -> Timestamptz,
+        last_seen_at -> Timestamptz,
+        stopped_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    data_pipeline_tasks (task_id) {
+        task_id -> Text,
+        status -> Text,
+        task_type -> Text,
+        parameters -> Jsonb,
+        step_status -> Jsonb,
+        business_context -> Text,
+        db_name -> Nullable<Text>,
+        table_list_file -> Text,
+        output_directory -> Text,
+        current_execution_id -> Nullable<Text>,
+        error_message -> Nullable<Text>,
+        bk_app_code -> Text,
+        created_by -> Text,
+        created_at -> Timestamptz,
+        started_at -> Nullable<Timestamptz>,
+        completed_at -> Nullable<Timestamptz>,
+        updated_at -> Timestamptz,
+        files_cleaned_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    data_pipeline_task_executions (execution_id) {
+        execution_id -> Text,
+        task_id -> Text,
+        execution_mode -> Text,
+        execution_step -> Text,
+        steps -> Jsonb,
+        status -> Text,
+        force_execution -> Bool,
+        clean_existing_files -> Bool,
+        cancel_requested -> Bool,
+        worker_id -> Nullable<Text>,
+        child_pid -> Nullable<Int4>,
+        attempts -> Int4,
+        error_message -> Nullable<Text>,
+        result -> Nullable<Jsonb>,
+        requested_by -> Text,
+        created_at -> Timestamptz,
+        started_at -> Nullable<Timestamptz>,
+        completed_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    data_pipeline_task_logs (id) {
+        id -> Int8,
+        task_id -> Text,
+        execution_id -> Nullable<Text>,
+        step_name -> Nullable<Text>,
+        level -> Text,
+        logger_name -> Text,
+        message -> Text,
+        timestamp -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    data_pipeline_task_outputs (id) {
+        id -> Int8,
+        task_id -> Text,
+        execution_id -> Nullable<Text>,
+        step_name -> Nullable<Text>,
+        file_name -> Text,
+        file_type -> Text,
+        file_size -> Int8,
+        sha256 -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    system_metrics (id) {
+        id -> Int8,
+        worker_id -> Text,
+        hostname -> Text,
+        cpu_percent -> Float8,
+        memory_percent -> Float8,
+        memory_used_bytes -> Int8,
+        memory_total_bytes -> Int8,
+        disk_percent -> Float8,
+        disk_used_bytes -> Int8,
+        disk_total_bytes -> Int8,
+        running_executions -> Int4,
+        sampled_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(data_pipeline_task_logs -> data_pipeline_tasks (task_id));
+diesel::joinable!(data_pipeline_task_outputs -> data_pipeline_tasks (task_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    apps,
+    background_jobs,
+    workers,
+    data_pipeline_tasks,
+    data_pipeline_task_executions,
+    data_pipeline_task_logs,
+    data_pipeline_task_outputs,
+    system_metrics,
+);

@@ -1,0 +1,11 @@
+DROP TABLE system_metrics;
+ALTER TABLE data_pipeline_tasks DROP CONSTRAINT data_pipeline_tasks_current_execution;
+DROP TABLE data_pipeline_task_outputs;
+DROP TABLE data_pipeline_task_logs;
+DROP TABLE data_pipeline_task_executions;
+DROP TABLE data_pipeline_tasks;
+DROP TABLE workers;
+DROP TRIGGER background_jobs_inserted ON background_jobs;
+DROP FUNCTION background_jobs_notify();
+DROP TABLE background_jobs;
+DROP TABLE apps;
