@@ -1,1 +1,304 @@
+//! Test support: a fresh database per test, an in-process server on a free port, worker
+//! processes (`bkdata-test-worker`, the real worker with test steps), and polling helpers.
+use bkdata_models::db;
+use rand::Rng;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
 
+pub fn pg_base() -> String {
+    std::env::var("BKDATA_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// A database of its own, migrated; dropped when the value is dropped.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    pub fn new() -> Self {
+        Self::create(true)
+    }
+
+    /// A database with no schema (for the "not migrated" checks).
+    pub fn empty() -> Self {
+        Self::create(false)
+    }
+
+    fn create(migrate: bool) -> Self {
+        let name = format!(
+            "bkdata_t_{}_{:08x}",
+            std::process::id(),
+            rand::thread_rng().gen::<u32>()
+        );
+        let url = format!("{}/{name}", pg_base());
+        assert!(db::create_database_if_missing(&url).expect("create test database"));
+        if migrate {
+            let mut c = db::connect(&url).expect("connect");
+            db::run_migrations(&mut c).expect("migrate");
+        }
+        TestDb { name, url }
+    }
+
+    pub fn pool(&self) -> bkdata_models::PgPool {
+        db::pool(&self.url, 8).expect("pool")
+    }
+
+    pub fn conn(&self) -> diesel::PgConnection {
+        db::connect(&self.url).expect("connect")
+    }
+}
+
+impl Default for TestDb {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        use diesel::RunQueryDsl;
+        if let Ok(mut c) = db::connect(&format!("{}/postgres", pg_base())) {
+            let _ = diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut c);
+        }
+    }
+}
+
+/// A folder under the target dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        let p = std::env::temp_dir().join(format!(
+            "bkdata-{tag}-{}-{:08x}",
+            std::process::id(),
+            rand::thread_rng().gen::<u32>()
+        ));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p.canonicalize().unwrap())
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A server running in this process, with its own database, data folder and app.
+pub struct TestServer {
+    pub db: TestDb,
+    pub root: TempDir,
+    pub data_dir: PathBuf,
+    pub base: String,
+    pub app_code: String,
+    pub secret: String,
+    pub client: reqwest::Client,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut bkdata_server::Config)) -> Self {
+        let db = TestDb::new();
+        let root = TempDir::new("srv");
+        let data_dir = root.path().join("data");
+        std::fs::create_dir_all(&data_dir).unwrap();
+        let mut config = bkdata_server::Config {
+            database_url: db.url.clone(),
+            listen: "127.0.0.1:0".into(),
+            data_dir: data_dir.clone(),
+            max_body_bytes: bkdata_server::DEFAULT_MAX_BODY_BYTES,
+            pool_size: 8,
+        };
+        tweak(&mut config);
+        let secret = {
+            let mut c = db.conn();
+            bkdata_models::auth::create_app(&mut c, "test-app", "", false).unwrap()
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let state = bkdata_server::AppState::new(config, db.pool());
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(bkdata_server::serve(state, listener, async move {
+            let _ = rx.await;
+        }));
+        TestServer {
+            db,
+            root,
+            data_dir,
+            base,
+            app_code: "test-app".into(),
+            secret,
+            client: reqwest::Client::new(),
+            _shutdown: tx,
+        }
+    }
+
+    pub fn auth_header(&self) -> String {
+        serde_json::json!({"bk_app_code": self.app_code, "bk_app_secret": self.secret, "bk_username": "tester"}).to_string()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn api(&self, path: &str) -> String {
+        format!("{}/api/v0/data_pipeline{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .client
+            .get(self.api(path))
+            .header("X-Bkapi-Authorization", self.auth_header())
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .client
+            .post(self.api(path))
+            .header("X-Bkapi-Authorization", self.auth_header())
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Create a task; `context` drives the test steps (see the test worker).
+    pub async fn create_task(&self, context: &str) -> String {
+        let (s, v) = self
+            .post("/tasks", serde_json::json!({"table_list_file": "tables.txt", "business_context": context, "db_name": "highway_db"}))
+            .await;
+        assert_eq!(s, 201, "{v}");
+        v["data"]["task_id"].as_str().unwrap().to_string()
+    }
+
+    /// Poll the task until its status is one of `want`.
+    pub async fn wait_status(&self, task_id: &str, want: &[&str], within: Duration) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let (_, v) = self.get(&format!("/tasks/{task_id}")).await;
+            let live = v["data"]["current_execution"]["status"]
+                .as_str()
+                .map(|s| s == "pending" || s == "running")
+                .unwrap_or(false);
+            if want.contains(&v["data"]["status"].as_str().unwrap_or("")) && !live {
+                return v["data"].clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "task {task_id} never reached {want:?}: {v}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    pub fn worker(&self, env: &[(&str, &str)]) -> WorkerProc {
+        WorkerProc::spawn(&self.db.url, &self.data_dir, env)
+    }
+}
+
+/// A `bkdata-test-worker` process; SIGKILLed on drop if still running.
+pub struct WorkerProc {
+    pub child: Child,
+}
+
+impl WorkerProc {
+    pub fn spawn(db_url: &str, data_dir: &Path, env: &[(&str, &str)]) -> Self {
+        let mut cmd = Command::new(workspace_bin("bkdata-test-worker"));
+        cmd.env("DATABASE_URL", db_url)
+            .env("BKDATA_DATA_DIR", data_dir)
+            .env("BKDATA_JOB_POLL_MS", "200")
+            .env("BKDATA_METRICS_INTERVAL_MS", "500")
+            .env("RUST_LOG", "warn");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        WorkerProc {
+            child: cmd.spawn().expect("spawn test worker"),
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn signal(&self, sig: i32) {
+        #[allow(unsafe_code)]
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.pid(), sig);
+        }
+    }
+
+    /// SIGTERM, then wait for the exit (with a deadline).
+    pub fn stop(&mut self, within: Duration) -> std::process::ExitStatus {
+        self.signal(libc::SIGTERM);
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "worker did not stop after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for WorkerProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Poll `f` until it answers `Some`, or panic after `within`.
+pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Path of a workspace binary built beside the test binaries (`target/<profile>/<name>`).
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap();
+    let dir = if dir.ends_with("deps") {
+        dir.parent().unwrap()
+    } else {
+        dir
+    };
+    dir.join(name)
+}
