@@ -207,7 +207,8 @@ impl Service {
                     t::created_by.eq(&caller.username),
                     t::created_at.eq(now),
                 ))
-                .on_conflict_do_nothing()
+                .on_conflict(t::task_id)
+                .do_nothing()
                 .execute(&mut conn)
         })?;
         let dir = self.task_dir(&task_id)?;
@@ -315,7 +316,9 @@ impl Service {
                         e::requested_by.eq(&caller.username),
                         e::created_at.eq(now),
                     ))
-                    .on_conflict_do_nothing()
+                    // Only an id clash retries; the one-live-execution index must still fail.
+                    .on_conflict(e::execution_id)
+                    .do_nothing()
                     .execute(c)
             })?;
             diesel::update(t::table.find(task_id))
