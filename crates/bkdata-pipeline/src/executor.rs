@@ -102,9 +102,18 @@ pub fn finish_execution(
         } else {
             status
         };
+        let mut marked = false;
         for s in x.step_names() {
             if steps.get(&s).map(String::as_str) == Some("running") {
                 set_step_status(c, &x.task_id, &s, step_outcome)?;
+                marked = true;
+            }
+        }
+        // Died between steps (or before the first): the step it was about to run failed.
+        if status == "failed" && !marked {
+            let done = completed_steps(&x);
+            if let Some(next) = x.step_names().into_iter().find(|s| !done.contains(s)) {
+                set_step_status(c, &x.task_id, &next, "failed")?;
             }
         }
         if let Some(err) = error {
@@ -117,10 +126,12 @@ pub fn finish_execution(
     })
 }
 
-fn record_output(
+/// Record a file of the task folder as an output, with the sha256 it was written with.
+pub(crate) fn record_output(
     conn: &mut PgConnection,
-    x: &Execution,
-    step: &str,
+    task_id: &str,
+    execution_id: Option<&str>,
+    step: Option<&str>,
     dir: &std::path::Path,
     name: &str,
     sha: &str,
@@ -130,8 +141,8 @@ fn record_output(
         .unwrap_or(0);
     diesel::insert_into(o::table)
         .values((
-            o::task_id.eq(&x.task_id),
-            o::execution_id.eq(&x.execution_id),
+            o::task_id.eq(task_id),
+            o::execution_id.eq(execution_id),
             o::step_name.eq(step),
             o::file_name.eq(name),
             o::file_type.eq(files::file_type(name)),
@@ -141,7 +152,7 @@ fn record_output(
         .on_conflict((o::task_id, o::file_name))
         .do_update()
         .set((
-            o::execution_id.eq(&x.execution_id),
+            o::execution_id.eq(execution_id),
             o::step_name.eq(step),
             o::file_size.eq(size),
             o::sha256.eq(sha),
@@ -335,7 +346,15 @@ pub fn run_child(
                     .iter()
                     .chain([(result_name.clone(), files::sha256_hex(&body))].iter())
                 {
-                    record_output(&mut conn, &x, &step_name, &dir, name, sha)?;
+                    record_output(
+                        &mut conn,
+                        &x.task_id,
+                        Some(execution_id),
+                        Some(&step_name),
+                        &dir,
+                        name,
+                        sha,
+                    )?;
                 }
                 finished.push(step_name.clone());
                 conn.transaction::<_, PipelineError, _>(|c| {
@@ -363,7 +382,30 @@ pub fn run_child(
         };
         if let Some(msg) = failure {
             for (name, sha) in &outputs {
-                record_output(&mut conn, &x, &step_name, &dir, name, sha)?;
+                record_output(
+                    &mut conn,
+                    &x.task_id,
+                    Some(execution_id),
+                    Some(&step_name),
+                    &dir,
+                    name,
+                    sha,
+                )?;
+            }
+            // A step that stops because it saw the cancel request was cancelled, not failed.
+            if cancel_check() {
+                logger.log(
+                    "WARNING",
+                    Some(&step_name),
+                    &format!("step stopped on cancel request ({msg})"),
+                );
+                finish_execution(
+                    &mut conn,
+                    execution_id,
+                    "cancelled",
+                    Some("cancelled by request"),
+                )?;
+                return Ok(());
             }
             logger.log("ERROR", Some(&step_name), &msg);
             finish_execution(&mut conn, execution_id, "failed", Some(&msg))?;
@@ -376,9 +418,17 @@ pub fn run_child(
         .select((t::status, t::step_status))
         .first::<(String, Value)>(&mut conn)?;
     let result = json!({"task_id": task.task_id, "execution_id": execution_id, "status": status.0, "step_status": status.1, "completed_at": crate::timefmt::wire(chrono::Utc::now())});
-    std::fs::write(
-        dir.join("task_result.json"),
-        serde_json::to_vec_pretty(&result).unwrap_or_default(),
+    let body = serde_json::to_vec_pretty(&result).unwrap_or_default();
+    std::fs::write(dir.join("task_result.json"), &body)?;
+    let sha = files::sha256_hex(&body);
+    record_output(
+        &mut conn,
+        &task.task_id,
+        Some(execution_id),
+        None,
+        &dir,
+        "task_result.json",
+        &sha,
     )?;
     logger.log(
         "INFO",

@@ -289,7 +289,7 @@ impl Service {
         let running_for = executions
             .iter()
             .find(|x| x.status == "running")
-            .and_then(|_| task.started_at)
+            .and(task.started_at)
             .map(|s| (chrono::Utc::now() - s).num_milliseconds() as f64 / 1000.0);
         Ok(json!({
             "task_id": task_id,

@@ -214,9 +214,16 @@ impl Service {
         let dir = self.task_dir(&task_id)?;
         std::fs::create_dir_all(&dir)?;
         let config = json!({"task_id": task_id, "created_at": wire(now), "created_by": caller.username, "parameters": params});
-        std::fs::write(
-            dir.join(files::TASK_CONFIG_FILE),
-            serde_json::to_vec_pretty(&config).unwrap_or_default(),
+        let body = serde_json::to_vec_pretty(&config).unwrap_or_default();
+        std::fs::write(dir.join(files::TASK_CONFIG_FILE), &body)?;
+        crate::executor::record_output(
+            &mut conn,
+            &task_id,
+            None,
+            None,
+            &dir,
+            files::TASK_CONFIG_FILE,
+            &files::sha256_hex(&body),
         )?;
         crate::logs::TaskLogger::new(self.pool.clone(), &dir, &task_id, None).log(
             "INFO",
