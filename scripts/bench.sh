@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Benchmarks (release build): job queue throughput and pickup latency, then GET task status
+# under load with wrk. Prints each figure with its target; copy them to docs/BENCHMARKS.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/services.sh
+command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+command -v jq >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq >/dev/null; }
+export BKDATA_TEST_PG="${BKDATA_TEST_PG:-postgres://postgres@127.0.0.1:5432}"
+cargo build -q --release -p bkdata-server -p bkdata-worker -p bkdata-tests --bins
+BIN=./target/release
+
+echo "== job queue"
+$BIN/bkdata-bench queue --jobs "${BENCH_JOBS:-50000}"
+$BIN/bkdata-bench latency --samples "${BENCH_SAMPLES:-2000}"
+
+echo "== GET task status under load (wrk)"
+export DATABASE_URL="$BKDATA_TEST_PG/bkdata_bench"
+export BKDATA_LISTEN=127.0.0.1:18084 BKDATA_DATA_DIR="$PWD/data/bench" RUST_LOG=warn
+psql "$BKDATA_TEST_PG/postgres" -qc 'DROP DATABASE IF EXISTS bkdata_bench WITH (FORCE)' >/dev/null
+$BIN/bkdata-server migrate >/dev/null
+SECRET=$($BIN/bkdata-server app create bench 2>/dev/null | sed -n 's/^bk_app_secret=//p')
+AUTH="{\"bk_app_code\":\"bench\",\"bk_app_secret\":\"$SECRET\",\"bk_username\":\"bench\"}"
+$BIN/bkdata-server serve & SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do curl -sf "http://$BKDATA_LISTEN/healthz" >/dev/null && break; sleep 0.1; done
+API="http://$BKDATA_LISTEN/api/v0/data_pipeline"
+TASK=$(curl -sS -X POST "$API/tasks" -H "X-Bkapi-Authorization: $AUTH" -d '{"table_list_file":"t.txt","business_context":"bench"}' | jq -r .data.task_id)
+echo "wrk -t2 -c${WRK_CONNS:-32} -d${WRK_SECS:-15}s --latency GET $API/tasks/$TASK (server and wrk share $(nproc) cores)"
+wrk -t2 -c"${WRK_CONNS:-32}" -d"${WRK_SECS:-15}s" --latency -H "X-Bkapi-Authorization: $AUTH" "$API/tasks/$TASK"
+echo "(target: >= 5000 req/s, p99 < 20 ms)"
