@@ -6,9 +6,8 @@
 use crate::error::{PipelineError, Result};
 use crate::files;
 use crate::logs::TaskLogger;
-use crate::service::{derive_task_status, step_map};
+use crate::service::{derive_task_status, missing_dependencies, step_map};
 use crate::steps::{StepContext, StepRegistry};
-use bkdata_api::pipeline::STEP_ORDER;
 use bkdata_models::jobs::BoxFuture;
 use bkdata_models::jobs::{ClaimedJob, JobContext, JobHandler};
 use bkdata_models::pipeline::{Execution, Task};
@@ -64,6 +63,17 @@ pub fn settle_task_status(conn: &mut PgConnection, task_id: &str) -> Result<Stri
     Ok(status.to_string())
 }
 
+/// Lock an execution row; `None` when it is gone or already final.
+fn lock_live_execution(c: &mut PgConnection, execution_id: &str) -> QueryResult<Option<Execution>> {
+    let x: Option<Execution> = e::table
+        .find(execution_id)
+        .select(Execution::as_select())
+        .for_update()
+        .first(c)
+        .optional()?;
+    Ok(x.filter(Execution::is_live))
+}
+
 /// End a live execution: its running steps take the outcome, the task status follows.
 pub fn finish_execution(
     conn: &mut PgConnection,
@@ -72,18 +82,9 @@ pub fn finish_execution(
     error: Option<&str>,
 ) -> Result<bool> {
     conn.transaction(|c| {
-        let Some(x): Option<Execution> = e::table
-            .find(execution_id)
-            .select(Execution::as_select())
-            .for_update()
-            .first(c)
-            .optional()?
-        else {
+        let Some(x) = lock_live_execution(c, execution_id)? else {
             return Ok(false);
         };
-        if !x.is_live() {
-            return Ok(false);
-        }
         diesel::update(e::table.find(execution_id))
             .set((
                 e::status.eq(status),
@@ -284,17 +285,7 @@ pub fn run_child(
                     .select(t::step_status)
                     .first::<Value>(&mut conn)?,
             );
-            let pos = STEP_ORDER.iter().position(|s| *s == step_name).unwrap_or(0);
-            let missing: Vec<&str> = STEP_ORDER[..pos]
-                .iter()
-                .copied()
-                .filter(|s| {
-                    !matches!(
-                        status.get(*s).map(String::as_str),
-                        Some("completed") | Some("skipped")
-                    )
-                })
-                .collect();
+            let missing = missing_dependencies(&step_name, &status);
             if !missing.is_empty() {
                 let msg = format!(
                     "依赖检查失败: step {step_name} needs {} completed first",
@@ -511,18 +502,9 @@ impl ExecuteJob {
         let claimed: Option<(Execution, bool)> = self
             .blocking(move |c| {
                 c.transaction(|c| {
-                    let Some(x): Option<Execution> = e::table
-                        .find(&eid)
-                        .select(Execution::as_select())
-                        .for_update()
-                        .first(c)
-                        .optional()?
-                    else {
+                    let Some(x) = lock_live_execution(c, &eid)? else {
                         return Ok(None);
                     };
-                    if !x.is_live() {
-                        return Ok(None);
-                    }
                     let resumed = x.status == "running";
                     diesel::update(e::table.find(&eid))
                         .set((

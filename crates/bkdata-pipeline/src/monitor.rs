@@ -107,20 +107,34 @@ pub fn prune_samples(conn: &mut PgConnection, keep_days: i64) -> QueryResult<usi
     .execute(conn)
 }
 
+/// `{total, <each key>: n}` from (status, count) rows; keys absent from the rows count 0.
+fn tally(rows: Vec<(String, i64)>, keys: &[&str]) -> Value {
+    let mut out = json!({"total": rows.iter().map(|(_, n)| n).sum::<i64>()});
+    for k in keys {
+        out[*k] = json!(0);
+    }
+    for (s, n) in rows {
+        out[s] = json!(n);
+    }
+    out
+}
+
 fn counts_by(conn: &mut PgConnection, caller: &Caller) -> Result<Value> {
     let rows: Vec<(String, i64)> = t::table
         .filter(t::bk_app_code.eq(&caller.app_code))
         .group_by(t::status)
         .select((t::status, diesel::dsl::count_star()))
         .load(conn)?;
-    let mut out = json!({"total": 0, "pending": 0, "in_progress": 0, "partial_completed": 0, "completed": 0, "failed": 0});
-    let mut total = 0;
-    for (s, n) in rows {
-        out[s] = json!(n);
-        total += n;
-    }
-    out["total"] = json!(total);
-    Ok(out)
+    Ok(tally(
+        rows,
+        &[
+            "pending",
+            "in_progress",
+            "partial_completed",
+            "completed",
+            "failed",
+        ],
+    ))
 }
 
 fn exec_counts(conn: &mut PgConnection, caller: &Caller) -> Result<Value> {
@@ -132,14 +146,10 @@ fn exec_counts(conn: &mut PgConnection, caller: &Caller) -> Result<Value> {
         .group_by(e::status)
         .select((e::status, diesel::dsl::count_star()))
         .load(conn)?;
-    let mut out = json!({"total": 0, "pending": 0, "running": 0, "completed": 0, "failed": 0, "cancelled": 0});
-    let mut total = 0;
-    for (s, n) in rows {
-        out[s] = json!(n);
-        total += n;
-    }
-    out["total"] = json!(total);
-    Ok(out)
+    Ok(tally(
+        rows,
+        &["pending", "running", "completed", "failed", "cancelled"],
+    ))
 }
 
 impl Service {

@@ -56,6 +56,21 @@ pub fn derive_task_status(steps: &BTreeMap<String, String>, live: bool) -> &'sta
     }
 }
 
+/// The steps before `step` in the fixed order that are neither completed nor skipped.
+pub fn missing_dependencies(step: &str, status: &BTreeMap<String, String>) -> Vec<&'static str> {
+    let pos = STEP_ORDER.iter().position(|s| *s == step).unwrap_or(0);
+    STEP_ORDER[..pos]
+        .iter()
+        .copied()
+        .filter(|s| {
+            !matches!(
+                status.get(*s).map(String::as_str),
+                Some("completed") | Some("skipped")
+            )
+        })
+        .collect()
+}
+
 fn enabled_steps(params: &Value) -> Vec<&'static str> {
     let flag = |k: &str| params.get(k).and_then(Value::as_bool).unwrap_or(true);
     STEP_ORDER
@@ -266,23 +281,14 @@ impl Service {
                         json!({"field": "step_name", "valid_steps": STEP_ORDER}),
                     )
                 })?;
-                let pos = STEP_ORDER.iter().position(|s| *s == name).ok_or_else(|| {
-                    PipelineError::validation_with(
+                if !STEP_ORDER.contains(&name) {
+                    return Err(PipelineError::validation_with(
                         format!("unknown step_name {name:?}"),
                         json!({"field": "step_name", "step_name": name, "valid_steps": STEP_ORDER}),
-                    )
-                })?;
+                    ));
+                }
                 if !req.force_execution {
-                    let missing: Vec<&str> = STEP_ORDER[..pos]
-                        .iter()
-                        .copied()
-                        .filter(|s| {
-                            !matches!(
-                                step_status.get(*s).map(String::as_str),
-                                Some("completed") | Some("skipped")
-                            )
-                        })
-                        .collect();
+                    let missing = missing_dependencies(name, &step_status);
                     if !missing.is_empty() {
                         return Err(PipelineError::Dependency {
                             message: format!(
@@ -793,5 +799,53 @@ impl Service {
             .select(ExecRow::as_select())
             .load(conn)?;
         Ok(rows.iter().map(exec_view).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn steps(v: [&str; 4]) -> BTreeMap<String, String> {
+        STEP_ORDER
+            .iter()
+            .zip(v)
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn task_status_follows_the_steps() {
+        let s = |v| derive_task_status(&steps(v), false);
+        assert_eq!(s(["pending"; 4]), "pending");
+        assert_eq!(
+            s(["completed", "pending", "pending", "pending"]),
+            "partial_completed"
+        );
+        assert_eq!(
+            s(["completed", "completed", "skipped", "skipped"]),
+            "completed"
+        );
+        assert_eq!(s(["completed", "failed", "pending", "pending"]), "failed");
+        assert_eq!(s(["cancelled", "pending", "pending", "pending"]), "pending");
+        assert_eq!(
+            derive_task_status(&steps(["completed"; 4]), true),
+            "in_progress"
+        );
+    }
+
+    #[test]
+    fn dependencies_are_the_earlier_unfinished_steps() {
+        let st = steps(["completed", "pending", "skipped", "pending"]);
+        assert!(missing_dependencies("ddl_generation", &st).is_empty());
+        assert!(missing_dependencies("qa_generation", &st).is_empty());
+        assert_eq!(
+            missing_dependencies("sql_validation", &st),
+            ["qa_generation"]
+        );
+        assert_eq!(
+            missing_dependencies("training_load", &st),
+            ["qa_generation"]
+        );
     }
 }
