@@ -46,7 +46,7 @@ impl Config {
                 .unwrap_or_else(|| "./data/pipeline".into())
                 .into(),
             max_body_bytes: parse("BKDATA_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?,
-            pool_size: parse("BKDATA_DB_POOL_SIZE", 16)? as u32,
+            pool_size: parse("BKDATA_DB_POOL_SIZE", 32)? as u32,
         })
     }
 }

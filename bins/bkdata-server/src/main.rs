@@ -84,7 +84,7 @@ fn serve(config: bkdata_server::Config) -> anyhow::Result<()> {
     db::ensure_migrated(&config.database_url)?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
-    let pool = db::pool(&config.database_url, config.pool_size)?;
+    let pool = db::pool_with(&config.database_url, config.pool_size, config.pool_size)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -59,10 +59,16 @@ pub fn connect(url: &str) -> Result<PgConnection, DbError> {
 
 /// A pool that opens connections lazily (r2d2 would otherwise open `max_size` at start).
 pub fn pool(url: &str, max_size: u32) -> Result<PgPool, DbError> {
+    pool_with(url, max_size, 1)
+}
+
+/// A pool that keeps `min_idle` connections open: a server under load must not wait for
+/// connections to be established one by one.
+pub fn pool_with(url: &str, max_size: u32, min_idle: u32) -> Result<PgPool, DbError> {
     let manager = ConnectionManager::<PgConnection>::new(url);
     Ok(Pool::builder()
         .max_size(max_size)
-        .min_idle(Some(1))
+        .min_idle(Some(min_idle.min(max_size)))
         .connection_timeout(Duration::from_secs(5))
         .build(manager)?)
 }
