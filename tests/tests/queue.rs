@@ -150,6 +150,14 @@ async fn sigterm_finishes_running_work_or_releases_it() {
     })
     .await;
     assert!(b.stop(Duration::from_secs(30)).success());
+    // The execution's process was stopped before the job went back to the queue.
+    let runs = std::fs::read_to_string(srv.data_dir.join(&t2).join("ddl_generation.runs")).unwrap();
+    let pid: i32 = runs.trim().rsplit("pid=").next().unwrap().parse().unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    assert!(
+        stat.is_empty() || stat.contains(") Z "),
+        "child {pid} still running: {stat}"
+    );
     let rows = job_rows(&srv.db);
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].0, "queued", "{rows:?}");

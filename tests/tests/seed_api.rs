@@ -271,6 +271,13 @@ async fn seed_002_examples_work_as_written() {
     let (s, v) = srv.get("/monitor/anomalies?hours=24").await;
     assert_eq!(s, 200);
     assert_eq!(v["data"]["hours"], 24);
+    // 故障排除: the same calls without parameters.
+    let (s, v) = srv.get("/monitor/anomalies").await;
+    assert_eq!(s, 200);
+    assert_eq!(v["data"]["hours"], 24);
+    let (s, v) = srv.get(&format!("/tasks/{task}/logs?level=ERROR")).await;
+    assert_eq!(s, 200);
+    assert_eq!(v["data"]["total"], 0);
     let (s, v) = srv.get("/stats").await;
     assert_eq!(s, 200);
     assert_eq!(v["data"]["tasks"]["total"], 1);

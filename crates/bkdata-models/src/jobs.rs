@@ -321,6 +321,9 @@ pub struct Runner {
 
 struct Inflight {
     lost: watch::Sender<bool>,
+    /// Set at shutdown: an error from this job means "stopped", and the job is released
+    /// for another worker instead of counted as a failed attempt.
+    releasing: bool,
 }
 
 async fn blocking<T: Send + 'static>(
@@ -427,22 +430,35 @@ impl Runner {
             }
         }
 
-        // Shutdown: wait for running jobs, then release what is still running.
+        // Shutdown: wait for running jobs. Past the grace period, stop the rest first (their
+        // handlers stop their work), then release them: another worker must not pick a job up
+        // while this one still runs it.
         let deadline = tokio::time::Instant::now() + cfg.shutdown_grace;
         while !inflight.lock().unwrap().is_empty() && tokio::time::Instant::now() < deadline {
             let _ = tokio::time::timeout(Duration::from_millis(100), slot_freed.notified()).await;
         }
-        let left: Vec<i64> = inflight.lock().unwrap().keys().copied().collect();
-        if !left.is_empty() {
-            log::warn!("releasing {} running job(s) at shutdown", left.len());
-            let worker = cfg.worker_id.clone();
-            let ids = left.clone();
-            blocking(&pool, move |c| release(c, &worker, &ids)).await?;
+        let stopping: usize = {
             let mut map = inflight.lock().unwrap();
-            for id in left {
-                if let Some(f) = map.remove(&id) {
-                    let _ = f.lost.send(true);
-                }
+            for f in map.values_mut() {
+                f.releasing = true;
+                let _ = f.lost.send(true);
+            }
+            map.len()
+        };
+        if stopping > 0 {
+            log::warn!("stopping {stopping} running job(s) at shutdown; they go back to the queue");
+            let stop_deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            while !inflight.lock().unwrap().is_empty()
+                && tokio::time::Instant::now() < stop_deadline
+            {
+                let _ =
+                    tokio::time::timeout(Duration::from_millis(50), slot_freed.notified()).await;
+            }
+            // Handlers that did not stop in time are released anyway (their tasks end with the runtime).
+            let left: Vec<i64> = inflight.lock().unwrap().keys().copied().collect();
+            if !left.is_empty() {
+                let worker = cfg.worker_id.clone();
+                blocking(&pool, move |c| release(c, &worker, &left)).await?;
             }
         }
         listener.abort();
@@ -461,10 +477,13 @@ fn start_job(
     job: ClaimedJob,
 ) {
     let (lost_tx, lost_rx) = watch::channel(false);
-    inflight
-        .lock()
-        .unwrap()
-        .insert(job.id, Inflight { lost: lost_tx });
+    inflight.lock().unwrap().insert(
+        job.id,
+        Inflight {
+            lost: lost_tx,
+            releasing: false,
+        },
+    );
     let (id, attempt) = (job.id, job.attempts);
     let handler = handlers.get(&job.job_type).cloned();
     let ctx = JobContext {
@@ -511,8 +530,17 @@ async fn complete_loop(
             .filter(|(_, _, r)| r.is_ok())
             .map(|(id, _, _)| *id)
             .collect();
+        let releasing: Vec<i64> = {
+            let map = inflight.lock().unwrap();
+            batch
+                .iter()
+                .filter(|(id, _, r)| r.is_err() && map.get(id).is_some_and(|f| f.releasing))
+                .map(|(id, _, _)| *id)
+                .collect()
+        };
         let failed: Vec<(i64, String, Duration)> = batch
             .iter()
+            .filter(|(id, _, _)| !releasing.contains(id))
             .filter_map(|(id, attempt, r)| {
                 r.as_ref()
                     .err()
@@ -522,11 +550,19 @@ async fn complete_loop(
         let worker = cfg.worker_id.clone();
         // Retry the bookkeeping until it lands: a lost write here would re-run a finished job.
         loop {
-            let (w, ok, failed) = (worker.clone(), ok.clone(), failed.clone());
+            let (w, ok, failed, rel) = (
+                worker.clone(),
+                ok.clone(),
+                failed.clone(),
+                releasing.clone(),
+            );
             let res = blocking(&pool, move |c| {
                 c.transaction(|c| {
                     if !ok.is_empty() {
                         complete(c, &w, &ok)?;
+                    }
+                    if !rel.is_empty() {
+                        release(c, &w, &rel)?;
                     }
                     for (id, err, backoff) in &failed {
                         log::warn!("job {id} failed: {err}");

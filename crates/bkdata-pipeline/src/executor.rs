@@ -606,7 +606,7 @@ impl ExecuteJob {
                     if changed.is_err() || *lease_lost.borrow() {
                         let _ = child.start_kill();
                         let _ = child.wait().await;
-                        logger.log("ERROR", None, "this worker lost the job's lease; the process was stopped and another worker takes over");
+                        logger.log("ERROR", None, "this worker is shutting down or lost the job's lease: the execution process was stopped; another worker resumes it");
                         return Err(PipelineError::Unavailable("lease lost".into()));
                     }
                 }
