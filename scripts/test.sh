@@ -7,6 +7,8 @@ export BKDATA_TEST_PG="${BKDATA_TEST_PG:-postgres://postgres@127.0.0.1:5432}"
 export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# The tests run the real binaries (server, worker, test worker); nextest builds only test targets.
+cargo build --workspace --bins
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast
 else
