@@ -195,13 +195,17 @@ async fn download(
     Path((id, name)): Path<(String, String)>,
 ) -> ApiResult {
     let n = name.clone();
-    let (path, bytes) = call(&st, move |s| {
-        let path = s.file_path(&c, &id, &n)?;
-        let bytes = std::fs::read(&path)?;
-        Ok((path, bytes))
-    })
-    .await?;
-    let _ = path;
+    let path = call(&st, move |s| s.file_path(&c, &id, &n)).await?;
+    // Streamed: archives can be large.
+    let file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|e| ApiError::from(PipelineError::from(e)))?;
+    let len = file
+        .metadata()
+        .await
+        .map_err(|e| ApiError::from(PipelineError::from(e)))?
+        .len();
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
     let disposition = format!(
         "attachment; filename=\"{}\"; filename*=UTF-8''{}",
         name.replace(['"', '\\'], "_"),
@@ -214,8 +218,9 @@ async fn download(
                 bkdata_pipeline::files::content_type(&name).to_string(),
             ),
             (header::CONTENT_DISPOSITION, disposition),
+            (header::CONTENT_LENGTH, len.to_string()),
         ],
-        bytes,
+        body,
     )
         .into_response())
 }

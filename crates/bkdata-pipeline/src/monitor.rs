@@ -296,11 +296,15 @@ impl Service {
         let anomalies = self.anomalies_for(&mut conn, caller, 24 * 90, Some(task_id))?;
         let dir = self.task_dir(task_id)?;
         let (bytes, count) = files::dir_usage(&dir);
-        let running_for = executions
-            .iter()
-            .find(|x| x.status == "running")
-            .and(task.started_at)
-            .map(|s| (chrono::Utc::now() - s).num_milliseconds() as f64 / 1000.0);
+        let running_since: Option<chrono::DateTime<chrono::Utc>> = e::table
+            .filter(e::task_id.eq(task_id))
+            .filter(e::status.eq("running"))
+            .select(e::started_at)
+            .first(&mut conn)
+            .optional()?
+            .flatten();
+        let running_for =
+            running_since.map(|s| (chrono::Utc::now() - s).num_milliseconds() as f64 / 1000.0);
         Ok(json!({
             "task_id": task_id,
             "status": task.status,
