@@ -138,7 +138,12 @@ async fn cancel_stops_a_running_execution() {
     })
     .await;
     let (_, m) = srv.get(&format!("/monitor/tasks/{task}")).await;
-    assert!(m["data"]["running_seconds"].as_f64().is_some_and(|s| s >= 0.0), "{m}");
+    assert!(
+        m["data"]["running_seconds"]
+            .as_f64()
+            .is_some_and(|s| s >= 0.0),
+        "{m}"
+    );
     let started = std::time::Instant::now();
     let (s, v) = srv.post(&format!("/tasks/{task}/cancel"), json!({})).await;
     assert_eq!(s, 200, "{v}");

@@ -1,0 +1,86 @@
+//! `crates/bkdata-models/src/schema.rs` is written by hand: it must match the migrations.
+use bkdata_models::schema::*;
+use bkdata_tests::TestDb;
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+
+#[derive(QueryableByName)]
+struct Col {
+    #[diesel(sql_type = Text)]
+    column_name: String,
+}
+
+fn check<Q: diesel::query_builder::QueryFragment<Pg>>(conn: &mut PgConnection, table: &str, q: Q) {
+    let sql = diesel::debug_query::<Pg, _>(&q).to_string();
+    let sql = sql.split(" -- binds").next().unwrap().to_string();
+    // Every column diesel selects exists (the query runs) …
+    diesel::sql_query(format!("{sql} LIMIT 0"))
+        .execute(conn)
+        .unwrap_or_else(|e| panic!("{table}: {e}"));
+    // … and every column of the table is known to diesel.
+    let cols: Vec<Col> = diesel::sql_query(
+        "SELECT column_name::text AS column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = $1",
+    )
+    .bind::<Text, _>(table)
+    .load(conn)
+    .unwrap();
+    assert!(!cols.is_empty(), "{table} missing from the database");
+    for c in cols {
+        assert!(
+            sql.contains(&format!("\"{}\"", c.column_name)),
+            "{table}.{} not in schema.rs",
+            c.column_name
+        );
+    }
+}
+
+#[test]
+fn schema_matches_migrations() {
+    let db = TestDb::new();
+    let c = &mut db.conn();
+    check(c, "apps", apps::table.select(apps::all_columns));
+    check(
+        c,
+        "background_jobs",
+        background_jobs::table.select(background_jobs::all_columns),
+    );
+    check(c, "workers", workers::table.select(workers::all_columns));
+    check(
+        c,
+        "data_pipeline_tasks",
+        data_pipeline_tasks::table.select(data_pipeline_tasks::all_columns),
+    );
+    check(
+        c,
+        "data_pipeline_task_executions",
+        data_pipeline_task_executions::table.select(data_pipeline_task_executions::all_columns),
+    );
+    check(
+        c,
+        "data_pipeline_task_logs",
+        data_pipeline_task_logs::table.select(data_pipeline_task_logs::all_columns),
+    );
+    check(
+        c,
+        "data_pipeline_task_outputs",
+        data_pipeline_task_outputs::table.select(data_pipeline_task_outputs::all_columns),
+    );
+    check(
+        c,
+        "system_metrics",
+        system_metrics::table.select(system_metrics::all_columns),
+    );
+    // No table is left out.
+    let tables: Vec<Col> = diesel::sql_query(
+        "SELECT table_name::text AS column_name FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> '__diesel_schema_migrations'",
+    )
+    .load(c)
+    .unwrap();
+    assert_eq!(
+        tables.len(),
+        8,
+        "{:?}",
+        tables.iter().map(|t| &t.column_name).collect::<Vec<_>>()
+    );
+}
