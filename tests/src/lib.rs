@@ -33,7 +33,9 @@ impl TestDb {
             std::process::id(),
             rand::thread_rng().gen::<u32>()
         );
-        let url = format!("{}/{name}", pg_base());
+        // Loopback only: no TLS. (With TLS, libpq's OpenSSL teardown at process exit can race
+        // r2d2 threads still reconnecting after the outage test, and crash the test process.)
+        let url = format!("{}/{name}?sslmode=disable", pg_base());
         assert!(db::create_database_if_missing(&url).expect("create test database"));
         if migrate {
             let mut c = db::connect(&url).expect("connect");
@@ -211,6 +213,15 @@ impl TestServer {
             );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
+    }
+
+    /// Poll until the task's `step` has `status`.
+    pub async fn wait_step(&self, task_id: &str, step: &str, status: &str, within: Duration) {
+        eventually(within, &format!("{task_id} {step} {status}"), || async {
+            let (_, v) = self.get(&format!("/tasks/{task_id}")).await;
+            (v["data"]["step_status"][step] == status).then_some(())
+        })
+        .await
     }
 
     pub fn worker(&self, env: &[(&str, &str)]) -> WorkerProc {

@@ -132,11 +132,8 @@ async fn cancel_stops_a_running_execution() {
         child_pid(&srv.db, &task)
     })
     .await;
-    eventually(WAIT, "ddl_generation running", || async {
-        let (_, v) = srv.get(&format!("/tasks/{task}")).await;
-        (v["data"]["step_status"]["ddl_generation"] == "running").then_some(())
-    })
-    .await;
+    srv.wait_step(&task, "ddl_generation", "running", WAIT)
+        .await;
     let (_, m) = srv.get(&format!("/monitor/tasks/{task}")).await;
     assert!(
         m["data"]["running_seconds"]

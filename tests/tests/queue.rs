@@ -68,11 +68,8 @@ async fn a_worker_killed_mid_step_has_its_execution_rerun_by_another() {
     let a = srv.worker(&lease);
     let task = srv.create_task("test: qa_generation=sleep:2500").await;
     srv.post(&format!("/tasks/{task}/execute"), json!({})).await;
-    eventually(Duration::from_secs(30), "qa_generation running", || async {
-        let (_, v) = srv.get(&format!("/tasks/{task}")).await;
-        (v["data"]["step_status"]["qa_generation"] == "running").then_some(())
-    })
-    .await;
+    srv.wait_step(&task, "qa_generation", "running", Duration::from_secs(30))
+        .await;
     let first_child =
         std::fs::read_to_string(srv.data_dir.join(&task).join("qa_generation.runs")).unwrap();
     a.signal(libc::SIGKILL);
@@ -126,11 +123,8 @@ async fn sigterm_finishes_running_work_or_releases_it() {
         json!({"execution_mode": "step", "step_name": "ddl_generation"}),
     )
     .await;
-    eventually(Duration::from_secs(30), "ddl running", || async {
-        let (_, v) = srv.get(&format!("/tasks/{task}")).await;
-        (v["data"]["step_status"]["ddl_generation"] == "running").then_some(())
-    })
-    .await;
+    srv.wait_step(&task, "ddl_generation", "running", Duration::from_secs(30))
+        .await;
     let st = a.stop(Duration::from_secs(30));
     assert!(st.success(), "{st:?}");
     let (_, v) = srv.get(&format!("/tasks/{task}")).await;
@@ -144,11 +138,8 @@ async fn sigterm_finishes_running_work_or_releases_it() {
         json!({"execution_mode": "step", "step_name": "ddl_generation"}),
     )
     .await;
-    eventually(Duration::from_secs(30), "ddl running", || async {
-        let (_, v) = srv.get(&format!("/tasks/{t2}")).await;
-        (v["data"]["step_status"]["ddl_generation"] == "running").then_some(())
-    })
-    .await;
+    srv.wait_step(&t2, "ddl_generation", "running", Duration::from_secs(30))
+        .await;
     assert!(b.stop(Duration::from_secs(30)).success());
     // The execution's process was stopped before the job went back to the queue.
     let runs = std::fs::read_to_string(srv.data_dir.join(&t2).join("ddl_generation.runs")).unwrap();

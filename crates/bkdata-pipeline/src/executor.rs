@@ -320,7 +320,18 @@ pub fn run_child(
             cancel_check: &cancel_check,
         };
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| step.run(&mut ctx)));
-        let outputs = std::mem::take(&mut ctx.outputs);
+        // What the step wrote is recorded whatever its outcome.
+        for (name, sha) in std::mem::take(&mut ctx.outputs) {
+            record_output(
+                &mut conn,
+                &x.task_id,
+                Some(execution_id),
+                Some(&step_name),
+                &dir,
+                &name,
+                &sha,
+            )?;
+        }
         let failure = match outcome {
             Ok(Ok(value)) => {
                 let result_name = format!("{step_name}_result.json");
@@ -333,20 +344,16 @@ pub fn run_child(
                 }))
                 .unwrap_or_default();
                 std::fs::write(dir.join(&result_name), &body)?;
-                for (name, sha) in outputs
-                    .iter()
-                    .chain([(result_name.clone(), files::sha256_hex(&body))].iter())
-                {
-                    record_output(
-                        &mut conn,
-                        &x.task_id,
-                        Some(execution_id),
-                        Some(&step_name),
-                        &dir,
-                        name,
-                        sha,
-                    )?;
-                }
+                let sha = files::sha256_hex(&body);
+                record_output(
+                    &mut conn,
+                    &x.task_id,
+                    Some(execution_id),
+                    Some(&step_name),
+                    &dir,
+                    &result_name,
+                    &sha,
+                )?;
                 finished.push(step_name.clone());
                 conn.transaction::<_, PipelineError, _>(|c| {
                     set_step_status(c, &task.task_id, &step_name, "completed")?;
@@ -372,17 +379,6 @@ pub fn run_child(
             )),
         };
         if let Some(msg) = failure {
-            for (name, sha) in &outputs {
-                record_output(
-                    &mut conn,
-                    &x.task_id,
-                    Some(execution_id),
-                    Some(&step_name),
-                    &dir,
-                    name,
-                    sha,
-                )?;
-            }
             // A step that stops because it saw the cancel request was cancelled, not failed.
             if cancel_check() {
                 logger.log(
