@@ -1,0 +1,378 @@
+//! The clean engine on real log lines, good and bad, through `CleanPlan` and `verify`.
+#![recursion_limit = "256"]
+use bkdata_databus::etl::{verify, CleanPlan, ErrorKind, Outcome};
+use serde_json::{json, Value};
+
+const INGEST: i64 = 1_795_329_052_000; // 2026-11-22 14:30:52 +08:00
+
+fn rows(plan: &CleanPlan, line: &str) -> Vec<Vec<Value>> {
+    match plan.clean(line.as_bytes(), INGEST) {
+        Outcome::Rows(r) => r,
+        Outcome::Failed { label, error } => panic!("{label}: {error}"),
+    }
+}
+
+fn failure(plan: &CleanPlan, line: &[u8]) -> (String, ErrorKind, String) {
+    match plan.clean(line, INGEST) {
+        Outcome::Failed { label, error } => (label, error.kind, error.to_string()),
+        Outcome::Rows(r) => panic!("expected a failure, got {r:?}"),
+    }
+}
+
+fn col(plan: &CleanPlan, name: &str) -> usize {
+    plan.schema()
+        .iter()
+        .position(|f| f.name == name)
+        .unwrap_or_else(|| panic!("no column {name}"))
+}
+
+/// bklog's bk_log_json shape over the GSE envelope (wire reference §3.2).
+fn gse_json_config() -> String {
+    json!({
+        "extract": {
+            "type": "fun", "method": "from_json", "label": "label_json", "result": "json_data",
+            "next": {"type": "branch", "label": null, "next": [
+                {"type": "access", "subtype": "access_obj", "label": "label_items", "key": "items", "result": "items",
+                 "next": {"type": "fun", "method": "iterate", "label": "label_iter", "args": [], "result": "item",
+                   "next": {"type": "branch", "label": "label_item_branch", "next": [
+                     {"type": "access", "subtype": "access_obj", "label": "label_data", "key": "data",
+                      "next": {"type": "fun", "method": "from_json", "label": "label_data_json",
+                        "next": {"type": "assign", "subtype": "assign_obj", "label": "label_user", "assign": [
+                          {"key": "level", "assign_to": "level", "type": "string"},
+                          {"key": "cost", "assign_to": "cost", "type": "double"},
+                          {"key": "code", "assign_to": "code", "type": "int"},
+                          {"key": "event_time", "assign_to": "event_time", "type": "string"}]}}},
+                     {"type": "assign", "subtype": "assign_obj", "label": "label_iter_idx",
+                      "assign": [{"key": "_iteration_idx", "assign_to": "iterationindex", "type": "long"}]}]}}},
+                {"type": "assign", "subtype": "assign_obj", "label": "label_builtin", "assign": [
+                    {"key": "serverIp", "assign_to": "ip", "type": "string"},
+                    {"key": "path", "assign_to": "filename", "type": "string"},
+                    {"key": "gseIndex", "assign_to": "gseindex", "type": "long"}]},
+                {"type": "assign", "subtype": "assign_json", "label": "label_ext",
+                 "assign": [{"key": "ext", "assign_to": "ext", "type": "text"}]}
+            ]}
+        },
+        "conf": {"time_format": "yyyy-MM-dd HH:mm:ss", "timezone": 8, "time_field_name": "event_time",
+                 "output_field_name": "timestamp", "timestamp_len": 0, "encoding": "UTF-8"}
+    })
+    .to_string()
+}
+
+const GSE_LINE: &str = r#"{"serverIp":"10.0.0.8","path":"/var/log/app.log","gseIndex":42,"ext":{"env":"prod"},"items":[{"data":"{\"level\":\"ERROR\",\"cost\":\"12.5\",\"code\":500,\"event_time\":\"2026-11-22 14:30:00\"}"},{"data":"{\"level\":\"INFO\",\"cost\":3,\"code\":\"200\",\"event_time\":\"2026-11-22 14:30:01\"}"}]}"#;
+
+#[test]
+fn bk_log_json_over_the_gse_envelope() {
+    let plan = CleanPlan::compile(&gse_json_config()).unwrap();
+    let names: Vec<&str> = plan.schema().iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "level",
+            "cost",
+            "code",
+            "event_time",
+            "iterationindex",
+            "ip",
+            "filename",
+            "gseindex",
+            "ext",
+            "dtEventTime",
+            "dtEventTimeStamp",
+            "localTime",
+            "timestamp"
+        ]
+    );
+    let r = rows(&plan, GSE_LINE);
+    assert_eq!(r.len(), 2, "one row per item");
+    assert_eq!(r[0][col(&plan, "level")], "ERROR");
+    assert_eq!(r[0][col(&plan, "cost")], 12.5);
+    assert_eq!(r[0][col(&plan, "code")], 500);
+    assert_eq!(r[1][col(&plan, "code")], 200);
+    assert_eq!(r[1][col(&plan, "iterationindex")], 1);
+    // Fields assigned beside the iteration are in every row.
+    for row in &r {
+        assert_eq!(row[col(&plan, "ip")], "10.0.0.8");
+        assert_eq!(row[col(&plan, "gseindex")], 42);
+        assert_eq!(row[col(&plan, "ext")], "{\"env\":\"prod\"}");
+        assert_eq!(row[col(&plan, "localTime")], "2026-11-22 14:30:52");
+    }
+    assert_eq!(r[0][col(&plan, "dtEventTime")], "2026-11-22 14:30:00");
+    assert_eq!(r[0][col(&plan, "dtEventTimeStamp")], 1_795_329_000_000i64);
+    assert_eq!(r[0][col(&plan, "timestamp")], 1_795_329_000i64);
+}
+
+#[test]
+fn bad_lines_fail_at_the_right_node_with_bkdata_names() {
+    let plan = CleanPlan::compile(&gse_json_config()).unwrap();
+    let cases: Vec<(&[u8], &str, ErrorKind)> = vec![
+        (b"{\"items\": [", "label_json", ErrorKind::BadJsonObject),
+        (b"[1,2,3]", "label_json", ErrorKind::BadJsonObject),
+        (b"{\"serverIp\":\"x\"}", "label_items", ErrorKind::AccessByKeyFailed),
+        (b"{\"items\": 5}", "label_iter", ErrorKind::NotListData),
+        (b"{\"items\": [{\"nodata\": 1}]}", "label_data", ErrorKind::AccessByKeyFailed),
+        (b"{\"items\": [{\"data\": \"not json\"}]}", "label_data_json", ErrorKind::BadJsonObject),
+        (br#"{"items": [{"data": "{\"code\": \"five\", \"event_time\": \"2026-11-22 14:30:00\"}"}]}"#, "label_user", ErrorKind::TypeConversion),
+        (br#"{"items": [{"data": "{\"code\": 1, \"event_time\": \"22/11/2026\"}"}]}"#, "conf.time_field_name(event_time)", ErrorKind::TimeFormat),
+        (b"{\"items\": []}", "label_json", ErrorKind::EmptyEtlResult),
+        (b"{\"items\": \xff\xfe}", "label_json", ErrorKind::PipeExtractor),
+    ];
+    for (line, label, kind) in cases {
+        let (l, k, msg) = failure(&plan, line);
+        assert_eq!(
+            (l.as_str(), k),
+            (label, kind),
+            "{}: {msg}",
+            String::from_utf8_lossy(line)
+        );
+        assert!(msg.starts_with(kind.name()), "{msg}");
+    }
+}
+
+#[test]
+fn nginx_access_log_with_regex_and_apache_time() {
+    let cfg = json!({
+        "extract": {"type": "fun", "method": "regex_extract", "label": "re",
+            "args": [{"result": "m", "keys": ["ip", "time", "method", "path", "status", "bytes"],
+                      "regexp": r#"^(?<ip>\S+) \S+ \S+ \[(?<time>[^\]]+)\] "(?<method>[A-Z]+) (?<path>\S+) [^"]*" (?<status>\d{3}) (?<bytes>\d+|-)"#}],
+            "next": {"type": "assign", "subtype": "assign_obj", "label": "a", "assign": [
+                {"key": "ip", "assign_to": "client_ip"}, {"key": "time", "assign_to": "log_time"},
+                {"key": "method", "assign_to": "method"}, {"key": "path", "assign_to": "path"},
+                {"key": "status", "assign_to": "status", "type": "int"}, {"key": "bytes", "assign_to": "bytes", "type": "long"}]}},
+        "conf": {"time_field_name": "log_time", "time_format": "dd/MMM/yyyy:HH:mm:ss Z", "timestamp_len": 0, "timezone": 8}
+    });
+    let plan = CleanPlan::compile(&cfg.to_string()).unwrap();
+    let line = r#"203.0.113.9 - - [22/Nov/2026:14:30:52 +0800] "GET /api/v1/items?id=3 HTTP/1.1" 200 5123 "-" "curl/8.0""#;
+    let r = rows(&plan, line);
+    assert_eq!(r[0][col(&plan, "client_ip")], "203.0.113.9");
+    assert_eq!(r[0][col(&plan, "status")], 200);
+    assert_eq!(r[0][col(&plan, "bytes")], 5123);
+    assert_eq!(r[0][col(&plan, "dtEventTimeStamp")], INGEST);
+    // Not matching, and a "-" where a number is expected.
+    assert_eq!(failure(&plan, b"garbage line").1, ErrorKind::PipeExtractor);
+    let dash = r#"203.0.113.9 - - [22/Nov/2026:14:30:52 +0800] "GET / HTTP/1.1" 304 - "-" "x""#;
+    let (label, kind, _) = failure(&plan, dash.as_bytes());
+    assert_eq!((label.as_str(), kind), ("a", ErrorKind::TypeConversion));
+}
+
+fn delimiter_plan() -> CleanPlan {
+    let cfg = json!({
+        "extract": {"type": "fun", "method": "split", "label": "sp", "args": ["|"],
+            "next": {"type": "assign", "subtype": "assign_pos", "label": "pos", "assign": [
+                {"index": "0", "assign_to": "ts", "type": "long"}, {"index": "1", "assign_to": "host"},
+                {"index": "2", "assign_to": "cpu", "type": "double"}, {"index": "3", "assign_to": "mem", "type": "int"}]}},
+        "conf": {"time_field_name": "ts", "timestamp_len": 10, "timezone": 8}
+    });
+    CleanPlan::compile(&cfg.to_string()).unwrap()
+}
+
+#[test]
+fn delimiter_lines_short_and_long() {
+    let plan = delimiter_plan();
+    let r = rows(&plan, "1795329052|web-1|37.5|2048");
+    assert_eq!(r[0][col(&plan, "host")], "web-1");
+    assert_eq!(r[0][col(&plan, "cpu")], 37.5);
+    assert_eq!(r[0][col(&plan, "dtEventTime")], "2026-11-22 14:30:52");
+    // A short line leaves the missing positions null; extra columns are ignored.
+    let r = rows(&plan, "1795329052|web-2");
+    assert_eq!(r[0][col(&plan, "cpu")], Value::Null);
+    assert_eq!(
+        rows(&plan, "1795329052|h|1|2|extra|more")[0][col(&plan, "mem")],
+        2
+    );
+    // An empty or non-numeric time column fails its long type at the assign node.
+    assert_eq!(failure(&plan, b"").1, ErrorKind::TypeConversion);
+    let (label, kind, msg) = failure(&plan, b"|web-3|1|2");
+    assert_eq!(
+        (label.as_str(), kind),
+        ("pos", ErrorKind::TypeConversion),
+        "{msg}"
+    );
+    assert_eq!(
+        failure(&plan, b"1795329052|h|high|2").1,
+        ErrorKind::TypeConversion
+    );
+}
+
+#[test]
+fn every_other_operator() {
+    let cfg = json!({
+        "extract": {"type": "fun", "method": "from_json", "label": "j", "next": {"type": "branch", "label": "b", "next": [
+            {"type": "access", "subtype": "access_obj", "label": "csv_in", "key": "csv",
+             "next": {"type": "fun", "method": "csvline", "label": "csv",
+               "next": {"type": "assign", "subtype": "assign_pos", "label": "csv_a", "assign": [{"index": 1, "assign_to": "csv_second"}]}}},
+            {"type": "access", "subtype": "access_obj", "label": "kv_in", "key": "kv",
+             "next": {"type": "fun", "method": "splitkv", "label": "kv", "args": ["&", "="],
+               "next": {"type": "assign", "subtype": "assign_obj", "label": "kv_a", "assign": [{"key": "user", "assign_to": "kv_user"}]}}},
+            {"type": "access", "subtype": "access_obj", "label": "url_in", "key": "url",
+             "next": {"type": "fun", "method": "from_url", "label": "url",
+               "next": {"type": "assign", "subtype": "assign_obj", "label": "url_a", "assign": [{"key": "q", "assign_to": "url_q"}]}}},
+            {"type": "access", "subtype": "access_obj", "label": "rep_in", "key": "msg",
+             "next": {"type": "fun", "method": "replace", "label": "rep", "args": ["ERROR", "E", "WARN", "W"],
+               "next": {"type": "assign", "subtype": "assign_value", "label": "rep_a", "assign": {"assign_to": "short_msg", "type": "string"}}}},
+            {"type": "access", "subtype": "access_obj", "label": "tags_in", "key": "tags",
+             "next": {"type": "fun", "method": "items", "label": "items", "args": ["tag"],
+               "next": {"type": "fun", "method": "pop", "label": "pop",
+                 "next": {"type": "assign", "subtype": "assign_obj", "label": "pop_a", "assign": [{"key": "tag", "assign_to": "last_tag"}, {"key": "value", "assign_to": "last_tag_value"}]}}}},
+            {"type": "fun", "method": "zip", "label": "zip", "args": ["names", "values"],
+             "next": {"type": "access", "subtype": "access_pos", "label": "zip0", "index": 0,
+               "next": {"type": "assign", "subtype": "assign_obj", "label": "zip_a", "assign": [{"key": "names", "assign_to": "first_name"}, {"key": "values", "assign_to": "first_value", "type": "int"}]}}},
+            {"type": "access", "subtype": "access_multi", "label": "multi", "keys": "host,port", "separator": ":",
+             "next": {"type": "assign", "subtype": "assign_value", "label": "multi_a", "assign": {"assign_to": "endpoint"}}},
+            {"type": "access", "subtype": "access_obj", "label": "list_in", "key": "list_str",
+             "next": {"type": "fun", "method": "from_json_list", "label": "list",
+               "next": {"type": "fun", "method": "to_string", "label": "tostr",
+                 "next": {"type": "assign", "subtype": "assign_value", "label": "list_a", "assign": {"assign_to": "list_text", "type": "text"}}}}},
+            {"type": "access", "subtype": "access_obj", "label": "opt", "key": "missing", "default_type": "int", "default_value": 7,
+             "next": {"type": "assign", "subtype": "assign_value", "label": "opt_a", "assign": {"assign_to": "with_default", "type": "int"}}},
+            {"type": "assign", "subtype": "assign_json", "label": "all", "assign": [{"key": "__all_keys__", "assign_to": "raw", "type": "text"}]}
+        ]}},
+        "conf": {}
+    });
+    let plan = CleanPlan::compile(&cfg.to_string()).unwrap();
+    let line = json!({
+        "csv": "a,\"b,c\",d", "kv": "user=alice&role=admin", "url": "http://h/p?q=hello%20world&x=1",
+        "msg": "ERROR then WARN", "tags": {"zone": "gz"}, "names": ["n1", "n2"], "values": ["10", "20"],
+        "host": "db1", "port": 5432, "list_str": "[1, 2]"
+    })
+    .to_string();
+    let r = rows(&plan, &line);
+    assert_eq!(r.len(), 1);
+    let get = |n: &str| r[0][col(&plan, n)].clone();
+    assert_eq!(get("csv_second"), "b,c");
+    assert_eq!(get("kv_user"), "alice");
+    assert_eq!(get("url_q"), "hello world");
+    assert_eq!(get("short_msg"), "E then W");
+    assert_eq!(
+        (get("last_tag"), get("last_tag_value")),
+        (json!("zone"), json!("gz"))
+    );
+    assert_eq!(
+        (get("first_name"), get("first_value")),
+        (json!("n1"), json!(10))
+    );
+    assert_eq!(get("endpoint"), "db1:5432");
+    assert_eq!(get("list_text"), "[1,2]");
+    assert_eq!(get("with_default"), 7);
+    assert!(get("raw")
+        .as_str()
+        .unwrap()
+        .contains("\"kv\":\"user=alice&role=admin\""));
+    // localTime is the time field by default: event time = ingest time.
+    assert_eq!(get("dtEventTimeStamp"), INGEST);
+
+    // Bad inputs per operator.
+    let bad = |patch: Value| {
+        let mut v: Value = serde_json::from_str(&line).unwrap();
+        for (k, x) in patch.as_object().unwrap() {
+            v[k] = x.clone();
+        }
+        failure(&plan, v.to_string().as_bytes())
+    };
+    assert_eq!(bad(json!({"csv": "\"unterminated"})).0, "csv");
+    assert_eq!(
+        bad(json!({"csv": "\"unterminated"})).1,
+        ErrorKind::BadCsvData
+    );
+    assert_eq!(
+        bad(json!({"url": "http://h/p?q=%ZZ"})).1,
+        ErrorKind::UrlDecode
+    );
+    assert_eq!(bad(json!({"tags": "not a map"})).1, ErrorKind::NotMapData);
+    assert_eq!(bad(json!({"tags": {}})).1, ErrorKind::AccessByIndexFailed);
+    assert_eq!(bad(json!({"names": []})).1, ErrorKind::AccessByIndexFailed);
+    assert_eq!(bad(json!({"port": null})).1, ErrorKind::AccessByKeyFailed);
+    assert_eq!(
+        bad(json!({"list_str": "{\"a\":1}"})).1,
+        ErrorKind::BadJsonList
+    );
+    assert_eq!(bad(json!({"msg": null})).1, ErrorKind::NulData);
+    assert_eq!(bad(json!({"msg": 5})).1, ErrorKind::PipeExtractor);
+}
+
+#[test]
+fn verify_answers_per_node() {
+    let out = verify(&gse_json_config(), GSE_LINE, INGEST).unwrap();
+    assert_eq!(out["result"].as_array().unwrap().len(), 2);
+    assert_eq!(out["schema"][0], "level(string)");
+    assert_eq!(out["schema"][1], "cost(double)");
+    assert_eq!(out["display"][0], "user_field");
+    assert_eq!(out["display"][9], "hidden");
+    assert_eq!(out["nodes"]["label_items"].as_array().unwrap().len(), 2);
+    assert_eq!(out["output_type"]["label_json"]["type"], "HashMap");
+    assert_eq!(out["output_type"]["label_iter"]["type"], "ArrayList");
+    assert_eq!(out["output_type"]["label_data"]["type"], "String");
+    assert_eq!(out["nodes"]["label_builtin"]["ip"], "10.0.0.8");
+    assert_eq!(out["errors"], json!({}));
+    assert_eq!(out["error_message"], "");
+    assert_eq!(out["json_config_extract"]["extract"]["label"], "label_json");
+
+    // A bad sample: the failing node is named, and the other branches still show their values.
+    let bad = r#"{"serverIp":"10.0.0.8","path":"/p","gseIndex":"x","items":[{"data":"{oops"}]}"#;
+    let out = verify(&gse_json_config(), bad, INGEST).unwrap();
+    assert_eq!(out["result"], json!([]));
+    assert!(
+        out["errors"]["label_data_json"]
+            .as_str()
+            .unwrap()
+            .starts_with("BadJsonObjectError: "),
+        "{out}"
+    );
+    assert!(
+        out["errors"]["label_builtin"]
+            .as_str()
+            .unwrap()
+            .starts_with("TypeConversionError: "),
+        "{out}"
+    );
+    assert_eq!(out["nodes"]["label_ext"], json!({"ext": null}));
+    assert!(
+        out["error_message"]
+            .as_str()
+            .unwrap()
+            .starts_with("label_data_json: BadJsonObjectError"),
+        "{out}"
+    );
+}
+
+#[test]
+fn config_errors_name_the_node() {
+    let err = |cfg: Value| CleanPlan::compile(&cfg.to_string()).unwrap_err().0;
+    let assign = json!({"type": "assign", "subtype": "assign_value", "label": "a", "assign": {"assign_to": "x"}});
+    let e = err(
+        json!({"extract": {"type": "fun", "method": "explode", "label": "boom", "next": assign}}),
+    );
+    assert!(
+        e.contains("boom") && e.contains("unknown method \"explode\""),
+        "{e}"
+    );
+    let e = err(json!({"extract": {"type": "fun", "method": "from_json", "label": "j"}}));
+    assert!(
+        e.starts_with("AssignNodeNeededError") && e.contains('j'),
+        "{e}"
+    );
+    let e = err(
+        json!({"extract": {"type": "fun", "method": "regex_extract", "label": "r", "args": [{"regexp": "(?<a>x"}], "next": assign}}),
+    );
+    assert!(e.contains("node r") && e.contains("invalid regexp"), "{e}");
+    let e = err(
+        json!({"extract": {"type": "branch", "label": "b", "next": [assign.clone(), assign.clone()]}}),
+    );
+    assert!(
+        e.contains("label \"a\" is used by more than one node"),
+        "{e}"
+    );
+    let e = err(
+        json!({"extract": assign.clone(), "conf": {"time_field_name": "nope", "time_format": "yyyy"}}),
+    );
+    assert!(e.contains("time_field_name \"nope\""), "{e}");
+    let e = err(
+        json!({"extract": {"type": "assign", "subtype": "assign_value", "label": "a", "assign": {"assign_to": "x", "type": "blob"}}}),
+    );
+    assert!(e.contains("unknown type \"blob\""), "{e}");
+    let e = err(json!({"extract": assign, "conf": {"encoding": "GBK"}}));
+    assert!(e.contains("GBK"), "{e}");
+    assert!(CleanPlan::compile("{not json")
+        .unwrap_err()
+        .0
+        .contains("not valid JSON"));
+}
