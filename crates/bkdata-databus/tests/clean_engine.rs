@@ -376,3 +376,78 @@ fn config_errors_name_the_node() {
         .0
         .contains("not valid JSON"));
 }
+
+#[test]
+fn fused_paths_agree_with_the_general_path() {
+    let json_cfg = json!({"extract": {"type": "fun", "method": "from_json", "label": "j",
+        "next": {"type": "assign", "subtype": "assign_obj", "label": "a", "assign": [
+            {"key": "ts", "assign_to": "ts", "type": "long"}, {"key": "name", "assign_to": "name"},
+            {"key": "n", "assign_to": "n", "type": "int"}, {"key": "x", "assign_to": "x", "type": "double"},
+            {"key": "obj", "assign_to": "obj", "type": "text"}, {"key": "caf\u{e9}", "assign_to": "cafe"}]}},
+        "conf": {"time_field_name": "ts", "timestamp_len": 13}});
+    let json_plan = CleanPlan::compile(&json_cfg.to_string()).unwrap();
+    let mut json_lines: Vec<Vec<u8>> = [
+        r#"{"ts": 1795329052000, "name": "a", "n": 1, "x": 1.5, "obj": {"k": [1, 2]}, "café": "yes"}"#,
+        r#"{"ts": "1795329052000", "name": "esc \" \\ \u00e9", "n": "42", "x": "2", "caf\u00e9": "escaped key", "other": [1, {"deep": null}]}"#,
+        r#"{"ts": 1795329052000, "name": null, "n": null, "x": null, "obj": null}"#,
+        r#"{"ts": 1795329052000, "name": 5, "n": true}"#,
+        r#"{"ts": 1795329052000, "n": 1.5}"#,
+        r#"{"ts": 1795329052000, "n": 99999999999}"#,
+        r#"{"ts": 1795329052000, "x": 18446744073709551615, "name": ["list"]}"#,
+        r#"{"ts": 1795329052000, "name": "first", "name": "second"}"#,
+        r#"{"ts": 1795329052000} trailing"#,
+        r#"[{"ts": 1}]"#,
+        r#""just a string""#,
+        r#"{"ts": "#,
+        "",
+        r#"{"name": "no time"}"#,
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect();
+    json_lines.push(b"{\"ts\": 1795329052000, \"name\": \"\xff\"}".to_vec());
+    let delim_plan = delimiter_plan();
+    let delim_lines: Vec<Vec<u8>> = [
+        "1795329052|web-1|37.5|2048",
+        "1795329052|web-1",
+        "1795329052|||",
+        "1795329052|h|1|2|extra|more",
+        "1795329052| spaced |  3.5 | 7 ",
+        "",
+        "|web|1|2",
+        "1795329052|h|x|2",
+        "1795329052|h|1|99999999999",
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect();
+    let mut successes = 0;
+    for (plan, lines) in [(&json_plan, &json_lines), (&delim_plan, &delim_lines)] {
+        for line in lines {
+            let text = String::from_utf8_lossy(line);
+            let fast = plan.clean(line, INGEST);
+            let general = plan.clean_general(line, INGEST);
+            match (&fast, &general) {
+                (Outcome::Rows(a), Outcome::Rows(b)) => {
+                    assert_eq!(a, b, "{text}");
+                    successes += 1;
+                }
+                (
+                    Outcome::Failed {
+                        label: la,
+                        error: ea,
+                    },
+                    Outcome::Failed {
+                        label: lb,
+                        error: eb,
+                    },
+                ) => {
+                    assert_eq!((la, ea.kind), (lb, eb.kind), "{text}: {ea} vs {eb}")
+                }
+                _ => panic!("{text}: fast {fast:?} vs general {general:?}"),
+            }
+        }
+    }
+    // Both kinds of outcome were compared.
+    assert!(successes >= 8, "{successes}");
+}

@@ -9,6 +9,7 @@
 //! product, so fields assigned beside an iteration land in every row). Any error fails the
 //! record: a clean counts and samples it and goes on.
 pub mod config;
+mod fused;
 mod ops;
 pub mod time;
 pub mod types;
@@ -528,6 +529,12 @@ impl CleanPlan {
         self.run(raw, ingest_ms, None)
     }
 
+    /// `clean` through the general path only (no fused fast paths), for differential tests.
+    #[doc(hidden)]
+    pub fn clean_general(&self, raw: &[u8], ingest_ms: i64) -> Outcome {
+        self.run(raw, ingest_ms, Some(&mut Trace::default()))
+    }
+
     fn run(&self, raw: &[u8], ingest_ms: i64, mut trace: Option<&mut Trace>) -> Outcome {
         let root_label = self.nodes[self.root].label.clone();
         let text = match std::str::from_utf8(raw) {
@@ -547,6 +554,20 @@ impl CleanPlan {
             }
         };
         let mut first_error: Option<(String, EtlError)> = None;
+        if let (None, Some(next)) = (&trace, self.nodes[self.root].next) {
+            let mut row = vec![Value::Null; self.schema.len()];
+            if let Some(res) = self.fused(self.root, next, text, &mut row[..]) {
+                if let Err((at, error)) = res {
+                    let label = self.nodes[at].label.clone();
+                    return Outcome::Failed { label, error };
+                }
+                let local = time::format_ms(ingest_ms, self.tz);
+                return match self.finish(&mut row, ingest_ms, &local, None) {
+                    Ok(()) => Outcome::Rows(vec![row]),
+                    Err((label, error)) => Outcome::Failed { label, error },
+                };
+            }
+        }
         let partials = self.eval(
             self.root,
             Value::String(text.to_string()),
@@ -574,29 +595,71 @@ impl CleanPlan {
             for (i, v) in p {
                 row[i] = v;
             }
-            let event_ms = match (self.time_field, &self.time) {
-                (Some(i), Some(spec)) => match spec.parse(&row[i], self.tz) {
-                    Ok(ms) => ms,
-                    Err(error) => {
-                        let label = format!("conf.time_field_name({})", self.schema[i].name);
-                        if let Some(t) = trace.as_deref_mut() {
-                            t.errors.insert(label.clone(), error.to_string());
-                        }
-                        return Outcome::Failed { label, error };
-                    }
-                },
-                _ => ingest_ms,
-            };
-            let [dt, dts, lt] = self.time_cols;
-            row[dt] = Value::String(time::format_ms(event_ms, self.tz));
-            row[dts] = json!(event_ms);
-            row[lt] = Value::String(local.clone());
-            if let Some(i) = self.output_field {
-                row[i] = json!(event_ms.div_euclid(1000));
+            if let Err((label, error)) =
+                self.finish(&mut row, ingest_ms, &local, trace.as_deref_mut())
+            {
+                return Outcome::Failed { label, error };
             }
             rows.push(row);
         }
         Outcome::Rows(rows)
+    }
+
+    /// Parse the event time and fill the time columns of a row.
+    fn finish(
+        &self,
+        row: &mut [Value],
+        ingest_ms: i64,
+        local: &str,
+        trace: Option<&mut Trace>,
+    ) -> Result<(), (String, EtlError)> {
+        let event_ms = match (self.time_field, &self.time) {
+            (Some(i), Some(spec)) => match spec.parse(&row[i], self.tz) {
+                Ok(ms) => ms,
+                Err(error) => {
+                    let label = format!("conf.time_field_name({})", self.schema[i].name);
+                    if let Some(t) = trace {
+                        t.errors.insert(label.clone(), error.to_string());
+                    }
+                    return Err((label, error));
+                }
+            },
+            _ => ingest_ms,
+        };
+        let [dt, dts, lt] = self.time_cols;
+        row[dt] = Value::String(time::format_ms(event_ms, self.tz));
+        row[dts] = json!(event_ms);
+        row[lt] = Value::String(local.to_string());
+        if let Some(i) = self.output_field {
+            row[i] = json!(event_ms.div_euclid(1000));
+        }
+        Ok(())
+    }
+
+    /// The fused fast path for `id` (a from_json or split) followed by `next` (its assign),
+    /// writing into `out`; `None` when the pair has none. Errors carry their node.
+    fn fused<S: fused::Sink + ?Sized>(
+        &self,
+        id: usize,
+        next: usize,
+        text: &str,
+        out: &mut S,
+    ) -> Option<Result<(), (usize, EtlError)>> {
+        match (&self.nodes[id].op, &self.nodes[next].op) {
+            (Op::FromJson, Op::AssignObj(specs)) => {
+                Some(fused::json_assign(text, specs, out).map_err(|e| {
+                    if e.kind == ErrorKind::BadJsonObject {
+                        (id, e)
+                    } else {
+                        (next, e)
+                    }
+                }))
+            }
+            (Op::Split { sep, limit }, Op::AssignPos(specs)) => {
+                Some(fused::split_assign(text, sep, *limit, specs, out).map_err(|e| (next, e)))
+            }
+            _ => None,
+        }
     }
 
     fn fail(
@@ -718,6 +781,20 @@ impl CleanPlan {
                 }
             }
             return (!failed).then_some(out);
+        }
+        if trace.is_none() {
+            if let (Value::String(text), Some(next)) = (&input, node.next) {
+                let mut row = Partial::new();
+                if let Some(res) = self.fused(id, next, text, &mut row) {
+                    return match res {
+                        Ok(()) => Some(vec![row]),
+                        Err((at, e)) => {
+                            self.fail(at, e, first, None);
+                            None
+                        }
+                    };
+                }
+            }
         }
         match ops::apply(&node.op, input) {
             Ok(v) => {

@@ -93,12 +93,43 @@ pub fn offset_hours(h: i64) -> Result<FixedOffset, String> {
     FixedOffset::east_opt((h * 3600) as i32).ok_or_else(|| format!("timezone {h} is out of range"))
 }
 
-/// `yyyy-MM-dd HH:mm:ss` in `tz`, as `dtEventTime` and `localTime` are written.
+/// `yyyy-MM-dd HH:mm:ss` in `tz`, as `dtEventTime` and `localTime` are written. Called twice
+/// per row, so it uses plain calendar arithmetic and a small per-thread cache by second.
 pub fn format_ms(ms: i64, tz: FixedOffset) -> String {
-    tz.timestamp_millis_opt(ms)
-        .single()
-        .map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string())
-        .unwrap_or_default()
+    use std::cell::RefCell;
+    thread_local! {
+        static CACHE: RefCell<[(i64, String); 4]> = RefCell::new(Default::default());
+    }
+    let local = ms.div_euclid(1000) + tz.local_minus_utc() as i64;
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        let slot = &mut c[local.rem_euclid(4) as usize];
+        if slot.0 != local || slot.1.is_empty() {
+            *slot = (local, civil(local));
+        }
+        slot.1.clone()
+    })
+}
+
+/// Seconds since the epoch (already shifted to local time) as `yyyy-MM-dd HH:mm:ss`
+/// (days-to-civil after Howard Hinnant's algorithm).
+fn civil(secs: i64) -> String {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
 }
 
 /// Convert a Java `DateTimeFormatter`/`SimpleDateFormat` pattern to chrono's syntax.
@@ -281,6 +312,22 @@ mod tests {
         assert!(TimeSpec::new(0, Some("yyyy-MM-dd Q")).is_err());
         assert!(TimeSpec::new(0, None).is_err());
         assert!(TimeSpec::new(11, None).is_err());
+    }
+
+    #[test]
+    fn fast_format_matches_chrono() {
+        for tz in [tz8(), offset_hours(0).unwrap(), offset_hours(-5).unwrap()] {
+            let mut ms: i64 = -5_000_000_000_000;
+            while ms < 7_000_000_000_000 {
+                let want = tz
+                    .timestamp_millis_opt(ms)
+                    .unwrap()
+                    .format("%Y-%m-%d %H:%M:%S")
+                    .to_string();
+                assert_eq!(format_ms(ms, tz), want, "{ms}");
+                ms += 86_399_917_123; // about a day, drifting through every time of day
+            }
+        }
     }
 
     #[test]
