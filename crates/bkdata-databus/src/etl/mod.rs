@@ -6,8 +6,10 @@
 //!
 //! Data flows down the tree: each node receives a value and hands its result to `next`. An
 //! `iterate` makes one row per element; a `branch` merges the rows of its children (a cross
-//! product, so fields assigned beside an iteration land in every row). Any error fails the
-//! record: a clean counts and samples it and goes on.
+//! product, so fields assigned beside an iteration land in every row; when two children assign
+//! the same field, the later child wins). Any error fails the record: a clean counts and
+//! samples it and goes on.
+pub mod bklog;
 pub mod config;
 mod fused;
 mod ops;
