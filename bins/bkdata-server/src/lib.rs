@@ -1,10 +1,13 @@
 //! The HTTP API: axum router, request auth, and the one mapping of errors to envelopes.
 //! Handlers are thin: they parse, call `bkdata_pipeline::Service` on the blocking pool, and wrap.
 mod auth;
+mod canonical;
+mod databus_api;
 mod error;
 mod metrics;
 pub mod openapi;
 mod pipeline_api;
+mod request;
 
 use axum::routing::get;
 use axum::Router;
@@ -75,6 +78,7 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v0/data_pipeline", pipeline_api::routes())
+        .merge(databus_api::routes())
         .route("/openapi.json", get(openapi::serve))
         .route("/healthz", get(metrics::healthz))
         .route("/metrics", get(metrics::prometheus))
@@ -92,7 +96,13 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    use axum::ServiceExt as _;
+    // The rewrite wraps the router: it must run before routing.
+    let app = tower::Layer::layer(
+        &tower::util::MapRequestLayer::new(canonical::rewrite),
+        router(state),
+    );
+    axum::serve(listener, app.into_make_service())
         .with_graceful_shutdown(shutdown)
         .await
 }

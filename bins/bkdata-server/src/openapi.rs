@@ -208,6 +208,33 @@ pub const OPERATIONS: &[Op] = &[
         st = 200
     ),
     op!(
+        "post",
+        "/v3/databus/cleans/verify/",
+        "BKData clean verify: run a json_config on a sample, per-node values and errors",
+        "databus",
+        q = &[],
+        b = Some("VerifyRequest"),
+        st = 200
+    ),
+    op!(
+        "get",
+        "/v3/databus/cleans/time_formats/",
+        "Time formats a clean accepts",
+        "databus",
+        q = &[],
+        b = None,
+        st = 200
+    ),
+    op!(
+        "post",
+        "/v4/databus/clean/debug/",
+        "bklog's v4 clean debug: run rules on an input",
+        "databus",
+        q = &[],
+        b = Some("V4DebugRequest"),
+        st = 200
+    ),
+    op!(
         "get",
         "/openapi.json",
         "This document",
@@ -253,6 +280,17 @@ fn schemas() -> Value {
             "clean_existing_files": {"type": "boolean", "default": false}}},
         "ArchiveRequest": {"type": "object", "properties": {"archive_format": {"type": "string", "enum": ["zip", "tar.gz"], "default": "zip"}}},
         "CleanupRequest": {"type": "object", "properties": {"days_to_keep": {"type": "integer", "default": 30, "minimum": 0}}},
+        "VerifyRequest": {"type": "object", "required": ["conf", "msg"], "properties": {
+            "conf": {"description": "the json_config, as a JSON string (or an object)"},
+            "msg": {"type": "string", "description": "one raw record"}}},
+        "V4DebugRequest": {"type": "object", "required": ["input", "rules"], "properties": {
+            "input": {"type": "string"},
+            "rules": {"type": "array", "items": {"type": "object", "properties": {
+                "input_id": {"type": "string"}, "output_id": {"type": "string"}, "operator": {"type": "object"}}}},
+            "filter_rules": {"type": "array"}}},
+        "BkEnvelope": {"type": "object", "required": ["result", "code"], "properties": {
+            "result": {"type": "boolean"}, "data": {}, "code": {"type": "string", "example": "1500200"},
+            "message": {"type": "string"}, "errors": {}}},
         "SuccessEnvelope": {"type": "object", "required": ["success", "data"], "properties": {
             "success": {"type": "boolean", "const": true}, "code": {"type": "integer"},
             "message": {"type": "string"}, "data": {}}},
@@ -276,12 +314,16 @@ pub fn document() -> Value {
         params.extend(op.query.iter().map(|(n, ty, d)| {
             json!({"name": n, "in": "query", "required": false, "description": d, "schema": {"type": ty}})
         }));
-        let ok_content = if op.binary {
+        let bk = op.path.starts_with("/v3/") || op.path.starts_with("/v4/");
+        let ok_content = if bk {
+            json!({"application/json": {"schema": {"$ref": "#/components/schemas/BkEnvelope"}}})
+        } else if op.binary {
             json!({"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}})
         } else {
             json!({"application/json": {"schema": {"$ref": "#/components/schemas/SuccessEnvelope"}}})
         };
-        let err = json!({"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}});
+        let err_schema = if bk { "BkEnvelope" } else { "ErrorEnvelope" };
+        let err = json!({"description": "error", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{err_schema}")}}}});
         let mut responses = Map::new();
         responses.insert(
             op.status.to_string(),
@@ -312,7 +354,7 @@ pub fn document() -> Value {
     json!({
         "openapi": "3.0.3",
         "info": {"title": "bkdata-rs API", "version": env!("CARGO_PKG_VERSION"),
-                 "description": "BKData-compatible data platform. Data pipeline task API (seed 002) under /api/v0/data_pipeline/. Every call needs bk_app_code, bk_app_secret and bk_username (X-Bkapi-Authorization header JSON, or params)."},
+                 "description": "BKData-compatible data platform. Data pipeline task API (seed 002) under /api/v0/data_pipeline/; BKData v3/v4 endpoints under /v3/ and /v4/ (also reachable as /prod/v3/, /api/c/compapi/data/v3/, /api/bk-base/{env}/v3|v4/). Every call needs bk_app_code, bk_app_secret and bk_username (X-Bkapi-Authorization header JSON, or params)."},
         "servers": [{"url": "http://127.0.0.1:8084"}],
         "security": [{"bkapi": []}],
         "paths": paths,

@@ -1,5 +1,6 @@
 //! `/api/v0/data_pipeline/`: the data pipeline task API of seed 002.
 use crate::error::ApiError;
+use crate::request::body;
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -9,7 +10,6 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use bkdata_api::PipelineEnvelope;
 use bkdata_pipeline::{Caller, PipelineError, Service};
-use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::json;
 use std::collections::HashMap;
@@ -62,40 +62,6 @@ fn ok<T: Serialize>(status: StatusCode, message: &str, data: T) -> Response {
         Json(PipelineEnvelope::ok(status.as_u16(), message, data)),
     )
         .into_response()
-}
-
-/// Parse a JSON body into `T`; an empty body reads as `{}` when `empty_ok`.
-fn body<T: DeserializeOwned>(bytes: &Bytes, empty_ok: bool) -> Result<T, ApiError> {
-    let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-        if !empty_ok {
-            return Err(ApiError::validation(
-                "request body is required (a JSON object)",
-            ));
-        }
-        b"{}"
-    } else {
-        bytes
-    };
-    let value: serde_json::Value = serde_json::from_slice(text).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-            format!("request body is not valid JSON: {e}"),
-        )
-        .details(json!({"line": e.line(), "column": e.column()}))
-    })?;
-    if !value.is_object() {
-        return Err(ApiError::validation("request body must be a JSON object"));
-    }
-    serde_json::from_value(value).map_err(|e| {
-        let msg = e.to_string();
-        let field = msg
-            .split('`')
-            .nth(1)
-            .map(str::to_string)
-            .unwrap_or_default();
-        ApiError::validation(format!("invalid request: {msg}")).details(json!({"field": field}))
-    })
 }
 
 fn int_param(q: &HashMap<String, String>, name: &str) -> Result<Option<i64>, ApiError> {

@@ -15,6 +15,7 @@ mod fused;
 mod ops;
 pub mod time;
 pub mod types;
+pub mod v4;
 
 use chrono::FixedOffset;
 use config::{AccessConf, AssignConf, FunConf, JsonConfig, NodeConf};
