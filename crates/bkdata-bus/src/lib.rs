@@ -1,0 +1,161 @@
+//! The record bus between ingest, cleans, flows and shippers. A *topic* (e.g. `raw.42`,
+//! `rt.2_nginx_access`) is a durable, ordered log of messages; each message carries a *batch*
+//! of records. Consumers are durable and named: a consumer resumes after its last ack, several
+//! handles on one name share the work, and a message not acked within `ack_wait` is delivered
+//! again (at least once; shippers make writes idempotent by sequence).
+//!
+//! Two implementations pass one conformance suite (`tests/conformance.rs`): [`MemoryBus`]
+//! (single process, tests) and [`NatsBus`] (JetStream: one stream per topic, subject
+//! `{prefix}.{topic}`, durable pull consumers, explicit acks).
+//!
+//! **Wire format of a message**: the records of the batch, one per line (`\n`-separated, a
+//! trailing newline optional, empty lines ignored). A producer can publish raw log lines
+//! straight to `bkdata.raw.{raw_data_id}`.
+mod memory;
+mod nats;
+
+pub use memory::MemoryBus;
+pub use nats::NatsBus;
+use std::future::Future;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("invalid topic {0:?}: use letters, digits, '_', '-' and '.'")]
+    InvalidTopic(String),
+    #[error("a record contains a newline and cannot travel in a batch")]
+    NewlineInRecord,
+    #[error("bus connection: {0}")]
+    Connection(String),
+    #[error("bus: {0}")]
+    Other(String),
+}
+
+/// Consumer settings.
+#[derive(Debug, Clone)]
+pub struct ConsumerOpts {
+    /// Redelivery after this long without an ack.
+    pub ack_wait: Duration,
+    /// Where a new consumer starts: the first message, or only new ones.
+    pub from_start: bool,
+}
+
+impl Default for ConsumerOpts {
+    fn default() -> Self {
+        ConsumerOpts {
+            ack_wait: Duration::from_secs(30),
+            from_start: true,
+        }
+    }
+}
+
+/// One delivered message.
+#[derive(Debug)]
+pub struct Delivery {
+    /// Position in the topic, from 1, increasing.
+    pub seq: u64,
+    pub records: Vec<Vec<u8>>,
+    /// This message was delivered before and not acked in time.
+    pub redelivered: bool,
+    pub(crate) handle: Handle,
+}
+
+#[derive(Debug)]
+pub(crate) enum Handle {
+    Memory,
+    Nats(Box<async_nats::jetstream::Message>),
+}
+
+/// Encode a batch: records one per line.
+pub fn encode(records: &[impl AsRef<[u8]>]) -> Result<Vec<u8>, BusError> {
+    let mut out = Vec::with_capacity(records.iter().map(|r| r.as_ref().len() + 1).sum());
+    for r in records {
+        let r = r.as_ref();
+        if r.contains(&b'\n') {
+            return Err(BusError::NewlineInRecord);
+        }
+        out.extend_from_slice(r);
+        out.push(b'\n');
+    }
+    Ok(out)
+}
+
+/// Decode a batch; empty lines are skipped, `\r\n` is accepted.
+pub fn decode(payload: &[u8]) -> Vec<Vec<u8>> {
+    payload
+        .split(|b| *b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .filter(|l| !l.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+pub(crate) fn check_topic(topic: &str) -> Result<(), BusError> {
+    let ok = !topic.is_empty()
+        && topic.len() <= 200
+        && !topic.starts_with('.')
+        && !topic.ends_with('.')
+        && !topic.contains("..")
+        && topic
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(BusError::InvalidTopic(topic.to_string()))
+    }
+}
+
+/// A bus. Cloning shares the connection.
+pub trait Bus: Clone + Send + Sync + 'static {
+    type Consumer: Consumer;
+    /// Append a batch; answers its sequence number.
+    fn publish(
+        &self,
+        topic: &str,
+        records: &[Vec<u8>],
+    ) -> impl Future<Output = Result<u64, BusError>> + Send;
+    /// Open (or create) the durable consumer `name` on `topic`.
+    fn consumer(
+        &self,
+        topic: &str,
+        name: &str,
+        opts: ConsumerOpts,
+    ) -> impl Future<Output = Result<Self::Consumer, BusError>> + Send;
+    /// Messages in the topic not yet acked by consumer `name` (its lag), if known.
+    fn lag(&self, topic: &str, name: &str) -> impl Future<Output = Result<u64, BusError>> + Send;
+}
+
+pub trait Consumer: Send {
+    /// Up to `max` messages; waits up to `wait` when none is ready.
+    fn fetch(
+        &mut self,
+        max: usize,
+        wait: Duration,
+    ) -> impl Future<Output = Result<Vec<Delivery>, BusError>> + Send;
+    fn ack(&mut self, d: Delivery) -> impl Future<Output = Result<(), BusError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_round_trip() {
+        let recs = vec![
+            b"a".to_vec(),
+            b"{\"x\": 1}".to_vec(),
+            "中文".as_bytes().to_vec(),
+        ];
+        assert_eq!(decode(&encode(&recs).unwrap()), recs);
+        assert_eq!(decode(b"l1\r\n\nl2"), vec![b"l1".to_vec(), b"l2".to_vec()]);
+        assert!(matches!(
+            encode(&[b"a\nb".to_vec()]),
+            Err(BusError::NewlineInRecord)
+        ));
+        assert!(check_topic("raw.42").is_ok());
+        for bad in ["", "raw.*", "a..b", ".a", "a b", "raw.>"] {
+            assert!(check_topic(bad).is_err(), "{bad}");
+        }
+    }
+}

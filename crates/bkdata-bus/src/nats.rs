@@ -1,0 +1,199 @@
+//! The JetStream bus: one stream per topic (`{PREFIX}_{topic}` with dots as underscores,
+//! subject `{prefix}.{topic}`, file storage), durable pull consumers with explicit acks.
+use crate::{check_topic, decode, encode, Bus, BusError, Consumer, ConsumerOpts, Delivery, Handle};
+use async_nats::jetstream::{self, consumer::pull, consumer::PullConsumer, stream};
+use futures_util::StreamExt;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Clone)]
+pub struct NatsBus {
+    js: jetstream::Context,
+    prefix: String,
+    known: Arc<Mutex<HashSet<String>>>,
+}
+
+fn err(e: impl std::fmt::Display) -> BusError {
+    BusError::Other(e.to_string())
+}
+
+impl NatsBus {
+    /// Connect to `url` (e.g. `nats://127.0.0.1:4222`); topics live under `prefix`
+    /// (`bkdata` in production, a unique one per test).
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self, BusError> {
+        check_topic(prefix)?;
+        let client = async_nats::ConnectOptions::new()
+            .connection_timeout(Duration::from_secs(5))
+            .retry_on_initial_connect()
+            .connect(url)
+            .await
+            .map_err(|e| BusError::Connection(format!("{url}: {e}")))?;
+        Ok(NatsBus {
+            js: jetstream::new(client),
+            prefix: prefix.to_string(),
+            known: Arc::default(),
+        })
+    }
+
+    /// The subject a producer publishes to for `topic`.
+    pub fn subject(&self, topic: &str) -> String {
+        format!("{}.{topic}", self.prefix)
+    }
+
+    pub fn stream_name(&self, topic: &str) -> String {
+        format!("{}_{}", self.prefix, topic)
+            .replace(['.', '-'], "_")
+            .to_uppercase()
+    }
+
+    async fn stream(&self, topic: &str) -> Result<stream::Stream, BusError> {
+        check_topic(topic)?;
+        self.js
+            .get_or_create_stream(stream::Config {
+                name: self.stream_name(topic),
+                subjects: vec![self.subject(topic)],
+                storage: stream::StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .map_err(err)
+    }
+
+    /// Delete every stream of this bus's prefix (tests clean up with it).
+    pub async fn delete_all_topics(&self) -> Result<usize, BusError> {
+        let prefix = format!("{}_", self.prefix.replace(['.', '-'], "_").to_uppercase());
+        let mut names = self.js.stream_names();
+        let mut mine = Vec::new();
+        while let Some(name) = names.next().await {
+            let name = name.map_err(err)?;
+            if name.starts_with(&prefix) {
+                mine.push(name);
+            }
+        }
+        for name in &mine {
+            self.js.delete_stream(name).await.map_err(err)?;
+        }
+        self.known.lock().unwrap().clear();
+        Ok(mine.len())
+    }
+
+    /// Delete a topic's stream (tests, and removing raw data).
+    pub async fn delete_topic(&self, topic: &str) -> Result<(), BusError> {
+        self.known.lock().unwrap().remove(topic);
+        match self.js.delete_stream(self.stream_name(topic)).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.to_string().contains("not found") => Ok(()),
+            Err(e) => Err(err(e)),
+        }
+    }
+}
+
+fn check_name(name: &str) -> Result<(), BusError> {
+    if !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        Ok(())
+    } else {
+        Err(BusError::Other(format!(
+            "invalid consumer name {name:?}: use letters, digits, '_' and '-'"
+        )))
+    }
+}
+
+pub struct NatsConsumer {
+    consumer: PullConsumer,
+}
+
+impl Bus for NatsBus {
+    type Consumer = NatsConsumer;
+
+    async fn publish(&self, topic: &str, records: &[Vec<u8>]) -> Result<u64, BusError> {
+        let known = self.known.lock().unwrap().contains(topic);
+        if !known {
+            self.stream(topic).await?;
+            self.known.lock().unwrap().insert(topic.to_string());
+        }
+        let payload = encode(records)?;
+        // Wait for the server's ack: the batch is stored when this returns.
+        let ack = self
+            .js
+            .publish(self.subject(topic), payload.into())
+            .await
+            .map_err(err)?
+            .await
+            .map_err(err)?;
+        Ok(ack.sequence)
+    }
+
+    async fn consumer(
+        &self,
+        topic: &str,
+        name: &str,
+        opts: ConsumerOpts,
+    ) -> Result<NatsConsumer, BusError> {
+        check_name(name)?;
+        let stream = self.stream(topic).await?;
+        let consumer = stream
+            .get_or_create_consumer(
+                name,
+                pull::Config {
+                    durable_name: Some(name.to_string()),
+                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                    ack_wait: opts.ack_wait,
+                    deliver_policy: if opts.from_start {
+                        jetstream::consumer::DeliverPolicy::All
+                    } else {
+                        jetstream::consumer::DeliverPolicy::New
+                    },
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(err)?;
+        Ok(NatsConsumer { consumer })
+    }
+
+    async fn lag(&self, topic: &str, name: &str) -> Result<u64, BusError> {
+        let stream = self.stream(topic).await?;
+        match stream.consumer_info(name).await {
+            Ok(info) => Ok(info.num_pending + info.num_ack_pending as u64),
+            Err(_) => Ok(stream.get_info().await.map_err(err)?.state.messages),
+        }
+    }
+}
+
+impl Consumer for NatsConsumer {
+    async fn fetch(&mut self, max: usize, wait: Duration) -> Result<Vec<Delivery>, BusError> {
+        let mut batch = self
+            .consumer
+            .batch()
+            .max_messages(max.max(1))
+            .expires(wait.max(Duration::from_millis(10)))
+            .messages()
+            .await
+            .map_err(err)?;
+        let mut out = Vec::new();
+        while let Some(msg) = batch.next().await {
+            let msg = msg.map_err(err)?;
+            let info = msg.info().map_err(err)?;
+            out.push(Delivery {
+                seq: info.stream_sequence,
+                redelivered: info.delivered > 1,
+                records: decode(&msg.payload),
+                handle: Handle::Nats(Box::new(msg)),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn ack(&mut self, d: Delivery) -> Result<(), BusError> {
+        match d.handle {
+            // Confirmed by the server, so a crash right after does not redeliver it.
+            Handle::Nats(msg) => msg.double_ack().await.map_err(err),
+            Handle::Memory => Err(BusError::Other("a memory delivery acked on NATS".into())),
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! One conformance suite, run against the in-process bus and NATS JetStream (the real server
+//! on 127.0.0.1:4222, `NATS_URL` to change it). Each test uses its own topics.
+use bkdata_bus::{Bus, Consumer, ConsumerOpts, Delivery, MemoryBus, NatsBus};
+use rand::Rng;
+use std::time::{Duration, Instant};
+
+fn topic(tag: &str) -> String {
+    format!("t{:08x}.{tag}", rand::thread_rng().gen::<u32>())
+}
+
+fn nats_url() -> String {
+    std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+async fn nats() -> NatsBus {
+    NatsBus::connect(
+        &nats_url(),
+        &format!("bkt{:08x}", rand::thread_rng().gen::<u32>()),
+    )
+    .await
+    .expect("NATS with JetStream on 127.0.0.1:4222")
+}
+
+fn recs(batch: usize, n: usize) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| format!("{{\"batch\": {batch}, \"i\": {i}}}").into_bytes())
+        .collect()
+}
+
+fn opts(ack_ms: u64) -> ConsumerOpts {
+    ConsumerOpts {
+        ack_wait: Duration::from_millis(ack_ms),
+        from_start: true,
+    }
+}
+
+/// Fetch until `n` deliveries arrived (or the deadline passes).
+async fn fetch_n<C: Consumer>(c: &mut C, n: usize, within: Duration) -> Vec<Delivery> {
+    let deadline = Instant::now() + within;
+    let mut out = Vec::new();
+    while out.len() < n && Instant::now() < deadline {
+        out.extend(
+            c.fetch(n - out.len(), Duration::from_millis(200))
+                .await
+                .unwrap(),
+        );
+    }
+    out
+}
+
+async fn ordered_batches_and_acks<B: Bus>(bus: B) {
+    let t = topic("ordered");
+    let mut seqs = Vec::new();
+    for b in 0..5 {
+        seqs.push(bus.publish(&t, &recs(b, 100)).await.unwrap());
+    }
+    assert!(seqs.windows(2).all(|w| w[1] > w[0]), "{seqs:?}");
+    let mut c = bus.consumer(&t, "reader", opts(30_000)).await.unwrap();
+    let got = fetch_n(&mut c, 5, Duration::from_secs(5)).await;
+    assert_eq!(got.len(), 5);
+    for (b, d) in got.iter().enumerate() {
+        assert_eq!(d.seq, seqs[b]);
+        assert!(!d.redelivered);
+        assert_eq!(d.records, recs(b, 100), "batch {b} intact and in order");
+    }
+    assert_eq!(
+        bus.lag(&t, "reader").await.unwrap(),
+        5,
+        "delivered but unacked counts as lag"
+    );
+    for d in got {
+        c.ack(d).await.unwrap();
+    }
+    assert_eq!(bus.lag(&t, "reader").await.unwrap(), 0);
+    assert!(c
+        .fetch(10, Duration::from_millis(100))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn unacked_messages_are_redelivered<B: Bus>(bus: B) {
+    let t = topic("redeliver");
+    bus.publish(&t, &recs(0, 3)).await.unwrap();
+    bus.publish(&t, &recs(1, 3)).await.unwrap();
+    let mut c = bus.consumer(&t, "slow", opts(1_000)).await.unwrap();
+    let first = fetch_n(&mut c, 2, Duration::from_secs(5)).await;
+    assert_eq!(first.len(), 2);
+    let mut it = first.into_iter();
+    let (a, b) = (it.next().unwrap(), it.next().unwrap());
+    c.ack(a).await.unwrap();
+    let lost_seq = b.seq;
+    drop(b); // never acked
+    let again = fetch_n(&mut c, 1, Duration::from_secs(10)).await;
+    assert_eq!(again.len(), 1, "redelivered after ack_wait");
+    assert_eq!(again[0].seq, lost_seq);
+    assert!(again[0].redelivered);
+    assert_eq!(again[0].records, recs(1, 3));
+    c.ack(again.into_iter().next().unwrap()).await.unwrap();
+    assert!(
+        c.fetch(10, Duration::from_millis(1_500))
+            .await
+            .unwrap()
+            .is_empty(),
+        "acked messages stay acked"
+    );
+}
+
+async fn durable_consumers_resume<B: Bus>(bus: B) {
+    let t = topic("durable");
+    for b in 0..4 {
+        bus.publish(&t, &recs(b, 1)).await.unwrap();
+    }
+    {
+        let mut c = bus.consumer(&t, "resume", opts(30_000)).await.unwrap();
+        for d in fetch_n(&mut c, 2, Duration::from_secs(5)).await {
+            c.ack(d).await.unwrap();
+        }
+    }
+    // A new handle on the same name (another worker, a restart) goes on after the acks.
+    let mut c = bus.consumer(&t, "resume", opts(30_000)).await.unwrap();
+    let rest = fetch_n(&mut c, 2, Duration::from_secs(5)).await;
+    assert_eq!(
+        rest.iter().map(|d| d.records.clone()).collect::<Vec<_>>(),
+        vec![recs(2, 1), recs(3, 1)]
+    );
+    // Another name reads everything on its own (fan-out), and topics are isolated.
+    let mut other = bus.consumer(&t, "audit", opts(30_000)).await.unwrap();
+    assert_eq!(
+        fetch_n(&mut other, 4, Duration::from_secs(5)).await.len(),
+        4
+    );
+    let mut empty = bus
+        .consumer(&topic("other"), "resume", opts(30_000))
+        .await
+        .unwrap();
+    assert!(empty
+        .fetch(10, Duration::from_millis(100))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn handles_on_one_name_share_the_work<B: Bus>(bus: B) {
+    let t = topic("shared");
+    for b in 0..20 {
+        bus.publish(&t, &recs(b, 2)).await.unwrap();
+    }
+    let mut c1 = bus.consumer(&t, "pool", opts(30_000)).await.unwrap();
+    let mut c2 = bus.consumer(&t, "pool", opts(30_000)).await.unwrap();
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seen.len() < 20 && Instant::now() < deadline {
+        for c in [&mut c1, &mut c2] {
+            for d in c.fetch(3, Duration::from_millis(100)).await.unwrap() {
+                seen.push(d.seq);
+                c.ack(d).await.unwrap();
+            }
+        }
+    }
+    seen.sort();
+    let before = seen.len();
+    seen.dedup();
+    assert_eq!(
+        (before, seen.len()),
+        (20, 20),
+        "every message exactly once across both handles"
+    );
+}
+
+async fn fetch_waits_for_new_messages<B: Bus>(bus: B) {
+    let t = topic("wait");
+    let mut c = bus.consumer(&t, "waiter", opts(30_000)).await.unwrap();
+    let start = Instant::now();
+    assert!(c
+        .fetch(1, Duration::from_millis(300))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(
+        start.elapsed() >= Duration::from_millis(250),
+        "waited {:?}",
+        start.elapsed()
+    );
+    let b2 = bus.clone();
+    let t2 = t.clone();
+    let publisher = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        b2.publish(&t2, &recs(9, 1)).await.unwrap()
+    });
+    let got = c.fetch(1, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(got.len(), 1, "woken by the publish");
+    assert_eq!(got[0].seq, publisher.await.unwrap());
+    // Bad names are refused.
+    assert!(bus.publish("bad topic", &recs(0, 1)).await.is_err());
+    assert!(bus.publish(&t, &[b"two\nlines".to_vec()]).await.is_err());
+}
+
+macro_rules! suite {
+    ($name:ident) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread")]
+            async fn memory() {
+                $name(MemoryBus::new()).await;
+            }
+            #[tokio::test(flavor = "multi_thread")]
+            async fn jetstream() {
+                let bus = nats().await;
+                $name(bus.clone()).await;
+                assert!(bus.delete_all_topics().await.unwrap() >= 1);
+            }
+        }
+    };
+}
+
+suite!(ordered_batches_and_acks);
+suite!(unacked_messages_are_redelivered);
+suite!(durable_consumers_resume);
+suite!(handles_on_one_name_share_the_work);
+suite!(fetch_waits_for_new_messages);
