@@ -105,6 +105,7 @@ pub struct TestServer {
     pub app_code: String,
     pub secret: String,
     pub client: reqwest::Client,
+    pub bus: bkdata_bus::AnyBus,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -124,6 +125,10 @@ impl TestServer {
             data_dir: data_dir.clone(),
             max_body_bytes: bkdata_server::DEFAULT_MAX_BODY_BYTES,
             pool_size: 8,
+            nats_url: "memory".into(),
+            bus_prefix: format!("bkt{:08x}", rand::thread_rng().gen::<u32>()),
+            max_ingest_bytes: bkdata_server::DEFAULT_MAX_INGEST_BYTES,
+            max_ingest_records: 200_000,
         };
         tweak(&mut config);
         let secret = {
@@ -132,7 +137,10 @@ impl TestServer {
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let state = bkdata_server::AppState::new(config, db.pool());
+        let bus = bkdata_bus::AnyBus::connect(&config.nats_url, &config.bus_prefix)
+            .await
+            .expect("bus");
+        let state = bkdata_server::AppState::new(config, db.pool(), bus.clone());
         let (tx, rx) = tokio::sync::oneshot::channel();
         tokio::spawn(bkdata_server::serve(state, listener, async move {
             let _ = rx.await;
@@ -145,7 +153,22 @@ impl TestServer {
             app_code: "test-app".into(),
             secret,
             client: reqwest::Client::new(),
+            bus,
             _shutdown: tx,
+        }
+    }
+
+    pub fn bus_prefix(&self) -> String {
+        match &self.bus {
+            bkdata_bus::AnyBus::Nats(n) => n.subject("x").trim_end_matches(".x").to_string(),
+            bkdata_bus::AnyBus::Memory(_) => String::new(),
+        }
+    }
+
+    /// Delete the bus topics this server created (NATS streams outlive the test otherwise).
+    pub async fn cleanup_bus(&self) {
+        if let bkdata_bus::AnyBus::Nats(n) = &self.bus {
+            n.delete_all_topics().await.expect("delete test streams");
         }
     }
 

@@ -308,6 +308,7 @@ async fn every_endpoint_requires_credentials() {
         ] {
             let mut req = match op.method {
                 "get" => srv.client.get(srv.url(&path)),
+                "delete" => srv.client.delete(srv.url(&path)),
                 _ => srv.client.post(srv.url(&path)).json(&json!({})),
             };
             if let Some(h) = header {

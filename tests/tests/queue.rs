@@ -344,11 +344,13 @@ async fn openapi_documents_every_route() {
             let url = srv.url(
                 &path
                     .replace("{task_id}", &task)
-                    .replace("{file_name}", "task_config.json"),
+                    .replace("{file_name}", "task_config.json")
+                    .replace("{id}", "1"),
             );
             let req = match method.as_str() {
                 "get" => srv.client.get(&url),
                 "post" => srv.client.post(&url).json(&json!({"days_to_keep": 30})),
+                "delete" => srv.client.delete(&url),
                 m => panic!("unexpected method {m}"),
             };
             let r = req

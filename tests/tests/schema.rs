@@ -79,7 +79,7 @@ fn schema_matches_migrations() {
     .unwrap();
     assert_eq!(
         tables.len(),
-        8,
+        9,
         "{:?}",
         tables.iter().map(|t| &t.column_name).collect::<Vec<_>>()
     );

@@ -157,7 +157,12 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
 }
 
 async fn check(state: &AppState, req: Request) -> Result<Request, ApiError> {
-    let limit = state.config.max_body_bytes;
+    // Ingest bodies carry records and have their own, larger limit.
+    let limit = if crate::rawdata_api::is_ingest_path(req.uri().path()) {
+        state.config.max_ingest_bytes
+    } else {
+        state.config.max_body_bytes
+    };
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -66,6 +66,35 @@ impl From<PipelineError> for ApiError {
     }
 }
 
+impl From<bkdata_databus::DatabusError> for ApiError {
+    fn from(e: bkdata_databus::DatabusError) -> Self {
+        use bkdata_databus::DatabusError as D;
+        let msg = e.to_string();
+        match e {
+            D::Validation { errors, .. } => Self::validation(msg).details(errors).bkdata("1500400"),
+            D::NotFound(_) => Self::new(StatusCode::NOT_FOUND, "not_found", msg).bkdata("1500004"),
+            D::AlreadyExists(_) => {
+                Self::new(StatusCode::CONFLICT, "conflict", msg).bkdata("1500005")
+            }
+            D::TooLarge { limit, .. } => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", msg)
+                    .details(json!({"limit": limit}))
+                    .bkdata("1500413")
+            }
+            D::Unavailable { details, .. } => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", msg)
+                    .details(details)
+                    .bkdata("1500503")
+            }
+            D::Internal(_) => {
+                log::error!("internal error: {msg}");
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", msg)
+                    .bkdata("1500500")
+            }
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let Some(code) = self.bk_code {

@@ -7,6 +7,7 @@ mod error;
 mod metrics;
 pub mod openapi;
 mod pipeline_api;
+mod rawdata_api;
 mod request;
 
 use axum::routing::get;
@@ -27,10 +28,18 @@ pub struct Config {
     /// Largest request body accepted; larger ones get 413.
     pub max_body_bytes: usize,
     pub pool_size: u32,
+    /// `nats://…` for JetStream, or `memory` for the in-process bus.
+    pub nats_url: String,
+    /// Prefix of bus subjects and streams (`bkdata.raw.{id}`).
+    pub bus_prefix: String,
+    /// Largest ingest body (before gzip decoding), and records per ingest request.
+    pub max_ingest_bytes: usize,
+    pub max_ingest_records: usize,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8084";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+pub const DEFAULT_MAX_INGEST_BYTES: usize = 16 * 1024 * 1024;
 
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
@@ -50,6 +59,10 @@ impl Config {
                 .into(),
             max_body_bytes: parse("BKDATA_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?,
             pool_size: parse("BKDATA_DB_POOL_SIZE", 32)? as u32,
+            nats_url: env("NATS_URL").unwrap_or_else(|| "nats://127.0.0.1:4222".into()),
+            bus_prefix: env("BKDATA_BUS_PREFIX").unwrap_or_else(|| "bkdata".into()),
+            max_ingest_bytes: parse("BKDATA_MAX_INGEST_BYTES", DEFAULT_MAX_INGEST_BYTES)?,
+            max_ingest_records: parse("BKDATA_MAX_INGEST_RECORDS", 200_000)?,
         })
     }
 }
@@ -58,16 +71,18 @@ impl Config {
 pub struct AppState {
     pub service: Service,
     pub pool: PgPool,
+    pub bus: bkdata_bus::AnyBus,
     pub config: Arc<Config>,
     pub(crate) apps: Arc<auth::AppCache>,
     pub(crate) metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
-    pub fn new(config: Config, pool: PgPool) -> Self {
+    pub fn new(config: Config, pool: PgPool, bus: bkdata_bus::AnyBus) -> Self {
         AppState {
             service: Service::new(pool.clone(), config.data_dir.clone()),
             pool,
+            bus,
             config: Arc::new(config),
             apps: Arc::default(),
             metrics: Arc::default(),
@@ -79,6 +94,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v0/data_pipeline", pipeline_api::routes())
         .merge(databus_api::routes())
+        .merge(rawdata_api::routes())
         .route("/openapi.json", get(openapi::serve))
         .route("/healthz", get(metrics::healthz))
         .route("/metrics", get(metrics::prometheus))

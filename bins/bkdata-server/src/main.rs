@@ -98,7 +98,8 @@ fn serve(config: bkdata_server::Config) -> anyhow::Result<()> {
             config.data_dir.display(),
             db::redact_url(&config.database_url)
         );
-        let state = bkdata_server::AppState::new(config, pool);
+        let bus = bkdata_bus::AnyBus::connect(&config.nats_url, &config.bus_prefix).await?;
+        let state = bkdata_server::AppState::new(config, pool, bus);
         bkdata_server::serve(state, listener, shutdown_signal()).await?;
         log::info!("bkdata-server stopped");
         Ok(())

@@ -234,6 +234,13 @@ pub const OPERATIONS: &[Op] = &[
         b = Some("V4DebugRequest"),
         st = 200
     ),
+    op!("post", "/v3/access/rawdata/", "Register raw data (flat shape)", "rawdata", q = &[], b = Some("RawDataRequest"), st = 200),
+    op!("get", "/v3/access/rawdata/", "List raw data", "rawdata", q = &[("bk_biz_id", "integer", "filter by business")], b = None, st = 200),
+    op!("post", "/v3/access/deploy_plan/", "Register raw data (BKData access shape: access_raw_data)", "rawdata", q = &[], b = Some("RawDataRequest"), st = 200),
+    op!("get", "/v3/access/rawdata/{id}/", "One raw data", "rawdata", q = &[], b = None, st = 200),
+    op!("delete", "/v3/access/rawdata/{id}/", "Delete raw data", "rawdata", q = &[], b = None, st = 200),
+    op!("post", "/v3/databus/rawdatas/{id}/ingest/", "Ingest records: NDJSON or lines, or a JSON array; Content-Encoding gzip accepted; BKDATA_MAX_INGEST_BYTES / _RECORDS", "rawdata", q = &[], b = None, st = 200),
+    op!("get", "/v3/databus/rawdatas/{id}/tail/", "Latest records of a raw data", "rawdata", q = &[("limit", "integer", "1..1000, default 10")], b = None, st = 200),
     op!(
         "get",
         "/openapi.json",
@@ -280,6 +287,11 @@ fn schemas() -> Value {
             "clean_existing_files": {"type": "boolean", "default": false}}},
         "ArchiveRequest": {"type": "object", "properties": {"archive_format": {"type": "string", "enum": ["zip", "tar.gz"], "default": "zip"}}},
         "CleanupRequest": {"type": "object", "properties": {"days_to_keep": {"type": "integer", "default": 30, "minimum": 0}}},
+        "RawDataRequest": {"type": "object", "required": ["bk_biz_id"], "properties": {
+            "bk_biz_id": {"type": "integer"}, "raw_data_name": {"type": "string", "pattern": "^[a-zA-Z][a-zA-Z0-9_]{0,49}$"},
+            "raw_data_alias": {"type": "string"}, "data_encoding": {"type": "string", "enum": ["UTF-8"]},
+            "data_scenario": {"type": "string"}, "description": {"type": "string"}, "maintainer": {"type": "string"},
+            "access_raw_data": {"type": "object", "description": "BKData access shape: the same fields, nested"}}},
         "VerifyRequest": {"type": "object", "required": ["conf", "msg"], "properties": {
             "conf": {"description": "the json_config, as a JSON string (or an object)"},
             "msg": {"type": "string", "description": "one raw record"}}},

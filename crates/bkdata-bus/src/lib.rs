@@ -11,9 +11,11 @@
 //! **Wire format of a message**: the records of the batch, one per line (`\n`-separated, a
 //! trailing newline optional, empty lines ignored). A producer can publish raw log lines
 //! straight to `bkdata.raw.{raw_data_id}`.
+mod any;
 mod memory;
 mod nats;
 
+pub use any::{AnyBus, AnyConsumer};
 pub use memory::MemoryBus;
 pub use nats::NatsBus;
 use std::future::Future;
@@ -124,6 +126,12 @@ pub trait Bus: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Self::Consumer, BusError>> + Send;
     /// Messages in the topic not yet acked by consumer `name` (its lag), if known.
     fn lag(&self, topic: &str, name: &str) -> impl Future<Output = Result<u64, BusError>> + Send;
+    /// The latest `n` records of the topic, oldest first.
+    fn tail(
+        &self,
+        topic: &str,
+        n: usize,
+    ) -> impl Future<Output = Result<Vec<Vec<u8>>, BusError>> + Send;
 }
 
 pub trait Consumer: Send {

@@ -85,6 +85,22 @@ impl Bus for MemoryBus {
         })
     }
 
+    async fn tail(&self, topic: &str, n: usize) -> Result<Vec<Vec<u8>>, BusError> {
+        let topics = self.inner.topics.lock().unwrap();
+        let mut out = Vec::new();
+        if let Some(t) = topics.get(topic) {
+            for m in t.messages.iter().rev() {
+                if out.len() >= n {
+                    break;
+                }
+                out.extend(decode(m).into_iter().rev());
+            }
+        }
+        out.truncate(n);
+        out.reverse();
+        Ok(out)
+    }
+
     async fn lag(&self, topic: &str, name: &str) -> Result<u64, BusError> {
         let topics = self.inner.topics.lock().unwrap();
         Ok(match topics.get(topic) {

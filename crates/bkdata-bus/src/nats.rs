@@ -156,6 +156,22 @@ impl Bus for NatsBus {
         Ok(NatsConsumer { consumer })
     }
 
+    async fn tail(&self, topic: &str, n: usize) -> Result<Vec<Vec<u8>>, BusError> {
+        let mut stream = self.stream(topic).await?;
+        let info = stream.info().await.map_err(err)?;
+        let (first, mut seq) = (info.state.first_sequence, info.state.last_sequence);
+        let mut out = Vec::new();
+        while out.len() < n && seq >= first.max(1) {
+            if let Ok(msg) = stream.get_raw_message(seq).await {
+                out.extend(decode(&msg.payload).into_iter().rev());
+            }
+            seq -= 1;
+        }
+        out.truncate(n);
+        out.reverse();
+        Ok(out)
+    }
+
     async fn lag(&self, topic: &str, name: &str) -> Result<u64, BusError> {
         let stream = self.stream(topic).await?;
         match stream.consumer_info(name).await {

@@ -72,6 +72,12 @@ async fn ordered_batches_and_acks<B: Bus>(bus: B) {
         c.ack(d).await.unwrap();
     }
     assert_eq!(bus.lag(&t, "reader").await.unwrap(), 0);
+    // Tail: the latest records across batch boundaries, oldest first.
+    let tail = bus.tail(&t, 150).await.unwrap();
+    assert_eq!(tail.len(), 150);
+    assert_eq!(tail[0], recs(3, 100)[50]);
+    assert_eq!(tail[149], recs(4, 100)[99]);
+    assert!(bus.tail(&topic("empty"), 5).await.unwrap().is_empty());
     assert!(c
         .fetch(10, Duration::from_millis(100))
         .await

@@ -1,3 +1,7 @@
-//! The databus. This version holds the clean engine (`etl`): BKData v3 `json_config` compiled
-//! to a plan, with BKData's operators, types, time handling, error names and verify output.
+//! The databus: the clean engine (`etl`), raw data registration and ingest (`rawdata`).
+//! Storage drivers and shippers come next.
+pub mod error;
 pub mod etl;
+pub mod rawdata;
+
+pub use error::DatabusError;

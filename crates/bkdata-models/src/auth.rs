@@ -6,6 +6,13 @@ use diesel::prelude::*;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+/// Who is calling: the authenticated app and user. Everything an app creates is its own.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub app_code: String,
+    pub username: String,
+}
+
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = apps)]
 pub struct App {

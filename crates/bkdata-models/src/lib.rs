@@ -1,6 +1,7 @@
 //! The one schema shared by `bkdata-server` and `bkdata-worker`: diesel tables, the pool,
 //! embedded migrations, apps, and the Postgres job queue.
 pub mod auth;
+pub mod databus;
 pub mod db;
 pub mod jobs;
 pub mod pipeline;

@@ -142,4 +142,26 @@ diesel::allow_tables_to_appear_in_same_query!(
     data_pipeline_task_logs,
     data_pipeline_task_outputs,
     system_metrics,
+    raw_datas,
 );
+
+diesel::table! {
+    raw_datas (id) {
+        id -> Int8,
+        bk_biz_id -> Int8,
+        raw_data_name -> Text,
+        raw_data_alias -> Text,
+        data_encoding -> Text,
+        data_scenario -> Text,
+        sensitivity -> Text,
+        description -> Text,
+        maintainer -> Text,
+        bk_app_code -> Text,
+        created_by -> Text,
+        created_at -> Timestamptz,
+        updated_by -> Text,
+        updated_at -> Timestamptz,
+        records_ingested -> Int8,
+        last_ingest_at -> Nullable<Timestamptz>,
+    }
+}

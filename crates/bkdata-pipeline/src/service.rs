@@ -21,12 +21,7 @@ pub const EXECUTE_JOB: &str = "pipeline_execute";
 pub const API_PREFIX: &str = "/api/v0/data_pipeline";
 pub const MAX_LIST_LIMIT: i64 = 1000;
 
-/// Who is calling: the authenticated app and user.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub app_code: String,
-    pub username: String,
-}
+pub use bkdata_models::auth::Caller;
 
 #[derive(Clone)]
 pub struct Service {

@@ -1,0 +1,197 @@
+//! Raw data (`/v3/access/rawdata/`, BKData's `/v3/access/deploy_plan/`), HTTP ingest onto the
+//! bus (`/v3/databus/rawdatas/{id}/ingest/`) and tail (`/v3/databus/rawdatas/{id}/tail/`).
+use crate::error::ApiError;
+use crate::request::body;
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use bkdata_api::BkEnvelope;
+use bkdata_bus::Bus;
+use bkdata_databus::rawdata::{self, IngestLimits};
+use bkdata_databus::DatabusError;
+use bkdata_models::auth::Caller;
+use bkdata_models::PgConn;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v3/access/rawdata/", post(create).get(list))
+        .route("/v3/access/deploy_plan/", post(create))
+        .route("/v3/access/rawdata/{id}/", get(read).delete(remove))
+        .route("/v3/databus/rawdatas/{id}/ingest/", post(ingest))
+        .route("/v3/databus/rawdatas/{id}/tail/", get(tail))
+}
+
+pub fn is_ingest_path(path: &str) -> bool {
+    path.starts_with("/v3/databus/rawdatas/") && path.ends_with("/ingest/")
+}
+
+type BkResult = Result<Json<BkEnvelope>, ApiError>;
+
+fn ok(v: Value) -> BkResult {
+    Ok(Json(BkEnvelope::ok(v)))
+}
+
+/// Run a database call on the blocking pool.
+async fn db<T: Send + 'static>(
+    st: &AppState,
+    f: impl FnOnce(&mut PgConn) -> Result<T, DatabusError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let pool = st.pool.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = pool.get().map_err(DatabusError::from)?;
+        f(&mut conn)
+    })
+    .await
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            e.to_string(),
+        )
+        .bkdata("1500500")
+    })?
+    .map_err(ApiError::from)
+}
+
+fn id_of(raw: &str) -> Result<i64, ApiError> {
+    raw.parse().map_err(|_| {
+        ApiError::from(DatabusError::NotFound(format!(
+            "raw data {raw} does not exist"
+        )))
+    })
+}
+
+async fn create(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    bytes: Bytes,
+) -> BkResult {
+    let req: Value = body(&bytes, false).map_err(|e| e.bkdata("1500400"))?;
+    let row = db(&st, move |conn| rawdata::create(conn, &c, &req)).await?;
+    ok(rawdata::view(&row, st.bus.subject(&rawdata::topic(row.id))))
+}
+
+async fn list(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Query(q): Query<HashMap<String, String>>,
+) -> BkResult {
+    let biz = match q.get("bk_biz_id").filter(|s| !s.is_empty()) {
+        None => None,
+        Some(b) => Some(b.parse().map_err(|_| {
+            ApiError::from(DatabusError::field(
+                "bk_biz_id",
+                "bk_biz_id must be an integer",
+            ))
+        })?),
+    };
+    let rows = db(&st, move |conn| rawdata::list(conn, &c, biz)).await?;
+    ok(json!(rows
+        .iter()
+        .map(|r| rawdata::view(r, st.bus.subject(&rawdata::topic(r.id))))
+        .collect::<Vec<_>>()))
+}
+
+async fn read(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+) -> BkResult {
+    let id = id_of(&id)?;
+    let row = db(&st, move |conn| rawdata::get(conn, &c, id)).await?;
+    ok(rawdata::view(&row, st.bus.subject(&rawdata::topic(row.id))))
+}
+
+async fn remove(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+) -> BkResult {
+    let id = id_of(&id)?;
+    db(&st, move |conn| rawdata::delete(conn, &c, id)).await?;
+    ok(json!({"raw_data_id": id, "deleted": true}))
+}
+
+async fn ingest(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> BkResult {
+    let id = id_of(&id)?;
+    db(&st, move |conn| rawdata::get(conn, &c, id)).await?;
+    let limits = IngestLimits {
+        max_bytes: (st.config.max_ingest_bytes as u64).max(1) * 4,
+        max_records: st.config.max_ingest_records,
+        ..Default::default()
+    };
+    let gzip = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+    let records =
+        tokio::task::spawn_blocking(move || rawdata::parse_records(&bytes, gzip, &limits))
+            .await
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal_error",
+                    e.to_string(),
+                )
+                .bkdata("1500500")
+            })??;
+    let result = rawdata::publish(&st.bus, id, &records, &limits).await;
+    // Count what the bus accepted, even when a later batch failed.
+    let accepted = match &result {
+        Ok(v) => v["records"].as_u64().unwrap_or(0),
+        Err(DatabusError::Unavailable { details, .. }) => {
+            details["accepted_records"].as_u64().unwrap_or(0)
+        }
+        Err(_) => 0,
+    } as usize;
+    if accepted > 0 {
+        db(&st, move |conn| rawdata::count_ingested(conn, id, accepted)).await?;
+    }
+    let mut report = result?;
+    report["subject"] = json!(st.bus.subject(&rawdata::topic(id)));
+    ok(report)
+}
+
+async fn tail(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> BkResult {
+    let id = id_of(&id)?;
+    let limit: usize = match q.get("limit") {
+        None => 10,
+        Some(v) => v
+            .parse()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| {
+                ApiError::from(DatabusError::field(
+                    "limit",
+                    "limit must be between 1 and 1000",
+                ))
+            })?,
+    };
+    db(&st, move |conn| rawdata::get(conn, &c, id)).await?;
+    let records = st.bus.tail(&rawdata::topic(id), limit).await.map_err(|e| {
+        ApiError::from(DatabusError::Unavailable {
+            message: format!("the bus is unavailable: {e}"),
+            details: json!({}),
+        })
+    })?;
+    ok(json!(records
+        .into_iter()
+        .map(|r| json!({"value": String::from_utf8_lossy(&r)}))
+        .collect::<Vec<_>>()))
+}

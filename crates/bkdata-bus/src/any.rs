@@ -1,0 +1,85 @@
+//! The bus chosen at start-up: `NATS_URL=memory` for a single process, else JetStream.
+use crate::{Bus, BusError, Consumer, ConsumerOpts, Delivery, MemoryBus, NatsBus};
+use std::time::Duration;
+
+#[derive(Clone)]
+pub enum AnyBus {
+    Memory(MemoryBus),
+    Nats(Box<NatsBus>),
+}
+
+impl AnyBus {
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self, BusError> {
+        if url == "memory" {
+            Ok(AnyBus::Memory(MemoryBus::new()))
+        } else {
+            Ok(AnyBus::Nats(Box::new(NatsBus::connect(url, prefix).await?)))
+        }
+    }
+
+    /// The NATS subject producers publish `topic` to (none for the in-process bus).
+    pub fn subject(&self, topic: &str) -> Option<String> {
+        match self {
+            AnyBus::Memory(_) => None,
+            AnyBus::Nats(n) => Some(n.subject(topic)),
+        }
+    }
+}
+
+pub enum AnyConsumer {
+    Memory(<MemoryBus as Bus>::Consumer),
+    Nats(Box<<NatsBus as Bus>::Consumer>),
+}
+
+impl Bus for AnyBus {
+    type Consumer = AnyConsumer;
+
+    async fn publish(&self, topic: &str, records: &[Vec<u8>]) -> Result<u64, BusError> {
+        match self {
+            AnyBus::Memory(b) => b.publish(topic, records).await,
+            AnyBus::Nats(b) => b.publish(topic, records).await,
+        }
+    }
+
+    async fn consumer(
+        &self,
+        topic: &str,
+        name: &str,
+        opts: ConsumerOpts,
+    ) -> Result<AnyConsumer, BusError> {
+        Ok(match self {
+            AnyBus::Memory(b) => AnyConsumer::Memory(b.consumer(topic, name, opts).await?),
+            AnyBus::Nats(b) => AnyConsumer::Nats(Box::new(b.consumer(topic, name, opts).await?)),
+        })
+    }
+
+    async fn lag(&self, topic: &str, name: &str) -> Result<u64, BusError> {
+        match self {
+            AnyBus::Memory(b) => b.lag(topic, name).await,
+            AnyBus::Nats(b) => b.lag(topic, name).await,
+        }
+    }
+
+    async fn tail(&self, topic: &str, n: usize) -> Result<Vec<Vec<u8>>, BusError> {
+        match self {
+            AnyBus::Memory(b) => b.tail(topic, n).await,
+            AnyBus::Nats(b) => b.tail(topic, n).await,
+        }
+    }
+}
+
+impl Consumer for AnyConsumer {
+    async fn fetch(&mut self, max: usize, wait: Duration) -> Result<Vec<Delivery>, BusError> {
+        match self {
+            AnyConsumer::Memory(c) => c.fetch(max, wait).await,
+            AnyConsumer::Nats(c) => c.fetch(max, wait).await,
+        }
+    }
+
+    async fn ack(&mut self, d: Delivery) -> Result<(), BusError> {
+        match self {
+            AnyConsumer::Memory(c) => c.ack(d).await,
+            AnyConsumer::Nats(c) => c.ack(d).await,
+        }
+    }
+}

@@ -1,0 +1,43 @@
+use serde_json::{json, Value};
+
+/// Databus errors; the server maps each to BKData's envelope code once.
+#[derive(Debug, thiserror::Error)]
+pub enum DatabusError {
+    #[error("{message}")]
+    Validation { message: String, errors: Value },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{message}")]
+    TooLarge { message: String, limit: u64 },
+    #[error("service temporarily unavailable: {message}")]
+    Unavailable { message: String, details: Value },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl DatabusError {
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        DatabusError::Validation {
+            errors: json!({ field: [message.clone()] }),
+            message,
+        }
+    }
+}
+
+impl From<diesel::result::Error> for DatabusError {
+    fn from(e: diesel::result::Error) -> Self {
+        DatabusError::Internal(format!("database: {e}"))
+    }
+}
+
+impl From<diesel::r2d2::PoolError> for DatabusError {
+    fn from(e: diesel::r2d2::PoolError) -> Self {
+        DatabusError::Unavailable {
+            message: format!("database unavailable: {e}"),
+            details: json!({}),
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! Raw data: registration (BKData access shape), ingest onto the bus, tail.
+use crate::error::DatabusError;
+use bkdata_bus::{Bus, BusError};
+use bkdata_models::auth::Caller;
+use bkdata_models::databus::RawData;
+use bkdata_models::schema::raw_datas as r;
+use diesel::prelude::*;
+use serde_json::{json, Map, Value};
+use std::io::Read;
+
+/// The bus topic of a raw data: NATS subject `bkdata.raw.{id}`.
+pub fn topic(id: i64) -> String {
+    format!("raw.{id}")
+}
+
+/// BKData datetimes: ISO with a space instead of the `T`.
+pub fn bk_time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.with_timezone(&chrono::Local)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
+pub fn view(x: &RawData, subject: Option<String>) -> Value {
+    json!({
+        "id": x.id, "raw_data_id": x.id, "bk_biz_id": x.bk_biz_id,
+        "raw_data_name": x.raw_data_name, "raw_data_alias": x.raw_data_alias,
+        "data_encoding": x.data_encoding, "data_scenario": x.data_scenario,
+        "sensitivity": x.sensitivity, "description": x.description, "maintainer": x.maintainer,
+        "created_by": x.created_by, "created_at": bk_time(x.created_at),
+        "updated_by": x.updated_by, "updated_at": bk_time(x.updated_at),
+        "records_ingested": x.records_ingested,
+        "last_ingest_at": x.last_ingest_at.map(bk_time),
+        "topic": topic(x.id), "subject": subject,
+    })
+}
+
+fn int_field(v: Option<&Value>) -> Option<i64> {
+    match v? {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// Register raw data. Accepts the flat shape `{bk_biz_id, raw_data_name, …}` and BKData's
+/// access shape `{bk_biz_id, data_scenario, access_raw_data: {raw_data_name, …}}`.
+pub fn create(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    body: &Value,
+) -> Result<RawData, DatabusError> {
+    let top = body.as_object().cloned().unwrap_or_default();
+    let mut f: Map<String, Value> = top.clone();
+    if let Some(Value::Object(inner)) = top.get("access_raw_data") {
+        f.extend(inner.clone());
+    }
+    let s = |k: &str| {
+        f.get(k)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .unwrap_or("")
+            .to_string()
+    };
+    let biz = int_field(f.get("bk_biz_id"))
+        .filter(|b| *b > 0)
+        .ok_or_else(|| {
+            DatabusError::field("bk_biz_id", "bk_biz_id is required (a positive integer)")
+        })?;
+    let name = s("raw_data_name");
+    let name_ok = !name.is_empty()
+        && name.len() <= 50
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !name_ok {
+        return Err(DatabusError::field(
+            "raw_data_name",
+            "raw_data_name is required: a letter, then letters, digits or '_' (at most 50)",
+        ));
+    }
+    let encoding = match s("data_encoding")
+        .to_ascii_uppercase()
+        .replace('-', "")
+        .as_str()
+    {
+        "" | "UTF8" => "UTF-8".to_string(),
+        other => {
+            return Err(DatabusError::field(
+                "data_encoding",
+                format!("data_encoding {other:?} is not supported: use UTF-8"),
+            ))
+        }
+    };
+    let or = |v: String, d: &str| if v.is_empty() { d.to_string() } else { v };
+    let inserted = diesel::insert_into(r::table)
+        .values((
+            r::bk_biz_id.eq(biz),
+            r::raw_data_name.eq(&name),
+            r::raw_data_alias.eq(or(s("raw_data_alias"), &name)),
+            r::data_encoding.eq(&encoding),
+            r::data_scenario.eq(or(s("data_scenario"), "custom")),
+            r::sensitivity.eq(or(s("sensitivity"), "private")),
+            r::description.eq(s("description")),
+            r::maintainer.eq(or(s("maintainer"), &caller.username)),
+            r::bk_app_code.eq(&caller.app_code),
+            r::created_by.eq(&caller.username),
+            r::updated_by.eq(&caller.username),
+        ))
+        .on_conflict((r::bk_biz_id, r::raw_data_name))
+        .do_nothing()
+        .returning(RawData::as_returning())
+        .get_result(conn)
+        .optional()?;
+    inserted.ok_or_else(|| {
+        DatabusError::AlreadyExists(format!("raw data {name:?} already exists in biz {biz}"))
+    })
+}
+
+/// The caller's raw data, or not found.
+pub fn get(conn: &mut PgConnection, caller: &Caller, id: i64) -> Result<RawData, DatabusError> {
+    r::table
+        .find(id)
+        .filter(r::bk_app_code.eq(&caller.app_code))
+        .select(RawData::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| DatabusError::NotFound(format!("raw data {id} does not exist")))
+}
+
+pub fn list(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    bk_biz_id: Option<i64>,
+) -> Result<Vec<RawData>, DatabusError> {
+    let mut q = r::table
+        .filter(r::bk_app_code.eq(&caller.app_code))
+        .into_boxed();
+    if let Some(b) = bk_biz_id {
+        q = q.filter(r::bk_biz_id.eq(b));
+    }
+    Ok(q.order(r::id).select(RawData::as_select()).load(conn)?)
+}
+
+pub fn delete(conn: &mut PgConnection, caller: &Caller, id: i64) -> Result<(), DatabusError> {
+    get(conn, caller, id)?;
+    diesel::delete(r::table.find(id)).execute(conn)?;
+    Ok(())
+}
+
+pub fn count_ingested(conn: &mut PgConnection, id: i64, n: usize) -> Result<(), DatabusError> {
+    diesel::update(r::table.find(id))
+        .set((
+            r::records_ingested.eq(r::records_ingested + n as i64),
+            r::last_ingest_at.eq(chrono::Utc::now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Explicit limits of one ingest request.
+#[derive(Debug, Clone, Copy)]
+pub struct IngestLimits {
+    /// After gzip decoding.
+    pub max_bytes: u64,
+    pub max_records: usize,
+    /// Records per bus message.
+    pub batch_records: usize,
+}
+
+impl Default for IngestLimits {
+    fn default() -> Self {
+        IngestLimits {
+            max_bytes: 64 * 1024 * 1024,
+            max_records: 200_000,
+            batch_records: 1000,
+        }
+    }
+}
+
+/// Records of an ingest body: a JSON array (strings as they are, other values as compact
+/// JSON) or lines (NDJSON or plain log lines; empty lines skipped); gzip when `gzip` or when
+/// the body starts with the gzip magic. Nothing is published unless the whole body parses.
+pub fn parse_records(
+    body: &[u8],
+    gzip: bool,
+    limits: &IngestLimits,
+) -> Result<Vec<Vec<u8>>, DatabusError> {
+    let too_large = |what: String| DatabusError::TooLarge {
+        message: what,
+        limit: limits.max_bytes,
+    };
+    let decoded;
+    let body = if gzip || body.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(body)
+            .take(limits.max_bytes + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| DatabusError::field("body", format!("body is not valid gzip: {e}")))?;
+        if out.len() as u64 > limits.max_bytes {
+            return Err(too_large(format!(
+                "decompressed body is larger than {} bytes",
+                limits.max_bytes
+            )));
+        }
+        decoded = out;
+        &decoded[..]
+    } else {
+        body
+    };
+    if body.len() as u64 > limits.max_bytes {
+        return Err(too_large(format!(
+            "body is larger than {} bytes",
+            limits.max_bytes
+        )));
+    }
+    let trimmed = body.trim_ascii_start();
+    let records: Vec<Vec<u8>> = if trimmed.starts_with(b"[") {
+        let items: Vec<Value> = serde_json::from_slice(trimmed).map_err(|e| {
+            DatabusError::field("body", format!("body is not a valid JSON array: {e}"))
+        })?;
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let rec = match v {
+                    Value::String(s) => s.into_bytes(),
+                    other => other.to_string().into_bytes(),
+                };
+                if rec.contains(&b'\n') {
+                    return Err(DatabusError::field(
+                        "body",
+                        format!("record {i} contains a newline; send one line per record"),
+                    ));
+                }
+                Ok(rec)
+            })
+            .collect::<Result<_, _>>()?
+    } else {
+        body.split(|b| *b == b'\n')
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+            .filter(|l| !l.trim_ascii().is_empty())
+            .map(<[u8]>::to_vec)
+            .collect()
+    };
+    if records.is_empty() {
+        return Err(DatabusError::field("body", "no records in the body"));
+    }
+    if records.len() > limits.max_records {
+        return Err(DatabusError::TooLarge {
+            message: format!(
+                "{} records in one request; the limit is {}",
+                records.len(),
+                limits.max_records
+            ),
+            limit: limits.max_records as u64,
+        });
+    }
+    Ok(records)
+}
+
+/// Publish records in batches. On a bus failure, says how many were accepted before it, so a
+/// client resends only the rest.
+pub async fn publish<B: Bus>(
+    bus: &B,
+    id: i64,
+    records: &[Vec<u8>],
+    limits: &IngestLimits,
+) -> Result<Value, DatabusError> {
+    let t = topic(id);
+    let (mut first, mut last, mut batches, mut accepted) = (None, 0u64, 0usize, 0usize);
+    for chunk in records.chunks(limits.batch_records.max(1)) {
+        match bus.publish(&t, chunk).await {
+            Ok(seq) => {
+                first.get_or_insert(seq);
+                last = seq;
+                batches += 1;
+                accepted += chunk.len();
+            }
+            Err(e) => {
+                let details = json!({"accepted_records": accepted, "rejected_records": records.len() - accepted, "batches": batches});
+                return Err(match e {
+                    BusError::NewlineInRecord | BusError::InvalidTopic(_) => DatabusError::Validation { message: e.to_string(), errors: details },
+                    other => DatabusError::Unavailable {
+                        message: format!("the bus did not accept records after the first {accepted}: {other}; resend from record {accepted}"),
+                        details,
+                    },
+                });
+            }
+        }
+    }
+    Ok(
+        json!({"raw_data_id": id, "records": accepted, "batches": batches, "first_seq": first, "last_seq": last, "topic": t}),
+    )
+}
