@@ -261,5 +261,12 @@ async fn bad_ingest_is_refused_and_publishes_nothing() {
     assert_eq!(v["data"]["deleted"], true);
     let (s, _) = get(&srv, &format!("/v3/access/rawdata/{id}/")).await;
     assert_eq!(s, 404);
+    // Its records went with it.
+    assert!(srv
+        .bus
+        .tail(&format!("raw.{id}"), 10)
+        .await
+        .unwrap()
+        .is_empty());
     srv.cleanup_bus().await;
 }

@@ -114,6 +114,11 @@ async fn remove(
 ) -> BkResult {
     let id = id_of(&id)?;
     db(&st, move |conn| rawdata::delete(conn, &c, id)).await?;
+    // The records go with it; the row is already gone, so a bus failure only leaves a stream
+    // behind, which is logged.
+    if let Err(e) = st.bus.delete_topic(&rawdata::topic(id)).await {
+        log::warn!("raw data {id} deleted, but its bus topic was not: {e}");
+    }
     ok(json!({"raw_data_id": id, "deleted": true}))
 }
 

@@ -17,6 +17,17 @@ impl AnyBus {
         }
     }
 
+    /// Remove a topic and its messages.
+    pub async fn delete_topic(&self, topic: &str) -> Result<(), BusError> {
+        match self {
+            AnyBus::Memory(m) => {
+                m.delete_topic(topic);
+                Ok(())
+            }
+            AnyBus::Nats(n) => n.delete_topic(topic).await,
+        }
+    }
+
     /// The NATS subject producers publish `topic` to (none for the in-process bus).
     pub fn subject(&self, topic: &str) -> Option<String> {
         match self {

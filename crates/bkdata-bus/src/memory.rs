@@ -36,6 +36,10 @@ impl MemoryBus {
     pub fn new() -> Self {
         Self::default()
     }
+
+    pub fn delete_topic(&self, topic: &str) {
+        self.inner.topics.lock().unwrap().remove(topic);
+    }
 }
 
 pub struct MemoryConsumer {
