@@ -309,6 +309,7 @@ async fn every_endpoint_requires_credentials() {
             let mut req = match op.method {
                 "get" => srv.client.get(srv.url(&path)),
                 "delete" => srv.client.delete(srv.url(&path)),
+                "put" => srv.client.put(srv.url(&path)).json(&json!({})),
                 _ => srv.client.post(srv.url(&path)).json(&json!({})),
             };
             if let Some(h) = header {

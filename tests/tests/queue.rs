@@ -345,12 +345,15 @@ async fn openapi_documents_every_route() {
                 &path
                     .replace("{task_id}", &task)
                     .replace("{file_name}", "task_config.json")
-                    .replace("{id}", "1"),
+                    .replace("{id}", "1")
+                    .replace("{pid}", "2_x")
+                    .replace("{rt}", "2_x"),
             );
             let req = match method.as_str() {
                 "get" => srv.client.get(&url),
                 "post" => srv.client.post(&url).json(&json!({"days_to_keep": 30})),
                 "delete" => srv.client.delete(&url),
+                "put" => srv.client.put(&url).json(&json!({})),
                 m => panic!("unexpected method {m}"),
             };
             let r = req

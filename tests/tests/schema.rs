@@ -79,7 +79,7 @@ fn schema_matches_migrations() {
     .unwrap();
     assert_eq!(
         tables.len(),
-        9,
+        11,
         "{:?}",
         tables.iter().map(|t| &t.column_name).collect::<Vec<_>>()
     );

@@ -1,15 +1,20 @@
-//! BKData databus endpoints (`/v3/databus/…`, `/v4/databus/…`) in BKData's envelope. So far the
-//! ones that need only the clean engine: verify, time formats, and bklog's v4 debug.
+//! BKData databus endpoints (`/v3/databus/…`, `/v4/databus/…`) in BKData's envelope: cleans
+//! (CRUD, verify, time formats), bklog's v4 debug, and result tables.
 use crate::error::ApiError;
+use crate::rawdata_api::{db, ok, BkResult};
 use crate::request::body;
 use crate::AppState;
 use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use bkdata_api::BkEnvelope;
 use bkdata_databus::etl;
+use bkdata_databus::{clean, DatabusError};
+use bkdata_models::auth::Caller;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 
 /// BKData's "clean verify failed" (module 70, databus-api).
 const CLEAN_VERIFY_FAILED: &str = "1570001";
@@ -17,6 +22,13 @@ const BAD_REQUEST: &str = "1500400";
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/v3/databus/cleans/", get(list_cleans).post(create_clean))
+        .route(
+            "/v3/databus/cleans/{pid}/",
+            get(get_clean).put(update_clean).delete(delete_clean),
+        )
+        .route("/v3/databus/result_tables/{rt}/", get(get_result_table))
+        .route("/v3/meta/result_tables/{rt}/", get(get_result_table))
         .route("/v3/databus/cleans/verify/", post(verify))
         .route("/v3/databus/cleans/time_formats/", get(time_formats))
         .route("/v4/databus/clean/debug/", post(debug_v4))
@@ -78,4 +90,78 @@ async fn debug_v4(bytes: Bytes) -> Result<Json<BkEnvelope>, ApiError> {
                 .details(json!({"rules": [e.0]}))
                 .bkdata(CLEAN_VERIFY_FAILED)
         })
+}
+
+fn int_query(q: &HashMap<String, String>, k: &str) -> Result<Option<i64>, ApiError> {
+    match q.get(k).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => v
+            .parse()
+            .map(Some)
+            .map_err(|_| ApiError::from(DatabusError::field(k, format!("{k} must be an integer")))),
+    }
+}
+
+async fn list_cleans(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Query(q): Query<HashMap<String, String>>,
+) -> BkResult {
+    let (raw, biz) = (int_query(&q, "raw_data_id")?, int_query(&q, "bk_biz_id")?);
+    let rows = db(&st, move |conn| clean::list(conn, &c, raw, biz)).await?;
+    ok(json!(rows
+        .iter()
+        .map(|(x, t)| clean::view(x, t))
+        .collect::<Vec<_>>()))
+}
+
+async fn create_clean(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    bytes: Bytes,
+) -> BkResult {
+    let req: Value = body(&bytes, false).map_err(|e| e.bkdata(BAD_REQUEST))?;
+    let (x, t) = db(&st, move |conn| clean::create(conn, &c, &req)).await?;
+    let mut v = clean::view(&x, &t);
+    v["result_table_id"] = json!(t.result_table_id);
+    ok(v)
+}
+
+async fn get_clean(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(pid): Path<String>,
+) -> BkResult {
+    let (x, t) = db(&st, move |conn| clean::get(conn, &c, &pid)).await?;
+    ok(clean::view(&x, &t))
+}
+
+async fn update_clean(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(pid): Path<String>,
+    bytes: Bytes,
+) -> BkResult {
+    let req: Value = body(&bytes, false).map_err(|e| e.bkdata(BAD_REQUEST))?;
+    let (x, t) = db(&st, move |conn| clean::update(conn, &c, &pid, &req)).await?;
+    ok(clean::view(&x, &t))
+}
+
+async fn delete_clean(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(pid): Path<String>,
+) -> BkResult {
+    let p = pid.clone();
+    db(&st, move |conn| clean::delete(conn, &c, &p)).await?;
+    ok(json!({"processing_id": pid, "deleted": true}))
+}
+
+async fn get_result_table(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+) -> BkResult {
+    let t = db(&st, move |conn| clean::result_table(conn, &c, &id)).await?;
+    ok(clean::result_table_view(&t))
 }

@@ -72,6 +72,9 @@ impl From<bkdata_databus::DatabusError> for ApiError {
         let msg = e.to_string();
         match e {
             D::Validation { errors, .. } => Self::validation(msg).details(errors).bkdata("1500400"),
+            D::CleanConfig { errors, .. } => {
+                Self::validation(msg).details(errors).bkdata("1570001")
+            }
             D::NotFound(_) => Self::new(StatusCode::NOT_FOUND, "not_found", msg).bkdata("1500004"),
             D::AlreadyExists(_) => {
                 Self::new(StatusCode::CONFLICT, "conflict", msg).bkdata("1500005")

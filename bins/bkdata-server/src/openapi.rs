@@ -207,6 +207,13 @@ pub const OPERATIONS: &[Op] = &[
         b = None,
         st = 200
     ),
+    op!("get", "/v3/databus/cleans/", "List cleans", "databus", q = &[("raw_data_id", "integer", "filter"), ("bk_biz_id", "integer", "filter")], b = None, st = 200),
+    op!("post", "/v3/databus/cleans/", "Create a clean and its result table (bklog's body)", "databus", q = &[], b = Some("CleanRequest"), st = 200),
+    op!("get", "/v3/databus/cleans/{pid}/", "One clean", "databus", q = &[], b = None, st = 200),
+    op!("put", "/v3/databus/cleans/{pid}/", "Update a clean's json_config, fields, alias or description", "databus", q = &[], b = Some("CleanRequest"), st = 200),
+    op!("delete", "/v3/databus/cleans/{pid}/", "Delete a clean and its result table", "databus", q = &[], b = None, st = 200),
+    op!("get", "/v3/databus/result_tables/{rt}/", "A result table with its fields", "databus", q = &[], b = None, st = 200),
+    op!("get", "/v3/meta/result_tables/{rt}/", "A result table with its fields (meta root)", "databus", q = &[], b = None, st = 200),
     op!(
         "post",
         "/v3/databus/cleans/verify/",
@@ -292,6 +299,14 @@ fn schemas() -> Value {
             "raw_data_alias": {"type": "string"}, "data_encoding": {"type": "string", "enum": ["UTF-8"]},
             "data_scenario": {"type": "string"}, "description": {"type": "string"}, "maintainer": {"type": "string"},
             "access_raw_data": {"type": "object", "description": "BKData access shape: the same fields, nested"}}},
+        "CleanRequest": {"type": "object", "required": ["raw_data_id", "result_table_name", "json_config", "fields"], "properties": {
+            "raw_data_id": {"type": "integer"}, "bk_biz_id": {"type": "integer"},
+            "result_table_name": {"type": "string"}, "result_table_name_alias": {"type": "string"},
+            "clean_config_name": {"type": "string"}, "description": {"type": "string"},
+            "json_config": {"type": "string", "description": "BKData v3 json_config, as a JSON string"},
+            "fields": {"type": "array", "items": {"type": "object", "properties": {
+                "field_name": {"type": "string"}, "field_type": {"type": "string", "enum": ["int", "long", "double", "string", "text"]},
+                "field_alias": {"type": "string"}, "is_dimension": {"type": "boolean"}, "field_index": {"type": "integer"}}}}}},
         "VerifyRequest": {"type": "object", "required": ["conf", "msg"], "properties": {
             "conf": {"description": "the json_config, as a JSON string (or an object)"},
             "msg": {"type": "string", "description": "one raw record"}}},

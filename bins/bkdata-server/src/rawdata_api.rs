@@ -30,14 +30,14 @@ pub fn is_ingest_path(path: &str) -> bool {
     path.starts_with("/v3/databus/rawdatas/") && path.ends_with("/ingest/")
 }
 
-type BkResult = Result<Json<BkEnvelope>, ApiError>;
+pub(crate) type BkResult = Result<Json<BkEnvelope>, ApiError>;
 
-fn ok(v: Value) -> BkResult {
+pub(crate) fn ok(v: Value) -> BkResult {
     Ok(Json(BkEnvelope::ok(v)))
 }
 
 /// Run a database call on the blocking pool.
-async fn db<T: Send + 'static>(
+pub(crate) async fn db<T: Send + 'static>(
     st: &AppState,
     f: impl FnOnce(&mut PgConn) -> Result<T, DatabusError> + Send + 'static,
 ) -> Result<T, ApiError> {

@@ -5,6 +5,9 @@ use serde_json::{json, Value};
 pub enum DatabusError {
     #[error("{message}")]
     Validation { message: String, errors: Value },
+    /// The clean config is invalid (BKData's "clean verify failed").
+    #[error("{message}")]
+    CleanConfig { message: String, errors: Value },
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]

@@ -1,5 +1,7 @@
-//! The databus: the clean engine (`etl`), raw data registration and ingest (`rawdata`).
+//! The databus: the clean engine (`etl`), raw data registration and ingest (`rawdata`),
+//! cleans and their result tables (`clean`).
 //! Storage drivers and shippers come next.
+pub mod clean;
 pub mod error;
 pub mod etl;
 pub mod rawdata;

@@ -34,7 +34,7 @@ pub fn view(x: &RawData, subject: Option<String>) -> Value {
     })
 }
 
-fn int_field(v: Option<&Value>) -> Option<i64> {
+pub(crate) fn int_field(v: Option<&Value>) -> Option<i64> {
     match v? {
         Value::Number(n) => n.as_i64(),
         Value::String(s) => s.trim().parse().ok(),
@@ -142,6 +142,20 @@ pub fn list(
 
 pub fn delete(conn: &mut PgConnection, caller: &Caller, id: i64) -> Result<(), DatabusError> {
     get(conn, caller, id)?;
+    use bkdata_models::schema::cleans as c;
+    let cleans: Vec<String> = c::table
+        .filter(c::raw_data_id.eq(id))
+        .select(c::processing_id)
+        .load(conn)?;
+    if !cleans.is_empty() {
+        return Err(DatabusError::field(
+            "raw_data_id",
+            format!(
+                "raw data {id} has cleans ({}); delete them first",
+                cleans.join(", ")
+            ),
+        ));
+    }
     diesel::delete(r::table.find(id)).execute(conn)?;
     Ok(())
 }

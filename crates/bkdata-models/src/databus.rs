@@ -1,7 +1,8 @@
 //! Rows of the databus tables.
-use crate::schema::raw_datas;
+use crate::schema::{cleans, raw_datas, result_tables};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use serde_json::Value;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = raw_datas)]
@@ -22,4 +23,38 @@ pub struct RawData {
     pub updated_at: DateTime<Utc>,
     pub records_ingested: i64,
     pub last_ingest_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = result_tables)]
+pub struct ResultTable {
+    pub result_table_id: String,
+    pub bk_biz_id: i64,
+    pub result_table_name: String,
+    pub result_table_name_alias: String,
+    pub processing_type: String,
+    pub description: String,
+    pub fields: Value,
+    pub bk_app_code: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_by: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = cleans)]
+pub struct Clean {
+    pub processing_id: String,
+    pub raw_data_id: i64,
+    pub bk_biz_id: i64,
+    pub clean_config_name: String,
+    pub description: String,
+    pub json_config: Value,
+    pub status: String,
+    pub bk_app_code: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_by: String,
+    pub updated_at: DateTime<Utc>,
 }

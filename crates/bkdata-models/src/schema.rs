@@ -133,18 +133,6 @@ diesel::table! {
 diesel::joinable!(data_pipeline_task_logs -> data_pipeline_tasks (task_id));
 diesel::joinable!(data_pipeline_task_outputs -> data_pipeline_tasks (task_id));
 
-diesel::allow_tables_to_appear_in_same_query!(
-    apps,
-    background_jobs,
-    workers,
-    data_pipeline_tasks,
-    data_pipeline_task_executions,
-    data_pipeline_task_logs,
-    data_pipeline_task_outputs,
-    system_metrics,
-    raw_datas,
-);
-
 diesel::table! {
     raw_datas (id) {
         id -> Int8,
@@ -165,3 +153,54 @@ diesel::table! {
         last_ingest_at -> Nullable<Timestamptz>,
     }
 }
+
+diesel::table! {
+    result_tables (result_table_id) {
+        result_table_id -> Text,
+        bk_biz_id -> Int8,
+        result_table_name -> Text,
+        result_table_name_alias -> Text,
+        processing_type -> Text,
+        description -> Text,
+        fields -> Jsonb,
+        bk_app_code -> Text,
+        created_by -> Text,
+        created_at -> Timestamptz,
+        updated_by -> Text,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    cleans (processing_id) {
+        processing_id -> Text,
+        raw_data_id -> Int8,
+        bk_biz_id -> Int8,
+        clean_config_name -> Text,
+        description -> Text,
+        json_config -> Jsonb,
+        status -> Text,
+        bk_app_code -> Text,
+        created_by -> Text,
+        created_at -> Timestamptz,
+        updated_by -> Text,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(cleans -> result_tables (processing_id));
+diesel::joinable!(cleans -> raw_datas (raw_data_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    apps,
+    background_jobs,
+    workers,
+    data_pipeline_tasks,
+    data_pipeline_task_executions,
+    data_pipeline_task_logs,
+    data_pipeline_task_outputs,
+    system_metrics,
+    raw_datas,
+    result_tables,
+    cleans,
+);

@@ -1,0 +1,312 @@
+//! Cleans (`/v3/databus/cleans/`) and their result tables, as bklog creates them (wire
+//! reference §2.4): `{raw_data_id, result_table_name, result_table_name_alias,
+//! clean_config_name, description, bk_biz_id, json_config: "<string>", fields: [...]}` →
+//! `{result_table_id: "{biz}_{name}", processing_id}`.
+use crate::error::DatabusError;
+use crate::etl::{CleanPlan, FieldType};
+use crate::rawdata::{self, bk_time, int_field};
+use bkdata_models::auth::Caller;
+use bkdata_models::databus::{Clean, ResultTable};
+use bkdata_models::schema::{cleans as c, result_tables as rt};
+use diesel::prelude::*;
+use serde_json::{json, Value};
+
+fn name_ok(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 50
+        && n.starts_with(|c: char| c.is_ascii_alphabetic())
+        && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The json_config as sent (a JSON string, or an object), compiled.
+fn compile(v: Option<&Value>) -> Result<(Value, CleanPlan), DatabusError> {
+    let bad = |m: String| DatabusError::CleanConfig {
+        errors: json!({"json_config": [m.clone()]}),
+        message: format!("clean config is invalid: {m}"),
+    };
+    let value = match v {
+        Some(Value::String(s)) => serde_json::from_str(s)
+            .map_err(|e| bad(format!("json_config is not valid JSON: {e}")))?,
+        Some(v @ Value::Object(_)) => v.clone(),
+        _ => {
+            return Err(DatabusError::field(
+                "json_config",
+                "json_config is required (a JSON string)",
+            ))
+        }
+    };
+    let plan = CleanPlan::compile_value(value.clone()).map_err(|e| bad(e.0))?;
+    Ok((value, plan))
+}
+
+/// bklog's fields, checked against what the config produces; duplicates dropped.
+fn fields(v: Option<&Value>, plan: &CleanPlan) -> Result<Value, DatabusError> {
+    let list = v
+        .and_then(Value::as_array)
+        .filter(|l| !l.is_empty())
+        .ok_or_else(|| DatabusError::field("fields", "fields is required (a non-empty list)"))?;
+    let mut out: Vec<Value> = Vec::new();
+    let mut missing = Vec::new();
+    for (i, f) in list.iter().enumerate() {
+        let name = f.get("field_name").and_then(Value::as_str).unwrap_or("");
+        if name.is_empty() {
+            return Err(DatabusError::field(
+                "fields",
+                format!("fields[{i}] has no field_name"),
+            ));
+        }
+        if out.iter().any(|o| o["field_name"] == name) {
+            continue;
+        }
+        let ty = f
+            .get("field_type")
+            .and_then(Value::as_str)
+            .unwrap_or("string");
+        let parsed = FieldType::parse(ty).ok_or_else(|| {
+            DatabusError::field(
+                "fields",
+                format!(
+                    "field {name}: unknown field_type {ty:?} (int, long, double, string, text)"
+                ),
+            )
+        })?;
+        if !plan.schema().iter().any(|s| s.name == name) {
+            missing.push(name.to_string());
+        }
+        out.push(json!({
+            "field_name": name,
+            "field_type": parsed.name(),
+            "field_alias": f.get("field_alias").and_then(Value::as_str).unwrap_or(name),
+            "is_dimension": f.get("is_dimension").and_then(Value::as_bool).unwrap_or(false),
+            "field_index": f.get("field_index").and_then(Value::as_i64).unwrap_or(out.len() as i64 + 1),
+        }));
+    }
+    if !missing.is_empty() {
+        let m = format!("fields not produced by json_config: {}", missing.join(", "));
+        return Err(DatabusError::CleanConfig {
+            errors: json!({"fields": [m.clone()]}),
+            message: format!("clean config is invalid: {m}"),
+        });
+    }
+    Ok(Value::Array(out))
+}
+
+pub fn view(x: &Clean, t: &ResultTable) -> Value {
+    json!({
+        "processing_id": x.processing_id, "result_table_id": t.result_table_id,
+        "raw_data_id": x.raw_data_id, "bk_biz_id": x.bk_biz_id,
+        "clean_config_name": x.clean_config_name, "description": x.description,
+        "clean_result_table_name": t.result_table_name, "clean_result_table_name_alias": t.result_table_name_alias,
+        "json_config": x.json_config.to_string(),
+        "status": x.status, "status_display": x.status,
+        "created_by": x.created_by, "created_at": bk_time(x.created_at),
+        "updated_by": x.updated_by, "updated_at": bk_time(x.updated_at),
+        "result_table": result_table_view(t),
+    })
+}
+
+pub fn result_table_view(t: &ResultTable) -> Value {
+    json!({
+        "result_table_id": t.result_table_id, "bk_biz_id": t.bk_biz_id,
+        "result_table_name": t.result_table_name, "result_table_name_alias": t.result_table_name_alias,
+        "processing_type": t.processing_type, "description": t.description, "fields": t.fields,
+        "created_by": t.created_by, "created_at": bk_time(t.created_at),
+        "updated_by": t.updated_by, "updated_at": bk_time(t.updated_at),
+    })
+}
+
+pub fn create(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    body: &Value,
+) -> Result<(Clean, ResultTable), DatabusError> {
+    let raw_id = int_field(body.get("raw_data_id"))
+        .ok_or_else(|| DatabusError::field("raw_data_id", "raw_data_id is required"))?;
+    let raw = rawdata::get(conn, caller, raw_id)?;
+    if let Some(b) = int_field(body.get("bk_biz_id")) {
+        if b != raw.bk_biz_id {
+            return Err(DatabusError::field(
+                "bk_biz_id",
+                format!(
+                    "bk_biz_id {b} differs from the raw data's {}",
+                    raw.bk_biz_id
+                ),
+            ));
+        }
+    }
+    let s = |k: &str| {
+        body.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .trim()
+            .to_string()
+    };
+    let name = s("result_table_name");
+    if !name_ok(&name) {
+        return Err(DatabusError::field(
+            "result_table_name",
+            "result_table_name is required: a letter, then letters, digits or '_' (at most 50)",
+        ));
+    }
+    let (config, plan) = compile(body.get("json_config"))?;
+    let fields = fields(body.get("fields"), &plan)?;
+    let rt_id = format!("{}_{name}", raw.bk_biz_id);
+    let alias = Some(s("result_table_name_alias"))
+        .filter(|a| !a.is_empty())
+        .unwrap_or_else(|| name.clone());
+    conn.transaction(|conn| {
+        let t: Option<ResultTable> = diesel::insert_into(rt::table)
+            .values((
+                rt::result_table_id.eq(&rt_id),
+                rt::bk_biz_id.eq(raw.bk_biz_id),
+                rt::result_table_name.eq(&name),
+                rt::result_table_name_alias.eq(&alias),
+                rt::processing_type.eq("clean"),
+                rt::description.eq(s("description")),
+                rt::fields.eq(&fields),
+                rt::bk_app_code.eq(&caller.app_code),
+                rt::created_by.eq(&caller.username),
+                rt::updated_by.eq(&caller.username),
+            ))
+            .on_conflict(rt::result_table_id)
+            .do_nothing()
+            .returning(ResultTable::as_returning())
+            .get_result(conn)
+            .optional()?;
+        let t = t.ok_or_else(|| {
+            DatabusError::AlreadyExists(format!("result table {rt_id} already exists"))
+        })?;
+        let x: Clean = diesel::insert_into(c::table)
+            .values((
+                c::processing_id.eq(&rt_id),
+                c::raw_data_id.eq(raw.id),
+                c::bk_biz_id.eq(raw.bk_biz_id),
+                c::clean_config_name.eq(Some(s("clean_config_name"))
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or_else(|| alias.clone())),
+                c::description.eq(s("description")),
+                c::json_config.eq(&config),
+                c::bk_app_code.eq(&caller.app_code),
+                c::created_by.eq(&caller.username),
+                c::updated_by.eq(&caller.username),
+            ))
+            .returning(Clean::as_returning())
+            .get_result(conn)?;
+        Ok((x, t))
+    })
+}
+
+pub fn get(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    pid: &str,
+) -> Result<(Clean, ResultTable), DatabusError> {
+    c::table
+        .inner_join(rt::table)
+        .filter(c::processing_id.eq(pid))
+        .filter(c::bk_app_code.eq(&caller.app_code))
+        .select((Clean::as_select(), ResultTable::as_select()))
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| DatabusError::NotFound(format!("clean {pid} does not exist")))
+}
+
+pub fn list(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    raw_data_id: Option<i64>,
+    bk_biz_id: Option<i64>,
+) -> Result<Vec<(Clean, ResultTable)>, DatabusError> {
+    let mut q = c::table
+        .inner_join(rt::table)
+        .filter(c::bk_app_code.eq(&caller.app_code))
+        .into_boxed();
+    if let Some(r) = raw_data_id {
+        q = q.filter(c::raw_data_id.eq(r));
+    }
+    if let Some(b) = bk_biz_id {
+        q = q.filter(c::bk_biz_id.eq(b));
+    }
+    Ok(q.order(c::created_at)
+        .select((Clean::as_select(), ResultTable::as_select()))
+        .load(conn)?)
+}
+
+/// PUT: new json_config, fields, alias or description; the name (and so the id) stays.
+pub fn update(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    pid: &str,
+    body: &Value,
+) -> Result<(Clean, ResultTable), DatabusError> {
+    let (old, old_rt) = get(conn, caller, pid)?;
+    if let Some(n) = body.get("result_table_name").and_then(Value::as_str) {
+        if n != old_rt.result_table_name {
+            return Err(DatabusError::field(
+                "result_table_name",
+                "result_table_name cannot change; create a new clean",
+            ));
+        }
+    }
+    let (config, plan) = match body.get("json_config") {
+        None => compile(Some(&old.json_config))?,
+        v => compile(v)?,
+    };
+    let fields = match body.get("fields") {
+        None => fields(Some(&old_rt.fields), &plan)?,
+        v => fields(v, &plan)?,
+    };
+    let s = |k: &str, d: &str| {
+        body.get(k)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| d.to_string())
+    };
+    let now = chrono::Utc::now();
+    conn.transaction(|conn| {
+        diesel::update(rt::table.find(pid))
+            .set((
+                rt::fields.eq(&fields),
+                rt::result_table_name_alias.eq(s(
+                    "result_table_name_alias",
+                    &old_rt.result_table_name_alias,
+                )),
+                rt::description.eq(s("description", &old_rt.description)),
+                rt::updated_by.eq(&caller.username),
+                rt::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        diesel::update(c::table.find(pid))
+            .set((
+                c::json_config.eq(&config),
+                c::clean_config_name.eq(s("clean_config_name", &old.clean_config_name)),
+                c::description.eq(s("description", &old.description)),
+                c::updated_by.eq(&caller.username),
+                c::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        Ok::<_, DatabusError>(())
+    })?;
+    get(conn, caller, pid)
+}
+
+/// Delete a clean and its result table.
+pub fn delete(conn: &mut PgConnection, caller: &Caller, pid: &str) -> Result<(), DatabusError> {
+    get(conn, caller, pid)?;
+    diesel::delete(rt::table.find(pid)).execute(conn)?;
+    Ok(())
+}
+
+pub fn result_table(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    id: &str,
+) -> Result<ResultTable, DatabusError> {
+    rt::table
+        .find(id)
+        .filter(rt::bk_app_code.eq(&caller.app_code))
+        .select(ResultTable::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| DatabusError::NotFound(format!("result table {id} does not exist")))
+}

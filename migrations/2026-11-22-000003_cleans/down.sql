@@ -1,0 +1,2 @@
+DROP TABLE cleans;
+DROP TABLE result_tables;
