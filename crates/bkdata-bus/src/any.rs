@@ -52,6 +52,18 @@ impl Bus for AnyBus {
         }
     }
 
+    async fn publish_dedup(
+        &self,
+        topic: &str,
+        msg_id: &str,
+        records: &[Vec<u8>],
+    ) -> Result<Option<u64>, BusError> {
+        match self {
+            AnyBus::Memory(b) => b.publish_dedup(topic, msg_id, records).await,
+            AnyBus::Nats(b) => b.publish_dedup(topic, msg_id, records).await,
+        }
+    }
+
     async fn consumer(
         &self,
         topic: &str,

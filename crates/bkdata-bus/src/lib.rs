@@ -117,6 +117,15 @@ pub trait Bus: Clone + Send + Sync + 'static {
         topic: &str,
         records: &[Vec<u8>],
     ) -> impl Future<Output = Result<u64, BusError>> + Send;
+    /// Append a batch unless a batch with the same `msg_id` was appended recently (JetStream's
+    /// duplicate window, 2 minutes by default): answers the sequence, or `None` for a duplicate.
+    /// A stage that republishes after a crash uses its input position as the id.
+    fn publish_dedup(
+        &self,
+        topic: &str,
+        msg_id: &str,
+        records: &[Vec<u8>],
+    ) -> impl Future<Output = Result<Option<u64>, BusError>> + Send;
     /// Open (or create) the durable consumer `name` on `topic`.
     fn consumer(
         &self,

@@ -19,6 +19,8 @@ struct ConsumerState {
 struct Topic {
     messages: Vec<Vec<u8>>,
     consumers: HashMap<String, ConsumerState>,
+    /// Message ids seen (the in-process bus keeps them all; JetStream keeps a window).
+    ids: std::collections::HashSet<String>,
 }
 
 #[derive(Default)]
@@ -62,6 +64,27 @@ impl Bus for MemoryBus {
         };
         self.inner.published.notify_waiters();
         Ok(seq)
+    }
+
+    async fn publish_dedup(
+        &self,
+        topic: &str,
+        msg_id: &str,
+        records: &[Vec<u8>],
+    ) -> Result<Option<u64>, BusError> {
+        check_topic(topic)?;
+        let payload = encode(records)?;
+        let seq = {
+            let mut topics = self.inner.topics.lock().unwrap();
+            let t = topics.entry(topic.to_string()).or_default();
+            if !t.ids.insert(msg_id.to_string()) {
+                return Ok(None);
+            }
+            t.messages.push(payload);
+            t.messages.len() as u64
+        };
+        self.inner.published.notify_waiters();
+        Ok(Some(seq))
     }
 
     async fn consumer(
@@ -127,6 +150,7 @@ impl MemoryConsumer {
         let Topic {
             messages,
             consumers,
+            ..
         } = t;
         let c = consumers.entry(self.name.clone()).or_default();
         let mut out = Vec::new();

@@ -60,6 +60,15 @@ impl NatsBus {
             .map_err(err)
     }
 
+    async fn ensure_known(&self, topic: &str) -> Result<(), BusError> {
+        let known = self.known.lock().unwrap().contains(topic);
+        if !known {
+            self.stream(topic).await?;
+            self.known.lock().unwrap().insert(topic.to_string());
+        }
+        Ok(())
+    }
+
     /// Delete every stream of this bus's prefix (tests clean up with it).
     pub async fn delete_all_topics(&self) -> Result<usize, BusError> {
         let prefix = format!("{}_", self.prefix.replace(['.', '-'], "_").to_uppercase());
@@ -111,11 +120,7 @@ impl Bus for NatsBus {
     type Consumer = NatsConsumer;
 
     async fn publish(&self, topic: &str, records: &[Vec<u8>]) -> Result<u64, BusError> {
-        let known = self.known.lock().unwrap().contains(topic);
-        if !known {
-            self.stream(topic).await?;
-            self.known.lock().unwrap().insert(topic.to_string());
-        }
+        self.ensure_known(topic).await?;
         let payload = encode(records)?;
         // Wait for the server's ack: the batch is stored when this returns.
         let ack = self
@@ -126,6 +131,26 @@ impl Bus for NatsBus {
             .await
             .map_err(err)?;
         Ok(ack.sequence)
+    }
+
+    async fn publish_dedup(
+        &self,
+        topic: &str,
+        msg_id: &str,
+        records: &[Vec<u8>],
+    ) -> Result<Option<u64>, BusError> {
+        self.ensure_known(topic).await?;
+        let payload = encode(records)?;
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", msg_id);
+        let ack = self
+            .js
+            .publish_with_headers(self.subject(topic), headers, payload.into())
+            .await
+            .map_err(err)?
+            .await
+            .map_err(err)?;
+        Ok((!ack.duplicate).then_some(ack.sequence))
     }
 
     async fn consumer(

@@ -220,6 +220,30 @@ macro_rules! suite {
     };
 }
 
+async fn duplicate_ids_are_dropped<B: Bus>(bus: B) {
+    let t = topic("dedup");
+    let first = bus.publish_dedup(&t, "raw.1:7", &recs(0, 2)).await.unwrap();
+    assert!(first.is_some());
+    assert_eq!(
+        bus.publish_dedup(&t, "raw.1:7", &recs(0, 2)).await.unwrap(),
+        None,
+        "same id: dropped"
+    );
+    assert!(
+        bus.publish_dedup(&t, "raw.1:8", &recs(1, 2))
+            .await
+            .unwrap()
+            .unwrap()
+            > first.unwrap()
+    );
+    let mut c = bus.consumer(&t, "d", opts(30_000)).await.unwrap();
+    assert_eq!(
+        fetch_n(&mut c, 3, Duration::from_millis(500)).await.len(),
+        2
+    );
+}
+
+suite!(duplicate_ids_are_dropped);
 suite!(ordered_batches_and_acks);
 suite!(unacked_messages_are_redelivered);
 suite!(durable_consumers_resume);
