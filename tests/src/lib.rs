@@ -106,6 +106,8 @@ pub struct TestServer {
     pub secret: String,
     pub client: reqwest::Client,
     pub bus: bkdata_bus::AnyBus,
+    nats_url: String,
+    bus_prefix_cfg: String,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -137,6 +139,7 @@ impl TestServer {
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
+        let (nats_url, bus_prefix_cfg) = (config.nats_url.clone(), config.bus_prefix.clone());
         let bus = bkdata_bus::AnyBus::connect(&config.nats_url, &config.bus_prefix)
             .await
             .expect("bus");
@@ -154,6 +157,8 @@ impl TestServer {
             secret,
             client: reqwest::Client::new(),
             bus,
+            nats_url,
+            bus_prefix_cfg,
             _shutdown: tx,
         }
     }
@@ -247,8 +252,14 @@ impl TestServer {
         .await
     }
 
+    /// A worker on this server's database, data folder and bus.
     pub fn worker(&self, env: &[(&str, &str)]) -> WorkerProc {
-        WorkerProc::spawn(&self.db.url, &self.data_dir, env)
+        let mut all = vec![
+            ("NATS_URL", self.nats_url.as_str()),
+            ("BKDATA_BUS_PREFIX", self.bus_prefix_cfg.as_str()),
+        ];
+        all.extend_from_slice(env);
+        WorkerProc::spawn(&self.db.url, &self.data_dir, &all)
     }
 }
 

@@ -71,16 +71,44 @@ fn schema_matches_migrations() {
         "system_metrics",
         system_metrics::table.select(system_metrics::all_columns),
     );
+    check(
+        c,
+        "raw_datas",
+        raw_datas::table.select(raw_datas::all_columns),
+    );
+    check(
+        c,
+        "result_tables",
+        result_tables::table.select(result_tables::all_columns),
+    );
+    check(c, "cleans", cleans::table.select(cleans::all_columns));
+    check(
+        c,
+        "clean_errors",
+        clean_errors::table.select(clean_errors::all_columns),
+    );
     // No table is left out.
     let tables: Vec<Col> = diesel::sql_query(
         "SELECT table_name::text AS column_name FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> '__diesel_schema_migrations'",
     )
     .load(c)
     .unwrap();
-    assert_eq!(
-        tables.len(),
-        11,
-        "{:?}",
-        tables.iter().map(|t| &t.column_name).collect::<Vec<_>>()
-    );
+    let mut names: Vec<&str> = tables.iter().map(|t| t.column_name.as_str()).collect();
+    names.sort();
+    let mut checked = vec![
+        "apps",
+        "background_jobs",
+        "workers",
+        "data_pipeline_tasks",
+        "data_pipeline_task_executions",
+        "data_pipeline_task_logs",
+        "data_pipeline_task_outputs",
+        "system_metrics",
+        "raw_datas",
+        "result_tables",
+        "cleans",
+        "clean_errors",
+    ];
+    checked.sort();
+    assert_eq!(names, checked, "every table is checked above");
 }

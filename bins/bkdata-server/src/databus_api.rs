@@ -27,6 +27,13 @@ pub fn routes() -> Router<AppState> {
             "/v3/databus/cleans/{pid}/",
             get(get_clean).put(update_clean).delete(delete_clean),
         )
+        .route("/v3/databus/cleans/{pid}/start/", post(start_clean))
+        .route("/v3/databus/cleans/{pid}/stop/", post(stop_clean))
+        .route("/v3/databus/cleans/list_errors/", get(list_errors))
+        .route(
+            "/v3/databus/result_tables/{rt}/tail/",
+            get(result_table_tail),
+        )
         .route("/v3/databus/result_tables/{rt}/", get(get_result_table))
         .route("/v3/meta/result_tables/{rt}/", get(get_result_table))
         .route("/v3/databus/cleans/verify/", post(verify))
@@ -164,4 +171,73 @@ async fn get_result_table(
 ) -> BkResult {
     let t = db(&st, move |conn| clean::result_table(conn, &c, &id)).await?;
     ok(clean::result_table_view(&t))
+}
+
+async fn start_clean(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(pid): Path<String>,
+) -> BkResult {
+    let (x, t) = db(&st, move |conn| clean::start(conn, &c, &pid)).await?;
+    ok(clean::view(&x, &t))
+}
+
+async fn stop_clean(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(pid): Path<String>,
+) -> BkResult {
+    let (x, t) = db(&st, move |conn| clean::stop(conn, &c, &pid)).await?;
+    ok(clean::view(&x, &t))
+}
+
+async fn list_errors(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Query(q): Query<HashMap<String, String>>,
+) -> BkResult {
+    let pid = q
+        .get("processing_id")
+        .cloned()
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| {
+            ApiError::from(DatabusError::field(
+                "processing_id",
+                "processing_id is required",
+            ))
+        })?;
+    let limit = int_query(&q, "limit")?
+        .unwrap_or(50)
+        .clamp(1, bkdata_databus::runtime::ERROR_SAMPLES);
+    let list = db(&st, move |conn| clean::list_errors(conn, &c, &pid, limit)).await?;
+    ok(list)
+}
+
+async fn result_table_tail(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> BkResult {
+    let limit = int_query(&q, "limit")?.unwrap_or(10);
+    if !(1..=1000).contains(&limit) {
+        return Err(DatabusError::field("limit", "limit must be between 1 and 1000").into());
+    }
+    let rt_id = id.clone();
+    db(&st, move |conn| clean::result_table(conn, &c, &rt_id)).await?;
+    use bkdata_bus::Bus;
+    let rows = st
+        .bus
+        .tail(&bkdata_databus::runtime::output_topic(&id), limit as usize)
+        .await
+        .map_err(|e| {
+            ApiError::from(DatabusError::Unavailable {
+                message: format!("the bus is unavailable: {e}"),
+                details: json!({}),
+            })
+        })?;
+    ok(json!(rows
+        .iter()
+        .map(|r| serde_json::from_slice::<Value>(r).unwrap_or(Value::Null))
+        .collect::<Vec<_>>()))
 }

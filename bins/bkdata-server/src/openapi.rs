@@ -213,6 +213,10 @@ pub const OPERATIONS: &[Op] = &[
     op!("put", "/v3/databus/cleans/{pid}/", "Update a clean's json_config, fields, alias or description", "databus", q = &[], b = Some("CleanRequest"), st = 200),
     op!("delete", "/v3/databus/cleans/{pid}/", "Delete a clean and its result table", "databus", q = &[], b = None, st = 200),
     op!("get", "/v3/databus/result_tables/{rt}/", "A result table with its fields", "databus", q = &[], b = None, st = 200),
+    op!("post", "/v3/databus/cleans/{pid}/start/", "Start a clean: a worker consumes the raw data and produces the result table", "databus", q = &[], b = None, st = 200),
+    op!("post", "/v3/databus/cleans/{pid}/stop/", "Stop a clean", "databus", q = &[], b = None, st = 200),
+    op!("get", "/v3/databus/cleans/list_errors/", "Recent bad records of a clean with their error", "databus", q = &[("processing_id", "string", "required"), ("limit", "integer", "1..1000, default 50")], b = None, st = 200),
+    op!("get", "/v3/databus/result_tables/{rt}/tail/", "Latest rows of a result table", "databus", q = &[("limit", "integer", "1..1000, default 10")], b = None, st = 200),
     op!("get", "/v3/meta/result_tables/{rt}/", "A result table with its fields (meta root)", "databus", q = &[], b = None, st = 200),
     op!(
         "post",

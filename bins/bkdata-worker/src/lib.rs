@@ -1,5 +1,6 @@
 //! The worker process: claims jobs from Postgres and runs them. `pipeline_execute` jobs run
-//! each execution in a child process (`bkdata-worker run-execution <id>`, the same binary).
+//! each execution in a child process (`bkdata-worker run-execution <id>`, the same binary);
+//! `clean_run` jobs are running cleans (long-running, leased: they move if the worker dies).
 //! The worker also samples host metrics into `system_metrics`. SIGTERM stops claiming, waits
 //! for running jobs up to the grace period, then releases the rest to other workers.
 use anyhow::Context;
@@ -38,6 +39,8 @@ pub struct Config {
     pub retry_base: Duration,
     pub shutdown_grace: Duration,
     pub metrics_interval: Duration,
+    pub nats_url: String,
+    pub bus_prefix: String,
 }
 
 fn env(k: &str) -> Option<String> {
@@ -71,6 +74,8 @@ impl Config {
             metrics_interval: Duration::from_millis(
                 num("BKDATA_METRICS_INTERVAL_MS", 60_000u64)?.max(500),
             ),
+            nats_url: env("NATS_URL").unwrap_or_else(|| "nats://127.0.0.1:4222".into()),
+            bus_prefix: env("BKDATA_BUS_PREFIX").unwrap_or_else(|| "bkdata".into()),
         })
     }
 }
@@ -125,11 +130,19 @@ fn run(config: Config, extend: impl FnOnce(Runner) -> Runner) -> anyhow::Result<
     rc.poll_interval = config.poll;
     rc.retry_base = config.retry_base;
     rc.shutdown_grace = config.shutdown_grace;
-    let runner = extend(Runner::new(rc, pool.clone()).register(EXECUTE_JOB, execute));
-
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let bus = rt.block_on(bkdata_bus::AnyBus::connect(
+        &config.nats_url,
+        &config.bus_prefix,
+    ))?;
+    let clean = bkdata_databus::runtime::CleanJob::new(pool.clone(), bus);
+    let runner = extend(
+        Runner::new(rc, pool.clone())
+            .register(EXECUTE_JOB, execute)
+            .register(bkdata_databus::runtime::CLEAN_JOB, clean),
+    );
     rt.block_on(async move {
         let (tx, rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {

@@ -98,7 +98,9 @@ pub fn view(x: &Clean, t: &ResultTable) -> Value {
         "clean_config_name": x.clean_config_name, "description": x.description,
         "clean_result_table_name": t.result_table_name, "clean_result_table_name_alias": t.result_table_name_alias,
         "json_config": x.json_config.to_string(),
-        "status": x.status, "status_display": x.status,
+        "status": x.status, "status_display": x.status, "status_message": x.status_message,
+        "records_in": x.records_in, "rows_out": x.rows_out, "errors_total": x.errors_total,
+        "started_at": x.started_at.map(bk_time),
         "created_by": x.created_by, "created_at": bk_time(x.created_at),
         "updated_by": x.updated_by, "updated_at": bk_time(x.updated_at),
         "result_table": result_table_view(t),
@@ -309,4 +311,92 @@ pub fn result_table(
         .first(conn)
         .optional()?
         .ok_or_else(|| DatabusError::NotFound(format!("result table {id} does not exist")))
+}
+
+/// Start: mark the clean started and queue its runtime (unless one is queued or running).
+pub fn start(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    pid: &str,
+) -> Result<(Clean, ResultTable), DatabusError> {
+    get(conn, caller, pid)?;
+    conn.transaction(|conn| {
+        diesel::update(c::table.find(pid))
+            .set((
+                c::status.eq("started"),
+                c::started_at.eq(chrono::Utc::now()),
+                c::status_message.eq("queued for a worker"),
+            ))
+            .execute(conn)?;
+        use bkdata_models::schema::background_jobs as j;
+        let live: i64 = j::table
+            .filter(j::job_type.eq(crate::runtime::CLEAN_JOB))
+            .filter(j::status.eq_any(["queued", "running"]))
+            .filter(
+                diesel::dsl::sql::<diesel::sql_types::Bool>("data->>'processing_id' = ")
+                    .bind::<diesel::sql_types::Text, _>(pid),
+            )
+            .count()
+            .get_result(conn)?;
+        if live == 0 {
+            bkdata_models::jobs::enqueue(
+                conn,
+                &bkdata_models::jobs::NewJob::new(
+                    crate::runtime::CLEAN_JOB,
+                    json!({"processing_id": pid}),
+                )
+                .max_attempts(1000),
+            )?;
+        }
+        Ok::<_, DatabusError>(())
+    })?;
+    get(conn, caller, pid)
+}
+
+/// Stop: the runtime sees it within a second and ends.
+pub fn stop(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    pid: &str,
+) -> Result<(Clean, ResultTable), DatabusError> {
+    get(conn, caller, pid)?;
+    diesel::update(c::table.find(pid))
+        .set((c::status.eq("stopped"), c::status_message.eq("stopped")))
+        .execute(conn)?;
+    get(conn, caller, pid)
+}
+
+/// Recent bad records of a clean, newest first.
+pub fn list_errors(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    pid: &str,
+    limit: i64,
+) -> Result<Value, DatabusError> {
+    use bkdata_models::schema::clean_errors as ce;
+    get(conn, caller, pid)?;
+    let rows: Vec<(
+        i64,
+        String,
+        String,
+        String,
+        String,
+        chrono::DateTime<chrono::Utc>,
+    )> = ce::table
+        .filter(ce::processing_id.eq(pid))
+        .order(ce::id.desc())
+        .limit(limit)
+        .select((
+            ce::raw_seq,
+            ce::node_label,
+            ce::error_name,
+            ce::error_message,
+            ce::raw_record,
+            ce::created_at,
+        ))
+        .load(conn)?;
+    Ok(json!(rows
+        .into_iter()
+        .map(|(seq, label, name, msg, raw, at)| json!({"processing_id": pid, "raw_seq": seq, "node_label": label, "error_name": name, "error_message": msg, "raw_record": raw, "created_at": bk_time(at)}))
+        .collect::<Vec<_>>()))
 }

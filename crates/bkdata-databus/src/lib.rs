@@ -5,5 +5,6 @@ pub mod clean;
 pub mod error;
 pub mod etl;
 pub mod rawdata;
+pub mod runtime;
 
 pub use error::DatabusError;

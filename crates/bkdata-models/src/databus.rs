@@ -57,4 +57,9 @@ pub struct Clean {
     pub created_at: DateTime<Utc>,
     pub updated_by: String,
     pub updated_at: DateTime<Utc>,
+    pub records_in: i64,
+    pub rows_out: i64,
+    pub errors_total: i64,
+    pub started_at: Option<DateTime<Utc>>,
+    pub status_message: String,
 }

@@ -185,6 +185,24 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_by -> Text,
         updated_at -> Timestamptz,
+        records_in -> Int8,
+        rows_out -> Int8,
+        errors_total -> Int8,
+        started_at -> Nullable<Timestamptz>,
+        status_message -> Text,
+    }
+}
+
+diesel::table! {
+    clean_errors (id) {
+        id -> Int8,
+        processing_id -> Text,
+        raw_seq -> Int8,
+        node_label -> Text,
+        error_name -> Text,
+        error_message -> Text,
+        raw_record -> Text,
+        created_at -> Timestamptz,
     }
 }
 
@@ -203,4 +221,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     raw_datas,
     result_tables,
     cleans,
+    clean_errors,
 );

@@ -1,0 +1,225 @@
+//! A running clean: the `clean_run` job, long-running and leased like every job, so one worker
+//! runs it and it moves when that worker dies. It reads the raw data's topic with the durable
+//! consumer `clean_{id}`, cleans each batch, publishes the rows (one JSON object a line) to
+//! `rt.{result_table_id}` with the raw message's position as the message id (a redelivery
+//! after a crash is dropped by the bus, not duplicated), records counters and error samples,
+//! and only then acks. Bad records never stop it. It ends when the clean is stopped.
+use crate::etl::{CleanPlan, Outcome};
+use crate::rawdata;
+use bkdata_bus::{AnyBus, Bus, Consumer, ConsumerOpts};
+use bkdata_models::databus::Clean;
+use bkdata_models::jobs::{BoxFuture, JobContext, JobHandler};
+use bkdata_models::schema::{clean_errors as ce, cleans as c};
+use bkdata_models::PgPool;
+use diesel::prelude::*;
+use serde_json::{Map, Value};
+use std::time::{Duration, Instant};
+
+pub const CLEAN_JOB: &str = "clean_run";
+/// Error samples kept per clean.
+pub const ERROR_SAMPLES: i64 = 1000;
+
+pub fn output_topic(result_table_id: &str) -> String {
+    format!("rt.{result_table_id}")
+}
+
+pub fn consumer_name(processing_id: &str) -> String {
+    format!(
+        "clean_{}",
+        processing_id.replace(|c: char| !c.is_ascii_alphanumeric() && c != '_', "_")
+    )
+}
+
+#[derive(Clone)]
+pub struct CleanJob {
+    pool: PgPool,
+    bus: AnyBus,
+}
+
+impl CleanJob {
+    pub fn new(pool: PgPool, bus: AnyBus) -> Self {
+        CleanJob { pool, bus }
+    }
+
+    async fn db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut PgConnection) -> QueryResult<T> + Send + 'static,
+    ) -> Result<T, String> {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(|e| e.to_string())?;
+            f(&mut conn).map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| e.to_string())?
+    }
+
+    async fn status(&self, pid: &str, status: &'static str, message: String) -> Result<(), String> {
+        let pid = pid.to_string();
+        self.db(move |conn| {
+            diesel::update(c::table.find(&pid))
+                .set((c::status.eq(status), c::status_message.eq(message)))
+                .execute(conn)
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn run_clean(self, ctx: JobContext) -> Result<(), String> {
+        let pid = ctx
+            .job
+            .data
+            .get("processing_id")
+            .and_then(Value::as_str)
+            .ok_or("job data has no processing_id")?
+            .to_string();
+        let p = pid.clone();
+        let Some(clean) = self
+            .db(move |conn| {
+                c::table
+                    .find(&p)
+                    .select(Clean::as_select())
+                    .first(conn)
+                    .optional()
+            })
+            .await?
+        else {
+            return Ok(()); // deleted
+        };
+        if clean.status != "started" {
+            return Ok(());
+        }
+        let plan = match CleanPlan::compile_value(clean.json_config.clone()) {
+            Ok(p) => p,
+            Err(e) => {
+                return self
+                    .status(&pid, "failed", format!("json_config does not compile: {e}"))
+                    .await
+            }
+        };
+        let names: Vec<String> = plan.schema().iter().map(|f| f.name.clone()).collect();
+        let raw_topic = rawdata::topic(clean.raw_data_id);
+        let out_topic = output_topic(&pid);
+        let mut consumer = self
+            .bus
+            .consumer(
+                &raw_topic,
+                &consumer_name(&pid),
+                ConsumerOpts {
+                    ack_wait: Duration::from_secs(30),
+                    from_start: true,
+                },
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        self.status(
+            &pid,
+            "started",
+            format!("running on worker {}", ctx.worker_id),
+        )
+        .await?;
+        let mut next_check = Instant::now();
+        loop {
+            if *ctx.lease_lost.borrow() {
+                return Err(
+                    "lease lost or worker stopping; another worker resumes the clean".into(),
+                );
+            }
+            if Instant::now() >= next_check {
+                next_check = Instant::now() + Duration::from_millis(500);
+                let p = pid.clone();
+                let status: Option<String> = self
+                    .db(move |conn| c::table.find(&p).select(c::status).first(conn).optional())
+                    .await?;
+                if status.as_deref() != Some("started") {
+                    return Ok(());
+                }
+            }
+            let deliveries = consumer
+                .fetch(16, Duration::from_millis(300))
+                .await
+                .map_err(|e| e.to_string())?;
+            for d in deliveries {
+                let now = chrono::Utc::now().timestamp_millis();
+                let mut rows: Vec<Vec<u8>> = Vec::new();
+                let mut errors = Vec::new();
+                for rec in &d.records {
+                    match plan.clean(rec, now) {
+                        Outcome::Rows(rs) => {
+                            for r in rs {
+                                let obj: Map<String, Value> =
+                                    names.iter().cloned().zip(r).collect();
+                                rows.push(Value::Object(obj).to_string().into_bytes());
+                            }
+                        }
+                        Outcome::Failed { label, error } => errors.push((
+                            label,
+                            error,
+                            String::from_utf8_lossy(rec)
+                                .chars()
+                                .take(2000)
+                                .collect::<String>(),
+                        )),
+                    }
+                }
+                if !rows.is_empty() {
+                    self.bus
+                        .publish_dedup(&out_topic, &format!("{raw_topic}:{}", d.seq), &rows)
+                        .await
+                        .map_err(|e| format!("publishing rows of {raw_topic}:{}: {e}", d.seq))?;
+                }
+                let (p, n_in, n_out, seq) = (
+                    pid.clone(),
+                    d.records.len() as i64,
+                    rows.len() as i64,
+                    d.seq as i64,
+                );
+                self.db(move |conn| {
+                    conn.transaction(|conn| {
+                        diesel::update(c::table.find(&p))
+                            .set((
+                                c::records_in.eq(c::records_in + n_in),
+                                c::rows_out.eq(c::rows_out + n_out),
+                                c::errors_total.eq(c::errors_total + errors.len() as i64),
+                            ))
+                            .execute(conn)?;
+                        if !errors.is_empty() {
+                            let samples: Vec<_> = errors
+                                .iter()
+                                .take(20)
+                                .map(|(label, e, raw)| {
+                                    (
+                                        ce::processing_id.eq(&p),
+                                        ce::raw_seq.eq(seq),
+                                        ce::node_label.eq(label),
+                                        ce::error_name.eq(e.kind.name()),
+                                        ce::error_message.eq(e.to_string()),
+                                        ce::raw_record.eq(raw),
+                                    )
+                                })
+                                .collect();
+                            diesel::insert_into(ce::table).values(&samples).execute(conn)?;
+                            // Keep the latest samples only.
+                            diesel::sql_query(
+                                "DELETE FROM clean_errors WHERE processing_id = $1 AND id <= \
+                                 (SELECT id FROM clean_errors WHERE processing_id = $1 ORDER BY id DESC OFFSET $2 LIMIT 1)",
+                            )
+                            .bind::<diesel::sql_types::Text, _>(&p)
+                            .bind::<diesel::sql_types::BigInt, _>(ERROR_SAMPLES)
+                            .execute(conn)?;
+                        }
+                        Ok(())
+                    })
+                })
+                .await?;
+                consumer.ack(d).await.map_err(|e| e.to_string())?;
+            }
+        }
+    }
+}
+
+impl JobHandler for CleanJob {
+    fn run(&self, ctx: JobContext) -> BoxFuture<'static, Result<(), String>> {
+        Box::pin(self.clone().run_clean(ctx))
+    }
+}

@@ -1,0 +1,194 @@
+//! A running clean, end to end on real JetStream: ingest over HTTP → a worker cleans →
+//! rows on the result table's topic; bad records counted and sampled; stop.
+use bkdata_tests::*;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+async fn call(srv: &TestServer, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+    let mut req = srv
+        .client
+        .request(method, srv.url(path))
+        .header("X-Bkapi-Authorization", srv.auth_header());
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    req.send().await.unwrap().json().await.unwrap()
+}
+
+fn config() -> String {
+    json!({
+        "extract": {"type": "fun", "method": "from_json", "label": "j",
+            "next": {"type": "assign", "subtype": "assign_obj", "label": "fields", "assign": [
+                {"key": "level", "assign_to": "level", "type": "string"},
+                {"key": "code", "assign_to": "code", "type": "int"},
+                {"key": "ts", "assign_to": "ts", "type": "long"}]}},
+        "conf": {"time_field_name": "ts", "timestamp_len": 13, "timezone": 8, "output_field_name": "timestamp"}
+    })
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ingest_clean_and_stop() {
+    let srv = TestServer::start_with(|c| {
+        c.nats_url = std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+    })
+    .await;
+    let _worker = srv.worker(&[]);
+    let raw = call(
+        &srv,
+        reqwest::Method::POST,
+        "/v3/access/rawdata/",
+        Some(json!({"bk_biz_id": 2, "raw_data_name": "app"})),
+    )
+    .await;
+    let raw_id = raw["data"]["raw_data_id"].as_i64().unwrap();
+    let clean = call(&srv, reqwest::Method::POST, "/v3/databus/cleans/", Some(json!({
+        "raw_data_id": raw_id, "result_table_name": "app_clean", "json_config": config(),
+        "fields": [{"field_name": "level", "field_type": "string"}, {"field_name": "code", "field_type": "int"}, {"field_name": "timestamp", "field_type": "long"}]
+    })))
+    .await;
+    assert_eq!(clean["result"], true, "{clean}");
+    // Records ingested before the start are cleaned too (the clean reads from the start).
+    let first: String = (0..500)
+        .map(|i| {
+            format!(
+                "{{\"level\": \"INFO\", \"code\": {i}, \"ts\": {}}}\n",
+                1_795_329_052_000i64 + i
+            )
+        })
+        .collect();
+    let r = srv
+        .client
+        .post(srv.url(&format!("/v3/databus/rawdatas/{raw_id}/ingest/")))
+        .header("X-Bkapi-Authorization", srv.auth_header())
+        .body(first)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let started = call(
+        &srv,
+        reqwest::Method::POST,
+        "/v3/databus/cleans/2_app_clean/start/",
+        None,
+    )
+    .await;
+    assert_eq!(started["data"]["status"], "started", "{started}");
+    // More good records, and bad ones: broken JSON, a wrong type, a time that is no number.
+    let mut second: Vec<String> = (500..1000)
+        .map(|i| {
+            format!(
+                "{{\"level\": \"WARN\", \"code\": {i}, \"ts\": {}}}",
+                1_795_329_052_000i64 + i
+            )
+        })
+        .collect();
+    second.extend([
+        "{broken".to_string(),
+        "{\"level\": \"x\", \"code\": \"five\", \"ts\": 1}".to_string(),
+        "{\"level\": \"x\", \"code\": 1, \"ts\": \"soon\"}".to_string(),
+    ]);
+    let r = srv
+        .client
+        .post(srv.url(&format!("/v3/databus/rawdatas/{raw_id}/ingest/")))
+        .header("X-Bkapi-Authorization", srv.auth_header())
+        .body(second.join("\n"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let c = eventually(Duration::from_secs(60), "1003 records cleaned", || async {
+        let v = call(
+            &srv,
+            reqwest::Method::GET,
+            "/v3/databus/cleans/2_app_clean/",
+            None,
+        )
+        .await;
+        (v["data"]["records_in"] == 1003).then_some(v)
+    })
+    .await;
+    assert_eq!(c["data"]["rows_out"], 1000, "{c}");
+    assert_eq!(c["data"]["errors_total"], 3);
+    assert!(
+        c["data"]["status_message"]
+            .as_str()
+            .unwrap()
+            .contains("running on worker"),
+        "{c}"
+    );
+
+    // The result table's rows, typed, with the time columns.
+    let tail = call(
+        &srv,
+        reqwest::Method::GET,
+        "/v3/databus/result_tables/2_app_clean/tail/?limit=2",
+        None,
+    )
+    .await;
+    let rows = tail["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{tail}");
+    assert_eq!(rows[1]["code"], 999);
+    assert_eq!(rows[1]["level"], "WARN");
+    assert_eq!(rows[1]["dtEventTimeStamp"], 1_795_329_052_999i64);
+    assert_eq!(rows[1]["timestamp"], 1_795_329_052i64);
+
+    // The bad records, with BKData's error names.
+    let errors = call(
+        &srv,
+        reqwest::Method::GET,
+        "/v3/databus/cleans/list_errors/?processing_id=2_app_clean",
+        None,
+    )
+    .await;
+    let names: Vec<&str> = errors["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["error_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 3, "{errors}");
+    let mut sorted = names.clone();
+    sorted.sort();
+    // "ts": "soon" fails its long type at the assign node, before any time parsing.
+    assert_eq!(
+        sorted,
+        [
+            "BadJsonObjectError",
+            "TypeConversionError",
+            "TypeConversionError"
+        ]
+    );
+    assert!(errors["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["raw_record"] == "{broken"));
+
+    // Stop: the runtime ends and its job leaves the queue.
+    let stopped = call(
+        &srv,
+        reqwest::Method::POST,
+        "/v3/databus/cleans/2_app_clean/stop/",
+        None,
+    )
+    .await;
+    assert_eq!(stopped["data"]["status"], "stopped");
+    eventually(Duration::from_secs(30), "the clean job to end", || async {
+        use bkdata_models::schema::background_jobs as j;
+        use diesel::prelude::*;
+        let n: i64 = j::table.count().get_result(&mut srv.db.conn()).unwrap();
+        (n == 0).then_some(())
+    })
+    .await;
+    let v = call(
+        &srv,
+        reqwest::Method::GET,
+        "/v3/databus/cleans/2_app_clean/",
+        None,
+    )
+    .await;
+    assert_eq!(v["data"]["status"], "stopped");
+    srv.cleanup_bus().await;
+}
