@@ -16,6 +16,9 @@ use serde_json::{Map, Value};
 use std::time::{Duration, Instant};
 
 pub const CLEAN_JOB: &str = "clean_run";
+/// A batch is cleaned in milliseconds; after a worker dies its unacked batches come back this
+/// soon (their republished rows are dropped as duplicates).
+pub const ACK_WAIT: Duration = Duration::from_secs(10);
 /// Error samples kept per clean.
 pub const ERROR_SAMPLES: i64 = 1000;
 
@@ -106,7 +109,7 @@ impl CleanJob {
                 &raw_topic,
                 &consumer_name(&pid),
                 ConsumerOpts {
-                    ack_wait: Duration::from_secs(30),
+                    ack_wait: ACK_WAIT,
                     from_start: true,
                 },
             )
