@@ -189,6 +189,24 @@ impl TestServer {
         format!("{}/api/v0/data_pipeline{path}", self.base)
     }
 
+    /// A JSON call to any path (BKData endpoints), authenticated; answers status and body.
+    pub async fn bk(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .header("X-Bkapi-Authorization", self.auth_header());
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn get(&self, path: &str) -> (u16, Value) {
         let r = self
             .client

@@ -5,14 +5,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 async fn call(srv: &TestServer, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-    let mut req = srv
-        .client
-        .request(method, srv.url(path))
-        .header("X-Bkapi-Authorization", srv.auth_header());
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    req.send().await.unwrap().json().await.unwrap()
+    srv.bk(method, path, body).await.1
 }
 
 fn config() -> String {

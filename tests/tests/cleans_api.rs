@@ -10,15 +10,7 @@ async fn call(
     path: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut req = srv
-        .client
-        .request(method, srv.url(path))
-        .header("X-Bkapi-Authorization", srv.auth_header());
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let r = req.send().await.unwrap();
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    srv.bk(method, path, body).await
 }
 
 fn bklog_json_config() -> String {

@@ -60,14 +60,7 @@ async fn verify(bytes: Bytes) -> Result<Json<BkEnvelope>, ApiError> {
     };
     let out = tokio::task::spawn_blocking(move || etl::verify(&conf, &req.msg, now_ms()))
         .await
-        .map_err(|e| {
-            ApiError::new(
-                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error",
-                e.to_string(),
-            )
-            .bkdata("1500500")
-        })?;
+        .map_err(|e| ApiError::from(e).bkdata("1500500"))?;
     match out {
         Ok(data) => Ok(Json(BkEnvelope::ok(data))),
         Err(e) => Err(

@@ -41,6 +41,18 @@ impl ApiError {
     }
 }
 
+/// A handler's blocking task panicked or was cancelled.
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        log::error!("blocking task failed: {e}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            e.to_string(),
+        )
+    }
+}
+
 impl From<PipelineError> for ApiError {
     fn from(e: PipelineError) -> Self {
         let msg = e.to_string();

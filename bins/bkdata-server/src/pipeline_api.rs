@@ -44,16 +44,7 @@ async fn call<T: Send + 'static>(
     f: impl FnOnce(&Service) -> Result<T, PipelineError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let svc = state.service.clone();
-    tokio::task::spawn_blocking(move || f(&svc))
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error",
-                e.to_string(),
-            )
-        })?
-        .map_err(ApiError::from)
+    Ok(tokio::task::spawn_blocking(move || f(&svc)).await??)
 }
 
 fn ok<T: Serialize>(status: StatusCode, message: &str, data: T) -> Response {

@@ -5,7 +5,7 @@ use crate::request::body;
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use bkdata_api::BkEnvelope;
@@ -47,14 +47,7 @@ pub(crate) async fn db<T: Send + 'static>(
         f(&mut conn)
     })
     .await
-    .map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            e.to_string(),
-        )
-        .bkdata("1500500")
-    })?
+    .map_err(|e| ApiError::from(e).bkdata("1500500"))?
     .map_err(ApiError::from)
 }
 
@@ -143,14 +136,7 @@ async fn ingest(
     let records =
         tokio::task::spawn_blocking(move || rawdata::parse_records(&bytes, gzip, &limits))
             .await
-            .map_err(|e| {
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal_error",
-                    e.to_string(),
-                )
-                .bkdata("1500500")
-            })??;
+            .map_err(|e| ApiError::from(e).bkdata("1500500"))??;
     let result = rawdata::publish(&st.bus, id, &records, &limits).await;
     // Count what the bus accepted, even when a later batch failed.
     let accepted = match &result {
