@@ -297,7 +297,13 @@ async fn every_endpoint_requires_credentials() {
         let path = op
             .path
             .replace("{task_id}", &task)
-            .replace("{file_name}", "data_pipeline.log");
+            .replace("{file_name}", "data_pipeline.log")
+            .replace("{id}", "1")
+            .replace("{pid}", "2_x")
+            .replace("{rt}", "2_x")
+            .replace("{cluster_type}", "postgresql")
+            .replace("{name}", "nope");
+        assert!(!path.contains('{'), "unreplaced placeholder in {path}");
         let open = path == "/healthz" || path == "/metrics";
         for header in [
             None,

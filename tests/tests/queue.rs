@@ -347,8 +347,11 @@ async fn openapi_documents_every_route() {
                     .replace("{file_name}", "task_config.json")
                     .replace("{id}", "1")
                     .replace("{pid}", "2_x")
-                    .replace("{rt}", "2_x"),
+                    .replace("{rt}", "2_x")
+                    .replace("{cluster_type}", "postgresql")
+                    .replace("{name}", "nope"),
             );
+            assert!(!url.contains('{'), "unreplaced placeholder in {url}");
             let req = match method.as_str() {
                 "get" => srv.client.get(&url),
                 "post" => srv.client.post(&url).json(&json!({"days_to_keep": 30})),

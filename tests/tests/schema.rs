@@ -87,6 +87,11 @@ fn schema_matches_migrations() {
         "clean_errors",
         clean_errors::table.select(clean_errors::all_columns),
     );
+    check(
+        c,
+        "storage_clusters",
+        storage_clusters::table.select(storage_clusters::all_columns),
+    );
     // No table is left out.
     let tables: Vec<Col> = diesel::sql_query(
         "SELECT table_name::text AS column_name FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> '__diesel_schema_migrations'",
@@ -108,6 +113,7 @@ fn schema_matches_migrations() {
         "result_tables",
         "cleans",
         "clean_errors",
+        "storage_clusters",
     ];
     checked.sort();
     assert_eq!(names, checked, "every table is checked above");

@@ -9,6 +9,7 @@ pub mod openapi;
 mod pipeline_api;
 mod rawdata_api;
 mod request;
+mod storekit_api;
 
 use axum::routing::get;
 use axum::Router;
@@ -95,6 +96,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v0/data_pipeline", pipeline_api::routes())
         .merge(databus_api::routes())
         .merge(rawdata_api::routes())
+        .merge(storekit_api::routes())
         .route("/openapi.json", get(openapi::serve))
         .route("/healthz", get(metrics::healthz))
         .route("/metrics", get(metrics::prometheus))

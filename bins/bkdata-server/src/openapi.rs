@@ -252,6 +252,12 @@ pub const OPERATIONS: &[Op] = &[
     op!("delete", "/v3/access/rawdata/{id}/", "Delete raw data", "rawdata", q = &[], b = None, st = 200),
     op!("post", "/v3/databus/rawdatas/{id}/ingest/", "Ingest records: NDJSON or lines, or a JSON array; Content-Encoding gzip accepted; BKDATA_MAX_INGEST_BYTES / _RECORDS", "rawdata", q = &[], b = None, st = 200),
     op!("get", "/v3/databus/rawdatas/{id}/tail/", "Latest records of a raw data", "rawdata", q = &[("limit", "integer", "1..1000, default 10")], b = None, st = 200),
+    op!("get", "/v3/storekit/clusters/", "Storage clusters (secrets masked)", "storekit", q = &[], b = None, st = 200),
+    op!("post", "/v3/storekit/clusters/", "Register a storage cluster: postgresql, mysql, tspider, redis, es or queue", "storekit", q = &[], b = Some("ClusterRequest"), st = 200),
+    op!("get", "/v3/storekit/clusters/{cluster_type}/", "Storage clusters of one type", "storekit", q = &[], b = None, st = 200),
+    op!("get", "/v3/storekit/clusters/{cluster_type}/{name}/", "One storage cluster", "storekit", q = &[], b = None, st = 200),
+    op!("put", "/v3/storekit/clusters/{cluster_type}/{name}/", "Update a cluster (secrets not sent are kept)", "storekit", q = &[], b = Some("ClusterRequest"), st = 200),
+    op!("delete", "/v3/storekit/clusters/{cluster_type}/{name}/", "Delete a cluster (not the default)", "storekit", q = &[], b = None, st = 200),
     op!(
         "get",
         "/openapi.json",
@@ -298,6 +304,10 @@ fn schemas() -> Value {
             "clean_existing_files": {"type": "boolean", "default": false}}},
         "ArchiveRequest": {"type": "object", "properties": {"archive_format": {"type": "string", "enum": ["zip", "tar.gz"], "default": "zip"}}},
         "CleanupRequest": {"type": "object", "properties": {"days_to_keep": {"type": "integer", "default": 30, "minimum": 0}}},
+        "ClusterRequest": {"type": "object", "required": ["cluster_name", "cluster_type"], "properties": {
+            "cluster_name": {"type": "string"}, "cluster_type": {"type": "string", "enum": ["postgresql", "mysql", "tspider", "redis", "es", "queue"]},
+            "connection_info": {"type": "object", "description": "host, port, user, password, database…; secrets are never returned"},
+            "description": {"type": "string"}}},
         "RawDataRequest": {"type": "object", "required": ["bk_biz_id"], "properties": {
             "bk_biz_id": {"type": "integer"}, "raw_data_name": {"type": "string", "pattern": "^[a-zA-Z][a-zA-Z0-9_]{0,49}$"},
             "raw_data_alias": {"type": "string"}, "data_encoding": {"type": "string", "enum": ["UTF-8"]},

@@ -6,5 +6,6 @@ pub mod error;
 pub mod etl;
 pub mod rawdata;
 pub mod runtime;
+pub mod storage;
 
 pub use error::DatabusError;

@@ -1,5 +1,5 @@
 //! Rows of the databus tables.
-use crate::schema::{cleans, raw_datas, result_tables};
+use crate::schema::{cleans, raw_datas, result_tables, storage_clusters};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde_json::Value;
@@ -62,4 +62,18 @@ pub struct Clean {
     pub errors_total: i64,
     pub started_at: Option<DateTime<Utc>>,
     pub status_message: String,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = storage_clusters)]
+pub struct StorageCluster {
+    pub cluster_name: String,
+    pub cluster_type: String,
+    pub connection: Value,
+    pub description: String,
+    pub is_default: bool,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_by: String,
+    pub updated_at: DateTime<Utc>,
 }

@@ -206,6 +206,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    storage_clusters (cluster_name) {
+        cluster_name -> Text,
+        cluster_type -> Text,
+        connection -> Jsonb,
+        description -> Text,
+        is_default -> Bool,
+        created_by -> Text,
+        created_at -> Timestamptz,
+        updated_by -> Text,
+        updated_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(cleans -> result_tables (processing_id));
 diesel::joinable!(cleans -> raw_datas (raw_data_id));
 
@@ -222,4 +236,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     result_tables,
     cleans,
     clean_errors,
+    storage_clusters,
 );
