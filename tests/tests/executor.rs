@@ -97,16 +97,22 @@ async fn a_panicking_step_is_recorded_as_failed_with_its_log() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_child_killed_from_outside_fails_the_execution_with_the_reason() {
+/// A server, a worker, and a task whose first step sleeps 30 s, running; with its child's pid.
+async fn sleeping_execution() -> (TestServer, WorkerProc, String, i32) {
     let srv = TestServer::start().await;
-    let _w = srv.worker(&[]);
+    let w = srv.worker(&[]);
     let task = srv.create_task("test: ddl_generation=sleep:30000").await;
     srv.post(&format!("/tasks/{task}/execute"), json!({})).await;
     let pid = eventually(WAIT, "the child to start", || async {
         child_pid(&srv.db, &task)
     })
     .await;
+    (srv, w, task, pid)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_child_killed_from_outside_fails_the_execution_with_the_reason() {
+    let (srv, _w, task, pid) = sleeping_execution().await;
     #[allow(unsafe_code)]
     // SAFETY: kill(2) on the execution's child process.
     unsafe {
@@ -124,14 +130,7 @@ async fn a_child_killed_from_outside_fails_the_execution_with_the_reason() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cancel_stops_a_running_execution() {
-    let srv = TestServer::start().await;
-    let _w = srv.worker(&[]);
-    let task = srv.create_task("test: ddl_generation=sleep:30000").await;
-    srv.post(&format!("/tasks/{task}/execute"), json!({})).await;
-    let pid = eventually(WAIT, "the child to start", || async {
-        child_pid(&srv.db, &task)
-    })
-    .await;
+    let (srv, _w, task, pid) = sleeping_execution().await;
     srv.wait_step(&task, "ddl_generation", "running", WAIT)
         .await;
     let (_, m) = srv.get(&format!("/monitor/tasks/{task}")).await;

@@ -181,6 +181,24 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
+/// End the execution as cancelled, saying why in the step's log.
+fn cancel_now(
+    conn: &mut PgConnection,
+    logger: &TaskLogger,
+    execution_id: &str,
+    step: &str,
+    why: &str,
+) -> Result<()> {
+    logger.log("WARNING", Some(step), why);
+    finish_execution(
+        conn,
+        execution_id,
+        "cancelled",
+        Some("cancelled by request"),
+    )?;
+    Ok(())
+}
+
 /// The child process: run the steps of one execution. Answers the process exit code;
 /// step failures are recorded and are not process failures.
 pub fn run_child(
@@ -264,18 +282,13 @@ pub fn run_child(
             continue;
         }
         if cancel_check() {
-            logger.log(
-                "WARNING",
-                Some(&step_name),
+            return cancel_now(
+                &mut conn,
+                &logger,
+                execution_id,
+                &step_name,
                 "execution cancelled before this step",
             );
-            finish_execution(
-                &mut conn,
-                execution_id,
-                "cancelled",
-                Some("cancelled by request"),
-            )?;
-            return Ok(());
         }
         // The engine enforces the order even if the state changed since the request.
         if x.execution_mode == "step" && !x.force_execution {
@@ -381,18 +394,13 @@ pub fn run_child(
         if let Some(msg) = failure {
             // A step that stops because it saw the cancel request was cancelled, not failed.
             if cancel_check() {
-                logger.log(
-                    "WARNING",
-                    Some(&step_name),
+                return cancel_now(
+                    &mut conn,
+                    &logger,
+                    execution_id,
+                    &step_name,
                     &format!("step stopped on cancel request ({msg})"),
                 );
-                finish_execution(
-                    &mut conn,
-                    execution_id,
-                    "cancelled",
-                    Some("cancelled by request"),
-                )?;
-                return Ok(());
             }
             logger.log("ERROR", Some(&step_name), &msg);
             finish_execution(&mut conn, execution_id, "failed", Some(&msg))?;
