@@ -8,6 +8,19 @@ async fn call(srv: &TestServer, method: reqwest::Method, path: &str, body: Optio
     srv.bk(method, path, body).await.1
 }
 
+/// POST records to a raw data's ingest endpoint; must be accepted.
+async fn ingest(srv: &TestServer, raw_id: i64, body: impl Into<reqwest::Body>) {
+    let r = srv
+        .client
+        .post(srv.url(&format!("/v3/databus/rawdatas/{raw_id}/ingest/")))
+        .header("X-Bkapi-Authorization", srv.auth_header())
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
 fn config() -> String {
     json!({
         "extract": {"type": "fun", "method": "from_json", "label": "j",
@@ -50,15 +63,7 @@ async fn ingest_clean_and_stop() {
             )
         })
         .collect();
-    let r = srv
-        .client
-        .post(srv.url(&format!("/v3/databus/rawdatas/{raw_id}/ingest/")))
-        .header("X-Bkapi-Authorization", srv.auth_header())
-        .body(first)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    ingest(&srv, raw_id, first).await;
     let started = call(
         &srv,
         reqwest::Method::POST,
@@ -81,15 +86,7 @@ async fn ingest_clean_and_stop() {
         "{\"level\": \"x\", \"code\": \"five\", \"ts\": 1}".to_string(),
         "{\"level\": \"x\", \"code\": 1, \"ts\": \"soon\"}".to_string(),
     ]);
-    let r = srv
-        .client
-        .post(srv.url(&format!("/v3/databus/rawdatas/{raw_id}/ingest/")))
-        .header("X-Bkapi-Authorization", srv.auth_header())
-        .body(second.join("\n"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    ingest(&srv, raw_id, second.join("\n")).await;
 
     let c = eventually(Duration::from_secs(60), "1003 records cleaned", || async {
         let v = call(
@@ -225,15 +222,7 @@ async fn a_worker_killed_mid_clean_loses_and_duplicates_nothing() {
         let body: String = (part * 10_000..(part + 1) * 10_000)
             .map(|i| format!("{{\"level\": \"I\", \"code\": {i}, \"ts\": 1795329052000}}\n"))
             .collect();
-        let r = srv
-            .client
-            .post(srv.url(&format!("/v3/databus/rawdatas/{raw_id}/ingest/")))
-            .header("X-Bkapi-Authorization", srv.auth_header())
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
+        ingest(&srv, raw_id, body).await;
     }
     // Kill the worker while it is partway through.
     eventually(

@@ -1,8 +1,7 @@
 //! BKData databus endpoints (`/v3/databus/…`, `/v4/databus/…`) in BKData's envelope: cleans
 //! (CRUD, verify, time formats), bklog's v4 debug, and result tables.
 use crate::error::ApiError;
-use crate::rawdata_api::{db, ok, BkResult};
-use crate::request::body;
+use crate::request::{body, db, ok, BkResult};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};

@@ -1,19 +1,17 @@
 //! Raw data (`/v3/access/rawdata/`, BKData's `/v3/access/deploy_plan/`), HTTP ingest onto the
 //! bus (`/v3/databus/rawdatas/{id}/ingest/`) and tail (`/v3/databus/rawdatas/{id}/tail/`).
 use crate::error::ApiError;
-use crate::request::body;
+use crate::request::{body, db, ok, BkResult};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap};
 use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
-use bkdata_api::BkEnvelope;
+use axum::{Extension, Router};
 use bkdata_bus::Bus;
 use bkdata_databus::rawdata::{self, IngestLimits};
 use bkdata_databus::DatabusError;
 use bkdata_models::auth::Caller;
-use bkdata_models::PgConn;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -28,27 +26,6 @@ pub fn routes() -> Router<AppState> {
 
 pub fn is_ingest_path(path: &str) -> bool {
     path.starts_with("/v3/databus/rawdatas/") && path.ends_with("/ingest/")
-}
-
-pub(crate) type BkResult = Result<Json<BkEnvelope>, ApiError>;
-
-pub(crate) fn ok(v: Value) -> BkResult {
-    Ok(Json(BkEnvelope::ok(v)))
-}
-
-/// Run a database call on the blocking pool.
-pub(crate) async fn db<T: Send + 'static>(
-    st: &AppState,
-    f: impl FnOnce(&mut PgConn) -> Result<T, DatabusError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let pool = st.pool.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = pool.get().map_err(DatabusError::from)?;
-        f(&mut conn)
-    })
-    .await
-    .map_err(|e| ApiError::from(e).bkdata("1500500"))?
-    .map_err(ApiError::from)
 }
 
 fn id_of(raw: &str) -> Result<i64, ApiError> {

@@ -1,9 +1,15 @@
-//! Request parsing shared by the APIs.
+//! Request parsing and the BKData handler helpers shared by the APIs.
 use crate::error::ApiError;
+use crate::AppState;
 use axum::body::Bytes;
 use axum::http::StatusCode;
+use axum::Json;
+use bkdata_api::BkEnvelope;
+use bkdata_databus::DatabusError;
+use bkdata_models::PgConn;
 use serde::de::DeserializeOwned;
 use serde_json::json;
+use serde_json::Value;
 
 /// Parse a JSON body into `T`; an empty body reads as `{}` when `empty_ok`.
 pub fn body<T: DeserializeOwned>(bytes: &Bytes, empty_ok: bool) -> Result<T, ApiError> {
@@ -37,4 +43,26 @@ pub fn body<T: DeserializeOwned>(bytes: &Bytes, empty_ok: bool) -> Result<T, Api
             .unwrap_or_default();
         ApiError::validation(format!("invalid request: {msg}")).details(json!({"field": field}))
     })
+}
+
+/// A BKData-envelope answer.
+pub type BkResult = Result<Json<BkEnvelope>, ApiError>;
+
+pub fn ok(v: Value) -> BkResult {
+    Ok(Json(BkEnvelope::ok(v)))
+}
+
+/// Run a database call on the blocking pool.
+pub async fn db<T: Send + 'static>(
+    st: &AppState,
+    f: impl FnOnce(&mut PgConn) -> Result<T, DatabusError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let pool = st.pool.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = pool.get().map_err(DatabusError::from)?;
+        f(&mut conn)
+    })
+    .await
+    .map_err(|e| ApiError::from(e).bkdata("1500500"))?
+    .map_err(ApiError::from)
 }

@@ -1,7 +1,5 @@
 //! Storage clusters (`/v3/storekit/clusters/`), in BKData's envelope. Secrets never leave.
-use crate::error::ApiError;
-use crate::rawdata_api::{db, ok, BkResult};
-use crate::request::body;
+use crate::request::{body, db, ok, BkResult};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -61,10 +59,7 @@ async fn update(
     ok(storage::view(&x))
 }
 
-async fn remove(
-    State(st): State<AppState>,
-    Path((t, name)): Path<(String, String)>,
-) -> Result<axum::Json<bkdata_api::BkEnvelope>, ApiError> {
+async fn remove(State(st): State<AppState>, Path((t, name)): Path<(String, String)>) -> BkResult {
     let n = name.clone();
     db(&st, move |conn| storage::delete(conn, &t, &n)).await?;
     ok(json!({"cluster_name": name, "deleted": true}))

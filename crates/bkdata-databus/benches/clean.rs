@@ -31,14 +31,32 @@ fn measure(name: &str, plan: &CleanPlan, lines: &[String], target: f64) {
     );
 }
 
+/// The 8 fields every input assigns, by name (`key`) or position (`index`).
+fn assign(by: &str) -> serde_json::Value {
+    let fields = [
+        ("ts", "long"),
+        ("host", "string"),
+        ("level", "string"),
+        ("module", "string"),
+        ("cost_ms", "double"),
+        ("code", "int"),
+        ("user", "string"),
+        ("msg", "text"),
+    ];
+    fields
+        .iter()
+        .enumerate()
+        .map(|(i, (name, ty))| {
+            let at = if by == "index" { json!(i) } else { json!(name) };
+            json!({by: at, "assign_to": name, "type": ty})
+        })
+        .collect()
+}
+
 fn main() {
     let json_plan = CleanPlan::compile(
         &json!({"extract": {"type": "fun", "method": "from_json", "label": "j",
-            "next": {"type": "assign", "subtype": "assign_obj", "label": "a", "assign": [
-                {"key": "ts", "assign_to": "ts", "type": "long"}, {"key": "host", "assign_to": "host"},
-                {"key": "level", "assign_to": "level"}, {"key": "module", "assign_to": "module"},
-                {"key": "cost_ms", "assign_to": "cost_ms", "type": "double"}, {"key": "code", "assign_to": "code", "type": "int"},
-                {"key": "user", "assign_to": "user"}, {"key": "msg", "assign_to": "msg", "type": "text"}]}},
+            "next": {"type": "assign", "subtype": "assign_obj", "label": "a", "assign": assign("key")}},
             "conf": {"time_field_name": "ts", "timestamp_len": 13, "timezone": 8}})
         .to_string(),
     )
@@ -56,11 +74,7 @@ fn main() {
 
     let delim_plan = CleanPlan::compile(
         &json!({"extract": {"type": "fun", "method": "split", "label": "s", "args": ["|"],
-            "next": {"type": "assign", "subtype": "assign_pos", "label": "a", "assign": [
-                {"index": 0, "assign_to": "ts", "type": "long"}, {"index": 1, "assign_to": "host"},
-                {"index": 2, "assign_to": "level"}, {"index": 3, "assign_to": "module"},
-                {"index": 4, "assign_to": "cost_ms", "type": "double"}, {"index": 5, "assign_to": "code", "type": "int"},
-                {"index": 6, "assign_to": "user"}, {"index": 7, "assign_to": "msg", "type": "text"}]}},
+            "next": {"type": "assign", "subtype": "assign_pos", "label": "a", "assign": assign("index")}},
             "conf": {"time_field_name": "ts", "timestamp_len": 13, "timezone": 8}})
         .to_string(),
     )
@@ -73,11 +87,7 @@ fn main() {
     let re_plan = CleanPlan::compile(
         &json!({"extract": {"type": "fun", "method": "regex_extract", "label": "r",
             "args": [{"regexp": r"^(?<ts>\d+) (?<host>\S+) (?<level>[A-Z]+) (?<module>\S+) (?<cost_ms>[\d.]+) (?<code>\d+) (?<user>\S+) (?<msg>.*)$"}],
-            "next": {"type": "assign", "subtype": "assign_obj", "label": "a", "assign": [
-                {"key": "ts", "assign_to": "ts", "type": "long"}, {"key": "host", "assign_to": "host"},
-                {"key": "level", "assign_to": "level"}, {"key": "module", "assign_to": "module"},
-                {"key": "cost_ms", "assign_to": "cost_ms", "type": "double"}, {"key": "code", "assign_to": "code", "type": "int"},
-                {"key": "user", "assign_to": "user"}, {"key": "msg", "assign_to": "msg", "type": "text"}]}},
+            "next": {"type": "assign", "subtype": "assign_obj", "label": "a", "assign": assign("key")}},
             "conf": {"time_field_name": "ts", "timestamp_len": 13, "timezone": 8}})
         .to_string(),
     )

@@ -333,17 +333,20 @@ pub fn run_child(
             cancel_check: &cancel_check,
         };
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| step.run(&mut ctx)));
-        // What the step wrote is recorded whatever its outcome.
-        for (name, sha) in std::mem::take(&mut ctx.outputs) {
+        let record = |conn: &mut PgConnection, name: &str, sha: &str| {
             record_output(
-                &mut conn,
+                conn,
                 &x.task_id,
                 Some(execution_id),
                 Some(&step_name),
                 &dir,
-                &name,
-                &sha,
-            )?;
+                name,
+                sha,
+            )
+        };
+        // What the step wrote is recorded whatever its outcome.
+        for (name, sha) in std::mem::take(&mut ctx.outputs) {
+            record(&mut conn, &name, &sha)?;
         }
         let failure = match outcome {
             Ok(Ok(value)) => {
@@ -357,16 +360,7 @@ pub fn run_child(
                 }))
                 .unwrap_or_default();
                 std::fs::write(dir.join(&result_name), &body)?;
-                let sha = files::sha256_hex(&body);
-                record_output(
-                    &mut conn,
-                    &x.task_id,
-                    Some(execution_id),
-                    Some(&step_name),
-                    &dir,
-                    &result_name,
-                    &sha,
-                )?;
+                record(&mut conn, &result_name, &files::sha256_hex(&body))?;
                 finished.push(step_name.clone());
                 conn.transaction::<_, PipelineError, _>(|c| {
                     set_step_status(c, &task.task_id, &step_name, "completed")?;
