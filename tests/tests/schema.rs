@@ -92,6 +92,17 @@ fn schema_matches_migrations() {
         "storage_clusters",
         storage_clusters::table.select(storage_clusters::all_columns),
     );
+    check(
+        c,
+        "data_storages",
+        data_storages::table.select(data_storages::all_columns),
+    );
+    check(c, "shippers", shippers::table.select(shippers::all_columns));
+    check(
+        c,
+        "shipper_dead_letters",
+        shipper_dead_letters::table.select(shipper_dead_letters::all_columns),
+    );
     // No table is left out.
     let tables: Vec<Col> = diesel::sql_query(
         "SELECT table_name::text AS column_name FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> '__diesel_schema_migrations'",
@@ -114,6 +125,9 @@ fn schema_matches_migrations() {
         "cleans",
         "clean_errors",
         "storage_clusters",
+        "data_storages",
+        "shippers",
+        "shipper_dead_letters",
     ];
     checked.sort();
     assert_eq!(names, checked, "every table is checked above");

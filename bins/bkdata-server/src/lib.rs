@@ -3,6 +3,7 @@
 mod auth;
 mod canonical;
 mod databus_api;
+mod shipping_api;
 mod error;
 mod metrics;
 pub mod openapi;
@@ -97,6 +98,7 @@ pub fn router(state: AppState) -> Router {
         .merge(databus_api::routes())
         .merge(rawdata_api::routes())
         .merge(storekit_api::routes())
+        .merge(shipping_api::routes())
         .route("/openapi.json", get(openapi::serve))
         .route("/healthz", get(metrics::healthz))
         .route("/metrics", get(metrics::prometheus))

@@ -258,6 +258,15 @@ pub const OPERATIONS: &[Op] = &[
     op!("get", "/v3/storekit/clusters/{cluster_type}/{name}/", "One storage cluster", "storekit", q = &[], b = None, st = 200),
     op!("put", "/v3/storekit/clusters/{cluster_type}/{name}/", "Update a cluster (secrets not sent are kept)", "storekit", q = &[], b = Some("ClusterRequest"), st = 200),
     op!("delete", "/v3/storekit/clusters/{cluster_type}/{name}/", "Delete a cluster (not the default)", "storekit", q = &[], b = None, st = 200),
+    op!("get", "/v3/databus/data_storages/", "Data storages (bklog's get_config_db_list) with status and status_display", "storages", q = &[("raw_data_id", "integer", ""), ("bk_biz_id", "integer", ""), ("storage_type", "string", ""), ("result_table_id", "string", "")], b = None, st = 200),
+    op!("post", "/v3/databus/data_storages/", "Bind a result table to a storage cluster; creates the physical table", "storages", q = &[], b = Some("DataStorageRequest"), st = 200),
+    op!("get", "/v3/databus/data_storages/{rt}/", "The data storages of a result table", "storages", q = &[("storage_type", "string", "")], b = None, st = 200),
+    op!("put", "/v3/databus/data_storages/{rt}/", "Change a data storage (fields, expires, cluster); new columns are added", "storages", q = &[], b = Some("DataStorageRequest"), st = 200),
+    op!("delete", "/v3/databus/data_storages/{rt}/", "Unbind a data storage (the physical table is kept)", "storages", q = &[("storage_type", "string", "needed when the table has several")], b = None, st = 200),
+    op!("post", "/v3/databus/tasks/", "Start tasks: kafka/queue = the clean, other types = shippers; all when storages is absent", "storages", q = &[], b = Some("TasksRequest"), st = 200),
+    op!("get", "/v3/databus/tasks/{rt}/", "Tasks of a result table: status, counters and bus lag per storage", "storages", q = &[], b = None, st = 200),
+    op!("delete", "/v3/databus/tasks/{rt}/", "Stop tasks (storages in the query or body picks some)", "storages", q = &[("storages", "string", "comma-separated")], b = None, st = 200),
+    op!("get", "/v3/databus/tasks/{rt}/dead_letters/", "Rows a storage refused for good (newest first)", "storages", q = &[("storage_type", "string", ""), ("limit", "integer", "1..1000, default 100")], b = None, st = 200),
     op!(
         "get",
         "/openapi.json",
@@ -321,6 +330,21 @@ fn schemas() -> Value {
             "fields": {"type": "array", "items": {"type": "object", "properties": {
                 "field_name": {"type": "string"}, "field_type": {"type": "string", "enum": ["int", "long", "double", "string", "text"]},
                 "field_alias": {"type": "string"}, "is_dimension": {"type": "boolean"}, "field_index": {"type": "integer"}}}}}},
+        "DataStorageRequest": {"type": "object", "required": ["storage_type"], "properties": {
+            "result_table_id": {"type": "string"}, "bk_biz_id": {"type": "integer"},
+            "result_table_name": {"type": "string", "description": "with bk_biz_id, instead of result_table_id (bklog)"},
+            "raw_data_id": {"type": "integer"}, "data_type": {"type": "string"},
+            "storage_type": {"type": "string", "enum": ["postgresql", "mysql", "tspider", "redis", "es", "queue"]},
+            "storage_cluster": {"type": "string", "description": "cluster name; the default cluster of the type when absent"},
+            "expires": {"type": "string", "example": "7d", "description": "Nd, Nw, Nm, Ny or -1 (never)"},
+            "physical_table_name": {"type": "string", "description": "schema.table, database.table, key prefix or index (may hold {yyyyMMdd} and {table_id})"},
+            "storage_config": {"type": "object", "description": "redis: key_fields"},
+            "fields": {"type": "array", "items": {"type": "object", "properties": {
+                "field_name": {"type": "string"}, "field_type": {"type": "string"}, "physical_field": {"type": "string"},
+                "field_alias": {"type": "string"}, "is_dimension": {"type": "boolean"}, "field_index": {"type": "integer"}}}}}},
+        "TasksRequest": {"type": "object", "required": ["result_table_id"], "properties": {
+            "result_table_id": {"type": "string"},
+            "storages": {"type": "array", "items": {"type": "string", "enum": ["kafka", "queue", "postgresql", "mysql", "tspider", "redis", "es"]}}}},
         "VerifyRequest": {"type": "object", "required": ["conf", "msg"], "properties": {
             "conf": {"description": "the json_config, as a JSON string (or an object)"},
             "msg": {"type": "string", "description": "one raw record"}}},

@@ -1,6 +1,8 @@
 //! The worker process: claims jobs from Postgres and runs them. `pipeline_execute` jobs run
 //! each execution in a child process (`bkdata-worker run-execution <id>`, the same binary);
-//! `clean_run` jobs are running cleans (long-running, leased: they move if the worker dies).
+//! `clean_run` jobs are running cleans and `ship_run` jobs running shippers (long-running,
+//! leased: they move if the worker dies); `storage_expire` drops expired rows, queued by every
+//! worker on a timer (at most one queued or running at a time).
 //! The worker also samples host metrics into `system_metrics`. SIGTERM stops claiming, waits
 //! for running jobs up to the grace period, then releases the rest to other workers.
 use anyhow::Context;
@@ -39,6 +41,7 @@ pub struct Config {
     pub retry_base: Duration,
     pub shutdown_grace: Duration,
     pub metrics_interval: Duration,
+    pub expire_interval: Duration,
     pub nats_url: String,
     pub bus_prefix: String,
 }
@@ -66,13 +69,16 @@ impl Config {
                 .into(),
             worker_id: env("BKDATA_WORKER_ID")
                 .unwrap_or_else(|| format!("{host}-{}", std::process::id())),
-            concurrency: num("BKDATA_WORKER_CONCURRENCY", 8usize)?.max(1),
+            concurrency: num("BKDATA_WORKER_CONCURRENCY", 32usize)?.max(1),
             lease: Duration::from_millis(num("BKDATA_JOB_LEASE_MS", 30_000u64)?.max(300)),
             poll: Duration::from_millis(num("BKDATA_JOB_POLL_MS", 1_000u64)?.max(10)),
             retry_base: Duration::from_millis(num("BKDATA_JOB_RETRY_BASE_MS", 2_000u64)?),
             shutdown_grace: Duration::from_millis(num("BKDATA_SHUTDOWN_GRACE_MS", 30_000u64)?),
             metrics_interval: Duration::from_millis(
                 num("BKDATA_METRICS_INTERVAL_MS", 60_000u64)?.max(500),
+            ),
+            expire_interval: Duration::from_millis(
+                num("BKDATA_EXPIRE_INTERVAL_MS", 600_000u64)?.max(100),
             ),
             nats_url: env("NATS_URL").unwrap_or_else(|| "nats://127.0.0.1:4222".into()),
             bus_prefix: env("BKDATA_BUS_PREFIX").unwrap_or_else(|| "bkdata".into()),
@@ -137,11 +143,17 @@ fn run(config: Config, extend: impl FnOnce(Runner) -> Runner) -> anyhow::Result<
         &config.nats_url,
         &config.bus_prefix,
     ))?;
-    let clean = bkdata_databus::runtime::CleanJob::new(pool.clone(), bus);
+    let clean = bkdata_databus::runtime::CleanJob::new(pool.clone(), bus.clone());
+    let ship = bkdata_databus::shipper::ShipJob::new(pool.clone(), bus);
     let runner = extend(
         Runner::new(rc, pool.clone())
             .register(EXECUTE_JOB, execute)
-            .register(bkdata_databus::runtime::CLEAN_JOB, clean),
+            .register(bkdata_databus::runtime::CLEAN_JOB, clean)
+            .register(bkdata_databus::tasks::SHIP_JOB, ship)
+            .register(
+                bkdata_databus::shipper::EXPIRE_JOB,
+                bkdata_databus::shipper::ExpireJob::new(pool.clone()),
+            ),
     );
     rt.block_on(async move {
         let (tx, rx) = tokio::sync::watch::channel(false);
@@ -186,6 +198,23 @@ fn run(config: Config, extend: impl FnOnce(Runner) -> Runner) -> anyhow::Result<
                 }
             })
         };
+        let expirer = {
+            let (pool, every) = (pool.clone(), config.expire_interval);
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    let pool = pool.clone();
+                    let res = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+                        bkdata_databus::shipper::schedule_expire(&mut *pool.get()?)?;
+                        Ok(())
+                    })
+                    .await;
+                    if let Ok(Err(e)) = res {
+                        log::warn!("scheduling storage expiry failed: {e}");
+                    }
+                }
+            })
+        };
         log::info!(
             "bkdata-worker {} started (concurrency {}, database {})",
             config.worker_id,
@@ -194,6 +223,7 @@ fn run(config: Config, extend: impl FnOnce(Runner) -> Runner) -> anyhow::Result<
         );
         let result = runner.run(rx).await;
         sampler.abort();
+        expirer.abort();
         let mut c = pool.get()?;
         mark_worker_stopped(&mut c, &config.worker_id)?;
         log::info!("bkdata-worker {} stopped", config.worker_id);

@@ -328,26 +328,14 @@ pub fn start(
                 c::status_message.eq("queued for a worker"),
             ))
             .execute(conn)?;
-        use bkdata_models::schema::background_jobs as j;
-        let live: i64 = j::table
-            .filter(j::job_type.eq(crate::runtime::CLEAN_JOB))
-            .filter(j::status.eq_any(["queued", "running"]))
-            .filter(
-                diesel::dsl::sql::<diesel::sql_types::Bool>("data->>'processing_id' = ")
-                    .bind::<diesel::sql_types::Text, _>(pid),
+        bkdata_models::jobs::enqueue_unique(
+            conn,
+            &bkdata_models::jobs::NewJob::new(
+                crate::runtime::CLEAN_JOB,
+                json!({"processing_id": pid}),
             )
-            .count()
-            .get_result(conn)?;
-        if live == 0 {
-            bkdata_models::jobs::enqueue(
-                conn,
-                &bkdata_models::jobs::NewJob::new(
-                    crate::runtime::CLEAN_JOB,
-                    json!({"processing_id": pid}),
-                )
-                .max_attempts(1000),
-            )?;
-        }
+            .max_attempts(1000),
+        )?;
         Ok::<_, DatabusError>(())
     })?;
     get(conn, caller, pid)

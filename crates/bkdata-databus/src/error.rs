@@ -44,3 +44,15 @@ impl From<diesel::r2d2::PoolError> for DatabusError {
         }
     }
 }
+
+impl From<bkdata_storage::StorageError> for DatabusError {
+    fn from(e: bkdata_storage::StorageError) -> Self {
+        match e {
+            bkdata_storage::StorageError::Config(m) => DatabusError::field("storage_cluster", m),
+            e => DatabusError::Unavailable {
+                message: e.to_string(),
+                details: json!({}),
+            },
+        }
+    }
+}

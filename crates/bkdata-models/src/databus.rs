@@ -1,5 +1,5 @@
 //! Rows of the databus tables.
-use crate::schema::{cleans, raw_datas, result_tables, storage_clusters};
+use crate::schema::{cleans, data_storages, raw_datas, result_tables, shippers, storage_clusters};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde_json::Value;
@@ -75,5 +75,42 @@ pub struct StorageCluster {
     pub created_by: String,
     pub created_at: DateTime<Utc>,
     pub updated_by: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = data_storages)]
+pub struct DataStorage {
+    pub result_table_id: String,
+    pub storage_type: String,
+    pub cluster_name: String,
+    pub physical_table_name: String,
+    pub expires: String,
+    pub expire_days: Option<i32>,
+    pub storage_config: Value,
+    pub fields: Value,
+    pub raw_data_id: Option<i64>,
+    pub bk_biz_id: i64,
+    pub data_type: String,
+    pub bk_app_code: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_by: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = shippers)]
+pub struct Shipper {
+    pub result_table_id: String,
+    pub storage_type: String,
+    pub status: String,
+    pub status_message: String,
+    pub rows_written: i64,
+    pub batches: i64,
+    pub dead_letters: i64,
+    pub last_seq: i64,
+    pub last_write_at: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
 }

@@ -59,6 +59,29 @@ pub fn enqueue(conn: &mut PgConnection, job: &NewJob) -> QueryResult<i64> {
         .get_result(conn)
 }
 
+/// Enqueue a job unless one of the same type and data is queued or running (long-running jobs
+/// such as a clean or a shipper must run once). Answers whether it was enqueued.
+pub fn enqueue_unique(conn: &mut PgConnection, job: &NewJob) -> QueryResult<bool> {
+    use crate::schema::background_jobs::dsl as j;
+    conn.transaction(|conn| {
+        // Serialise concurrent starts of the same job; released at commit.
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext($1))")
+            .bind::<diesel::sql_types::Text, _>(format!("{}:{}", job.job_type, job.data))
+            .execute(conn)?;
+        let live: i64 = j::background_jobs
+            .filter(j::job_type.eq(&job.job_type))
+            .filter(j::status.eq_any(["queued", "running"]))
+            .filter(j::data.eq(&job.data))
+            .count()
+            .get_result(conn)?;
+        if live > 0 {
+            return Ok(false);
+        }
+        enqueue(conn, job)?;
+        Ok(true)
+    })
+}
+
 /// Enqueue many jobs in one statement (one notification).
 pub fn enqueue_many(conn: &mut PgConnection, jobs: &[NewJob]) -> QueryResult<usize> {
     use crate::schema::background_jobs::dsl as j;

@@ -220,8 +220,60 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    data_storages (result_table_id, storage_type) {
+        result_table_id -> Text,
+        storage_type -> Text,
+        cluster_name -> Text,
+        physical_table_name -> Text,
+        expires -> Text,
+        expire_days -> Nullable<Int4>,
+        storage_config -> Jsonb,
+        fields -> Jsonb,
+        raw_data_id -> Nullable<Int8>,
+        bk_biz_id -> Int8,
+        data_type -> Text,
+        bk_app_code -> Text,
+        created_by -> Text,
+        created_at -> Timestamptz,
+        updated_by -> Text,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    shippers (result_table_id, storage_type) {
+        result_table_id -> Text,
+        storage_type -> Text,
+        status -> Text,
+        status_message -> Text,
+        rows_written -> Int8,
+        batches -> Int8,
+        dead_letters -> Int8,
+        last_seq -> Int8,
+        last_write_at -> Nullable<Timestamptz>,
+        started_at -> Nullable<Timestamptz>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    shipper_dead_letters (id) {
+        id -> Int8,
+        result_table_id -> Text,
+        storage_type -> Text,
+        seq -> Int8,
+        item_index -> Int4,
+        error -> Text,
+        document -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(cleans -> result_tables (processing_id));
 diesel::joinable!(cleans -> raw_datas (raw_data_id));
+diesel::joinable!(data_storages -> result_tables (result_table_id));
+diesel::joinable!(data_storages -> storage_clusters (cluster_name));
 
 diesel::allow_tables_to_appear_in_same_query!(
     apps,
@@ -237,4 +289,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     cleans,
     clean_errors,
     storage_clusters,
+    data_storages,
+    shippers,
+    shipper_dead_letters,
 );

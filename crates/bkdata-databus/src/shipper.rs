@@ -1,0 +1,323 @@
+//! A running shipper: the `ship_run` job, long-running and leased like a clean, so one worker
+//! runs it and it moves when that worker dies. It reads `rt.{result_table_id}` with the durable
+//! consumer `ship_{type}_{rt}`, writes each batch of messages to the storage together with the
+//! position of the last one (in the storage, in the same transaction where there is one), and
+//! only then acks. After a crash the unacked messages come back; those at or below the
+//! storage's committed position are acked without writing, so nothing is written twice.
+//!
+//! `storage_expire` is the periodic expiry job: it drops rows (or indices) older than each data
+//! storage's `expires`.
+use crate::storages::{self, shipper_name};
+use crate::tasks::SHIP_JOB;
+use bkdata_bus::{AnyBus, Bus, Consumer, ConsumerOpts};
+use bkdata_models::databus::{DataStorage, StorageCluster};
+use bkdata_models::jobs::{BoxFuture, JobContext, JobHandler};
+use bkdata_models::schema::{data_storages as ds, shipper_dead_letters as dl, shippers as sh};
+use bkdata_models::PgPool;
+use bkdata_storage::{Row, Sink};
+use diesel::prelude::*;
+use serde_json::{Map, Value};
+use std::time::{Duration, Instant};
+
+pub const EXPIRE_JOB: &str = "storage_expire";
+/// A shipper's unacked messages come back this long after its worker dies.
+pub const ACK_WAIT: Duration = Duration::from_secs(10);
+/// Messages per write (each carries up to a raw batch's rows, 1,000 by default).
+pub const FETCH: usize = 32;
+
+#[derive(Clone)]
+pub struct ShipJob {
+    pool: PgPool,
+    bus: AnyBus,
+}
+
+async fn db<T: Send + 'static>(
+    pool: &PgPool,
+    f: impl FnOnce(&mut PgConnection) -> QueryResult<T> + Send + 'static,
+) -> Result<T, String> {
+    let pool = pool.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = pool.get().map_err(|e| e.to_string())?;
+        f(&mut conn).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+type Loaded = (DataStorage, StorageCluster, String);
+
+impl ShipJob {
+    pub fn new(pool: PgPool, bus: AnyBus) -> Self {
+        ShipJob { pool, bus }
+    }
+
+    async fn message(&self, rt: &str, st: &str, msg: String) -> Result<(), String> {
+        let (rt, st) = (rt.to_string(), st.to_string());
+        db(&self.pool, move |conn| {
+            diesel::update(sh::table.find((&rt, &st)))
+                .set((sh::status_message.eq(msg), sh::updated_at.eq(chrono::Utc::now())))
+                .execute(conn)
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// The binding, its cluster and the shipper's status (`None`: deleted).
+    async fn load(&self, rt: &str, st: &str) -> Result<Option<Loaded>, String> {
+        let (rt, st) = (rt.to_string(), st.to_string());
+        db(&self.pool, move |conn| {
+            let Some(d) = ds::table
+                .find((&rt, &st))
+                .select(DataStorage::as_select())
+                .first(conn)
+                .optional()?
+            else {
+                return Ok(None);
+            };
+            let c = bkdata_models::schema::storage_clusters::table
+                .find(&d.cluster_name)
+                .select(StorageCluster::as_select())
+                .first(conn)?;
+            let status: String = sh::table
+                .find((&rt, &st))
+                .select(sh::status)
+                .first(conn)
+                .optional()?
+                .unwrap_or_else(|| "stopped".into());
+            Ok(Some((d, c, status)))
+        })
+        .await
+    }
+
+    async fn run_shipper(self, ctx: JobContext) -> Result<(), String> {
+        let rt = ctx.job.data["result_table_id"]
+            .as_str()
+            .ok_or("job data has no result_table_id")?
+            .to_string();
+        let st = ctx.job.data["storage_type"]
+            .as_str()
+            .ok_or("job data has no storage_type")?
+            .to_string();
+        // A changed binding (fields, cluster, table) is picked up by starting over.
+        while self.ship(&ctx, &rt, &st).await? {
+            log::info!("data storage {rt} {st} changed; the shipper reloads it");
+        }
+        Ok(())
+    }
+
+    /// Ship until stopped (`false`) or the binding changes (`true`).
+    async fn ship(&self, ctx: &JobContext, rt: &str, st: &str) -> Result<bool, String> {
+        let (rt, st) = (rt.to_string(), st.to_string());
+        let Some((binding, cluster, status)) = self.load(&rt, &st).await? else {
+            return Ok(false);
+        };
+        if status != "running" {
+            return Ok(false);
+        }
+        let version = binding.updated_at;
+        let name = shipper_name(&rt, &st);
+        let conn = cluster.connection.as_object().cloned().unwrap_or_default();
+        let opened = async {
+            let mut sink = Sink::connect(&cluster.cluster_type, &conn, storages::spec_of(&binding), &name).await?;
+            sink.ensure().await?;
+            let committed = sink.committed().await?;
+            Ok::<_, bkdata_storage::StorageError>((sink, committed))
+        }
+        .await;
+        let (mut sink, mut committed) = match opened {
+            Ok(x) => x,
+            Err(e) => {
+                let m = format!("retrying: {e}");
+                self.message(&rt, &st, m.clone()).await?;
+                return Err(m);
+            }
+        };
+        let topic = crate::runtime::output_topic(&rt);
+        let mut consumer = self
+            .bus
+            .consumer(&topic, &name, ConsumerOpts { ack_wait: ACK_WAIT, from_start: true })
+            .await
+            .map_err(|e| e.to_string())?;
+        self.message(&rt, &st, format!("running on worker {}", ctx.worker_id))
+            .await?;
+        let mut next_check = Instant::now();
+        loop {
+            if *ctx.lease_lost.borrow() {
+                return Err(
+                    "lease lost or worker stopping; another worker resumes the shipper".into(),
+                );
+            }
+            if Instant::now() >= next_check {
+                next_check = Instant::now() + Duration::from_millis(500);
+                let (r, s) = (rt.clone(), st.clone());
+                let now = db(&self.pool, move |conn| {
+                    sh::table
+                        .inner_join(
+                            ds::table.on(ds::result_table_id
+                                .eq(sh::result_table_id)
+                                .and(ds::storage_type.eq(sh::storage_type))),
+                        )
+                        .filter(sh::result_table_id.eq(&r).and(sh::storage_type.eq(&s)))
+                        .select((sh::status, ds::updated_at))
+                        .first::<(String, chrono::DateTime<chrono::Utc>)>(conn)
+                        .optional()
+                })
+                .await?;
+                match now {
+                    Some((status, _)) if status != "running" => return Ok(false),
+                    None => return Ok(false),
+                    Some((_, v)) if v != version => return Ok(true),
+                    _ => {}
+                }
+            }
+            let deliveries = consumer
+                .fetch(FETCH, Duration::from_millis(300))
+                .await
+                .map_err(|e| e.to_string())?;
+            if deliveries.is_empty() {
+                continue;
+            }
+            let mut rows = Vec::new();
+            let mut last = committed;
+            let mut dead = Vec::new();
+            for d in &deliveries {
+                if d.seq <= committed {
+                    continue; // written before a crash; only the ack was lost
+                }
+                last = last.max(d.seq);
+                for (i, rec) in d.records.iter().enumerate() {
+                    match serde_json::from_slice::<Map<String, Value>>(rec) {
+                        Ok(values) => rows.push(Row { seq: d.seq, idx: i as u32, values }),
+                        Err(e) => dead.push(bkdata_storage::DeadLetter {
+                            seq: d.seq,
+                            idx: i as u32,
+                            error: format!("not a JSON object: {e}"),
+                            document: String::from_utf8_lossy(rec).into_owned(),
+                        }),
+                    }
+                }
+            }
+            if last > committed {
+                let report = match sink.write(&rows, last).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let m = format!("retrying: {e}");
+                        self.message(&rt, &st, m.clone()).await?;
+                        return Err(m);
+                    }
+                };
+                committed = last;
+                dead.extend(report.dead);
+                let (r, s, n) = (rt.clone(), st.clone(), report.written as i64);
+                db(&self.pool, move |conn| {
+                    conn.transaction(|conn| {
+                        diesel::update(sh::table.find((&r, &s)))
+                            .set((
+                                sh::rows_written.eq(sh::rows_written + n),
+                                sh::batches.eq(sh::batches + 1),
+                                sh::dead_letters.eq(sh::dead_letters + dead.len() as i64),
+                                sh::last_seq.eq(last as i64),
+                                sh::last_write_at.eq(chrono::Utc::now()),
+                                sh::updated_at.eq(chrono::Utc::now()),
+                            ))
+                            .execute(conn)?;
+                        if !dead.is_empty() {
+                            let rows: Vec<_> = dead
+                                .iter()
+                                .map(|x| {
+                                    (
+                                        dl::result_table_id.eq(&r),
+                                        dl::storage_type.eq(&s),
+                                        dl::seq.eq(x.seq as i64),
+                                        dl::item_index.eq(x.idx as i32),
+                                        dl::error.eq(&x.error),
+                                        dl::document.eq(&x.document),
+                                    )
+                                })
+                                .collect();
+                            diesel::insert_into(dl::table).values(&rows).execute(conn)?;
+                        }
+                        Ok(())
+                    })
+                })
+                .await?;
+            }
+            for d in deliveries {
+                consumer.ack(d).await.map_err(|e| e.to_string())?;
+            }
+        }
+    }
+}
+
+impl JobHandler for ShipJob {
+    fn run(&self, ctx: JobContext) -> BoxFuture<'static, Result<(), String>> {
+        Box::pin(self.clone().run_shipper(ctx))
+    }
+}
+
+/// The expiry pass over every data storage with an `expires`.
+#[derive(Clone)]
+pub struct ExpireJob {
+    pool: PgPool,
+}
+
+impl ExpireJob {
+    pub fn new(pool: PgPool) -> Self {
+        ExpireJob { pool }
+    }
+
+    async fn run_expire(self) -> Result<(), String> {
+        let list: Vec<(DataStorage, StorageCluster)> = db(&self.pool, |conn| {
+            ds::table
+                .inner_join(bkdata_models::schema::storage_clusters::table)
+                .filter(ds::expire_days.is_not_null())
+                .filter(ds::storage_type.ne_all(["queue", "redis"]))
+                .select((DataStorage::as_select(), StorageCluster::as_select()))
+                .load(conn)
+        })
+        .await?;
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut failures = Vec::new();
+        for (d, c) in list {
+            let conn = c.connection.as_object().cloned().unwrap_or_default();
+            let name = shipper_name(&d.result_table_id, &d.storage_type);
+            let r = async {
+                let mut sink = Sink::connect(&c.cluster_type, &conn, storages::spec_of(&d), &name).await?;
+                sink.expire(now).await
+            }
+            .await;
+            match r {
+                Ok(n) if n > 0 => log::info!(
+                    "expired {n} rows of {} in {} ({})",
+                    d.result_table_id,
+                    d.physical_table_name,
+                    d.storage_type
+                ),
+                Ok(_) => {}
+                Err(e) => failures.push(format!("{} {}: {e}", d.result_table_id, d.storage_type)),
+            }
+        }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(failures.join("; "))
+        }
+    }
+}
+
+impl JobHandler for ExpireJob {
+    fn run(&self, _ctx: JobContext) -> BoxFuture<'static, Result<(), String>> {
+        Box::pin(self.clone().run_expire())
+    }
+}
+
+/// Queue an expiry pass unless one is queued or running (called by each worker on a timer).
+pub fn schedule_expire(conn: &mut PgConnection) -> QueryResult<bool> {
+    bkdata_models::jobs::enqueue_unique(
+        conn,
+        &bkdata_models::jobs::NewJob::new(EXPIRE_JOB, serde_json::json!({})).max_attempts(1),
+    )
+}
+
+/// Job types this module runs, for the worker to register.
+pub const JOB_TYPES: [&str; 2] = [SHIP_JOB, EXPIRE_JOB];

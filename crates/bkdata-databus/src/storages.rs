@@ -1,0 +1,630 @@
+//! Data storages (`data_storages/`): a result table bound to a storage cluster, with its
+//! physical table (created from the table's fields when the binding is made), expiry and
+//! fields. bklog's body is accepted as sent: `{bk_biz_id, raw_data_id, data_type,
+//! result_table_name, result_table_name_alias, storage_type, storage_cluster, expires, fields,
+//! physical_table_name?}`.
+use crate::error::DatabusError;
+use crate::rawdata::{bk_time, int_field};
+use bkdata_models::auth::Caller;
+use bkdata_models::databus::{DataStorage, ResultTable, Shipper, StorageCluster};
+use bkdata_models::schema::{
+    data_storages as ds, raw_datas, result_tables as rt, shippers as sh, storage_clusters as sc,
+};
+use bkdata_storage::{ColType, Column, Sink, TableSpec, TIME_COLUMN};
+use diesel::prelude::*;
+use serde_json::{json, Map, Value};
+
+/// Storage types a result table can be bound to (`queue` is its own stream).
+pub const STORAGE_TYPES: [&str; 6] = ["postgresql", "mysql", "tspider", "redis", "es", "queue"];
+/// Columns every clean row carries, added to each physical table.
+pub const TIME_COLUMNS: [(&str, &str); 3] = [
+    ("dtEventTime", "string"),
+    (TIME_COLUMN, "long"),
+    ("localTime", "string"),
+];
+
+pub fn check_storage_type(t: &str, field: &str) -> Result<(), DatabusError> {
+    if STORAGE_TYPES.contains(&t) {
+        Ok(())
+    } else {
+        Err(DatabusError::field(
+            field,
+            format!(
+                "unsupported storage type {t:?}: supported are {}",
+                STORAGE_TYPES.join(", ")
+            ),
+        ))
+    }
+}
+
+/// `expires`: `"7d"`, `"2w"`, `"3m"` (30-day months), `"1y"`, a bare number of days, or
+/// `"-1"` / `"-1d"` for never.
+pub fn parse_expires(s: &str) -> Result<Option<i32>, DatabusError> {
+    let s = s.trim();
+    if s == "-1" || s == "-1d" {
+        return Ok(None);
+    }
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let mult = match unit {
+        "" | "d" => 1,
+        "w" => 7,
+        "m" => 30,
+        "y" => 365,
+        _ => 0,
+    };
+    match n.parse::<i32>() {
+        Ok(n) if n > 0 && mult > 0 && n <= 36_500 / mult => Ok(Some(n * mult)),
+        _ => Err(DatabusError::field(
+            "expires",
+            format!("expires {s:?} is not a duration like \"7d\", \"2w\", \"3m\" or \"-1\" (never)"),
+        )),
+    }
+}
+
+fn physical_name(
+    storage_type: &str,
+    cluster: &StorageCluster,
+    t: &ResultTable,
+    asked: Option<&str>,
+) -> Result<String, DatabusError> {
+    let conn = cluster.connection.as_object().cloned().unwrap_or_default();
+    let name = match asked.map(str::trim).filter(|s| !s.is_empty()) {
+        // bklog's merged ES storage sends `write_{yyyyMMdd}_{table_id}`, braces and all.
+        Some(a) => a.replace(
+            "{table_id}",
+            &if storage_type == "es" {
+                t.result_table_id.to_ascii_lowercase()
+            } else {
+                t.result_table_id.clone()
+            },
+        ),
+        None if storage_type == "queue" => crate::runtime::output_topic(&t.result_table_id),
+        None => bkdata_storage::default_physical_name(
+            storage_type,
+            &conn,
+            &t.result_table_id,
+            t.bk_biz_id,
+        ),
+    };
+    if storage_type != "queue" {
+        bkdata_storage::check_physical_name(storage_type, &name)
+            .map_err(|m| DatabusError::field("physical_table_name", m))?;
+    }
+    Ok(name)
+}
+
+/// The storage's fields: those sent (each must be a field of the result table; `physical_field`
+/// renames the column) or the result table's own.
+fn storage_fields(t: &ResultTable, sent: Option<&Value>) -> Result<Value, DatabusError> {
+    let rt_fields = t.fields.as_array().cloned().unwrap_or_default();
+    let list = match sent.and_then(Value::as_array).filter(|l| !l.is_empty()) {
+        Some(l) => l.clone(),
+        None => rt_fields.clone(),
+    };
+    let mut out: Vec<Value> = Vec::new();
+    for (i, f) in list.iter().enumerate() {
+        let name = f.get("field_name").and_then(Value::as_str).unwrap_or("");
+        if name.is_empty() {
+            return Err(DatabusError::field(
+                "fields",
+                format!("fields[{i}] has no field_name"),
+            ));
+        }
+        let known = rt_fields.iter().find(|r| r["field_name"] == name);
+        let is_time = TIME_COLUMNS.iter().any(|(n, _)| *n == name);
+        if known.is_none() && !is_time {
+            return Err(DatabusError::field(
+                "fields",
+                format!("{name} is not a field of result table {}", t.result_table_id),
+            ));
+        }
+        if out.iter().any(|o| o["field_name"] == name) {
+            continue;
+        }
+        let ty = f
+            .get("field_type")
+            .and_then(Value::as_str)
+            .or_else(|| known.and_then(|k| k["field_type"].as_str()))
+            .unwrap_or("string");
+        if ColType::parse(ty).is_none() {
+            return Err(DatabusError::field(
+                "fields",
+                format!("field {name}: unknown field_type {ty:?} (int, long, double, string, text)"),
+            ));
+        }
+        let physical = f
+            .get("physical_field")
+            .and_then(Value::as_str)
+            .filter(|p| !p.is_empty())
+            .unwrap_or(name);
+        if physical.is_empty()
+            || physical.len() > 64
+            || !physical.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(DatabusError::field(
+                "fields",
+                format!("field {name}: physical_field {physical:?} must be letters, digits or '_'"),
+            ));
+        }
+        out.push(json!({
+            "field_name": name, "field_type": ty, "physical_field": physical,
+            "field_alias": f.get("field_alias").and_then(Value::as_str).unwrap_or(name),
+            "is_dimension": f.get("is_dimension").and_then(Value::as_bool).unwrap_or(false),
+            "field_index": f.get("field_index").and_then(Value::as_i64).unwrap_or(out.len() as i64 + 1),
+        }));
+    }
+    Ok(Value::Array(out))
+}
+
+/// The physical table a binding describes: its fields plus the time columns of every row.
+pub fn spec_of(d: &DataStorage) -> TableSpec {
+    let mut columns: Vec<Column> = d
+        .fields
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| {
+            Some(Column {
+                name: f["physical_field"]
+                    .as_str()
+                    .or(f["field_name"].as_str())?
+                    .to_string(),
+                source: f["field_name"].as_str()?.to_string(),
+                ty: ColType::parse(f["field_type"].as_str().unwrap_or("string"))?,
+            })
+        })
+        .collect();
+    for (name, ty) in TIME_COLUMNS {
+        if !columns.iter().any(|c| c.name == name || c.source == name) {
+            columns.push(Column {
+                name: name.into(),
+                source: name.into(),
+                ty: ColType::parse(ty).unwrap_or(ColType::String),
+            });
+        }
+    }
+    TableSpec {
+        physical: d.physical_table_name.clone(),
+        columns,
+        expire_days: d.expire_days.and_then(|n| u32::try_from(n).ok()),
+        key_fields: d.storage_config["key_fields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|k| k.as_str().map(str::to_string))
+            .collect(),
+    }
+}
+
+/// A checked binding, ready to be created on its cluster and saved.
+pub struct Prepared {
+    pub row: DataStorage,
+    pub cluster: StorageCluster,
+}
+
+impl Prepared {
+    /// Create the physical table (or index, key space) on the cluster.
+    pub async fn create_physical(&self) -> Result<(), DatabusError> {
+        create_physical(&self.row, &self.cluster).await
+    }
+}
+
+pub async fn create_physical(d: &DataStorage, cluster: &StorageCluster) -> Result<(), DatabusError> {
+    if d.storage_type == "queue" {
+        return Ok(());
+    }
+    let conn = cluster.connection.as_object().cloned().unwrap_or_default();
+    let shipper = shipper_name(&d.result_table_id, &d.storage_type);
+    let mut sink = Sink::connect(&cluster.cluster_type, &conn, spec_of(d), &shipper).await?;
+    sink.ensure().await?;
+    Ok(())
+}
+
+/// Name of the shipper of a binding: its consumer name on the bus and its key in the storage's
+/// offsets table.
+pub fn shipper_name(result_table_id: &str, storage_type: &str) -> String {
+    format!(
+        "ship_{storage_type}_{}",
+        result_table_id.replace(|c: char| !c.is_ascii_alphanumeric() && c != '_', "_")
+    )
+}
+
+fn cluster(conn: &mut PgConnection, name: &str) -> Result<StorageCluster, DatabusError> {
+    sc::table
+        .find(name)
+        .select(StorageCluster::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| {
+            DatabusError::field(
+                "storage_cluster",
+                format!("storage cluster {name} does not exist"),
+            )
+        })
+}
+
+/// Check a POST (no `existing`) or PUT body against the result table and the cluster.
+pub fn prepare(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    body: &Value,
+    existing: Option<&DataStorage>,
+    path_rt: Option<&str>,
+) -> Result<Prepared, DatabusError> {
+    let s = |k: &str| {
+        body.get(k)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let biz = int_field(body.get("bk_biz_id"));
+    let rt_id = match (path_rt, s("result_table_id"), s("result_table_name"), biz) {
+        (Some(p), _, _, _) => p.to_string(),
+        (None, Some(id), _, _) => id.to_string(),
+        (None, None, Some(n), Some(b)) => format!("{b}_{n}"),
+        _ => {
+            return Err(DatabusError::field(
+                "result_table_id",
+                "result_table_id (or bk_biz_id and result_table_name) is required",
+            ))
+        }
+    };
+    let t = crate::clean::result_table(conn, caller, &rt_id)?;
+    if let Some(b) = biz.filter(|b| *b != t.bk_biz_id) {
+        return Err(DatabusError::field(
+            "bk_biz_id",
+            format!("bk_biz_id {b} differs from result table {rt_id}'s {}", t.bk_biz_id),
+        ));
+    }
+    let storage_type = match (s("storage_type").or(s("cluster_type")), existing) {
+        (Some(t), _) => t.to_string(),
+        (None, Some(e)) => e.storage_type.clone(),
+        (None, None) => {
+            return Err(DatabusError::field(
+                "storage_type",
+                format!("storage_type is required: one of {}", STORAGE_TYPES.join(", ")),
+            ))
+        }
+    };
+    check_storage_type(&storage_type, "storage_type")?;
+    let c = match (s("storage_cluster").or(s("cluster_name")), existing) {
+        (Some(name), _) => cluster(conn, name)?,
+        (None, Some(e)) => cluster(conn, &e.cluster_name)?,
+        (None, None) => sc::table
+            .filter(sc::cluster_type.eq(&storage_type))
+            .order((sc::is_default.desc(), sc::cluster_name))
+            .select(StorageCluster::as_select())
+            .first(conn)
+            .optional()?
+            .ok_or_else(|| {
+                DatabusError::field(
+                    "storage_cluster",
+                    format!("storage_cluster is required: there is no {storage_type} cluster to default to"),
+                )
+            })?,
+    };
+    let mariadb = ["mysql", "tspider"];
+    let fits = c.cluster_type == storage_type
+        || (mariadb.contains(&c.cluster_type.as_str()) && mariadb.contains(&storage_type.as_str()));
+    if !fits {
+        return Err(DatabusError::field(
+            "storage_cluster",
+            format!(
+                "cluster {} is a {} cluster, not {storage_type}",
+                c.cluster_name, c.cluster_type
+            ),
+        ));
+    }
+    let expires = match (s("expires"), existing) {
+        (Some(e), _) => e.to_string(),
+        (None, Some(e)) => e.expires.clone(),
+        (None, None) => "7d".to_string(),
+    };
+    let expire_days = parse_expires(&expires)?;
+    let fields = match (body.get("fields"), existing) {
+        (None, Some(e)) => e.fields.clone(),
+        (f, _) => storage_fields(&t, f)?,
+    };
+    let physical = match (s("physical_table_name"), existing) {
+        (None, Some(e)) => e.physical_table_name.clone(),
+        (asked, _) => physical_name(&storage_type, &c, &t, asked)?,
+    };
+    let storage_config = match body.get("storage_config") {
+        Some(Value::Object(m)) => Value::Object(m.clone()),
+        Some(Value::String(x)) if !x.is_empty() => serde_json::from_str(x).map_err(|e| {
+            DatabusError::field("storage_config", format!("storage_config is not JSON: {e}"))
+        })?,
+        _ => existing.map_or(json!({}), |e| e.storage_config.clone()),
+    };
+    if let Some(keys) = storage_config.get("key_fields") {
+        let ok = keys.as_array().is_some_and(|l| {
+            l.iter().all(|k| {
+                k.as_str()
+                    .is_some_and(|k| fields.as_array().into_iter().flatten().any(|f| f["field_name"] == k))
+            })
+        });
+        if !ok {
+            return Err(DatabusError::field(
+                "storage_config",
+                "storage_config.key_fields must list fields of the storage",
+            ));
+        }
+    }
+    let now = chrono::Utc::now();
+    Ok(Prepared {
+        row: DataStorage {
+            result_table_id: t.result_table_id.clone(),
+            storage_type,
+            cluster_name: c.cluster_name.clone(),
+            physical_table_name: physical,
+            expires,
+            expire_days,
+            storage_config,
+            fields,
+            raw_data_id: int_field(body.get("raw_data_id"))
+                .or(existing.and_then(|e| e.raw_data_id))
+                .or_else(|| raw_data_of(conn, &t.result_table_id)),
+            bk_biz_id: t.bk_biz_id,
+            data_type: s("data_type")
+                .map(str::to_string)
+                .or(existing.map(|e| e.data_type.clone()))
+                .unwrap_or_else(|| t.processing_type.clone()),
+            bk_app_code: caller.app_code.clone(),
+            created_by: existing.map_or(caller.username.clone(), |e| e.created_by.clone()),
+            created_at: existing.map_or(now, |e| e.created_at),
+            updated_by: caller.username.clone(),
+            updated_at: now,
+        },
+        cluster: c,
+    })
+}
+
+fn raw_data_of(conn: &mut PgConnection, rt_id: &str) -> Option<i64> {
+    use bkdata_models::schema::cleans as c;
+    c::table
+        .find(rt_id)
+        .select(c::raw_data_id)
+        .first(conn)
+        .optional()
+        .ok()
+        .flatten()
+}
+
+/// Save a new binding (its shipper starts stopped).
+pub fn insert(conn: &mut PgConnection, p: &Prepared) -> Result<DataStorage, DatabusError> {
+    let r = &p.row;
+    conn.transaction(|conn| {
+        let n = diesel::insert_into(ds::table)
+            .values((
+                ds::result_table_id.eq(&r.result_table_id),
+                ds::storage_type.eq(&r.storage_type),
+                ds::cluster_name.eq(&r.cluster_name),
+                ds::physical_table_name.eq(&r.physical_table_name),
+                ds::expires.eq(&r.expires),
+                ds::expire_days.eq(r.expire_days),
+                ds::storage_config.eq(&r.storage_config),
+                ds::fields.eq(&r.fields),
+                ds::raw_data_id.eq(r.raw_data_id),
+                ds::bk_biz_id.eq(r.bk_biz_id),
+                ds::data_type.eq(&r.data_type),
+                ds::bk_app_code.eq(&r.bk_app_code),
+                ds::created_by.eq(&r.created_by),
+                ds::updated_by.eq(&r.updated_by),
+            ))
+            .on_conflict_do_nothing()
+            .execute(conn)?;
+        if n == 0 {
+            return Err(DatabusError::AlreadyExists(format!(
+                "result table {} already has a {} storage: use PUT data_storages/{}/",
+                r.result_table_id, r.storage_type, r.result_table_id
+            )));
+        }
+        diesel::insert_into(sh::table)
+            .values((
+                sh::result_table_id.eq(&r.result_table_id),
+                sh::storage_type.eq(&r.storage_type),
+            ))
+            .execute(conn)?;
+        Ok(())
+    })?;
+    Ok(p.row.clone())
+}
+
+pub fn update(conn: &mut PgConnection, p: &Prepared) -> Result<DataStorage, DatabusError> {
+    let r = &p.row;
+    diesel::update(ds::table.find((&r.result_table_id, &r.storage_type)))
+        .set((
+            ds::cluster_name.eq(&r.cluster_name),
+            ds::physical_table_name.eq(&r.physical_table_name),
+            ds::expires.eq(&r.expires),
+            ds::expire_days.eq(r.expire_days),
+            ds::storage_config.eq(&r.storage_config),
+            ds::fields.eq(&r.fields),
+            ds::raw_data_id.eq(r.raw_data_id),
+            ds::data_type.eq(&r.data_type),
+            ds::updated_by.eq(&r.updated_by),
+            ds::updated_at.eq(r.updated_at),
+        ))
+        .execute(conn)?;
+    Ok(p.row.clone())
+}
+
+/// A result table's bindings (of one storage type, when given).
+pub fn of_table(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    rt_id: &str,
+    storage_type: Option<&str>,
+) -> Result<Vec<DataStorage>, DatabusError> {
+    crate::clean::result_table(conn, caller, rt_id)?;
+    let mut q = ds::table
+        .filter(ds::result_table_id.eq(rt_id))
+        .into_boxed();
+    if let Some(t) = storage_type {
+        check_storage_type(t, "storage_type")?;
+        q = q.filter(ds::storage_type.eq(t.to_string()));
+    }
+    let list = q
+        .order(ds::storage_type)
+        .select(DataStorage::as_select())
+        .load(conn)?;
+    if list.is_empty() {
+        return Err(DatabusError::NotFound(match storage_type {
+            Some(t) => format!("result table {rt_id} has no {t} storage"),
+            None => format!("result table {rt_id} has no storage"),
+        }));
+    }
+    Ok(list)
+}
+
+/// The one binding a PUT or DELETE on `data_storages/{rt}/` means: of the body's or query's
+/// `storage_type`, or the table's only one.
+pub fn one_of_table(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    rt_id: &str,
+    storage_type: Option<&str>,
+) -> Result<DataStorage, DatabusError> {
+    let mut list = of_table(conn, caller, rt_id, storage_type)?;
+    if list.len() > 1 {
+        let types: Vec<_> = list.iter().map(|d| d.storage_type.clone()).collect();
+        return Err(DatabusError::field(
+            "storage_type",
+            format!(
+                "result table {rt_id} has several storages ({}): say which with storage_type",
+                types.join(", ")
+            ),
+        ));
+    }
+    Ok(list.remove(0))
+}
+
+pub fn delete(conn: &mut PgConnection, d: &DataStorage) -> Result<(), DatabusError> {
+    diesel::delete(ds::table.find((&d.result_table_id, &d.storage_type))).execute(conn)?;
+    Ok(())
+}
+
+pub type Listed = (DataStorage, Option<Shipper>, ResultTable, Option<String>);
+
+/// Filters of `data_storages/` GET.
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    pub raw_data_id: Option<i64>,
+    pub bk_biz_id: Option<i64>,
+    pub storage_type: Option<String>,
+    pub result_table_id: Option<String>,
+}
+
+pub fn list(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    f: &Filter,
+) -> Result<Vec<Listed>, DatabusError> {
+    let mut q = ds::table
+        .inner_join(rt::table)
+        .left_join(
+            sh::table.on(sh::result_table_id
+                .eq(ds::result_table_id)
+                .and(sh::storage_type.eq(ds::storage_type))),
+        )
+        .left_join(raw_datas::table.on(raw_datas::id.nullable().eq(ds::raw_data_id)))
+        .filter(ds::bk_app_code.eq(&caller.app_code))
+        .into_boxed();
+    if let Some(r) = f.raw_data_id {
+        q = q.filter(ds::raw_data_id.eq(r));
+    }
+    if let Some(b) = f.bk_biz_id {
+        q = q.filter(ds::bk_biz_id.eq(b));
+    }
+    if let Some(t) = &f.storage_type {
+        check_storage_type(t, "storage_type")?;
+        q = q.filter(ds::storage_type.eq(t.clone()));
+    }
+    if let Some(r) = &f.result_table_id {
+        q = q.filter(ds::result_table_id.eq(r.clone()));
+    }
+    Ok(q.order((ds::result_table_id, ds::storage_type))
+        .select((
+            DataStorage::as_select(),
+            Option::<Shipper>::as_select(),
+            ResultTable::as_select(),
+            raw_datas::raw_data_name.nullable(),
+        ))
+        .load(conn)?)
+}
+
+/// After a binding is made or changed: its shipper runs when the result table is live (its
+/// clean is started or another of its shippers runs), as bklog expects after
+/// `tasks(["kafka"])` then `data_storages`.
+pub fn follow_table(conn: &mut PgConnection, d: &DataStorage) -> Result<(), DatabusError> {
+    use bkdata_models::schema::cleans as c;
+    if d.storage_type == "queue" {
+        return Ok(());
+    }
+    let clean_live: i64 = c::table
+        .filter(c::processing_id.eq(&d.result_table_id))
+        .filter(c::status.eq("started"))
+        .count()
+        .get_result(conn)?;
+    let shipping: i64 = sh::table
+        .filter(sh::result_table_id.eq(&d.result_table_id))
+        .filter(sh::status.eq("running"))
+        .count()
+        .get_result(conn)?;
+    if clean_live + shipping > 0 {
+        crate::tasks::start_shipper(conn, &d.result_table_id, &d.storage_type)?;
+    }
+    Ok(())
+}
+
+pub fn status_display(status: &str) -> &'static str {
+    match status {
+        "running" => "正常",
+        "failed" => "异常",
+        _ => "已停止",
+    }
+}
+
+pub fn view(d: &DataStorage, s: Option<&Shipper>, t: &ResultTable, raw_name: Option<&str>) -> Value {
+    let status = s.map_or("stopped", |s| s.status.as_str());
+    json!({
+        "result_table_id": d.result_table_id, "result_table_name": t.result_table_name,
+        "result_table_name_alias": t.result_table_name_alias,
+        "raw_data_id": d.raw_data_id, "data_name": raw_name, "data_alias": raw_name,
+        "data_type": d.data_type, "bk_biz_id": d.bk_biz_id,
+        "storage_type": d.storage_type, "cluster_type": d.storage_type,
+        "storage_cluster": d.cluster_name, "physical_table_name": d.physical_table_name,
+        "expires": d.expires, "storage_config": d.storage_config, "fields": d.fields,
+        "status": status, "status_display": status_display(status),
+        "status_message": s.map(|s| s.status_message.clone()),
+        "created_by": d.created_by, "created_at": bk_time(d.created_at),
+        "updated_by": d.updated_by, "updated_at": bk_time(d.updated_at),
+    })
+}
+
+/// Settings to connect to a binding's cluster (secrets included: for drivers only).
+pub fn connection_of(
+    conn: &mut PgConnection,
+    d: &DataStorage,
+) -> Result<(StorageCluster, Map<String, Value>), DatabusError> {
+    let c = cluster(conn, &d.cluster_name)?;
+    let m = c.connection.as_object().cloned().unwrap_or_default();
+    Ok((c, m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_expires;
+
+    #[test]
+    fn expires_parse() {
+        assert_eq!(parse_expires("7d").unwrap(), Some(7));
+        assert_eq!(parse_expires("30").unwrap(), Some(30));
+        assert_eq!(parse_expires("2w").unwrap(), Some(14));
+        assert_eq!(parse_expires("1y").unwrap(), Some(365));
+        assert_eq!(parse_expires("-1").unwrap(), None);
+        assert!(parse_expires("0d").is_err());
+        assert!(parse_expires("7x").is_err());
+        assert!(parse_expires("forever").is_err());
+    }
+}

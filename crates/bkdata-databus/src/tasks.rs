@@ -1,0 +1,283 @@
+//! Tasks (`tasks/`): what runs for a result table. `kafka` (or `queue`) is the table's own
+//! stream, i.e. its clean; every other storage type is a shipper from that stream into the
+//! table's data storage of that type. `POST tasks/ {result_table_id, storages}` starts the
+//! listed ones (all when the list is absent or empty), `DELETE tasks/{rt}/` stops them, and
+//! `GET tasks/{rt}/` shows each with its counters and bus lag.
+use crate::error::DatabusError;
+use crate::rawdata::bk_time;
+use crate::storages::{self, shipper_name};
+use bkdata_bus::{AnyBus, Bus};
+use bkdata_models::auth::Caller;
+use bkdata_models::databus::{Clean, DataStorage, Shipper};
+use bkdata_models::jobs::{enqueue_unique, NewJob};
+use bkdata_models::schema::{cleans as c, data_storages as ds, shippers as sh};
+use diesel::prelude::*;
+use serde_json::{json, Map, Value};
+
+pub const SHIP_JOB: &str = "ship_run";
+/// What `storages` may name: the stream itself and each storage type.
+pub const TASK_STORAGES: [&str; 7] = ["kafka", "queue", "postgresql", "mysql", "tspider", "redis", "es"];
+
+fn is_stream(s: &str) -> bool {
+    s == "kafka" || s == "queue"
+}
+
+/// `storages` as a list, or a comma-separated string; `None` = all.
+pub fn parse_storages(v: Option<&Value>) -> Result<Option<Vec<String>>, DatabusError> {
+    let list: Vec<String> = match v {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) => s
+            .split(',')
+            .map(|x| x.trim().to_string())
+            .filter(|x| !x.is_empty())
+            .collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|x| x.as_str().map(|s| s.trim().to_string()))
+            .collect::<Option<_>>()
+            .ok_or_else(|| DatabusError::field("storages", "storages must be a list of names"))?,
+        Some(_) => {
+            return Err(DatabusError::field(
+                "storages",
+                "storages must be a list of names",
+            ))
+        }
+    };
+    for s in &list {
+        if !TASK_STORAGES.contains(&s.as_str()) {
+            return Err(DatabusError::field(
+                "storages",
+                format!(
+                    "unsupported storage {s:?}: supported are {}",
+                    TASK_STORAGES.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(if list.is_empty() { None } else { Some(list) })
+}
+
+/// Mark a shipper running and queue its job (unless one is queued or running).
+pub fn start_shipper(conn: &mut PgConnection, rt_id: &str, storage_type: &str) -> QueryResult<()> {
+    conn.transaction(|conn| {
+        diesel::insert_into(sh::table)
+            .values((
+                sh::result_table_id.eq(rt_id),
+                sh::storage_type.eq(storage_type),
+                sh::status.eq("running"),
+                sh::status_message.eq("queued for a worker"),
+                sh::started_at.eq(chrono::Utc::now()),
+            ))
+            .on_conflict((sh::result_table_id, sh::storage_type))
+            .do_update()
+            .set((
+                sh::status.eq("running"),
+                sh::started_at.eq(chrono::Utc::now()),
+                sh::updated_at.eq(chrono::Utc::now()),
+            ))
+            .execute(conn)?;
+        enqueue_unique(
+            conn,
+            &NewJob::new(
+                SHIP_JOB,
+                json!({"result_table_id": rt_id, "storage_type": storage_type}),
+            )
+            .max_attempts(1_000_000),
+        )?;
+        Ok(())
+    })
+}
+
+fn selected(want: &Option<Vec<String>>, name: &str) -> bool {
+    want.as_ref().is_none_or(|w| w.iter().any(|x| x == name))
+}
+
+fn clean_of(conn: &mut PgConnection, rt_id: &str) -> QueryResult<Option<Clean>> {
+    c::table
+        .find(rt_id)
+        .select(Clean::as_select())
+        .first(conn)
+        .optional()
+}
+
+fn bindings(conn: &mut PgConnection, rt_id: &str) -> QueryResult<Vec<DataStorage>> {
+    ds::table
+        .filter(ds::result_table_id.eq(rt_id))
+        .order(ds::storage_type)
+        .select(DataStorage::as_select())
+        .load(conn)
+}
+
+/// Start the listed tasks of a result table (all when `storages` is `None`).
+pub fn start(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    rt_id: &str,
+    storages: Option<Vec<String>>,
+) -> Result<(), DatabusError> {
+    crate::clean::result_table(conn, caller, rt_id)?;
+    let clean = clean_of(conn, rt_id)?;
+    let bound = bindings(conn, rt_id)?;
+    if let Some(list) = &storages {
+        for s in list.iter().filter(|s| !is_stream(s)) {
+            if !bound.iter().any(|b| &b.storage_type == s) {
+                return Err(DatabusError::NotFound(format!(
+                    "result table {rt_id} has no {s} storage: create it with data_storages/ first"
+                )));
+            }
+        }
+    }
+    let stream = storages
+        .as_ref()
+        .is_none_or(|l| l.iter().any(|s| is_stream(s)));
+    if stream && clean.is_some() {
+        crate::clean::start(conn, caller, rt_id)?;
+    }
+    for b in bound.iter().filter(|b| b.storage_type != "queue") {
+        if selected(&storages, &b.storage_type) {
+            start_shipper(conn, rt_id, &b.storage_type)?;
+        }
+    }
+    Ok(())
+}
+
+/// Stop the listed tasks (all when `None`): their jobs see it within a second and end.
+pub fn stop(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    rt_id: &str,
+    storages: Option<Vec<String>>,
+) -> Result<(), DatabusError> {
+    crate::clean::result_table(conn, caller, rt_id)?;
+    let stream = storages
+        .as_ref()
+        .is_none_or(|l| l.iter().any(|s| is_stream(s)));
+    if stream && clean_of(conn, rt_id)?.is_some() {
+        crate::clean::stop(conn, caller, rt_id)?;
+    }
+    for b in bindings(conn, rt_id)? {
+        if selected(&storages, &b.storage_type) {
+            diesel::update(sh::table.find((&b.result_table_id, &b.storage_type)))
+                .set((
+                    sh::status.eq("stopped"),
+                    sh::status_message.eq(format!("stopped by {}", caller.username)),
+                    sh::updated_at.eq(chrono::Utc::now()),
+                ))
+                .execute(conn)?;
+        }
+    }
+    Ok(())
+}
+
+/// What runs for a result table, read from the database; `view` adds the bus lag.
+pub struct TaskState {
+    pub result_table_id: String,
+    pub clean: Option<Clean>,
+    pub shippers: Vec<(DataStorage, Option<Shipper>)>,
+}
+
+pub fn state(conn: &mut PgConnection, caller: &Caller, rt_id: &str) -> Result<TaskState, DatabusError> {
+    crate::clean::result_table(conn, caller, rt_id)?;
+    let clean = clean_of(conn, rt_id)?;
+    let mut shippers = Vec::new();
+    for b in bindings(conn, rt_id)? {
+        let s = sh::table
+            .find((&b.result_table_id, &b.storage_type))
+            .select(Shipper::as_select())
+            .first(conn)
+            .optional()?;
+        shippers.push((b, s));
+    }
+    Ok(TaskState {
+        result_table_id: rt_id.to_string(),
+        clean,
+        shippers,
+    })
+}
+
+/// The state as the API answers it: per storage, status, counters and lag (messages not yet
+/// consumed; `null` when the bus cannot say).
+pub async fn view(bus: &AnyBus, st: &TaskState) -> Value {
+    let mut storages = Map::new();
+    let mut any_running = false;
+    if let Some(cl) = &st.clean {
+        let lag = bus
+            .lag(
+                &crate::rawdata::topic(cl.raw_data_id),
+                &crate::runtime::consumer_name(&cl.processing_id),
+            )
+            .await
+            .ok();
+        let status = if cl.status == "started" { "running" } else { cl.status.as_str() };
+        any_running |= status == "running";
+        storages.insert(
+            "kafka".into(),
+            json!({
+                "status": status, "status_display": storages::status_display(status),
+                "status_message": cl.status_message, "processing_id": cl.processing_id,
+                "records_in": cl.records_in, "rows_out": cl.rows_out, "errors_total": cl.errors_total,
+                "lag": lag, "started_at": cl.started_at.map(bk_time),
+                "topic": crate::runtime::output_topic(&cl.processing_id),
+            }),
+        );
+    }
+    for (b, s) in &st.shippers {
+        if b.storage_type == "queue" {
+            continue;
+        }
+        let lag = bus
+            .lag(
+                &crate::runtime::output_topic(&b.result_table_id),
+                &shipper_name(&b.result_table_id, &b.storage_type),
+            )
+            .await
+            .ok();
+        let status = s.as_ref().map_or("stopped", |s| s.status.as_str());
+        any_running |= status == "running";
+        storages.insert(
+            b.storage_type.clone(),
+            json!({
+                "status": status, "status_display": storages::status_display(status),
+                "status_message": s.as_ref().map(|s| s.status_message.clone()),
+                "storage_cluster": b.cluster_name, "physical_table_name": b.physical_table_name,
+                "rows_written": s.as_ref().map_or(0, |s| s.rows_written),
+                "batches": s.as_ref().map_or(0, |s| s.batches),
+                "dead_letters": s.as_ref().map_or(0, |s| s.dead_letters),
+                "last_seq": s.as_ref().map_or(0, |s| s.last_seq),
+                "last_write_at": s.as_ref().and_then(|s| s.last_write_at).map(bk_time),
+                "started_at": s.as_ref().and_then(|s| s.started_at).map(bk_time),
+                "lag": lag,
+            }),
+        );
+    }
+    let status = if any_running { "running" } else { "stopped" };
+    json!({
+        "result_table_id": st.result_table_id, "status": status,
+        "status_display": storages::status_display(status), "storages": storages,
+    })
+}
+
+/// Rows a storage refused for good, newest first.
+pub fn dead_letters(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    rt_id: &str,
+    storage_type: Option<&str>,
+    limit: i64,
+) -> Result<Value, DatabusError> {
+    use bkdata_models::schema::shipper_dead_letters as d;
+    crate::clean::result_table(conn, caller, rt_id)?;
+    let mut q = d::table.filter(d::result_table_id.eq(rt_id)).into_boxed();
+    if let Some(t) = storage_type {
+        q = q.filter(d::storage_type.eq(t.to_string()));
+    }
+    let rows: Vec<(String, i64, i32, String, String, chrono::DateTime<chrono::Utc>)> = q
+        .order(d::id.desc())
+        .limit(limit)
+        .select((d::storage_type, d::seq, d::item_index, d::error, d::document, d::created_at))
+        .load(conn)?;
+    Ok(json!(rows
+        .into_iter()
+        .map(|(t, seq, i, e, doc, at)| json!({"storage_type": t, "seq": seq, "item_index": i, "error": e, "document": doc, "created_at": bk_time(at)}))
+        .collect::<Vec<_>>()))
+}
