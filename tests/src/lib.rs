@@ -1,5 +1,7 @@
 //! Test support: a fresh database per test, an in-process server on a free port, worker
 //! processes (`bkdata-test-worker`, the real worker with test steps), and polling helpers.
+pub mod fake_es;
+
 use bkdata_models::db;
 use rand::Rng;
 use serde_json::Value;
@@ -365,4 +367,109 @@ pub fn workspace_bin(name: &str) -> PathBuf {
         dir
     };
     dir.join(name)
+}
+
+/// The machine's NATS server (JetStream on).
+pub fn nats_url() -> String {
+    std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+/// A test server on the machine's NATS.
+pub async fn nats_server() -> TestServer {
+    TestServer::start_with(|c| c.nats_url = nats_url()).await
+}
+
+impl TestServer {
+    /// POST records to a raw data's ingest endpoint; answers status and body.
+    pub async fn ingest(&self, raw_id: i64, body: impl Into<reqwest::Body>) -> (u16, Value) {
+        let r = self
+            .client
+            .post(self.url(&format!("/v3/databus/rawdatas/{raw_id}/ingest/")))
+            .header("X-Bkapi-Authorization", self.auth_header())
+            .body(body)
+            .send()
+            .await;
+        match r {
+            Ok(r) => (r.status().as_u16(), r.json().await.unwrap_or(Value::Null)),
+            Err(e) => panic!("ingest request failed: {e}"),
+        }
+    }
+
+    /// A BKData call that must succeed (`result: true`); answers `data`.
+    pub async fn bk_ok(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let (s, v) = self.bk(method.clone(), path, body).await;
+        assert!(s == 200 && v["result"] == true, "{method} {path}: {s} {v}");
+        v["data"].clone()
+    }
+}
+
+/// A private NATS server with JetStream on a free port, storing under a temp folder, that a
+/// test may stop and restart (the store survives).
+pub struct PrivateNats {
+    pub port: u16,
+    pub store: TempDir,
+    child: Option<Child>,
+}
+
+impl PrivateNats {
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut n = PrivateNats {
+            port,
+            store: TempDir::new("nats"),
+            child: None,
+        };
+        n.restart();
+        n
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// (Re)start the server and wait until it accepts connections.
+    pub fn restart(&mut self) {
+        let bin = ["/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .unwrap_or("nats-server");
+        let child = Command::new(bin)
+            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
+            .arg(self.store.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn nats-server");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stop the server (SIGTERM, as an operator's restart does) and wait for it to exit.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            #[allow(unsafe_code)]
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe {
+                libc::kill(c.id() as i32, libc::SIGTERM);
+            }
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for PrivateNats {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }

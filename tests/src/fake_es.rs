@@ -1,0 +1,235 @@
+//! An Elasticsearch stand-in for tests, speaking the documented REST protocol the driver uses
+//! (Elasticsearch cannot be installed on this machine): `PUT /{index}` (create, with
+//! `resource_already_exists_exception` when it exists), `POST /_bulk` (NDJSON `index` actions,
+//! per-item `status` and `error`, top-level `errors`), `GET|PUT /{index}/_doc/{id}`,
+//! `GET /_cat/indices/{pattern}?format=json`, `DELETE /{index}`, `POST /{index}/_delete_by_query`
+//! with a `range … lt` query. It checks documents against `long`/`integer` mappings as ES does
+//! (numbers or numeric strings; otherwise `mapper_parsing_exception`), and can answer 429 to
+//! chosen items once, as a node under write pressure does.
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+#[derive(Default)]
+pub struct EsState {
+    /// index → mappings.properties
+    pub indices: BTreeMap<String, Map<String, Value>>,
+    /// (index, id) → document
+    pub docs: BTreeMap<(String, String), Value>,
+    /// Every `_bulk` item received, in order: (index, id).
+    pub received: Vec<(String, String)>,
+    /// Items answered 429 (each only once).
+    pub throttled: HashSet<(String, String)>,
+    /// Answer 429 the first time an item whose id hashes to 0 modulo this arrives (0 = never).
+    pub throttle_every: u64,
+    pub bulk_requests: u64,
+}
+
+#[derive(Clone)]
+pub struct FakeEs {
+    pub state: Arc<Mutex<EsState>>,
+    pub port: u16,
+    _stop: Arc<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl FakeEs {
+    pub async fn start() -> Self {
+        let state = Arc::new(Mutex::new(EsState::default()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(state.clone());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.await;
+                })
+                .await
+                .unwrap();
+        });
+        FakeEs {
+            state,
+            port,
+            _stop: Arc::new(tx),
+        }
+    }
+
+    pub fn docs_in(&self, index_prefix: &str) -> Vec<Value> {
+        let s = self.state.lock().unwrap();
+        s.docs
+            .iter()
+            .filter(|((i, _), _)| i.starts_with(index_prefix))
+            .map(|(_, d)| d.clone())
+            .collect()
+    }
+}
+
+fn error(status: StatusCode, kind: &str, reason: &str) -> Response {
+    (
+        status,
+        Json(json!({"error": {"type": kind, "reason": reason}, "status": status.as_u16()})),
+    )
+        .into_response()
+}
+
+fn glob(pattern: &str, name: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == name,
+        Some((a, b)) => name.len() >= a.len() + b.len() && name.starts_with(a) && name.ends_with(b),
+    }
+}
+
+/// ES's check of a document against `long`/`integer` mappings (with its string coercion).
+fn mapping_error(props: &Map<String, Value>, doc: &Value) -> Option<String> {
+    for (field, m) in props {
+        let Some(v) = doc.get(field) else { continue };
+        let numeric = matches!(m["type"].as_str(), Some("long" | "integer"));
+        let ok = !numeric
+            || v.is_null()
+            || v.as_i64().is_some()
+            || v.as_str().is_some_and(|s| s.trim().parse::<i64>().is_ok());
+        if !ok {
+            return Some(format!(
+                "failed to parse field [{field}] of type [{}] in document",
+                m["type"].as_str().unwrap_or("")
+            ));
+        }
+    }
+    None
+}
+
+fn bulk(s: &mut EsState, body: &str) -> Response {
+    s.bulk_requests += 1;
+    let lines: Vec<&str> = body.lines().filter(|l| !l.trim().is_empty()).collect();
+    if lines.len() % 2 != 0 {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "illegal_argument_exception",
+            "The bulk request must be terminated by a newline [\\n]",
+        );
+    }
+    let mut items = Vec::new();
+    let mut errors = false;
+    for pair in lines.chunks(2) {
+        let (Ok(action), Ok(doc)) = (
+            serde_json::from_str::<Value>(pair[0]),
+            serde_json::from_str::<Value>(pair[1]),
+        ) else {
+            return error(StatusCode::BAD_REQUEST, "parse_exception", "bad NDJSON line");
+        };
+        let Some(meta) = action.get("index") else {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "illegal_argument_exception",
+                "only index actions are expected",
+            );
+        };
+        let index = meta["_index"].as_str().unwrap_or("").to_string();
+        let id = meta["_id"].as_str().unwrap_or("").to_string();
+        s.received.push((index.clone(), id.clone()));
+        let key = (index.clone(), id.clone());
+        let hash = id.bytes().fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64));
+        if s.throttle_every > 0 && hash % s.throttle_every == 0 && s.throttled.insert(key.clone()) {
+            errors = true;
+            items.push(json!({"index": {"_index": index, "_id": id, "status": 429,
+                "error": {"type": "es_rejected_execution_exception", "reason": "rejected execution of coordinating operation"}}}));
+            continue;
+        }
+        let props = s.indices.entry(index.clone()).or_default().clone();
+        if let Some(reason) = mapping_error(&props, &doc) {
+            errors = true;
+            items.push(json!({"index": {"_index": index, "_id": id, "status": 400,
+                "error": {"type": "mapper_parsing_exception", "reason": reason}}}));
+            continue;
+        }
+        let existed = s.docs.insert(key, doc).is_some();
+        items.push(json!({"index": {"_index": index, "_id": id, "status": if existed { 200 } else { 201 },
+            "result": if existed { "updated" } else { "created" }}}));
+    }
+    Json(json!({"took": 1, "errors": errors, "items": items})).into_response()
+}
+
+async fn handle(State(state): State<Arc<Mutex<EsState>>>, req: Request) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().trim_start_matches('/').to_string();
+    let body: Bytes = axum::body::to_bytes(req.into_body(), 64 << 20)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&body).to_string();
+    let mut s = state.lock().unwrap();
+    let parts: Vec<&str> = path.split('/').collect();
+    match (method, parts.as_slice()) {
+        (Method::POST, ["_bulk"]) => bulk(&mut s, &text),
+        (Method::GET, ["_cat", "indices", pattern]) => {
+            let list: Vec<Value> = s
+                .indices
+                .keys()
+                .filter(|i| glob(pattern, i))
+                .map(|i| json!({"index": i}))
+                .collect();
+            Json(json!(list)).into_response()
+        }
+        (Method::PUT, [index]) => {
+            if s.indices.contains_key(*index) {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "resource_already_exists_exception",
+                    &format!("index [{index}] already exists"),
+                );
+            }
+            let v: Value = serde_json::from_str(&text).unwrap_or(json!({}));
+            let props = v["mappings"]["properties"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+            s.indices.insert(index.to_string(), props);
+            Json(json!({"acknowledged": true, "index": index})).into_response()
+        }
+        (Method::DELETE, [index]) => {
+            if s.indices.remove(*index).is_none() {
+                return error(StatusCode::NOT_FOUND, "index_not_found_exception", "no such index");
+            }
+            s.docs.retain(|(i, _), _| i != index);
+            Json(json!({"acknowledged": true})).into_response()
+        }
+        (Method::GET, [index, "_doc", id]) => {
+            match s.docs.get(&(index.to_string(), id.to_string())) {
+                Some(d) => Json(json!({"_index": index, "_id": id, "found": true, "_source": d}))
+                    .into_response(),
+                None => (
+                    StatusCode::NOT_FOUND,
+                    Json(json!({"_index": index, "_id": id, "found": false})),
+                )
+                    .into_response(),
+            }
+        }
+        (Method::PUT, [index, "_doc", id]) => {
+            let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            s.indices.entry(index.to_string()).or_default();
+            s.docs.insert((index.to_string(), id.to_string()), v);
+            Json(json!({"_index": index, "_id": id, "result": "updated"})).into_response()
+        }
+        (Method::POST, [index, "_delete_by_query"]) => {
+            let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            let Some((field, range)) = v["query"]["range"]
+                .as_object()
+                .and_then(|m| m.iter().next())
+            else {
+                return error(StatusCode::BAD_REQUEST, "parsing_exception", "a range query is expected");
+            };
+            let lt = range["lt"].as_i64().unwrap_or(i64::MIN);
+            let before = s.docs.len();
+            s.docs
+                .retain(|(i, _), d| i != index || d[field].as_i64().is_none_or(|t| t >= lt));
+            Json(json!({"deleted": before - s.docs.len()})).into_response()
+        }
+        _ => error(StatusCode::BAD_REQUEST, "no_handler_found_exception", &path),
+    }
+}

@@ -1,0 +1,407 @@
+//! Seed 000 end to end on real services: raw data → a bk_log_json clean (verified on a sample)
+//! → data storages on PostgreSQL, MariaDB and Redis → tasks → 100,000 records ingested over
+//! HTTP → every one typed in each storage, once → tasks stopped, storages listed with status.
+use bkdata_tests::*;
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// bklog's collector envelope around one JSON log line (the shape bk_log_json cleans).
+pub fn envelope(i: u64) -> String {
+    let level = ["INFO", "WARN", "ERROR"][(i % 3) as usize];
+    let data = json!({"level": level, "code": i % 600, "msg": format!("GET /api/{i} done\tin {}ms", i % 97)})
+        .to_string();
+    json!({"serverIp": format!("10.0.{}.{}", i / 250 % 250, i % 250), "path": "/var/log/app.log",
+        "gseIndex": i, "utctime": "2026-11-22 06:30:52", "items": [{"data": data}]})
+    .to_string()
+}
+
+pub fn ndjson(range: std::ops::Range<u64>) -> String {
+    range.map(|i| envelope(i) + "\n").collect()
+}
+
+fn bklog_config() -> String {
+    use bkdata_databus::etl::bklog::{self, BklogField, EtlParams};
+    let fields: Vec<BklogField> = serde_json::from_value(json!([
+        {"field_name": "level", "field_type": "keyword"},
+        {"field_name": "code", "field_type": "integer"},
+        {"field_name": "msg", "field_type": "text"},
+    ]))
+    .unwrap();
+    bklog::json_config("bk_log_json", &EtlParams::default(), &fields)
+        .unwrap()
+        .to_string()
+}
+
+/// Register raw data and a bklog clean on it (as bklog sends it); answers (raw_data_id, rt).
+pub async fn raw_and_clean(srv: &TestServer, biz: i64, name: &str) -> (i64, String) {
+    let raw = srv
+        .bk_ok(
+            Method::POST,
+            "/v3/access/rawdata/",
+            Some(json!({"bk_biz_id": biz, "raw_data_name": name})),
+        )
+        .await;
+    let raw_id = raw["raw_data_id"].as_i64().unwrap();
+    let clean = srv
+        .bk_ok(Method::POST, "/v3/databus/cleans/", Some(json!({
+            "raw_data_id": raw_id, "result_table_name": name, "result_table_name_alias": "应用日志",
+            "clean_config_name": name, "description": "bklog", "bk_biz_id": biz, "bk_username": "admin",
+            "json_config": bklog_config(),
+            "fields": [
+                {"field_name": "level", "field_type": "string", "field_alias": "级别", "is_dimension": true, "field_index": 1},
+                {"field_name": "code", "field_type": "int", "field_alias": "code", "is_dimension": false, "field_index": 2},
+                {"field_name": "msg", "field_type": "text", "field_alias": "msg", "is_dimension": false, "field_index": 3},
+                {"field_name": "gseindex", "field_type": "long", "field_alias": "gseindex", "is_dimension": false, "field_index": 4},
+                {"field_name": "ip", "field_type": "string", "field_alias": "ip", "is_dimension": true, "field_index": 5},
+                {"field_name": "timestamp", "field_type": "long", "field_alias": "time", "is_dimension": false, "field_index": 6}
+            ]
+        })))
+        .await;
+    (raw_id, clean["result_table_id"].as_str().unwrap().to_string())
+}
+
+/// bklog's data_storages body (handlers/etl/bkbase.py), for another storage type.
+pub fn storage_body(biz: i64, raw_id: i64, name: &str, storage_type: &str, cluster: Option<&str>) -> Value {
+    let mut b = json!({
+        "bk_biz_id": biz, "raw_data_id": raw_id, "data_type": "clean",
+        "result_table_name": name, "result_table_name_alias": "应用日志",
+        "storage_type": storage_type, "expires": "7d",
+        "fields": [
+            {"field_name": "level", "field_type": "string", "field_alias": "级别", "is_dimension": true, "field_index": 1, "physical_field": "level"},
+            {"field_name": "code", "field_type": "int", "field_alias": "code", "is_dimension": false, "field_index": 2, "physical_field": "code"},
+            {"field_name": "msg", "field_type": "text", "field_alias": "msg", "is_dimension": false, "field_index": 3, "physical_field": "msg"},
+            {"field_name": "gseindex", "field_type": "long", "field_alias": "gseindex", "is_dimension": false, "field_index": 4, "physical_field": "gseindex"},
+            {"field_name": "ip", "field_type": "string", "field_alias": "ip", "is_dimension": true, "field_index": 5, "physical_field": "ip"},
+            {"field_name": "timestamp", "field_type": "long", "field_alias": "time", "is_dimension": false, "field_index": 6, "physical_field": "timestamp"}
+        ]
+    });
+    if let Some(c) = cluster {
+        b["storage_cluster"] = json!(c);
+    }
+    b
+}
+
+pub fn unique(tag: &str) -> String {
+    format!("{tag}{:08x}", rand::random::<u32>())
+}
+
+pub async fn pg(srv: &TestServer) -> tokio_postgres::Client {
+    let (c, conn) = tokio_postgres::connect(&srv.db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    c
+}
+
+/// (rows, distinct gseindex, sum of code) in a PostgreSQL table.
+pub async fn pg_counts(c: &tokio_postgres::Client, table: &str) -> (i64, i64, i64) {
+    let r = c
+        .query_one(
+            &format!("SELECT count(*), count(DISTINCT gseindex), coalesce(sum(code), 0)::bigint FROM {table}"),
+            &[],
+        )
+        .await
+        .unwrap();
+    (r.get(0), r.get(1), r.get(2))
+}
+
+pub fn maria() -> mysql_async::Pool {
+    mysql_async::Pool::new(
+        mysql_async::OptsBuilder::default()
+            .ip_or_hostname("127.0.0.1")
+            .tcp_port(3306)
+            .user(Some("root"))
+            .prefer_socket(false),
+    )
+}
+
+async fn redis_conn() -> redis::aio::MultiplexedConnection {
+    redis::Client::open("redis://127.0.0.1:6379/0")
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+async fn redis_keys(c: &mut redis::aio::MultiplexedConnection, pattern: &str) -> Vec<String> {
+    let mut cursor: u64 = 0;
+    let mut keys = Vec::new();
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(10_000)
+            .query_async(c)
+            .await
+            .unwrap();
+        keys.extend(batch);
+        if next == 0 {
+            return keys;
+        }
+        cursor = next;
+    }
+}
+
+fn sum_code(range: std::ops::Range<u64>) -> i64 {
+    range.map(|i| (i % 600) as i64).sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn seed000_ingest_lands_typed_in_postgres_mariadb_and_redis() {
+    const N: u64 = 100_000;
+    let srv = nats_server().await;
+    let _worker = srv.worker(&[]);
+    let (biz, name) = (2, "app_log");
+    let (raw_id, rt) = raw_and_clean(&srv, biz, name).await;
+    assert_eq!(rt, "2_app_log");
+
+    // Verify the config on a sample first, as an operator does.
+    let cfg = bklog_config();
+    let v = srv
+        .bk_ok(
+            Method::POST,
+            "/v3/databus/cleans/verify/",
+            Some(json!({"conf": cfg, "msg": envelope(42)})),
+        )
+        .await;
+    let row = &v["result"][0];
+    let schema: Vec<&str> = v["schema"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap().split('(').next().unwrap())
+        .collect();
+    let at = |n: &str| schema.iter().position(|s| *s == n).unwrap();
+    assert_eq!(row[at("code")], 42, "{v}");
+    assert_eq!(row[at("level")], "INFO", "{v}");
+
+    // PostgreSQL on the default cluster, before the task: created stopped.
+    let ds = srv
+        .bk_ok(
+            Method::POST,
+            "/v3/databus/data_storages/",
+            Some(storage_body(biz, raw_id, name, "postgresql", None)),
+        )
+        .await;
+    assert_eq!(ds["physical_table_name"], "mapleleaf_2.app_log_2", "{ds}");
+    assert_eq!(ds["storage_cluster"], "default-postgresql");
+    assert_eq!(ds["status"], "stopped");
+    let pgc = pg(&srv).await;
+    let types: Vec<(String, String)> = pgc
+        .query(
+            "SELECT column_name::text, data_type::text FROM information_schema.columns \
+             WHERE table_schema = 'mapleleaf_2' AND table_name = 'app_log_2' ORDER BY ordinal_position",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let types: Vec<(&str, &str)> = types.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    assert_eq!(
+        types,
+        [
+            ("level", "text"),
+            ("code", "integer"),
+            ("msg", "text"),
+            ("gseindex", "bigint"),
+            ("ip", "text"),
+            ("timestamp", "bigint"),
+            ("dtEventTime", "text"),
+            ("dtEventTimeStamp", "bigint"),
+            ("localTime", "text")
+        ]
+    );
+
+    // The clean and the PostgreSQL shipper, by bklog's tasks call.
+    let t = srv
+        .bk_ok(
+            Method::POST,
+            "/v3/databus/tasks/",
+            Some(json!({"result_table_id": rt, "storages": ["kafka", "postgresql"]})),
+        )
+        .await;
+    assert_eq!(t["storages"]["kafka"]["status"], "running", "{t}");
+    assert_eq!(t["storages"]["postgresql"]["status"], "running", "{t}");
+
+    // MariaDB and Redis bound while the table is live: their shippers start with the binding.
+    let db = unique("bkt_");
+    let prefix = format!("{db}:");
+    srv.bk_ok(Method::POST, "/v3/storekit/clusters/", Some(json!({"cluster_name": format!("maria-{db}"), "cluster_type": "mysql",
+        "connection_info": {"host": "127.0.0.1", "port": 3306, "user": "root", "password": "", "database": db}}))).await;
+    srv.bk_ok(Method::POST, "/v3/storekit/clusters/", Some(json!({"cluster_name": format!("redis-{db}"), "cluster_type": "redis",
+        "connection_info": {"host": "127.0.0.1", "port": 6379, "key_prefix": prefix}}))).await;
+    let m = srv
+        .bk_ok(
+            Method::POST,
+            "/v3/databus/data_storages/",
+            Some(storage_body(biz, raw_id, name, "tspider", Some(&format!("maria-{db}")))),
+        )
+        .await;
+    assert_eq!(m["physical_table_name"], format!("{db}.app_log_2"));
+    assert_eq!(m["status"], "running", "{m}");
+    let r = srv
+        .bk_ok(
+            Method::POST,
+            "/v3/databus/data_storages/",
+            Some(storage_body(biz, raw_id, name, "redis", Some(&format!("redis-{db}")))),
+        )
+        .await;
+    assert_eq!(r["physical_table_name"], format!("{db}:2_app_log"));
+
+    // 100,000 records over HTTP, 10,000 a request.
+    for start in (0..N).step_by(10_000) {
+        let (s, v) = srv.ingest(raw_id, ndjson(start..start + 10_000)).await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["data"]["records"], 10_000, "{v}");
+    }
+
+    let within = Duration::from_secs(240);
+    let table = "mapleleaf_2.app_log_2";
+    eventually(within, "all rows in PostgreSQL", || async {
+        (pg_counts(&pgc, table).await.0 >= N as i64).then_some(())
+    })
+    .await;
+    assert_eq!(
+        pg_counts(&pgc, table).await,
+        (N as i64, N as i64, sum_code(0..N))
+    );
+    let r = pgc
+        .query_one(
+            &format!("SELECT level, code, msg, ip, \"dtEventTimeStamp\" FROM {table} WHERE gseindex = 4242"),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.get::<_, String>(0), "INFO");
+    assert_eq!(r.get::<_, i32>(1), 4242 % 600);
+    assert_eq!(r.get::<_, String>(2), "GET /api/4242 done\tin 71ms");
+    assert_eq!(r.get::<_, String>(3), "10.0.16.242");
+    assert_eq!(r.get::<_, i64>(4), 1_795_329_052_000);
+
+    use mysql_async::prelude::Queryable;
+    let maria = maria();
+    let mut mc = maria.get_conn().await.unwrap();
+    let q = format!("SELECT COUNT(*), COUNT(DISTINCT gseindex), CAST(COALESCE(SUM(code), 0) AS SIGNED) FROM `{db}`.app_log_2");
+    let counts = eventually(within, "all rows in MariaDB", || {
+        let (q, maria) = (q.clone(), maria.clone());
+        async move {
+            let mut mc = maria.get_conn().await.unwrap();
+            let c: (i64, i64, i64) = mc.query_first(q).await.unwrap().unwrap();
+            (c.0 >= N as i64).then_some(c)
+        }
+    })
+    .await;
+    assert_eq!(counts, (N as i64, N as i64, sum_code(0..N)));
+    let typed: Option<String> = mc
+        .query_first(format!("SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '{db}' AND TABLE_NAME = 'app_log_2' AND COLUMN_NAME = 'code'"))
+        .await
+        .unwrap();
+    assert_eq!(typed.as_deref(), Some("int"));
+
+    let mut rc = redis_conn().await;
+    let pattern = format!("{db}:2_app_log:*");
+    eventually(within, "all rows in Redis", || {
+        let (mut rc, pattern) = (rc.clone(), pattern.clone());
+        async move { (redis_keys(&mut rc, &pattern).await.len() >= N as usize).then_some(()) }
+    })
+    .await;
+    let keys = redis_keys(&mut rc, &pattern).await;
+    assert_eq!(keys.len(), N as usize);
+    let one: String = redis::cmd("GET")
+        .arg(&keys[0])
+        .query_async(&mut rc)
+        .await
+        .unwrap();
+    let one: Value = serde_json::from_str(&one).unwrap();
+    assert!(one["code"].is_i64() && one["gseindex"].is_i64(), "{one}");
+    let ttl: i64 = redis::cmd("TTL").arg(&keys[0]).query_async(&mut rc).await.unwrap();
+    assert!(ttl > 6 * 86_400 && ttl <= 7 * 86_400, "{ttl}");
+
+    // Counters and lag settle.
+    let t = eventually(Duration::from_secs(30), "counters", || async {
+        let (_, v) = srv
+            .bk(Method::GET, &format!("/v3/databus/tasks/{rt}/"), None)
+            .await;
+        let s = &v["data"]["storages"];
+        let done = ["postgresql", "tspider", "redis"]
+            .iter()
+            .all(|k| s[k]["rows_written"] == N && s[k]["lag"] == 0)
+            && s["kafka"]["rows_out"] == N;
+        done.then_some(v["data"].clone())
+    })
+    .await;
+    assert_eq!(t["status"], "running");
+
+    // get_config_db_list: the three storages with status, filtered as bklog filters.
+    let list = srv
+        .bk_ok(
+            Method::GET,
+            &format!("/v3/databus/data_storages/?raw_data_id={raw_id}&bk_biz_id={biz}"),
+            None,
+        )
+        .await;
+    let list = list.as_array().unwrap();
+    let mut types: Vec<&str> = list.iter().map(|d| d["storage_type"].as_str().unwrap()).collect();
+    types.sort();
+    assert_eq!(types, ["postgresql", "redis", "tspider"]);
+    for d in list {
+        assert_eq!(
+            (d["status"].as_str(), d["status_display"].as_str()),
+            (Some("running"), Some("正常")),
+            "{d}"
+        );
+        assert_eq!(d["result_table_id"], rt);
+        assert_eq!(d["expires"], "7d");
+    }
+    let other_biz = srv
+        .bk_ok(Method::GET, "/v3/databus/data_storages/?bk_biz_id=3", None)
+        .await;
+    assert_eq!(other_biz, json!([]));
+
+    // Stop everything.
+    let t = srv
+        .bk_ok(Method::DELETE, &format!("/v3/databus/tasks/{rt}/"), None)
+        .await;
+    for k in ["kafka", "postgresql", "tspider", "redis"] {
+        assert_eq!(t["storages"][k]["status"], "stopped", "{t}");
+    }
+    let list = srv
+        .bk_ok(
+            Method::GET,
+            &format!("/v3/databus/data_storages/?raw_data_id={raw_id}"),
+            None,
+        )
+        .await;
+    assert!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|d| d["status"] == "stopped" && d["status_display"] == "已停止"));
+    // The jobs end.
+    let mut conn = srv.db.conn();
+    eventually(Duration::from_secs(30), "jobs to end", || {
+        use bkdata_models::schema::background_jobs as j;
+        use diesel::prelude::*;
+        let live: i64 = j::table
+            .filter(j::job_type.eq_any(["ship_run", "clean_run"]))
+            .count()
+            .get_result(&mut conn)
+            .unwrap();
+        async move { (live == 0).then_some(()) }
+    })
+    .await;
+
+    mc.query_drop(format!("DROP DATABASE `{db}`")).await.unwrap();
+    drop(mc);
+    maria.disconnect().await.unwrap();
+    let all = redis_keys(&mut rc, &format!("{db}:*")).await;
+    for chunk in all.chunks(1000) {
+        let _: i64 = redis::cmd("DEL").arg(chunk).query_async(&mut rc).await.unwrap();
+    }
+    srv.cleanup_bus().await;
+}
