@@ -8,11 +8,14 @@ use std::time::Duration;
 
 /// bklog's collector envelope around one JSON log line (the shape bk_log_json cleans).
 pub fn envelope(i: u64) -> String {
+    envelope_with(i, "2026-11-22 06:30:52", &format!("GET /api/{i} done\tin {}ms", i % 97))
+}
+
+pub fn envelope_with(i: u64, utctime: &str, msg: &str) -> String {
     let level = ["INFO", "WARN", "ERROR"][(i % 3) as usize];
-    let data = json!({"level": level, "code": i % 600, "msg": format!("GET /api/{i} done\tin {}ms", i % 97)})
-        .to_string();
+    let data = json!({"level": level, "code": i % 600, "msg": msg}).to_string();
     json!({"serverIp": format!("10.0.{}.{}", i / 250 % 250, i % 250), "path": "/var/log/app.log",
-        "gseIndex": i, "utctime": "2026-11-22 06:30:52", "items": [{"data": data}]})
+        "gseIndex": i, "utctime": utctime, "items": [{"data": data}]})
     .to_string()
 }
 
@@ -403,5 +406,251 @@ async fn seed000_ingest_lands_typed_in_postgres_mariadb_and_redis() {
     for chunk in all.chunks(1000) {
         let _: i64 = redis::cmd("DEL").arg(chunk).query_async(&mut rc).await.unwrap();
     }
+    srv.cleanup_bus().await;
+}
+
+/// bklog's request bodies are accepted as sent; unsupported storages and bad settings are
+/// clear errors in BKData's envelope, and nothing is bound by a refused request.
+#[tokio::test(flavor = "multi_thread")]
+async fn storage_and_task_bodies_and_their_errors() {
+    let srv = TestServer::start().await;
+    let es = fake_es::FakeEs::start().await;
+    let (biz, name) = (5, "web_log");
+    let (raw_id, rt) = raw_and_clean(&srv, biz, name).await;
+
+    // Unsupported storage types name the supported ones.
+    let (s, v) = srv
+        .bk(
+            Method::POST,
+            "/v3/databus/data_storages/",
+            Some(storage_body(biz, raw_id, name, "hdfs", None)),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(v["result"], false, "{v}");
+    let m = v["message"].as_str().unwrap();
+    assert!(m.contains("hdfs") && m.contains("postgresql, mysql, tspider, redis, es, queue"), "{m}");
+    assert!(v["errors"]["storage_type"].is_array(), "{v}");
+    let (_, v) = srv
+        .bk(
+            Method::POST,
+            "/v3/databus/tasks/",
+            Some(json!({"result_table_id": rt, "storages": ["kafka", "hdfs"]})),
+        )
+        .await;
+    assert_eq!(v["result"], false);
+    assert!(v["message"].as_str().unwrap().contains("kafka, queue, postgresql"), "{v}");
+    // A storage the table is not bound to.
+    let (_, v) = srv
+        .bk(
+            Method::POST,
+            "/v3/databus/tasks/",
+            Some(json!({"result_table_id": rt, "storages": ["es"]})),
+        )
+        .await;
+    assert_eq!((v["result"].clone(), v["code"].clone()), (json!(false), json!("1500004")), "{v}");
+    assert!(v["message"].as_str().unwrap().contains("data_storages"), "{v}");
+
+    // Bad settings, each named.
+    let mut b = storage_body(biz, raw_id, name, "postgresql", None);
+    b["expires"] = json!("forever");
+    let (_, v) = srv.bk(Method::POST, "/v3/databus/data_storages/", Some(b)).await;
+    assert!(v["errors"]["expires"].is_array(), "{v}");
+    let mut b = storage_body(biz, raw_id, name, "postgresql", None);
+    b["fields"][0]["field_name"] = json!("nope");
+    let (_, v) = srv.bk(Method::POST, "/v3/databus/data_storages/", Some(b)).await;
+    assert!(v["message"].as_str().unwrap().contains("nope is not a field"), "{v}");
+    let (_, v) = srv
+        .bk(
+            Method::POST,
+            "/v3/databus/data_storages/",
+            Some(storage_body(biz, raw_id, name, "mysql", Some("default-postgresql"))),
+        )
+        .await;
+    assert!(v["message"].as_str().unwrap().contains("is a postgresql cluster"), "{v}");
+    let (_, v) = srv
+        .bk(
+            Method::POST,
+            "/v3/databus/data_storages/",
+            Some(storage_body(biz, raw_id, name, "es", None)),
+        )
+        .await;
+    assert!(v["message"].as_str().unwrap().contains("no es cluster"), "{v}");
+    let mut b = storage_body(biz, raw_id, name, "postgresql", None);
+    b["physical_table_name"] = json!("x; DROP TABLE apps");
+    let (_, v) = srv.bk(Method::POST, "/v3/databus/data_storages/", Some(b)).await;
+    assert!(v["errors"]["physical_table_name"].is_array(), "{v}");
+    // An unreachable cluster: 503, and no binding left behind.
+    srv.bk_ok(Method::POST, "/v3/storekit/clusters/", Some(json!({"cluster_name": "dead-redis", "cluster_type": "redis",
+        "connection_info": {"host": "127.0.0.1", "port": 1}}))).await;
+    let (s, v) = srv
+        .bk(
+            Method::POST,
+            "/v3/databus/data_storages/",
+            Some(storage_body(biz, raw_id, name, "redis", Some("dead-redis"))),
+        )
+        .await;
+    assert_eq!((s, v["code"].clone()), (503, json!("1500503")), "{v}");
+    let list = srv
+        .bk_ok(Method::GET, &format!("/v3/databus/data_storages/?raw_data_id={raw_id}"), None)
+        .await;
+    assert_eq!(list, json!([]));
+    // A bad filter is named.
+    let (_, v) = srv
+        .bk(Method::GET, "/v3/databus/data_storages/?raw_data_id=abc", None)
+        .await;
+    assert!(v["errors"]["raw_data_id"].is_array(), "{v}");
+
+    // bklog's ES body: merged storage with its literal-brace physical name.
+    srv.bk_ok(Method::POST, "/v3/storekit/clusters/", Some(json!({"cluster_name": "es-main", "cluster_type": "es",
+        "connection_info": {"host": "127.0.0.1", "port": es.port, "user": "elastic", "password": "pw"}}))).await;
+    let mut b = storage_body(biz, raw_id, name, "es", Some("es-main"));
+    b["physical_table_name"] = json!("write_{yyyyMMdd}_{table_id}");
+    let d = srv.bk_ok(Method::POST, "/v3/databus/data_storages/", Some(b)).await;
+    assert_eq!(d["physical_table_name"], "write_{yyyyMMdd}_5_web_log");
+    {
+        let st = es.state.lock().unwrap();
+        let today = chrono::Utc::now().format("%Y%m%d").to_string();
+        let props = &st.indices[&format!("write_{today}_5_web_log")];
+        assert_eq!(props["code"]["type"], "integer");
+        assert_eq!(props["level"]["type"], "keyword");
+        assert_eq!(props["msg"]["type"], "text");
+        assert_eq!(props["dtEventTimeStamp"]["type"], "long");
+    }
+    // A second POST is "already exists"; PUT changes it (bklog's update path) and adds columns.
+    let (_, v) = srv
+        .bk(
+            Method::POST,
+            "/v3/databus/data_storages/",
+            Some(storage_body(biz, raw_id, name, "es", Some("es-main"))),
+        )
+        .await;
+    assert_eq!(v["code"], "1500005", "{v}");
+    let pgb = storage_body(biz, raw_id, name, "postgresql", None);
+    let mut small = pgb.clone();
+    small["fields"] = json!([{"field_name": "code", "field_type": "int"}]);
+    srv.bk_ok(Method::POST, "/v3/databus/data_storages/", Some(small)).await;
+    let mut untyped = pgb.clone();
+    untyped.as_object_mut().unwrap().remove("storage_type");
+    let (_, v) = srv
+        .bk(Method::PUT, &format!("/v3/databus/data_storages/{rt}/"), Some(untyped))
+        .await;
+    assert!(v["message"].as_str().unwrap().contains("several storages"), "{v}");
+    let mut put = pgb.clone();
+    put["expires"] = json!("30d");
+    let d = srv
+        .bk_ok(Method::PUT, &format!("/v3/databus/data_storages/{rt}/"), Some(put))
+        .await;
+    assert_eq!(d["expires"], "30d");
+    assert_eq!(d["fields"].as_array().unwrap().len(), 6);
+    let pgc = pg(&srv).await;
+    let n: i64 = pgc
+        .query_one(
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'mapleleaf_5' AND table_name = 'web_log_5'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 9, "6 fields and the 3 time columns");
+
+    // Tasks for a table with both; DELETE with a list stops only those.
+    let t = srv
+        .bk_ok(Method::POST, "/v3/databus/tasks/", Some(json!({"result_table_id": rt})))
+        .await;
+    for k in ["kafka", "es", "postgresql"] {
+        assert_eq!(t["storages"][k]["status"], "running", "{t}");
+    }
+    let t = srv
+        .bk_ok(Method::DELETE, &format!("/v3/databus/tasks/{rt}/?storages=es"), None)
+        .await;
+    assert_eq!(t["storages"]["es"]["status"], "stopped", "{t}");
+    assert_eq!(t["storages"]["postgresql"]["status"], "running", "{t}");
+    // Unbinding keeps the table.
+    let v = srv
+        .bk_ok(Method::DELETE, &format!("/v3/databus/data_storages/{rt}/?storage_type=es"), None)
+        .await;
+    assert_eq!(v["deleted"], true);
+    let t = srv
+        .bk_ok(Method::GET, &format!("/v3/databus/tasks/{rt}/"), None)
+        .await;
+    assert!(t["storages"].get("es").is_none(), "{t}");
+    let (_, v) = srv
+        .bk(Method::GET, "/v3/databus/tasks/5_nope/", None)
+        .await;
+    assert_eq!(v["code"], "1500004");
+}
+
+/// Elasticsearch through its bulk protocol (a stand-in server: ES cannot be installed here):
+/// items answered 429 are retried until stored, items refused by the mapping are dead-lettered
+/// and listed, every other row is stored once under its stream-position id.
+#[tokio::test(flavor = "multi_thread")]
+async fn es_bulk_retries_429_and_dead_letters_rejected_items() {
+    const N: u64 = 1_000;
+    let srv = nats_server().await;
+    let _worker = srv.worker(&[("BKDATA_JOB_RETRY_BASE_MS", "100")]);
+    let es = fake_es::FakeEs::start().await;
+    {
+        let mut st = es.state.lock().unwrap();
+        st.throttle_every = 7;
+        // An index made earlier with `msg` as a number: non-numeric messages cannot be indexed.
+        st.indices.insert(
+            "es_app_log".into(),
+            json!({"msg": {"type": "long"}}).as_object().unwrap().clone(),
+        );
+    }
+    let (biz, name) = (6, "app_log");
+    let (raw_id, rt) = raw_and_clean(&srv, biz, name).await;
+    srv.bk_ok(Method::POST, "/v3/storekit/clusters/", Some(json!({"cluster_name": "es-test", "cluster_type": "es",
+        "connection_info": {"host": "127.0.0.1", "port": es.port}}))).await;
+    let mut b = storage_body(biz, raw_id, name, "es", Some("es-test"));
+    b["physical_table_name"] = json!("es_app_log");
+    srv.bk_ok(Method::POST, "/v3/databus/data_storages/", Some(b)).await;
+    srv.bk_ok(Method::POST, "/v3/databus/tasks/", Some(json!({"result_table_id": rt}))).await;
+    let body: String = (0..N)
+        .map(|i| {
+            let msg = if i % 100 == 0 { format!("oops {i}") } else { i.to_string() };
+            envelope_with(i, "2026-11-22 06:30:52", &msg) + "\n"
+        })
+        .collect();
+    let (s, v) = srv.ingest(raw_id, body).await;
+    assert_eq!(s, 200, "{v}");
+
+    let t = eventually(Duration::from_secs(60), "ES shipped", || async {
+        let (_, v) = srv.bk(Method::GET, &format!("/v3/databus/tasks/{rt}/"), None).await;
+        let e = &v["data"]["storages"]["es"];
+        (e["rows_written"].as_u64().unwrap_or(0) + e["dead_letters"].as_u64().unwrap_or(0) >= N)
+            .then_some(e.clone())
+    })
+    .await;
+    assert_eq!((t["rows_written"].clone(), t["dead_letters"].clone()), (json!(990), json!(10)), "{t}");
+    let docs = es.docs_in("es_app_log");
+    assert_eq!(docs.len(), 990);
+    let mut seen: Vec<i64> = docs.iter().map(|d| d["gseindex"].as_i64().unwrap()).collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 990);
+    assert!(seen.iter().all(|i| i % 100 != 0));
+    {
+        let st = es.state.lock().unwrap();
+        assert!(!st.throttled.is_empty(), "some items were throttled");
+        // Only the throttled items were sent again.
+        let resent = st.received.len() - N as usize;
+        assert_eq!(resent, st.throttled.len());
+        // The committed position is kept in the cluster.
+        let key = ("bkdata_ship_offsets".to_string(), "ship_es_6_app_log".to_string());
+        assert!(st.docs[&key]["seq"].as_u64().unwrap() >= 1);
+    }
+    let dead = srv
+        .bk_ok(Method::GET, &format!("/v3/databus/tasks/{rt}/dead_letters/?storage_type=es"), None)
+        .await;
+    let dead = dead.as_array().unwrap();
+    assert_eq!(dead.len(), 10);
+    for d in dead {
+        assert!(d["error"].as_str().unwrap().contains("mapper_parsing_exception"), "{d}");
+        let doc: Value = serde_json::from_str(d["document"].as_str().unwrap()).unwrap();
+        assert!(doc["msg"].as_str().unwrap().starts_with("oops"), "{doc}");
+    }
+    srv.bk_ok(Method::DELETE, &format!("/v3/databus/tasks/{rt}/"), None).await;
     srv.cleanup_bus().await;
 }
