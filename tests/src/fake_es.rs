@@ -108,7 +108,7 @@ fn mapping_error(props: &Map<String, Value>, doc: &Value) -> Option<String> {
 fn bulk(s: &mut EsState, body: &str) -> Response {
     s.bulk_requests += 1;
     let lines: Vec<&str> = body.lines().filter(|l| !l.trim().is_empty()).collect();
-    if lines.len() % 2 != 0 {
+    if !lines.len().is_multiple_of(2) {
         return error(
             StatusCode::BAD_REQUEST,
             "illegal_argument_exception",
@@ -122,7 +122,11 @@ fn bulk(s: &mut EsState, body: &str) -> Response {
             serde_json::from_str::<Value>(pair[0]),
             serde_json::from_str::<Value>(pair[1]),
         ) else {
-            return error(StatusCode::BAD_REQUEST, "parse_exception", "bad NDJSON line");
+            return error(
+                StatusCode::BAD_REQUEST,
+                "parse_exception",
+                "bad NDJSON line",
+            );
         };
         let Some(meta) = action.get("index") else {
             return error(
@@ -135,7 +139,9 @@ fn bulk(s: &mut EsState, body: &str) -> Response {
         let id = meta["_id"].as_str().unwrap_or("").to_string();
         s.received.push((index.clone(), id.clone()));
         let key = (index.clone(), id.clone());
-        let hash = id.bytes().fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64));
+        let hash = id
+            .bytes()
+            .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64));
         if s.throttle_every > 0 && hash % s.throttle_every == 0 && s.throttled.insert(key.clone()) {
             errors = true;
             items.push(json!({"index": {"_index": index, "_id": id, "status": 429,
@@ -150,8 +156,10 @@ fn bulk(s: &mut EsState, body: &str) -> Response {
             continue;
         }
         let existed = s.docs.insert(key, doc).is_some();
-        items.push(json!({"index": {"_index": index, "_id": id, "status": if existed { 200 } else { 201 },
-            "result": if existed { "updated" } else { "created" }}}));
+        items.push(
+            json!({"index": {"_index": index, "_id": id, "status": if existed { 200 } else { 201 },
+            "result": if existed { "updated" } else { "created" }}}),
+        );
     }
     Json(json!({"took": 1, "errors": errors, "items": items})).into_response()
 }
@@ -194,7 +202,11 @@ async fn handle(State(state): State<Arc<Mutex<EsState>>>, req: Request) -> Respo
         }
         (Method::DELETE, [index]) => {
             if s.indices.remove(*index).is_none() {
-                return error(StatusCode::NOT_FOUND, "index_not_found_exception", "no such index");
+                return error(
+                    StatusCode::NOT_FOUND,
+                    "index_not_found_exception",
+                    "no such index",
+                );
             }
             s.docs.retain(|(i, _), _| i != index);
             Json(json!({"acknowledged": true})).into_response()
@@ -222,7 +234,11 @@ async fn handle(State(state): State<Arc<Mutex<EsState>>>, req: Request) -> Respo
                 .as_object()
                 .and_then(|m| m.iter().next())
             else {
-                return error(StatusCode::BAD_REQUEST, "parsing_exception", "a range query is expected");
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "parsing_exception",
+                    "a range query is expected",
+                );
             };
             let lt = range["lt"].as_i64().unwrap_or(i64::MIN);
             let before = s.docs.len();

@@ -1,6 +1,7 @@
 //! Test support: a fresh database per test, an in-process server on a free port, worker
 //! processes (`bkdata-test-worker`, the real worker with test steps), and polling helpers.
 pub mod fake_es;
+pub mod seed000;
 
 use bkdata_models::db;
 use rand::Rng;
@@ -433,12 +434,23 @@ impl PrivateNats {
 
     /// (Re)start the server and wait until it accepts connections.
     pub fn restart(&mut self) {
-        let bin = ["/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"]
-            .into_iter()
-            .find(|p| Path::new(p).exists())
-            .unwrap_or("nats-server");
+        let bin = [
+            "/usr/sbin/nats-server",
+            "/usr/bin/nats-server",
+            "/usr/local/bin/nats-server",
+        ]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap_or("nats-server");
         let child = Command::new(bin)
-            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
             .arg(self.store.path())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())

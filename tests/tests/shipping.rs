@@ -1,123 +1,11 @@
 //! Seed 000 end to end on real services: raw data → a bk_log_json clean (verified on a sample)
 //! → data storages on PostgreSQL, MariaDB and Redis → tasks → 100,000 records ingested over
 //! HTTP → every one typed in each storage, once → tasks stopped, storages listed with status.
+use bkdata_tests::seed000::*;
 use bkdata_tests::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::time::Duration;
-
-/// bklog's collector envelope around one JSON log line (the shape bk_log_json cleans).
-pub fn envelope(i: u64) -> String {
-    envelope_with(i, "2026-11-22 06:30:52", &format!("GET /api/{i} done\tin {}ms", i % 97))
-}
-
-pub fn envelope_with(i: u64, utctime: &str, msg: &str) -> String {
-    let level = ["INFO", "WARN", "ERROR"][(i % 3) as usize];
-    let data = json!({"level": level, "code": i % 600, "msg": msg}).to_string();
-    json!({"serverIp": format!("10.0.{}.{}", i / 250 % 250, i % 250), "path": "/var/log/app.log",
-        "gseIndex": i, "utctime": utctime, "items": [{"data": data}]})
-    .to_string()
-}
-
-pub fn ndjson(range: std::ops::Range<u64>) -> String {
-    range.map(|i| envelope(i) + "\n").collect()
-}
-
-fn bklog_config() -> String {
-    use bkdata_databus::etl::bklog::{self, BklogField, EtlParams};
-    let fields: Vec<BklogField> = serde_json::from_value(json!([
-        {"field_name": "level", "field_type": "keyword"},
-        {"field_name": "code", "field_type": "integer"},
-        {"field_name": "msg", "field_type": "text"},
-    ]))
-    .unwrap();
-    bklog::json_config("bk_log_json", &EtlParams::default(), &fields)
-        .unwrap()
-        .to_string()
-}
-
-/// Register raw data and a bklog clean on it (as bklog sends it); answers (raw_data_id, rt).
-pub async fn raw_and_clean(srv: &TestServer, biz: i64, name: &str) -> (i64, String) {
-    let raw = srv
-        .bk_ok(
-            Method::POST,
-            "/v3/access/rawdata/",
-            Some(json!({"bk_biz_id": biz, "raw_data_name": name})),
-        )
-        .await;
-    let raw_id = raw["raw_data_id"].as_i64().unwrap();
-    let clean = srv
-        .bk_ok(Method::POST, "/v3/databus/cleans/", Some(json!({
-            "raw_data_id": raw_id, "result_table_name": name, "result_table_name_alias": "应用日志",
-            "clean_config_name": name, "description": "bklog", "bk_biz_id": biz, "bk_username": "admin",
-            "json_config": bklog_config(),
-            "fields": [
-                {"field_name": "level", "field_type": "string", "field_alias": "级别", "is_dimension": true, "field_index": 1},
-                {"field_name": "code", "field_type": "int", "field_alias": "code", "is_dimension": false, "field_index": 2},
-                {"field_name": "msg", "field_type": "text", "field_alias": "msg", "is_dimension": false, "field_index": 3},
-                {"field_name": "gseindex", "field_type": "long", "field_alias": "gseindex", "is_dimension": false, "field_index": 4},
-                {"field_name": "ip", "field_type": "string", "field_alias": "ip", "is_dimension": true, "field_index": 5},
-                {"field_name": "timestamp", "field_type": "long", "field_alias": "time", "is_dimension": false, "field_index": 6}
-            ]
-        })))
-        .await;
-    (raw_id, clean["result_table_id"].as_str().unwrap().to_string())
-}
-
-/// bklog's data_storages body (handlers/etl/bkbase.py), for another storage type.
-pub fn storage_body(biz: i64, raw_id: i64, name: &str, storage_type: &str, cluster: Option<&str>) -> Value {
-    let mut b = json!({
-        "bk_biz_id": biz, "raw_data_id": raw_id, "data_type": "clean",
-        "result_table_name": name, "result_table_name_alias": "应用日志",
-        "storage_type": storage_type, "expires": "7d",
-        "fields": [
-            {"field_name": "level", "field_type": "string", "field_alias": "级别", "is_dimension": true, "field_index": 1, "physical_field": "level"},
-            {"field_name": "code", "field_type": "int", "field_alias": "code", "is_dimension": false, "field_index": 2, "physical_field": "code"},
-            {"field_name": "msg", "field_type": "text", "field_alias": "msg", "is_dimension": false, "field_index": 3, "physical_field": "msg"},
-            {"field_name": "gseindex", "field_type": "long", "field_alias": "gseindex", "is_dimension": false, "field_index": 4, "physical_field": "gseindex"},
-            {"field_name": "ip", "field_type": "string", "field_alias": "ip", "is_dimension": true, "field_index": 5, "physical_field": "ip"},
-            {"field_name": "timestamp", "field_type": "long", "field_alias": "time", "is_dimension": false, "field_index": 6, "physical_field": "timestamp"}
-        ]
-    });
-    if let Some(c) = cluster {
-        b["storage_cluster"] = json!(c);
-    }
-    b
-}
-
-pub fn unique(tag: &str) -> String {
-    format!("{tag}{:08x}", rand::random::<u32>())
-}
-
-pub async fn pg(srv: &TestServer) -> tokio_postgres::Client {
-    let (c, conn) = tokio_postgres::connect(&srv.db.url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    c
-}
-
-/// (rows, distinct gseindex, sum of code) in a PostgreSQL table.
-pub async fn pg_counts(c: &tokio_postgres::Client, table: &str) -> (i64, i64, i64) {
-    let r = c
-        .query_one(
-            &format!("SELECT count(*), count(DISTINCT gseindex), coalesce(sum(code), 0)::bigint FROM {table}"),
-            &[],
-        )
-        .await
-        .unwrap();
-    (r.get(0), r.get(1), r.get(2))
-}
-
-pub fn maria() -> mysql_async::Pool {
-    mysql_async::Pool::new(
-        mysql_async::OptsBuilder::default()
-            .ip_or_hostname("127.0.0.1")
-            .tcp_port(3306)
-            .user(Some("root"))
-            .prefer_socket(false),
-    )
-}
 
 async fn redis_conn() -> redis::aio::MultiplexedConnection {
     redis::Client::open("redis://127.0.0.1:6379/0")
@@ -204,7 +92,10 @@ async fn seed000_ingest_lands_typed_in_postgres_mariadb_and_redis() {
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
-    let types: Vec<(&str, &str)> = types.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let types: Vec<(&str, &str)> = types
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
     assert_eq!(
         types,
         [
@@ -236,13 +127,26 @@ async fn seed000_ingest_lands_typed_in_postgres_mariadb_and_redis() {
     let prefix = format!("{db}:");
     srv.bk_ok(Method::POST, "/v3/storekit/clusters/", Some(json!({"cluster_name": format!("maria-{db}"), "cluster_type": "mysql",
         "connection_info": {"host": "127.0.0.1", "port": 3306, "user": "root", "password": "", "database": db}}))).await;
-    srv.bk_ok(Method::POST, "/v3/storekit/clusters/", Some(json!({"cluster_name": format!("redis-{db}"), "cluster_type": "redis",
-        "connection_info": {"host": "127.0.0.1", "port": 6379, "key_prefix": prefix}}))).await;
+    srv.bk_ok(
+        Method::POST,
+        "/v3/storekit/clusters/",
+        Some(
+            json!({"cluster_name": format!("redis-{db}"), "cluster_type": "redis",
+        "connection_info": {"host": "127.0.0.1", "port": 6379, "key_prefix": prefix}}),
+        ),
+    )
+    .await;
     let m = srv
         .bk_ok(
             Method::POST,
             "/v3/databus/data_storages/",
-            Some(storage_body(biz, raw_id, name, "tspider", Some(&format!("maria-{db}")))),
+            Some(storage_body(
+                biz,
+                raw_id,
+                name,
+                "tspider",
+                Some(&format!("maria-{db}")),
+            )),
         )
         .await;
     assert_eq!(m["physical_table_name"], format!("{db}.app_log_2"));
@@ -251,7 +155,13 @@ async fn seed000_ingest_lands_typed_in_postgres_mariadb_and_redis() {
         .bk_ok(
             Method::POST,
             "/v3/databus/data_storages/",
-            Some(storage_body(biz, raw_id, name, "redis", Some(&format!("redis-{db}")))),
+            Some(storage_body(
+                biz,
+                raw_id,
+                name,
+                "redis",
+                Some(&format!("redis-{db}")),
+            )),
         )
         .await;
     assert_eq!(r["physical_table_name"], format!("{db}:2_app_log"));
@@ -322,7 +232,11 @@ async fn seed000_ingest_lands_typed_in_postgres_mariadb_and_redis() {
         .unwrap();
     let one: Value = serde_json::from_str(&one).unwrap();
     assert!(one["code"].is_i64() && one["gseindex"].is_i64(), "{one}");
-    let ttl: i64 = redis::cmd("TTL").arg(&keys[0]).query_async(&mut rc).await.unwrap();
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(&keys[0])
+        .query_async(&mut rc)
+        .await
+        .unwrap();
     assert!(ttl > 6 * 86_400 && ttl <= 7 * 86_400, "{ttl}");
 
     // Counters and lag settle.
@@ -349,7 +263,10 @@ async fn seed000_ingest_lands_typed_in_postgres_mariadb_and_redis() {
         )
         .await;
     let list = list.as_array().unwrap();
-    let mut types: Vec<&str> = list.iter().map(|d| d["storage_type"].as_str().unwrap()).collect();
+    let mut types: Vec<&str> = list
+        .iter()
+        .map(|d| d["storage_type"].as_str().unwrap())
+        .collect();
     types.sort();
     assert_eq!(types, ["postgresql", "redis", "tspider"]);
     for d in list {
@@ -399,12 +316,18 @@ async fn seed000_ingest_lands_typed_in_postgres_mariadb_and_redis() {
     })
     .await;
 
-    mc.query_drop(format!("DROP DATABASE `{db}`")).await.unwrap();
+    mc.query_drop(format!("DROP DATABASE `{db}`"))
+        .await
+        .unwrap();
     drop(mc);
     maria.disconnect().await.unwrap();
     let all = redis_keys(&mut rc, &format!("{db}:*")).await;
     for chunk in all.chunks(1000) {
-        let _: i64 = redis::cmd("DEL").arg(chunk).query_async(&mut rc).await.unwrap();
+        let _: i64 = redis::cmd("DEL")
+            .arg(chunk)
+            .query_async(&mut rc)
+            .await
+            .unwrap();
     }
     srv.cleanup_bus().await;
 }
@@ -429,7 +352,10 @@ async fn storage_and_task_bodies_and_their_errors() {
     assert_eq!(s, 200);
     assert_eq!(v["result"], false, "{v}");
     let m = v["message"].as_str().unwrap();
-    assert!(m.contains("hdfs") && m.contains("postgresql, mysql, tspider, redis, es, queue"), "{m}");
+    assert!(
+        m.contains("hdfs") && m.contains("postgresql, mysql, tspider, redis, es, queue"),
+        "{m}"
+    );
     assert!(v["errors"]["storage_type"].is_array(), "{v}");
     let (_, v) = srv
         .bk(
@@ -439,7 +365,13 @@ async fn storage_and_task_bodies_and_their_errors() {
         )
         .await;
     assert_eq!(v["result"], false);
-    assert!(v["message"].as_str().unwrap().contains("kafka, queue, postgresql"), "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("kafka, queue, postgresql"),
+        "{v}"
+    );
     // A storage the table is not bound to.
     let (_, v) = srv
         .bk(
@@ -448,26 +380,55 @@ async fn storage_and_task_bodies_and_their_errors() {
             Some(json!({"result_table_id": rt, "storages": ["es"]})),
         )
         .await;
-    assert_eq!((v["result"].clone(), v["code"].clone()), (json!(false), json!("1500004")), "{v}");
-    assert!(v["message"].as_str().unwrap().contains("data_storages"), "{v}");
+    assert_eq!(
+        (v["result"].clone(), v["code"].clone()),
+        (json!(false), json!("1500004")),
+        "{v}"
+    );
+    assert!(
+        v["message"].as_str().unwrap().contains("data_storages"),
+        "{v}"
+    );
 
     // Bad settings, each named.
     let mut b = storage_body(biz, raw_id, name, "postgresql", None);
     b["expires"] = json!("forever");
-    let (_, v) = srv.bk(Method::POST, "/v3/databus/data_storages/", Some(b)).await;
+    let (_, v) = srv
+        .bk(Method::POST, "/v3/databus/data_storages/", Some(b))
+        .await;
     assert!(v["errors"]["expires"].is_array(), "{v}");
     let mut b = storage_body(biz, raw_id, name, "postgresql", None);
     b["fields"][0]["field_name"] = json!("nope");
-    let (_, v) = srv.bk(Method::POST, "/v3/databus/data_storages/", Some(b)).await;
-    assert!(v["message"].as_str().unwrap().contains("nope is not a field"), "{v}");
+    let (_, v) = srv
+        .bk(Method::POST, "/v3/databus/data_storages/", Some(b))
+        .await;
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("nope is not a field"),
+        "{v}"
+    );
     let (_, v) = srv
         .bk(
             Method::POST,
             "/v3/databus/data_storages/",
-            Some(storage_body(biz, raw_id, name, "mysql", Some("default-postgresql"))),
+            Some(storage_body(
+                biz,
+                raw_id,
+                name,
+                "mysql",
+                Some("default-postgresql"),
+            )),
         )
         .await;
-    assert!(v["message"].as_str().unwrap().contains("is a postgresql cluster"), "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("is a postgresql cluster"),
+        "{v}"
+    );
     let (_, v) = srv
         .bk(
             Method::POST,
@@ -475,14 +436,26 @@ async fn storage_and_task_bodies_and_their_errors() {
             Some(storage_body(biz, raw_id, name, "es", None)),
         )
         .await;
-    assert!(v["message"].as_str().unwrap().contains("no es cluster"), "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("no es cluster"),
+        "{v}"
+    );
     let mut b = storage_body(biz, raw_id, name, "postgresql", None);
     b["physical_table_name"] = json!("x; DROP TABLE apps");
-    let (_, v) = srv.bk(Method::POST, "/v3/databus/data_storages/", Some(b)).await;
+    let (_, v) = srv
+        .bk(Method::POST, "/v3/databus/data_storages/", Some(b))
+        .await;
     assert!(v["errors"]["physical_table_name"].is_array(), "{v}");
     // An unreachable cluster: 503, and no binding left behind.
-    srv.bk_ok(Method::POST, "/v3/storekit/clusters/", Some(json!({"cluster_name": "dead-redis", "cluster_type": "redis",
-        "connection_info": {"host": "127.0.0.1", "port": 1}}))).await;
+    srv.bk_ok(
+        Method::POST,
+        "/v3/storekit/clusters/",
+        Some(
+            json!({"cluster_name": "dead-redis", "cluster_type": "redis",
+        "connection_info": {"host": "127.0.0.1", "port": 1}}),
+        ),
+    )
+    .await;
     let (s, v) = srv
         .bk(
             Method::POST,
@@ -492,12 +465,20 @@ async fn storage_and_task_bodies_and_their_errors() {
         .await;
     assert_eq!((s, v["code"].clone()), (503, json!("1500503")), "{v}");
     let list = srv
-        .bk_ok(Method::GET, &format!("/v3/databus/data_storages/?raw_data_id={raw_id}"), None)
+        .bk_ok(
+            Method::GET,
+            &format!("/v3/databus/data_storages/?raw_data_id={raw_id}"),
+            None,
+        )
         .await;
     assert_eq!(list, json!([]));
     // A bad filter is named.
     let (_, v) = srv
-        .bk(Method::GET, "/v3/databus/data_storages/?raw_data_id=abc", None)
+        .bk(
+            Method::GET,
+            "/v3/databus/data_storages/?raw_data_id=abc",
+            None,
+        )
         .await;
     assert!(v["errors"]["raw_data_id"].is_array(), "{v}");
 
@@ -506,7 +487,9 @@ async fn storage_and_task_bodies_and_their_errors() {
         "connection_info": {"host": "127.0.0.1", "port": es.port, "user": "elastic", "password": "pw"}}))).await;
     let mut b = storage_body(biz, raw_id, name, "es", Some("es-main"));
     b["physical_table_name"] = json!("write_{yyyyMMdd}_{table_id}");
-    let d = srv.bk_ok(Method::POST, "/v3/databus/data_storages/", Some(b)).await;
+    let d = srv
+        .bk_ok(Method::POST, "/v3/databus/data_storages/", Some(b))
+        .await;
     assert_eq!(d["physical_table_name"], "write_{yyyyMMdd}_5_web_log");
     {
         let st = es.state.lock().unwrap();
@@ -529,17 +512,29 @@ async fn storage_and_task_bodies_and_their_errors() {
     let pgb = storage_body(biz, raw_id, name, "postgresql", None);
     let mut small = pgb.clone();
     small["fields"] = json!([{"field_name": "code", "field_type": "int"}]);
-    srv.bk_ok(Method::POST, "/v3/databus/data_storages/", Some(small)).await;
+    srv.bk_ok(Method::POST, "/v3/databus/data_storages/", Some(small))
+        .await;
     let mut untyped = pgb.clone();
     untyped.as_object_mut().unwrap().remove("storage_type");
     let (_, v) = srv
-        .bk(Method::PUT, &format!("/v3/databus/data_storages/{rt}/"), Some(untyped))
+        .bk(
+            Method::PUT,
+            &format!("/v3/databus/data_storages/{rt}/"),
+            Some(untyped),
+        )
         .await;
-    assert!(v["message"].as_str().unwrap().contains("several storages"), "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("several storages"),
+        "{v}"
+    );
     let mut put = pgb.clone();
     put["expires"] = json!("30d");
     let d = srv
-        .bk_ok(Method::PUT, &format!("/v3/databus/data_storages/{rt}/"), Some(put))
+        .bk_ok(
+            Method::PUT,
+            &format!("/v3/databus/data_storages/{rt}/"),
+            Some(put),
+        )
         .await;
     assert_eq!(d["expires"], "30d");
     assert_eq!(d["fields"].as_array().unwrap().len(), 6);
@@ -556,28 +551,38 @@ async fn storage_and_task_bodies_and_their_errors() {
 
     // Tasks for a table with both; DELETE with a list stops only those.
     let t = srv
-        .bk_ok(Method::POST, "/v3/databus/tasks/", Some(json!({"result_table_id": rt})))
+        .bk_ok(
+            Method::POST,
+            "/v3/databus/tasks/",
+            Some(json!({"result_table_id": rt})),
+        )
         .await;
     for k in ["kafka", "es", "postgresql"] {
         assert_eq!(t["storages"][k]["status"], "running", "{t}");
     }
     let t = srv
-        .bk_ok(Method::DELETE, &format!("/v3/databus/tasks/{rt}/?storages=es"), None)
+        .bk_ok(
+            Method::DELETE,
+            &format!("/v3/databus/tasks/{rt}/?storages=es"),
+            None,
+        )
         .await;
     assert_eq!(t["storages"]["es"]["status"], "stopped", "{t}");
     assert_eq!(t["storages"]["postgresql"]["status"], "running", "{t}");
     // Unbinding keeps the table.
     let v = srv
-        .bk_ok(Method::DELETE, &format!("/v3/databus/data_storages/{rt}/?storage_type=es"), None)
+        .bk_ok(
+            Method::DELETE,
+            &format!("/v3/databus/data_storages/{rt}/?storage_type=es"),
+            None,
+        )
         .await;
     assert_eq!(v["deleted"], true);
     let t = srv
         .bk_ok(Method::GET, &format!("/v3/databus/tasks/{rt}/"), None)
         .await;
     assert!(t["storages"].get("es").is_none(), "{t}");
-    let (_, v) = srv
-        .bk(Method::GET, "/v3/databus/tasks/5_nope/", None)
-        .await;
+    let (_, v) = srv.bk(Method::GET, "/v3/databus/tasks/5_nope/", None).await;
     assert_eq!(v["code"], "1500004");
 }
 
@@ -596,20 +601,38 @@ async fn es_bulk_retries_429_and_dead_letters_rejected_items() {
         // An index made earlier with `msg` as a number: non-numeric messages cannot be indexed.
         st.indices.insert(
             "es_app_log".into(),
-            json!({"msg": {"type": "long"}}).as_object().unwrap().clone(),
+            json!({"msg": {"type": "long"}})
+                .as_object()
+                .unwrap()
+                .clone(),
         );
     }
     let (biz, name) = (6, "app_log");
     let (raw_id, rt) = raw_and_clean(&srv, biz, name).await;
-    srv.bk_ok(Method::POST, "/v3/storekit/clusters/", Some(json!({"cluster_name": "es-test", "cluster_type": "es",
-        "connection_info": {"host": "127.0.0.1", "port": es.port}}))).await;
+    srv.bk_ok(
+        Method::POST,
+        "/v3/storekit/clusters/",
+        Some(json!({"cluster_name": "es-test", "cluster_type": "es",
+        "connection_info": {"host": "127.0.0.1", "port": es.port}})),
+    )
+    .await;
     let mut b = storage_body(biz, raw_id, name, "es", Some("es-test"));
     b["physical_table_name"] = json!("es_app_log");
-    srv.bk_ok(Method::POST, "/v3/databus/data_storages/", Some(b)).await;
-    srv.bk_ok(Method::POST, "/v3/databus/tasks/", Some(json!({"result_table_id": rt}))).await;
+    srv.bk_ok(Method::POST, "/v3/databus/data_storages/", Some(b))
+        .await;
+    srv.bk_ok(
+        Method::POST,
+        "/v3/databus/tasks/",
+        Some(json!({"result_table_id": rt})),
+    )
+    .await;
     let body: String = (0..N)
         .map(|i| {
-            let msg = if i % 100 == 0 { format!("oops {i}") } else { i.to_string() };
+            let msg = if i % 100 == 0 {
+                format!("oops {i}")
+            } else {
+                i.to_string()
+            };
             envelope_with(i, "2026-11-22 06:30:52", &msg) + "\n"
         })
         .collect();
@@ -617,16 +640,25 @@ async fn es_bulk_retries_429_and_dead_letters_rejected_items() {
     assert_eq!(s, 200, "{v}");
 
     let t = eventually(Duration::from_secs(60), "ES shipped", || async {
-        let (_, v) = srv.bk(Method::GET, &format!("/v3/databus/tasks/{rt}/"), None).await;
+        let (_, v) = srv
+            .bk(Method::GET, &format!("/v3/databus/tasks/{rt}/"), None)
+            .await;
         let e = &v["data"]["storages"]["es"];
         (e["rows_written"].as_u64().unwrap_or(0) + e["dead_letters"].as_u64().unwrap_or(0) >= N)
             .then_some(e.clone())
     })
     .await;
-    assert_eq!((t["rows_written"].clone(), t["dead_letters"].clone()), (json!(990), json!(10)), "{t}");
+    assert_eq!(
+        (t["rows_written"].clone(), t["dead_letters"].clone()),
+        (json!(990), json!(10)),
+        "{t}"
+    );
     let docs = es.docs_in("es_app_log");
     assert_eq!(docs.len(), 990);
-    let mut seen: Vec<i64> = docs.iter().map(|d| d["gseindex"].as_i64().unwrap()).collect();
+    let mut seen: Vec<i64> = docs
+        .iter()
+        .map(|d| d["gseindex"].as_i64().unwrap())
+        .collect();
     seen.sort();
     seen.dedup();
     assert_eq!(seen.len(), 990);
@@ -638,19 +670,33 @@ async fn es_bulk_retries_429_and_dead_letters_rejected_items() {
         let resent = st.received.len() - N as usize;
         assert_eq!(resent, st.throttled.len());
         // The committed position is kept in the cluster.
-        let key = ("bkdata_ship_offsets".to_string(), "ship_es_6_app_log".to_string());
+        let key = (
+            "bkdata_ship_offsets".to_string(),
+            "ship_es_6_app_log".to_string(),
+        );
         assert!(st.docs[&key]["seq"].as_u64().unwrap() >= 1);
     }
     let dead = srv
-        .bk_ok(Method::GET, &format!("/v3/databus/tasks/{rt}/dead_letters/?storage_type=es"), None)
+        .bk_ok(
+            Method::GET,
+            &format!("/v3/databus/tasks/{rt}/dead_letters/?storage_type=es"),
+            None,
+        )
         .await;
     let dead = dead.as_array().unwrap();
     assert_eq!(dead.len(), 10);
     for d in dead {
-        assert!(d["error"].as_str().unwrap().contains("mapper_parsing_exception"), "{d}");
+        assert!(
+            d["error"]
+                .as_str()
+                .unwrap()
+                .contains("mapper_parsing_exception"),
+            "{d}"
+        );
         let doc: Value = serde_json::from_str(d["document"].as_str().unwrap()).unwrap();
         assert!(doc["msg"].as_str().unwrap().starts_with("oops"), "{doc}");
     }
-    srv.bk_ok(Method::DELETE, &format!("/v3/databus/tasks/{rt}/"), None).await;
+    srv.bk_ok(Method::DELETE, &format!("/v3/databus/tasks/{rt}/"), None)
+        .await;
     srv.cleanup_bus().await;
 }

@@ -3,13 +3,13 @@
 mod auth;
 mod canonical;
 mod databus_api;
-mod shipping_api;
 mod error;
 mod metrics;
 pub mod openapi;
 mod pipeline_api;
 mod rawdata_api;
 mod request;
+mod shipping_api;
 mod storekit_api;
 
 use axum::routing::get;
@@ -103,6 +103,9 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(metrics::healthz))
         .route("/metrics", get(metrics::prometheus))
         .fallback(error::route_not_found)
+        // The auth middleware buffers each body under its own limit (BKDATA_MAX_BODY_BYTES, or
+        // BKDATA_MAX_INGEST_BYTES for ingest); axum's 2 MiB default would cut ingest short.
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,

@@ -38,7 +38,10 @@ fn int_param(q: &HashMap<String, String>, k: &str) -> Result<Option<i64>, ApiErr
     match q.get(k).map(|v| v.trim()).filter(|v| !v.is_empty()) {
         None => Ok(None),
         Some(v) => v.parse().map(Some).map_err(|_| {
-            ApiError::from(DatabusError::field(k, format!("{k} must be an integer, got {v:?}")))
+            ApiError::from(DatabusError::field(
+                k,
+                format!("{k} must be an integer, got {v:?}"),
+            ))
         }),
     }
 }
@@ -233,5 +236,8 @@ async fn dead_letters(
 ) -> BkResult {
     let limit = int_param(&q, "limit")?.unwrap_or(100).clamp(1, 1000);
     let t = str_param(&q, "storage_type");
-    ok(db(&st, move |conn| tasks::dead_letters(conn, &c, &rt, t.as_deref(), limit)).await?)
+    ok(db(&st, move |conn| {
+        tasks::dead_letters(conn, &c, &rt, t.as_deref(), limit)
+    })
+    .await?)
 }

@@ -55,7 +55,10 @@ impl ShipJob {
         let (rt, st) = (rt.to_string(), st.to_string());
         db(&self.pool, move |conn| {
             diesel::update(sh::table.find((&rt, &st)))
-                .set((sh::status_message.eq(msg), sh::updated_at.eq(chrono::Utc::now())))
+                .set((
+                    sh::status_message.eq(msg),
+                    sh::updated_at.eq(chrono::Utc::now()),
+                ))
                 .execute(conn)
         })
         .await
@@ -118,7 +121,13 @@ impl ShipJob {
         let name = shipper_name(&rt, &st);
         let conn = cluster.connection.as_object().cloned().unwrap_or_default();
         let opened = async {
-            let mut sink = Sink::connect(&cluster.cluster_type, &conn, storages::spec_of(&binding), &name).await?;
+            let mut sink = Sink::connect(
+                &cluster.cluster_type,
+                &conn,
+                storages::spec_of(&binding),
+                &name,
+            )
+            .await?;
             sink.ensure().await?;
             let committed = sink.committed().await?;
             Ok::<_, bkdata_storage::StorageError>((sink, committed))
@@ -135,7 +144,14 @@ impl ShipJob {
         let topic = crate::runtime::output_topic(&rt);
         let mut consumer = self
             .bus
-            .consumer(&topic, &name, ConsumerOpts { ack_wait: ACK_WAIT, from_start: true })
+            .consumer(
+                &topic,
+                &name,
+                ConsumerOpts {
+                    ack_wait: ACK_WAIT,
+                    from_start: true,
+                },
+            )
             .await
             .map_err(|e| e.to_string())?;
         self.message(&rt, &st, format!("running on worker {}", ctx.worker_id))
@@ -187,7 +203,11 @@ impl ShipJob {
                 last = last.max(d.seq);
                 for (i, rec) in d.records.iter().enumerate() {
                     match serde_json::from_slice::<Map<String, Value>>(rec) {
-                        Ok(values) => rows.push(Row { seq: d.seq, idx: i as u32, values }),
+                        Ok(values) => rows.push(Row {
+                            seq: d.seq,
+                            idx: i as u32,
+                            values,
+                        }),
                         Err(e) => dead.push(bkdata_storage::DeadLetter {
                             seq: d.seq,
                             idx: i as u32,
@@ -282,7 +302,8 @@ impl ExpireJob {
             let conn = c.connection.as_object().cloned().unwrap_or_default();
             let name = shipper_name(&d.result_table_id, &d.storage_type);
             let r = async {
-                let mut sink = Sink::connect(&c.cluster_type, &conn, storages::spec_of(&d), &name).await?;
+                let mut sink =
+                    Sink::connect(&c.cluster_type, &conn, storages::spec_of(&d), &name).await?;
                 sink.expire(now).await
             }
             .await;

@@ -56,7 +56,9 @@ pub fn parse_expires(s: &str) -> Result<Option<i32>, DatabusError> {
         Ok(n) if n > 0 && mult > 0 && n <= 36_500 / mult => Ok(Some(n * mult)),
         _ => Err(DatabusError::field(
             "expires",
-            format!("expires {s:?} is not a duration like \"7d\", \"2w\", \"3m\" or \"-1\" (never)"),
+            format!(
+                "expires {s:?} is not a duration like \"7d\", \"2w\", \"3m\" or \"-1\" (never)"
+            ),
         )),
     }
 }
@@ -115,7 +117,10 @@ fn storage_fields(t: &ResultTable, sent: Option<&Value>) -> Result<Value, Databu
         if known.is_none() && !is_time {
             return Err(DatabusError::field(
                 "fields",
-                format!("{name} is not a field of result table {}", t.result_table_id),
+                format!(
+                    "{name} is not a field of result table {}",
+                    t.result_table_id
+                ),
             ));
         }
         if out.iter().any(|o| o["field_name"] == name) {
@@ -129,7 +134,9 @@ fn storage_fields(t: &ResultTable, sent: Option<&Value>) -> Result<Value, Databu
         if ColType::parse(ty).is_none() {
             return Err(DatabusError::field(
                 "fields",
-                format!("field {name}: unknown field_type {ty:?} (int, long, double, string, text)"),
+                format!(
+                    "field {name}: unknown field_type {ty:?} (int, long, double, string, text)"
+                ),
             ));
         }
         let physical = f
@@ -139,7 +146,9 @@ fn storage_fields(t: &ResultTable, sent: Option<&Value>) -> Result<Value, Databu
             .unwrap_or(name);
         if physical.is_empty()
             || physical.len() > 64
-            || !physical.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            || !physical
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
         {
             return Err(DatabusError::field(
                 "fields",
@@ -209,7 +218,10 @@ impl Prepared {
     }
 }
 
-pub async fn create_physical(d: &DataStorage, cluster: &StorageCluster) -> Result<(), DatabusError> {
+pub async fn create_physical(
+    d: &DataStorage,
+    cluster: &StorageCluster,
+) -> Result<(), DatabusError> {
     if d.storage_type == "queue" {
         return Ok(());
     }
@@ -273,7 +285,10 @@ pub fn prepare(
     if let Some(b) = biz.filter(|b| *b != t.bk_biz_id) {
         return Err(DatabusError::field(
             "bk_biz_id",
-            format!("bk_biz_id {b} differs from result table {rt_id}'s {}", t.bk_biz_id),
+            format!(
+                "bk_biz_id {b} differs from result table {rt_id}'s {}",
+                t.bk_biz_id
+            ),
         ));
     }
     let storage_type = match (s("storage_type").or(s("cluster_type")), existing) {
@@ -282,7 +297,10 @@ pub fn prepare(
         (None, None) => {
             return Err(DatabusError::field(
                 "storage_type",
-                format!("storage_type is required: one of {}", STORAGE_TYPES.join(", ")),
+                format!(
+                    "storage_type is required: one of {}",
+                    STORAGE_TYPES.join(", ")
+                ),
             ))
         }
     };
@@ -339,8 +357,13 @@ pub fn prepare(
     if let Some(keys) = storage_config.get("key_fields") {
         let ok = keys.as_array().is_some_and(|l| {
             l.iter().all(|k| {
-                k.as_str()
-                    .is_some_and(|k| fields.as_array().into_iter().flatten().any(|f| f["field_name"] == k))
+                k.as_str().is_some_and(|k| {
+                    fields
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|f| f["field_name"] == k)
+                })
             })
         });
         if !ok {
@@ -457,9 +480,7 @@ pub fn of_table(
     storage_type: Option<&str>,
 ) -> Result<Vec<DataStorage>, DatabusError> {
     crate::clean::result_table(conn, caller, rt_id)?;
-    let mut q = ds::table
-        .filter(ds::result_table_id.eq(rt_id))
-        .into_boxed();
+    let mut q = ds::table.filter(ds::result_table_id.eq(rt_id)).into_boxed();
     if let Some(t) = storage_type {
         check_storage_type(t, "storage_type")?;
         q = q.filter(ds::storage_type.eq(t.to_string()));
@@ -585,7 +606,12 @@ pub fn status_display(status: &str) -> &'static str {
     }
 }
 
-pub fn view(d: &DataStorage, s: Option<&Shipper>, t: &ResultTable, raw_name: Option<&str>) -> Value {
+pub fn view(
+    d: &DataStorage,
+    s: Option<&Shipper>,
+    t: &ResultTable,
+    raw_name: Option<&str>,
+) -> Value {
     let status = s.map_or("stopped", |s| s.status.as_str());
     json!({
         "result_table_id": d.result_table_id, "result_table_name": t.result_table_name,

@@ -16,7 +16,15 @@ use serde_json::{json, Map, Value};
 
 pub const SHIP_JOB: &str = "ship_run";
 /// What `storages` may name: the stream itself and each storage type.
-pub const TASK_STORAGES: [&str; 7] = ["kafka", "queue", "postgresql", "mysql", "tspider", "redis", "es"];
+pub const TASK_STORAGES: [&str; 7] = [
+    "kafka",
+    "queue",
+    "postgresql",
+    "mysql",
+    "tspider",
+    "redis",
+    "es",
+];
 
 fn is_stream(s: &str) -> bool {
     s == "kafka" || s == "queue"
@@ -176,7 +184,11 @@ pub struct TaskState {
     pub shippers: Vec<(DataStorage, Option<Shipper>)>,
 }
 
-pub fn state(conn: &mut PgConnection, caller: &Caller, rt_id: &str) -> Result<TaskState, DatabusError> {
+pub fn state(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    rt_id: &str,
+) -> Result<TaskState, DatabusError> {
     crate::clean::result_table(conn, caller, rt_id)?;
     let clean = clean_of(conn, rt_id)?;
     let mut shippers = Vec::new();
@@ -208,7 +220,11 @@ pub async fn view(bus: &AnyBus, st: &TaskState) -> Value {
             )
             .await
             .ok();
-        let status = if cl.status == "started" { "running" } else { cl.status.as_str() };
+        let status = if cl.status == "started" {
+            "running"
+        } else {
+            cl.status.as_str()
+        };
         any_running |= status == "running";
         storages.insert(
             "kafka".into(),
@@ -271,10 +287,24 @@ pub fn dead_letters(
     if let Some(t) = storage_type {
         q = q.filter(d::storage_type.eq(t.to_string()));
     }
-    let rows: Vec<(String, i64, i32, String, String, chrono::DateTime<chrono::Utc>)> = q
+    let rows: Vec<(
+        String,
+        i64,
+        i32,
+        String,
+        String,
+        chrono::DateTime<chrono::Utc>,
+    )> = q
         .order(d::id.desc())
         .limit(limit)
-        .select((d::storage_type, d::seq, d::item_index, d::error, d::document, d::created_at))
+        .select((
+            d::storage_type,
+            d::seq,
+            d::item_index,
+            d::error,
+            d::document,
+            d::created_at,
+        ))
         .load(conn)?;
     Ok(json!(rows
         .into_iter()

@@ -179,7 +179,10 @@ impl EsSink {
                 r.status()
             )));
         }
-        let v: Value = r.json().await.map_err(werr("reading the shipper position"))?;
+        let v: Value = r
+            .json()
+            .await
+            .map_err(werr("reading the shipper position"))?;
         Ok(v["_source"]["seq"].as_u64().unwrap_or(0))
     }
 

@@ -220,9 +220,7 @@ pub fn default_physical_name(
 /// index names are lowercase without `\ / * ? " < > | , #` or spaces (`{...}` templates allowed).
 pub fn check_physical_name(cluster_type: &str, name: &str) -> std::result::Result<(), String> {
     let ident = |s: &str| {
-        !s.is_empty()
-            && s.len() <= 64
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
     };
     match cluster_type {
         "postgresql" | "mysql" | "tspider" => match name.split_once('.') {
@@ -315,7 +313,10 @@ pub(crate) fn conn_str<'a>(conn: &'a Map<String, Value>, key: &str) -> Option<&'
 
 pub(crate) fn conn_port(conn: &Map<String, Value>, default: u16) -> u16 {
     conn.get("port")
-        .and_then(|p| p.as_u64().or_else(|| p.as_str().and_then(|s| s.parse().ok())))
+        .and_then(|p| {
+            p.as_u64()
+                .or_else(|| p.as_str().and_then(|s| s.parse().ok()))
+        })
         .and_then(|p| u16::try_from(p).ok())
         .unwrap_or(default)
 }
@@ -342,7 +343,10 @@ mod tests {
             default_physical_name("tspider", db, "2_app_log", 2),
             "logs.app_log_2"
         );
-        assert_eq!(default_physical_name("redis", db, "2_app_log", 2), "bk:2_app_log");
+        assert_eq!(
+            default_physical_name("redis", db, "2_app_log", 2),
+            "bk:2_app_log"
+        );
         assert_eq!(default_physical_name("es", db, "2_App", 2), "2_app");
     }
 
@@ -362,13 +366,22 @@ mod tests {
             cell(ColType::Int, Some(&json!("42"))),
             Cell::Int(42)
         ));
-        assert!(matches!(cell(ColType::Int, Some(&json!(1u64 << 40))), Cell::Null));
+        assert!(matches!(
+            cell(ColType::Int, Some(&json!(1u64 << 40))),
+            Cell::Null
+        ));
         assert!(matches!(
             cell(ColType::Long, Some(&json!(1u64 << 40))),
             Cell::Int(_)
         ));
-        assert!(matches!(cell(ColType::Double, Some(&json!("x"))), Cell::Null));
-        assert!(matches!(cell(ColType::Text, Some(&json!({"a": 1}))), Cell::Str(_)));
+        assert!(matches!(
+            cell(ColType::Double, Some(&json!("x"))),
+            Cell::Null
+        ));
+        assert!(matches!(
+            cell(ColType::Text, Some(&json!({"a": 1}))),
+            Cell::Str(_)
+        ));
         assert!(matches!(cell(ColType::String, None), Cell::Null));
     }
 }

@@ -52,7 +52,11 @@ fn err(what: &str) -> impl Fn(mysql_async::Error) -> StorageError + '_ {
 }
 
 impl MysqlSink {
-    pub async fn connect(conn: &Map<String, Value>, spec: TableSpec, shipper: &str) -> Result<Self> {
+    pub async fn connect(
+        conn: &Map<String, Value>,
+        spec: TableSpec,
+        shipper: &str,
+    ) -> Result<Self> {
         let (db, table) = spec
             .physical
             .split_once('.')
@@ -234,7 +238,11 @@ impl MysqlSink {
         let cutoff = now_ms - i64::from(days) * 86_400_000;
         let mut c = self.conn().await?;
         c.exec_drop(
-            format!("DELETE FROM {} WHERE {} < ?", self.full(), quote(TIME_COLUMN)),
+            format!(
+                "DELETE FROM {} WHERE {} < ?",
+                self.full(),
+                quote(TIME_COLUMN)
+            ),
             (cutoff,),
         )
         .await

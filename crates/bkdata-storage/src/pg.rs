@@ -44,12 +44,18 @@ fn copy_text(out: &mut String, s: &str) {
 }
 
 impl PgSink {
-    pub async fn connect(conn: &Map<String, Value>, spec: TableSpec, shipper: &str) -> Result<Self> {
+    pub async fn connect(
+        conn: &Map<String, Value>,
+        spec: TableSpec,
+        shipper: &str,
+    ) -> Result<Self> {
         let (schema, table) = spec
             .physical
             .split_once('.')
             .map(|(a, b)| (a.to_string(), b.to_string()))
-            .ok_or_else(|| StorageError::Config(format!("{:?} is not schema.table", spec.physical)))?;
+            .ok_or_else(|| {
+                StorageError::Config(format!("{:?} is not schema.table", spec.physical))
+            })?;
         let mut cfg = tokio_postgres::Config::new();
         cfg.host(conn_str(conn, "host").unwrap_or("127.0.0.1"))
             .port(conn_port(conn, 5432))
@@ -105,7 +111,11 @@ impl PgSink {
             offsets = self.offsets(),
         );
         for c in &cols {
-            let _ = write!(sql, "ALTER TABLE {} ADD COLUMN IF NOT EXISTS {c};", self.full());
+            let _ = write!(
+                sql,
+                "ALTER TABLE {} ADD COLUMN IF NOT EXISTS {c};",
+                self.full()
+            );
         }
         if self.spec.columns.iter().any(|c| c.name == TIME_COLUMN) {
             let _ = write!(
@@ -178,7 +188,10 @@ impl PgSink {
             .await
             .map_err(err("starting a transaction"))?;
         if !rows.is_empty() {
-            let sink = tx.copy_in::<_, bytes::Bytes>(&copy).await.map_err(err("COPY"))?;
+            let sink = tx
+                .copy_in::<_, bytes::Bytes>(&copy)
+                .await
+                .map_err(err("COPY"))?;
             futures_util::pin_mut!(sink);
             sink.send(bytes::Bytes::from(buf))
                 .await
@@ -205,7 +218,11 @@ impl PgSink {
         let cutoff = now_ms - i64::from(days) * 86_400_000;
         self.client
             .execute(
-                &format!("DELETE FROM {} WHERE {} < $1", self.full(), quote(TIME_COLUMN)),
+                &format!(
+                    "DELETE FROM {} WHERE {} < $1",
+                    self.full(),
+                    quote(TIME_COLUMN)
+                ),
                 &[&cutoff],
             )
             .await

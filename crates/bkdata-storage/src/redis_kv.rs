@@ -16,19 +16,22 @@ fn err(what: &str) -> impl Fn(redis::RedisError) -> StorageError + '_ {
 }
 
 impl RedisSink {
-    pub async fn connect(conn: &Map<String, Value>, spec: TableSpec, shipper: &str) -> Result<Self> {
+    pub async fn connect(
+        conn: &Map<String, Value>,
+        spec: TableSpec,
+        shipper: &str,
+    ) -> Result<Self> {
         let host = conn_str(conn, "host").unwrap_or("127.0.0.1");
         let port = conn_port(conn, 6379);
         let db = conn
             .get("db")
-            .and_then(|d| d.as_u64().or_else(|| d.as_str().and_then(|s| s.parse().ok())))
+            .and_then(|d| {
+                d.as_u64()
+                    .or_else(|| d.as_str().and_then(|s| s.parse().ok()))
+            })
             .unwrap_or(0);
         let auth = match conn_str(conn, "password") {
-            Some(p) => format!(
-                "{}:{}@",
-                conn_str(conn, "user").unwrap_or(""),
-                urlencode(p)
-            ),
+            Some(p) => format!("{}:{}@", conn_str(conn, "user").unwrap_or(""), urlencode(p)),
             None => String::new(),
         };
         let client = redis::Client::open(format!("redis://{auth}{host}:{port}/{db}"))
