@@ -75,6 +75,34 @@ curl -sS "$API/tasks/$TASK" -H "$AUTH" | jq .
 echo "== GET $API/tasks/$TASK/files"
 curl -sS "$API/tasks/$TASK/files" -H "$AUTH" | jq -r '.data.files[] | "  \(.file_name) (\(.file_size) bytes)"'
 
+echo
+echo "== databus: raw data -> clean -> PostgreSQL storage -> tasks -> ingest 1,000 records"
+NAME="demo_$(date +%s)"
+RAW=$(curl -sS -X POST "$BASE/v3/access/rawdata/" -H "$AUTH" \
+  -d "{\"bk_biz_id\": 2, \"raw_data_name\": \"$NAME\"}" | jq -r .data.raw_data_id)
+CONF='{"extract": {"type": "fun", "method": "from_json", "label": "json", "next": {"type": "assign", "subtype": "assign_obj", "label": "fields", "assign": [
+  {"key": "level", "assign_to": "level", "type": "string"}, {"key": "code", "assign_to": "code", "type": "int"}, {"key": "ts", "assign_to": "ts", "type": "long"}]}},
+  "conf": {"time_field_name": "ts", "timestamp_len": 13, "timezone": 8, "output_field_name": "timestamp"}}'
+jq -n --argjson raw "$RAW" --arg name "$NAME" --arg conf "$CONF" '{raw_data_id: $raw, result_table_name: $name, json_config: $conf,
+  fields: [{field_name: "level", field_type: "string"}, {field_name: "code", field_type: "int"}, {field_name: "ts", field_type: "long"}]}' \
+  | curl -sS -X POST "$BASE/v3/databus/cleans/" -H "$AUTH" -d @- | jq -c '{result, result_table_id: .data.result_table_id}'
+RT="2_$NAME"
+curl -sS -X POST "$BASE/v3/databus/data_storages/" -H "$AUTH" \
+  -d "{\"result_table_id\": \"$RT\", \"storage_type\": \"postgresql\", \"expires\": \"7d\"}" | jq -c '{result, physical_table_name: .data.physical_table_name}'
+curl -sS -X POST "$BASE/v3/databus/tasks/" -H "$AUTH" -d "{\"result_table_id\": \"$RT\"}" | jq -c '.data.storages | map_values(.status)'
+NOW=$(($(date +%s) * 1000))
+seq 1 1000 | awk -v now="$NOW" '{printf "{\"level\": \"%s\", \"code\": %d, \"ts\": %d}\n", ($1 % 10 ? "INFO" : "ERROR"), $1, now + $1}' \
+  | curl -sS -X POST "$BASE/v3/databus/rawdatas/$RAW/ingest/" -H "$AUTH" --data-binary @- | jq -c '{result, records: .data.records}'
+WRITTEN=0
+for _ in $(seq 1 300); do
+  WRITTEN=$(curl -sS "$BASE/v3/databus/tasks/$RT/" -H "$AUTH" | jq -r '.data.storages.postgresql.rows_written')
+  [ "$WRITTEN" = "1000" ] && break
+  sleep 0.2
+done
+echo "rows shipped to PostgreSQL: $WRITTEN"
+curl -sS "$BASE/v3/databus/data_storages/?raw_data_id=$RAW" -H "$AUTH" | jq -c '.data[] | {result_table_id, storage_type, physical_table_name, status, status_display}'
+curl -sS -X DELETE "$BASE/v3/databus/tasks/$RT/" -H "$AUTH" >/dev/null
+
 cat <<MSG
 
 Task $TASK finished with status: $STATUS
@@ -87,7 +115,9 @@ Where to look (server and worker keep running; stop them with: scripts/demo.sh s
   curl -H "\$AUTH" $API/monitor/status
   curl -H "\$AUTH" $BASE/openapi.json
   curl $BASE/metrics
+  curl -H "\$AUTH" $BASE/v3/databus/tasks/$RT/
+  psql "\$DATABASE_URL" -c 'SELECT count(*) FROM mapleleaf_2.${NAME}_2'
   task folder: $BKDATA_DATA_DIR/$TASK/ (data_pipeline.log)
   server log: $RUN/server.log, worker log: $RUN/worker.log
 MSG
-[ "$STATUS" = "completed" ]
+[ "$STATUS" = "completed" ] && [ "$WRITTEN" = "1000" ]

@@ -14,9 +14,8 @@ use bkdata_models::databus::{DataStorage, StorageCluster};
 use bkdata_models::jobs::{BoxFuture, JobContext, JobHandler};
 use bkdata_models::schema::{data_storages as ds, shipper_dead_letters as dl, shippers as sh};
 use bkdata_models::PgPool;
-use bkdata_storage::{Row, Sink};
+use bkdata_storage::{Row, RowParser, Sink};
 use diesel::prelude::*;
-use serde_json::{Map, Value};
 use std::time::{Duration, Instant};
 
 pub const EXPIRE_JOB: &str = "storage_expire";
@@ -120,6 +119,7 @@ impl ShipJob {
         let version = binding.updated_at;
         let name = shipper_name(&rt, &st);
         let conn = cluster.connection.as_object().cloned().unwrap_or_default();
+        let parser = RowParser::new(&storages::spec_of(&binding));
         let opened = async {
             let mut sink = Sink::connect(
                 &cluster.cluster_type,
@@ -202,16 +202,16 @@ impl ShipJob {
                 }
                 last = last.max(d.seq);
                 for (i, rec) in d.records.iter().enumerate() {
-                    match serde_json::from_slice::<Map<String, Value>>(rec) {
+                    match parser.parse(rec) {
                         Ok(values) => rows.push(Row {
                             seq: d.seq,
                             idx: i as u32,
                             values,
                         }),
-                        Err(e) => dead.push(bkdata_storage::DeadLetter {
+                        Err(error) => dead.push(bkdata_storage::DeadLetter {
                             seq: d.seq,
                             idx: i as u32,
-                            error: format!("not a JSON object: {e}"),
+                            error,
                             document: String::from_utf8_lossy(rec).into_owned(),
                         }),
                     }

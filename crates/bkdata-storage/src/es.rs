@@ -112,9 +112,8 @@ impl EsSink {
         if !self.spec.physical.contains(DAY) {
             return self.spec.physical.clone();
         }
-        let ms = r
-            .values
-            .get(TIME_COLUMN)
+        let ms = crate::col_index(&self.spec, TIME_COLUMN)
+            .and_then(|i| r.values.get(i))
             .and_then(Value::as_i64)
             .unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
         self.spec.physical.replace(DAY, &day_of(ms))
@@ -188,8 +187,8 @@ impl EsSink {
 
     fn doc(&self, r: &Row) -> String {
         let mut doc = Map::with_capacity(self.spec.columns.len());
-        for c in &self.spec.columns {
-            let v = match cell(c.ty, r.values.get(&c.source)) {
+        for (i, c) in self.spec.columns.iter().enumerate() {
+            let v = match cell(c.ty, r.values.get(i)) {
                 Cell::Null => continue,
                 Cell::Int(n) => n.into(),
                 Cell::Float(f) => f.into(),

@@ -78,11 +78,100 @@ pub struct TableSpec {
 }
 
 /// A row from a result table's stream, with its position: message `seq`, `idx` within it.
+/// `values` line up with the spec's columns (see [`RowParser`]).
 #[derive(Debug, Clone)]
 pub struct Row {
     pub seq: u64,
     pub idx: u32,
-    pub values: Map<String, Value>,
+    pub values: Vec<Value>,
+}
+
+/// Reads a stream row (a JSON object) straight into column order, skipping fields no column
+/// takes: no map is built per row.
+pub struct RowParser {
+    index: std::collections::HashMap<String, usize>,
+    width: usize,
+}
+
+impl RowParser {
+    pub fn new(spec: &TableSpec) -> Self {
+        RowParser {
+            index: spec
+                .columns
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.source.clone(), i))
+                .collect(),
+            width: spec.columns.len(),
+        }
+    }
+
+    pub fn parse(&self, bytes: &[u8]) -> std::result::Result<Vec<Value>, String> {
+        use serde::de::DeserializeSeed;
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let v = RowSeed(self)
+            .deserialize(&mut de)
+            .map_err(|e| format!("not a JSON object: {e}"))?;
+        de.end().map_err(|e| format!("not a JSON object: {e}"))?;
+        Ok(v)
+    }
+}
+
+struct RowSeed<'a>(&'a RowParser);
+
+impl<'de> serde::de::DeserializeSeed<'de> for RowSeed<'_> {
+    type Value = Vec<Value>;
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> std::result::Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for RowSeed<'_> {
+    type Value = Vec<Value>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut m: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        let mut out = vec![Value::Null; self.0.width];
+        while let Some(slot) = m.next_key_seed(KeySeed(&self.0.index))? {
+            match slot {
+                Some(i) => out[i] = m.next_value()?,
+                None => {
+                    m.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A key looked up without being kept.
+struct KeySeed<'a>(&'a std::collections::HashMap<String, usize>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = Option<usize>;
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> std::result::Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl serde::de::Visitor<'_> for KeySeed<'_> {
+    type Value = Option<usize>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a field name")
+    }
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> std::result::Result<Self::Value, E> {
+        Ok(self.0.get(s).copied())
+    }
 }
 
 impl Row {
@@ -305,6 +394,12 @@ pub(crate) fn cell(ty: ColType, v: Option<&Value>) -> Cell<'_> {
     }
 }
 
+pub(crate) fn col_index(spec: &TableSpec, name: &str) -> Option<usize> {
+    spec.columns
+        .iter()
+        .position(|c| c.source == name || c.name == name)
+}
+
 pub(crate) fn conn_str<'a>(conn: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     conn.get(key)
         .and_then(Value::as_str)
@@ -358,6 +453,28 @@ mod tests {
         assert!(check_physical_name("es", "write_{yyyyMMdd}_2_app").is_ok());
         assert!(check_physical_name("es", "Upper").is_err());
         assert!(check_physical_name("es", "a/b").is_err());
+    }
+
+    #[test]
+    fn rows_parse_into_column_order() {
+        let col = |n: &str, s: &str| Column {
+            name: n.into(),
+            source: s.into(),
+            ty: ColType::String,
+        };
+        let spec = TableSpec {
+            physical: "a.b".into(),
+            columns: vec![col("x", "b"), col("y", "a\"q"), col("z", "missing")],
+            expire_days: None,
+            key_fields: vec![],
+        };
+        let p = RowParser::new(&spec);
+        let v = p
+            .parse(br#"{"a\"q": 1, "skip": {"deep": [1, 2]}, "b": "two"}"#)
+            .unwrap();
+        assert_eq!(v, vec![json!("two"), json!(1), Value::Null]);
+        assert!(p.parse(b"[1, 2]").is_err());
+        assert!(p.parse(br#"{"b": 1} trailing"#).is_err());
     }
 
     #[test]

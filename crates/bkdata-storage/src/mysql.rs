@@ -174,11 +174,11 @@ impl MysqlSink {
                 sql.push(',');
             }
             sql.push('(');
-            for (i, c) in self.spec.columns.iter().enumerate() {
+            for (i, (c, v)) in self.spec.columns.iter().zip(&r.values).enumerate() {
                 if i > 0 {
                     sql.push(',');
                 }
-                match cell(c.ty, r.values.get(&c.source)) {
+                match cell(c.ty, Some(v)) {
                     Cell::Null => sql.push_str("NULL"),
                     Cell::Int(v) => {
                         let _ = write!(sql, "{v}");

@@ -157,11 +157,11 @@ impl PgSink {
     pub async fn write(&mut self, rows: &[Row], last_seq: u64) -> Result<WriteReport> {
         let mut buf = String::with_capacity(rows.len() * 128);
         for r in rows {
-            for (i, c) in self.spec.columns.iter().enumerate() {
+            for (i, (c, v)) in self.spec.columns.iter().zip(&r.values).enumerate() {
                 if i > 0 {
                     buf.push('\t');
                 }
-                match cell(c.ty, r.values.get(&c.source)) {
+                match cell(c.ty, Some(v)) {
                     Cell::Null => buf.push_str("\\N"),
                     Cell::Int(n) => {
                         let _ = write!(buf, "{n}");

@@ -73,11 +73,13 @@ impl RedisSink {
             .spec
             .key_fields
             .iter()
-            .map(|f| match r.values.get(f) {
-                Some(Value::String(s)) => s.clone(),
-                Some(Value::Null) | None => String::new(),
-                Some(v) => v.to_string(),
-            })
+            .map(
+                |f| match crate::col_index(&self.spec, f).and_then(|i| r.values.get(i)) {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(Value::Null) | None => String::new(),
+                    Some(v) => v.to_string(),
+                },
+            )
             .collect();
         format!("{}:{}", self.spec.physical, parts.join("_"))
     }
@@ -88,8 +90,8 @@ impl RedisSink {
         p.atomic();
         for r in rows {
             let mut doc = Map::with_capacity(self.spec.columns.len());
-            for c in &self.spec.columns {
-                let v = match cell(c.ty, r.values.get(&c.source)) {
+            for (c, v) in self.spec.columns.iter().zip(&r.values) {
+                let v = match cell(c.ty, Some(v)) {
                     Cell::Null => Value::Null,
                     Cell::Int(n) => n.into(),
                     Cell::Float(f) => f.into(),

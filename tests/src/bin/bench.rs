@@ -1,11 +1,14 @@
 //! Benchmarks of the job queue, printing each figure beside its target.
 //!   bkdata-bench queue   [--jobs N]     no-op jobs/s drained by 2 worker processes (target ≥ 5,000)
 //!   bkdata-bench latency [--samples N]  enqueue → handler start with 2 idle runners (target p50 < 5 ms)
+//!   bkdata-bench e2e     [--secs 60] [--rate 0] [--conns 4] [--batch 5000]
+//!                        HTTP ingest → JetStream → clean → PostgreSQL (COPY), rows/s sustained
+//!                        over the window with the bus lag printed every 5 s (target ≥ 150,000)
 //! The HTTP figure comes from wrk in scripts/bench.sh.
 use bkdata_models::jobs::{self, JobContext, NewJob, Runner, RunnerConfig};
 use bkdata_tests::{TempDir, TestDb, WorkerProc};
 use diesel::prelude::*;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 fn arg(name: &str, default: usize) -> usize {
@@ -156,18 +159,144 @@ fn latency() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// End to end on the real services: this process hosts the server (the same library the
+/// `bkdata-server` binary runs) and the load generator; a `bkdata-test-worker` process (the
+/// worker library) runs the clean and the shipper.
+fn e2e() -> anyhow::Result<()> {
+    use bkdata_tests::seed000::*;
+    use reqwest::Method;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    let secs = arg("--secs", 60) as u64;
+    let rate = arg("--rate", 0) as u64;
+    let conns = arg("--conns", 4).max(1);
+    let batch = arg("--batch", 5_000) as u64;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let srv = bkdata_tests::TestServer::start_with(|c| {
+            c.nats_url = bkdata_tests::nats_url();
+            c.pool_size = 16;
+        })
+        .await;
+        let worker = srv.worker(&[]);
+        let (raw_id, rt_id) = raw_and_clean(&srv, 2, "bench_log").await;
+        srv.bk_ok(Method::POST, "/v3/databus/data_storages/", Some(storage_body(2, raw_id, "bench_log", "postgresql", None))).await;
+        srv.bk_ok(Method::POST, "/v3/databus/tasks/", Some(json!({"result_table_id": rt_id}))).await;
+        let body = bytes_of(ndjson(0..batch));
+        let record_bytes = body.len() as u64 / batch;
+        println!(
+            "end to end: {conns} HTTP clients posting NDJSON bodies of {batch} bklog envelopes (~{record_bytes} B each) \
+             for {secs} s{}; bk_log_json clean (6 fields) → PostgreSQL COPY; {} cores shared by everything",
+            if rate > 0 { format!(" at {rate} records/s") } else { ", as fast as accepted".into() },
+            num_cpus()
+        );
+        let accepted = Arc::new(AtomicU64::new(0));
+        let start = Instant::now();
+        let deadline = start + Duration::from_secs(secs);
+        let mut clients = Vec::new();
+        for _ in 0..conns {
+            let (client, url, auth, body, accepted) = (
+                srv.client.clone(),
+                srv.url(&format!("/v3/databus/rawdatas/{raw_id}/ingest/")),
+                srv.auth_header(),
+                body.clone(),
+                accepted.clone(),
+            );
+            clients.push(tokio::spawn(async move {
+                let per_client = if rate > 0 { rate as f64 / conns as f64 } else { 0.0 };
+                let mut sent = 0u64;
+                while Instant::now() < deadline {
+                    if per_client > 0.0 {
+                        let due = start + Duration::from_secs_f64(sent as f64 / per_client);
+                        tokio::time::sleep_until(due.into()).await;
+                    }
+                    let r = client.post(&url).header("X-Bkapi-Authorization", &auth).body(body.clone()).send().await;
+                    match r {
+                        Ok(r) if r.status() == 200 => {
+                            accepted.fetch_add(batch, Ordering::Relaxed);
+                        }
+                        Ok(r) => eprintln!("ingest answered {}", r.status()),
+                        Err(e) => eprintln!("ingest failed: {e}"),
+                    }
+                    sent += batch;
+                }
+            }));
+        }
+        let state_path = format!("/v3/databus/tasks/{rt_id}/");
+        println!("{:>6} {:>12} {:>12} {:>12} {:>11} {:>11} {:>10} {:>10}", "t (s)", "accepted", "cleaned", "in PG", "ingest/s", "PG rows/s", "clean lag", "ship lag");
+        let (mut last_t, mut last_acc, mut last_pg) = (Instant::now(), 0u64, 0u64);
+        let mut window_pg = 0;
+        while Instant::now() < deadline + Duration::from_secs(600) {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            let acc = accepted.load(Ordering::Relaxed);
+            let (_, v) = srv.bk(Method::GET, &state_path, None).await;
+            let s = &v["data"]["storages"];
+            let n = |x: &Value| x.as_u64().unwrap_or(0);
+            let (cleaned, pg, clean_lag, ship_lag) = (
+                n(&s["kafka"]["rows_out"]),
+                n(&s["postgresql"]["rows_written"]),
+                s["kafka"]["lag"].clone(),
+                s["postgresql"]["lag"].clone(),
+            );
+            let dt = last_t.elapsed().as_secs_f64();
+            println!(
+                "{:>6.0} {:>12} {:>12} {:>12} {:>11.0} {:>11.0} {:>10} {:>10}",
+                start.elapsed().as_secs_f64(), acc, cleaned, pg,
+                (acc - last_acc) as f64 / dt, (pg - last_pg) as f64 / dt, clean_lag.to_string(), ship_lag.to_string()
+            );
+            (last_t, last_acc, last_pg) = (Instant::now(), acc, pg);
+            if Instant::now() <= deadline + Duration::from_millis(500) {
+                window_pg = pg;
+            }
+            if Instant::now() > deadline && pg >= acc {
+                break;
+            }
+        }
+        for c in clients {
+            c.await?;
+        }
+        let total = accepted.load(Ordering::Relaxed);
+        let all_in = start.elapsed().as_secs_f64();
+        let pgc = pg(&srv).await;
+        let rows: i64 = pgc.query_one("SELECT count(*) FROM mapleleaf_2.bench_log_2", &[]).await?.get(0);
+        let sustained = window_pg as f64 / secs as f64;
+        println!("accepted {total} records in {secs} s ({:.0}/s); {rows} rows in PostgreSQL (equal: {})", total as f64 / secs as f64, rows as u64 == total);
+        println!(
+            "rows in PostgreSQL during the {secs} s window: {window_pg} = {sustained:.0} rows/s sustained; all {total} in after {all_in:.1} s = {:.0} rows/s end to end (target ≥ 150000: {})",
+            total as f64 / all_in,
+            if sustained >= 150_000.0 { "met" } else { "NOT met" }
+        );
+        srv.bk_ok(Method::DELETE, &format!("/v3/databus/tasks/{rt_id}/"), None).await;
+        drop(worker);
+        srv.cleanup_bus().await;
+        anyhow::Ok(())
+    })
+}
+
+fn bytes_of(s: String) -> axum::body::Bytes {
+    axum::body::Bytes::from(s)
+}
+
 fn num_cpus() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
 }
 
+// Records are many small allocations; mimalloc serves them markedly faster than glibc's malloc.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     match std::env::args().nth(1).as_deref() {
         Some("queue") => queue(),
         Some("latency") => latency(),
+        Some("e2e") => e2e(),
         _ => {
-            eprintln!("usage: bkdata-bench queue [--jobs N] | latency [--samples N]");
+            eprintln!("usage: bkdata-bench queue [--jobs N] | latency [--samples N] | e2e [--secs S] [--rate R] [--conns C] [--batch B]");
             std::process::exit(2)
         }
     }

@@ -92,6 +92,15 @@ enum Op {
     Branch(Vec<usize>),
 }
 
+impl Op {
+    fn is_assign(&self) -> bool {
+        matches!(
+            self,
+            Op::AssignObj(_) | Op::AssignPos(_) | Op::AssignJson(_) | Op::AssignValue(..)
+        )
+    }
+}
+
 #[derive(Debug)]
 struct Node {
     label: String,
@@ -684,6 +693,32 @@ impl CleanPlan {
     }
 
     /// Rows produced below `id` for `input`; `None` when this subtree failed.
+    fn eval_assign(
+        &self,
+        id: usize,
+        input: &Value,
+        first: &mut Option<(String, EtlError)>,
+        trace: Option<&mut Trace>,
+    ) -> Option<Vec<Partial>> {
+        let node = &self.nodes[id];
+        match ops::assign(&node.op, input) {
+            Ok(row) => {
+                if let Some(t) = trace {
+                    let shown: Map<String, Value> = row
+                        .iter()
+                        .map(|(i, v)| (self.schema[*i].name.clone(), v.clone()))
+                        .collect();
+                    t.nodes.insert(node.label.clone(), Value::Object(shown));
+                }
+                Some(vec![row])
+            }
+            Err(e) => {
+                self.fail(id, e, first, trace);
+                None
+            }
+        }
+    }
+
     fn eval(
         &self,
         id: usize,
@@ -698,8 +733,18 @@ impl CleanPlan {
             }
             let mut acc: Vec<Partial> = vec![Vec::new()];
             let mut failed = false;
-            for &k in kids {
-                match self.eval(k, input.clone(), first, trace.as_deref_mut()) {
+            let mut input = input;
+            for (n, &k) in kids.iter().enumerate() {
+                // Assign branches read the input in place; the last other branch takes it:
+                // deep copies only where a branch goes on to transform its own.
+                let out = if self.nodes[k].op.is_assign() {
+                    self.eval_assign(k, &input, first, trace.as_deref_mut())
+                } else if n + 1 == kids.len() {
+                    self.eval(k, std::mem::take(&mut input), first, trace.as_deref_mut())
+                } else {
+                    self.eval(k, input.clone(), first, trace.as_deref_mut())
+                };
+                match out {
                     Some(rows) => {
                         let mut next = Vec::with_capacity(acc.len() * rows.len().max(1));
                         for a in &acc {
@@ -720,26 +765,8 @@ impl CleanPlan {
             }
             return (!failed).then_some(acc);
         }
-        if matches!(
-            node.op,
-            Op::AssignObj(_) | Op::AssignPos(_) | Op::AssignJson(_) | Op::AssignValue(..)
-        ) {
-            return match ops::assign(&node.op, input) {
-                Ok(row) => {
-                    if let Some(t) = trace {
-                        let shown: Map<String, Value> = row
-                            .iter()
-                            .map(|(i, v)| (self.schema[*i].name.clone(), v.clone()))
-                            .collect();
-                        t.nodes.insert(node.label.clone(), Value::Object(shown));
-                    }
-                    Some(vec![row])
-                }
-                Err(e) => {
-                    self.fail(id, e, first, trace);
-                    None
-                }
-            };
+        if node.op.is_assign() {
+            return self.eval_assign(id, &input, first, trace);
         }
         if let Op::Iterate { idx_key } = &node.op {
             let list = match input {

@@ -36,6 +36,28 @@ fn as_map(op: &str, v: Value) -> Result<Map<String, Value>, EtlError> {
     }
 }
 
+fn map_ref<'a>(op: &str, v: &'a Value) -> Result<&'a Map<String, Value>, EtlError> {
+    not_null(op, v)?;
+    match v {
+        Value::Object(m) => Ok(m),
+        other => Err(err(
+            ErrorKind::NotMapData,
+            format!("{op} needs a map, got {}", java_type(other)),
+        )),
+    }
+}
+
+fn list_ref<'a>(op: &str, v: &'a Value) -> Result<&'a [Value], EtlError> {
+    not_null(op, v)?;
+    match v {
+        Value::Array(l) => Ok(l),
+        other => Err(err(
+            ErrorKind::NotListData,
+            format!("{op} needs a list, got {}", java_type(other)),
+        )),
+    }
+}
+
 fn as_list(op: &str, v: Value) -> Result<Vec<Value>, EtlError> {
     not_null(op, &v)?;
     match v {
@@ -261,11 +283,12 @@ pub(super) fn apply(op: &Op, v: Value) -> Result<Value, EtlError> {
     })
 }
 
-/// `assign` nodes: a value in, one row of typed fields out.
-pub(super) fn assign(op: &Op, v: Value) -> Result<Partial, EtlError> {
+/// `assign` nodes: a value in (borrowed: only the assigned fields are copied), one row of
+/// typed fields out.
+pub(super) fn assign(op: &Op, v: &Value) -> Result<Partial, EtlError> {
     match op {
         Op::AssignObj(specs) => {
-            let m = as_map("assign_obj", v)?;
+            let m = map_ref("assign_obj", v)?;
             specs
                 .iter()
                 .map(|(key, idx, ty)| {
@@ -278,7 +301,7 @@ pub(super) fn assign(op: &Op, v: Value) -> Result<Partial, EtlError> {
                 .collect()
         }
         Op::AssignPos(specs) => {
-            let l = as_list("assign_pos", v)?;
+            let l = list_ref("assign_pos", v)?;
             specs
                 .iter()
                 .map(|(pos, idx, ty)| {
@@ -291,7 +314,7 @@ pub(super) fn assign(op: &Op, v: Value) -> Result<Partial, EtlError> {
                 .collect()
         }
         Op::AssignJson(specs) => {
-            let m = as_map("assign_json", v)?;
+            let m = map_ref("assign_json", v)?;
             specs
                 .iter()
                 .map(|(key, idx, ty)| {
@@ -308,7 +331,7 @@ pub(super) fn assign(op: &Op, v: Value) -> Result<Partial, EtlError> {
         }
         Op::AssignValue(idx, ty) => Ok(vec![(
             *idx,
-            ty.convert(v).map_err(|e| with_field(e, "value"))?,
+            ty.convert(v.clone()).map_err(|e| with_field(e, "value"))?,
         )]),
         _ => unreachable!("not an assign operator"),
     }

@@ -72,7 +72,14 @@ impl TimeSpec {
                         .map(|d| d.timestamp_millis())
                         .map_err(|_| mismatch());
                 }
-                let naive = if *has_time {
+                let fast = if chrono == "%Y-%m-%d %H:%M:%S" {
+                    ymd_hms(s)
+                } else {
+                    None
+                };
+                let naive = if let Some(n) = fast {
+                    n
+                } else if *has_time {
                     NaiveDateTime::parse_from_str(s, chrono).map_err(|_| mismatch())?
                 } else {
                     NaiveDate::parse_from_str(s, chrono)
@@ -87,6 +94,31 @@ impl TimeSpec {
             }
         }
     }
+}
+
+/// `yyyy-MM-dd HH:mm:ss` exactly (bklog's `utctime`), without chrono's pattern interpreter;
+/// anything else goes the general way (and fails or succeeds there).
+fn ymd_hms(s: &str) -> Option<NaiveDateTime> {
+    let b = s.as_bytes();
+    let shape = b.len() == 19
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b' '
+        && b[13] == b':'
+        && b[16] == b':';
+    if !shape {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| {
+        b[r].iter().try_fold(0u32, |a, &c| {
+            c.is_ascii_digit().then(|| a * 10 + u32::from(c - b'0'))
+        })
+    };
+    NaiveDate::from_ymd_opt(n(0..4)? as i32, n(5..7)?, n(8..10)?)?.and_hms_opt(
+        n(11..13)?,
+        n(14..16)?,
+        n(17..19)?,
+    )
 }
 
 pub fn offset_hours(h: i64) -> Result<FixedOffset, String> {
@@ -312,6 +344,25 @@ mod tests {
         assert!(TimeSpec::new(0, Some("yyyy-MM-dd Q")).is_err());
         assert!(TimeSpec::new(0, None).is_err());
         assert!(TimeSpec::new(11, None).is_err());
+    }
+
+    #[test]
+    fn fast_parse_matches_chrono() {
+        for s in [
+            "2026-11-22 06:30:52",
+            "2024-02-29 23:59:59",
+            "2023-02-29 10:00:00",
+            "2026-13-01 00:00:00",
+            "2026-1-01 00:00:00",
+            "2026-11-22T06:30:52",
+        ] {
+            let chrono = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").ok();
+            let fast = ymd_hms(s);
+            assert!(fast.is_none() || fast == chrono, "{s}");
+            if s.len() == 19 && s.as_bytes()[10] == b' ' {
+                assert_eq!(fast, chrono, "{s}");
+            }
+        }
     }
 
     #[test]
