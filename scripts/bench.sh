@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Benchmarks (release build): job queue throughput and pickup latency, then GET task status
-# under load with wrk. Prints each figure with its target; copy them to docs/BENCHMARKS.md.
+# Benchmarks (release build): job queue throughput and pickup latency, GET task status under
+# load with wrk, then the end-to-end databus rate. Prints each figure with its target; copy
+# them to docs/BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/services.sh
@@ -37,3 +38,7 @@ for conns in ${WRK_CONNS:-16 32}; do
   done
 done
 echo "(target: >= 5000 req/s, p99 < 20 ms)"
+kill $SERVER 2>/dev/null || true
+
+echo "== end to end: HTTP ingest -> JetStream -> clean -> PostgreSQL"
+$BIN/bkdata-bench e2e --secs "${E2E_SECS:-60}" --rate "${E2E_RATE:-150000}"
