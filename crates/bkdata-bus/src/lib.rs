@@ -40,6 +40,10 @@ pub struct ConsumerOpts {
     pub ack_wait: Duration,
     /// Where a new consumer starts: the first message, or only new ones.
     pub from_start: bool,
+    /// Reposition the consumer at this stream sequence, dropping its delivery state (pending
+    /// messages included). For readers that keep their own committed position (shippers):
+    /// from there on, messages arrive in order.
+    pub start_seq: Option<u64>,
 }
 
 impl Default for ConsumerOpts {
@@ -47,6 +51,7 @@ impl Default for ConsumerOpts {
         ConsumerOpts {
             ack_wait: Duration::from_secs(30),
             from_start: true,
+            start_seq: None,
         }
     }
 }

@@ -104,6 +104,12 @@ impl Bus for MemoryBus {
                 next: start,
                 ..Default::default()
             });
+        if let Some(s) = opts.start_seq {
+            *c = ConsumerState {
+                next: (s.max(1) - 1) as usize,
+                ..Default::default()
+            };
+        }
         c.ack_wait = opts.ack_wait;
         Ok(MemoryConsumer {
             inner: self.inner.clone(),

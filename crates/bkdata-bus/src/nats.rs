@@ -161,6 +161,10 @@ impl Bus for NatsBus {
     ) -> Result<NatsConsumer, BusError> {
         check_name(name)?;
         let stream = self.stream(topic).await?;
+        if opts.start_seq.is_some() {
+            // A consumer's start cannot be changed: replace it (absent is fine).
+            let _ = stream.delete_consumer(name).await;
+        }
         let consumer = stream
             .get_or_create_consumer(
                 name,
@@ -168,10 +172,12 @@ impl Bus for NatsBus {
                     durable_name: Some(name.to_string()),
                     ack_policy: jetstream::consumer::AckPolicy::Explicit,
                     ack_wait: opts.ack_wait,
-                    deliver_policy: if opts.from_start {
-                        jetstream::consumer::DeliverPolicy::All
-                    } else {
-                        jetstream::consumer::DeliverPolicy::New
+                    deliver_policy: match (opts.start_seq, opts.from_start) {
+                        (Some(s), _) => jetstream::consumer::DeliverPolicy::ByStartSequence {
+                            start_sequence: s.max(1),
+                        },
+                        (None, true) => jetstream::consumer::DeliverPolicy::All,
+                        (None, false) => jetstream::consumer::DeliverPolicy::New,
                     },
                     ..Default::default()
                 },

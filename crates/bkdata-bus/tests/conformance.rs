@@ -31,6 +31,7 @@ fn opts(ack_ms: u64) -> ConsumerOpts {
     ConsumerOpts {
         ack_wait: Duration::from_millis(ack_ms),
         from_start: true,
+        start_seq: None,
     }
 }
 
@@ -147,6 +148,44 @@ async fn durable_consumers_resume<B: Bus>(bus: B) {
         .is_empty());
 }
 
+/// A reader that keeps its own position repositions its consumer there: what was delivered
+/// and not acked is dropped, and delivery goes on in order from the position.
+async fn consumers_restart_at_a_sequence<B: Bus>(bus: B) {
+    let t = topic("startseq");
+    let mut seqs = Vec::new();
+    for b in 0..5 {
+        seqs.push(bus.publish(&t, &recs(b, 1)).await.unwrap());
+    }
+    let mut c = bus.consumer(&t, "ship", opts(30_000)).await.unwrap();
+    let first = fetch_n(&mut c, 4, Duration::from_secs(5)).await;
+    c.ack(first.into_iter().next().unwrap()).await.unwrap(); // 2..4 stay unacked
+    let mut again = bus
+        .consumer(
+            &t,
+            "ship",
+            ConsumerOpts {
+                start_seq: Some(seqs[2]),
+                ..opts(30_000)
+            },
+        )
+        .await
+        .unwrap();
+    let got = fetch_n(&mut again, 3, Duration::from_secs(5)).await;
+    assert_eq!(
+        got.iter().map(|d| d.seq).collect::<Vec<_>>(),
+        seqs[2..].to_vec()
+    );
+    assert_eq!(got[0].records, recs(2, 1));
+    for d in got {
+        again.ack(d).await.unwrap();
+    }
+    assert!(again
+        .fetch(10, Duration::from_millis(200))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 async fn handles_on_one_name_share_the_work<B: Bus>(bus: B) {
     let t = topic("shared");
     for b in 0..20 {
@@ -247,5 +286,6 @@ suite!(duplicate_ids_are_dropped);
 suite!(ordered_batches_and_acks);
 suite!(unacked_messages_are_redelivered);
 suite!(durable_consumers_resume);
+suite!(consumers_restart_at_a_sequence);
 suite!(handles_on_one_name_share_the_work);
 suite!(fetch_waits_for_new_messages);

@@ -116,6 +116,7 @@ impl CleanJob {
                 ConsumerOpts {
                     ack_wait: ACK_WAIT,
                     from_start: true,
+                    start_seq: None,
                 },
             )
             .await

@@ -2,8 +2,10 @@
 //! runs it and it moves when that worker dies. It reads `rt.{result_table_id}` with the durable
 //! consumer `ship_{type}_{rt}`, writes each batch of messages to the storage together with the
 //! position of the last one (in the storage, in the same transaction where there is one), and
-//! only then acks. After a crash the unacked messages come back; those at or below the
-//! storage's committed position are acked without writing, so nothing is written twice.
+//! only then acks. Each time it starts it repositions its consumer just after the storage's
+//! committed position, so after a crash it reads on from exactly what was written: nothing is
+//! lost and nothing written twice. (Messages redelivered within a run, after a slow write, are
+//! at or below that position and are acked without writing.)
 //!
 //! `storage_expire` is the periodic expiry job: it drops rows (or indices) older than each data
 //! storage's `expires`.
@@ -150,6 +152,11 @@ impl ShipJob {
                 ConsumerOpts {
                     ack_wait: ACK_WAIT,
                     from_start: true,
+                    // The storage's position is the truth: read on from it, in order. (A
+                    // durable consumer alone would hand a new owner fresh messages before the
+                    // dead owner's unacked ones come back, and skipping by position would then
+                    // drop those.)
+                    start_seq: Some(committed + 1),
                 },
             )
             .await
