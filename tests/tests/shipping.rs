@@ -240,7 +240,8 @@ async fn seed000_ingest_lands_typed_in_postgres_mariadb_and_redis() {
     assert!(ttl > 6 * 86_400 && ttl <= 7 * 86_400, "{ttl}");
 
     // Counters and lag settle.
-    let t = eventually(Duration::from_secs(30), "counters", || async {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let t = loop {
         let (_, v) = srv
             .bk(Method::GET, &format!("/v3/databus/tasks/{rt}/"), None)
             .await;
@@ -249,9 +250,15 @@ async fn seed000_ingest_lands_typed_in_postgres_mariadb_and_redis() {
             .iter()
             .all(|k| s[k]["rows_written"] == N && s[k]["lag"] == 0)
             && s["kafka"]["rows_out"] == N;
-        done.then_some(v["data"].clone())
-    })
-    .await;
+        if done {
+            break v["data"].clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "counters never settled: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(t["status"], "running");
 
     // get_config_db_list: the three storages with status, filtered as bklog filters.

@@ -57,14 +57,22 @@ async fn worker_killed_while_shipping_loses_and_duplicates_nothing() {
         || async { (pg_counts(&pgc, table).await.0 >= N as i64).then_some(()) },
     )
     .await;
-    // Caught up (no lag left anywhere), and still exactly once.
-    eventually(Duration::from_secs(60), "lag 0", || async {
-        let (_, v) = srv
-            .bk(Method::GET, &format!("/v3/databus/tasks/{rt}/"), None)
-            .await;
-        let s = &v["data"]["storages"];
-        (s["postgresql"]["lag"] == 0 && s["kafka"]["lag"] == 0).then_some(())
-    })
+    // Caught up (no lag left anywhere), counted once (rows written before the kill but not
+    // counted are counted by the new owner), and in the table exactly once.
+    eventually(
+        Duration::from_secs(60),
+        "lag 0 and exact counters",
+        || async {
+            let (_, v) = srv
+                .bk(Method::GET, &format!("/v3/databus/tasks/{rt}/"), None)
+                .await;
+            let s = &v["data"]["storages"];
+            (s["postgresql"]["lag"] == 0
+                && s["kafka"]["lag"] == 0
+                && s["postgresql"]["rows_written"] == N)
+                .then_some(())
+        },
+    )
     .await;
     let sum: i64 = (0..N).map(|i| (i % 600) as i64).sum();
     assert_eq!(pg_counts(&pgc, table).await, (N as i64, N as i64, sum));

@@ -45,7 +45,8 @@ async fn db<T: Send + 'static>(
     .map_err(|e| e.to_string())?
 }
 
-type Loaded = (DataStorage, StorageCluster, String);
+/// The binding, its cluster, the shipper status and the position its counters reach.
+type Loaded = (DataStorage, StorageCluster, String, u64);
 
 impl ShipJob {
     pub fn new(pool: PgPool, bus: AnyBus) -> Self {
@@ -82,13 +83,13 @@ impl ShipJob {
                 .find(&d.cluster_name)
                 .select(StorageCluster::as_select())
                 .first(conn)?;
-            let status: String = sh::table
+            let (status, counted): (String, i64) = sh::table
                 .find((&rt, &st))
-                .select(sh::status)
+                .select((sh::status, sh::last_seq))
                 .first(conn)
                 .optional()?
-                .unwrap_or_else(|| "stopped".into());
-            Ok(Some((d, c, status)))
+                .unwrap_or_else(|| ("stopped".into(), 0));
+            Ok(Some((d, c, status, counted.max(0) as u64)))
         })
         .await
     }
@@ -112,7 +113,7 @@ impl ShipJob {
     /// Ship until stopped (`false`) or the binding changes (`true`).
     async fn ship(&self, ctx: &JobContext, rt: &str, st: &str) -> Result<bool, String> {
         let (rt, st) = (rt.to_string(), st.to_string());
-        let Some((binding, cluster, status)) = self.load(&rt, &st).await? else {
+        let Some((binding, cluster, status, mut counted)) = self.load(&rt, &st).await? else {
             return Ok(false);
         };
         if status != "running" {
@@ -143,6 +144,7 @@ impl ShipJob {
                 return Err(m);
             }
         };
+        counted = counted.min(committed);
         let topic = crate::runtime::output_topic(&rt);
         let mut consumer = self
             .bus
@@ -156,7 +158,10 @@ impl ShipJob {
                     // durable consumer alone would hand a new owner fresh messages before the
                     // dead owner's unacked ones come back, and skipping by position would then
                     // drop those.)
-                    start_seq: Some(committed + 1),
+                    //
+                    // Messages the storage holds but the counters miss (the worker died between
+                    // the two) are read again to be counted, not written.
+                    start_seq: Some(counted + 1),
                 },
             )
             .await
@@ -203,9 +208,15 @@ impl ShipJob {
             let mut rows = Vec::new();
             let mut last = committed;
             let mut dead = Vec::new();
+            let mut recovered = 0u64;
             for d in &deliveries {
                 if d.seq <= committed {
-                    continue; // written before a crash; only the ack was lost
+                    // In the storage already; counted too, unless the worker died in between.
+                    if d.seq > counted {
+                        recovered += d.records.len() as u64;
+                        counted = d.seq;
+                    }
+                    continue;
                 }
                 last = last.max(d.seq);
                 for (i, rec) in d.records.iter().enumerate() {
@@ -224,26 +235,32 @@ impl ShipJob {
                     }
                 }
             }
-            if last > committed {
-                let report = match sink.write(&rows, last).await {
-                    Ok(r) => r,
-                    Err(e) => {
-                        let m = format!("retrying: {e}");
-                        self.message(&rt, &st, m.clone()).await?;
-                        return Err(m);
+            if last > committed || recovered > 0 {
+                let wrote = last > committed;
+                let report = if wrote {
+                    match sink.write(&rows, last).await {
+                        Ok(r) => r,
+                        Err(e) => {
+                            let m = format!("retrying: {e}");
+                            self.message(&rt, &st, m.clone()).await?;
+                            return Err(m);
+                        }
                     }
+                } else {
+                    bkdata_storage::WriteReport::default()
                 };
-                committed = last;
+                committed = committed.max(last);
+                counted = committed;
                 dead.extend(report.dead);
-                let (r, s, n) = (rt.clone(), st.clone(), report.written as i64);
+                let (r, s, n) = (rt.clone(), st.clone(), (report.written + recovered) as i64);
                 db(&self.pool, move |conn| {
                     conn.transaction(|conn| {
                         diesel::update(sh::table.find((&r, &s)))
                             .set((
                                 sh::rows_written.eq(sh::rows_written + n),
-                                sh::batches.eq(sh::batches + 1),
+                                sh::batches.eq(sh::batches + i64::from(wrote)),
                                 sh::dead_letters.eq(sh::dead_letters + dead.len() as i64),
-                                sh::last_seq.eq(last as i64),
+                                sh::last_seq.eq(committed as i64),
                                 sh::last_write_at.eq(chrono::Utc::now()),
                                 sh::updated_at.eq(chrono::Utc::now()),
                             ))

@@ -36,8 +36,13 @@ impl RedisSink {
         };
         let client = redis::Client::open(format!("redis://{auth}{host}:{port}/{db}"))
             .map_err(|e| StorageError::Config(format!("redis: {e}")))?;
+        // A batch is one MULTI/EXEC of thousands of SETs: the client's default 500 ms answer
+        // timeout would report a committed batch as failed (and its counters would be lost).
+        let cfg = redis::AsyncConnectionConfig::new()
+            .set_response_timeout(Some(std::time::Duration::from_secs(60)))
+            .set_connection_timeout(Some(std::time::Duration::from_secs(10)));
         let conn = client
-            .get_multiplexed_async_connection()
+            .get_multiplexed_async_connection_with_config(&cfg)
             .await
             .map_err(|e| StorageError::Connect(format!("redis: {e}")))?;
         let prefix = conn_prefix(&spec.physical);
