@@ -97,4 +97,26 @@ fn main() {
         .map(|l| l.replacen('|', " ", 7))
         .collect();
     measure("regexp", &re_plan, &re_lines, 300_000.0);
+
+    // bklog's bk_log_json: the collector envelope (built-ins, `items` iterated, the log line's
+    // own JSON), as the end-to-end benchmark ingests it. No target of its own; it shows what
+    // the clean stage of that pipeline costs per core.
+    use bkdata_databus::etl::bklog::{self, BklogField, EtlParams};
+    let fields: Vec<BklogField> = serde_json::from_value(json!([
+        {"field_name": "level", "field_type": "keyword"},
+        {"field_name": "code", "field_type": "integer"},
+        {"field_name": "msg", "field_type": "text"},
+    ]))
+    .unwrap();
+    let conf = bklog::json_config("bk_log_json", &EtlParams::default(), &fields).unwrap();
+    let bklog_plan = CleanPlan::compile_value(conf).unwrap();
+    let bklog_lines: Vec<String> = (0..1000u64)
+        .map(|i| {
+            let data = json!({"level": "INFO", "code": i % 600, "msg": format!("GET /api/{i} done in {}ms", i % 97)}).to_string();
+            json!({"serverIp": format!("10.0.0.{}", i % 250), "path": "/var/log/app.log", "gseIndex": i,
+                "utctime": "2026-11-22 06:30:52", "items": [{"data": data}]})
+            .to_string()
+        })
+        .collect();
+    measure("bk_log_json", &bklog_plan, &bklog_lines, 0.0);
 }

@@ -77,12 +77,16 @@ impl CleanJob {
             .ok_or("job data has no processing_id")?
             .to_string();
         let p = pid.clone();
-        let Some(clean) = self
+        let Some((clean, rt_fields)) = self
             .db(move |conn| {
                 c::table
-                    .find(&p)
-                    .select(Clean::as_select())
-                    .first(conn)
+                    .inner_join(bkdata_models::schema::result_tables::table)
+                    .filter(c::processing_id.eq(&p))
+                    .select((
+                        Clean::as_select(),
+                        bkdata_models::schema::result_tables::fields,
+                    ))
+                    .first::<(Clean, Value)>(conn)
                     .optional()
             })
             .await?
@@ -100,11 +104,12 @@ impl CleanJob {
                     .await
             }
         };
-        // Each field's `"name":` prefix, JSON-escaped once.
-        let keys: Vec<String> = plan
-            .schema()
+        // The result table's rows: its declared fields, then the time columns, each with its
+        // `"name":` prefix JSON-escaped once. What the config assigns beyond them stays out.
+        let columns = projection(plan.schema(), &rt_fields);
+        let keys: Vec<String> = columns
             .iter()
-            .map(|f| format!("{}:", Value::String(f.name.clone())))
+            .map(|&i| format!("{}:", Value::String(plan.schema()[i].name.clone())))
             .collect();
         let raw_topic = rawdata::topic(clean.raw_data_id);
         let out_topic = output_topic(&pid);
@@ -166,7 +171,7 @@ impl CleanJob {
                     match plan.clean(rec, now) {
                         Outcome::Rows(rs) => {
                             for r in rs {
-                                rows.push(encode_row(&keys, &r));
+                                rows.push(encode_row(&keys, &columns, &r));
                             }
                         }
                         Outcome::Failed { label, error } => {
@@ -249,18 +254,38 @@ impl JobHandler for CleanJob {
     }
 }
 
+/// Indices into the plan's schema of the result table's fields, then of the time columns
+/// (and `timestamp`, which every BKData result table has).
+fn projection(schema: &[crate::etl::Field], rt_fields: &Value) -> Vec<usize> {
+    let mut out: Vec<usize> = Vec::new();
+    let declared = rt_fields
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["field_name"].as_str());
+    let time = ["dtEventTime", "dtEventTimeStamp", "localTime", "timestamp"].into_iter();
+    for name in declared.chain(time) {
+        if let Some(i) = schema.iter().position(|f| f.name == name) {
+            if !out.contains(&i) {
+                out.push(i);
+            }
+        }
+    }
+    out
+}
+
 /// A row as the JSON object the result table's stream carries, written straight from the
 /// schema order (no intermediate map).
-fn encode_row(keys: &[String], values: &[Value]) -> Vec<u8> {
+fn encode_row(keys: &[String], columns: &[usize], values: &[Value]) -> Vec<u8> {
     let mut out = Vec::with_capacity(32 * keys.len());
     out.push(b'{');
-    for (i, (k, v)) in keys.iter().zip(values).enumerate() {
-        if i > 0 {
+    for (n, (k, &i)) in keys.iter().zip(columns).enumerate() {
+        if n > 0 {
             out.push(b',');
         }
         out.extend_from_slice(k.as_bytes());
         // Writing a Value into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut out, v);
+        let _ = serde_json::to_writer(&mut out, &values[i]);
     }
     out.push(b'}');
     out
@@ -275,7 +300,7 @@ mod tests {
             .iter()
             .map(|n| format!("{}:", json!(n)))
             .collect();
-        let row = super::encode_row(&keys, &[json!(1), json!("x\ny")]);
+        let row = super::encode_row(&keys, &[1, 0], &[json!("x\ny"), json!(1)]);
         let v: serde_json::Value = serde_json::from_slice(&row).unwrap();
         assert_eq!(v, json!({"a": 1, "b\"q": "x\ny"}));
     }
