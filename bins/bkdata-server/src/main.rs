@@ -106,7 +106,9 @@ fn serve(config: bkdata_server::Config) -> anyhow::Result<()> {
             config.data_dir.display(),
             db::redact_url(&config.database_url)
         );
-        let bus = bkdata_bus::AnyBus::connect(&config.nats_url, &config.bus_prefix).await?;
+        let bus = bkdata_bus::AnyBus::connect(&config.nats_url, &config.bus_prefix)
+            .await?
+            .with_max_age(bkdata_bus::max_age_from_env()?);
         let state = bkdata_server::AppState::new(config, pool, bus);
         bkdata_server::serve(state, listener, shutdown_signal()).await?;
         log::info!("bkdata-server stopped");

@@ -139,10 +139,12 @@ fn run(config: Config, extend: impl FnOnce(Runner) -> Runner) -> anyhow::Result<
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let bus = rt.block_on(bkdata_bus::AnyBus::connect(
-        &config.nats_url,
-        &config.bus_prefix,
-    ))?;
+    let bus = rt
+        .block_on(bkdata_bus::AnyBus::connect(
+            &config.nats_url,
+            &config.bus_prefix,
+        ))?
+        .with_max_age(bkdata_bus::max_age_from_env()?);
     let clean = bkdata_databus::runtime::CleanJob::new(pool.clone(), bus.clone());
     let ship = bkdata_databus::shipper::ShipJob::new(pool.clone(), bus);
     let runner = extend(

@@ -17,6 +17,15 @@ impl AnyBus {
         }
     }
 
+    /// Retention of the streams this bus creates (see `NatsBus::with_max_age`); the in-process
+    /// bus keeps everything.
+    pub fn with_max_age(self, max_age: std::time::Duration) -> Self {
+        match self {
+            AnyBus::Nats(n) => AnyBus::Nats(Box::new(n.with_max_age(max_age))),
+            m => m,
+        }
+    }
+
     /// Remove a topic and its messages.
     pub async fn delete_topic(&self, topic: &str) -> Result<(), BusError> {
         match self {

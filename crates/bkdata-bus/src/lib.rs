@@ -114,6 +114,22 @@ pub(crate) fn check_topic(topic: &str) -> Result<(), BusError> {
 }
 
 /// A bus. Cloning shares the connection.
+/// `BKDATA_BUS_MAX_AGE_HOURS` (default 72, as a Kafka topic's usual 3 days; 0 = forever): how
+/// long the streams keep records. A reader further behind than this loses the oldest.
+pub fn max_age_from_env() -> Result<Duration, BusError> {
+    match std::env::var("BKDATA_BUS_MAX_AGE_HOURS") {
+        Err(_) => Ok(Duration::from_secs(72 * 3600)),
+        Ok(v) if v.trim().is_empty() => Ok(Duration::from_secs(72 * 3600)),
+        Ok(v) => v
+            .trim()
+            .parse::<u64>()
+            .map(|h| Duration::from_secs(h * 3600))
+            .map_err(|_| {
+                BusError::Other(format!("BKDATA_BUS_MAX_AGE_HOURS must be hours, got {v:?}"))
+            }),
+    }
+}
+
 pub trait Bus: Clone + Send + Sync + 'static {
     type Consumer: Consumer;
     /// Append a batch; answers its sequence number.

@@ -12,6 +12,7 @@ pub struct NatsBus {
     js: jetstream::Context,
     prefix: String,
     known: Arc<Mutex<HashSet<String>>>,
+    max_age: Duration,
 }
 
 fn err(e: impl std::fmt::Display) -> BusError {
@@ -33,7 +34,15 @@ impl NatsBus {
             js: jetstream::new(client),
             prefix: prefix.to_string(),
             known: Arc::default(),
+            max_age: Duration::ZERO,
         })
+    }
+
+    /// Streams this bus creates keep messages this long (zero: until deleted). A stream that
+    /// exists already keeps the retention it was created with.
+    pub fn with_max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = max_age;
+        self
     }
 
     /// The subject a producer publishes to for `topic`.
@@ -54,6 +63,7 @@ impl NatsBus {
                 name: self.stream_name(topic),
                 subjects: vec![self.subject(topic)],
                 storage: stream::StorageType::File,
+                max_age: self.max_age,
                 ..Default::default()
             })
             .await

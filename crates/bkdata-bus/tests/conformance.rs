@@ -289,3 +289,17 @@ suite!(durable_consumers_resume);
 suite!(consumers_restart_at_a_sequence);
 suite!(handles_on_one_name_share_the_work);
 suite!(fetch_waits_for_new_messages);
+
+/// Streams get the configured retention (JetStream drops records older than it).
+#[tokio::test(flavor = "multi_thread")]
+async fn jetstream_streams_get_the_retention() {
+    let bus = nats().await.with_max_age(Duration::from_secs(3600));
+    let t = topic("retention");
+    bus.publish(&t, &recs(0, 1)).await.unwrap();
+    let client = async_nats::connect(nats_url()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let mut stream = js.get_stream(bus.stream_name(&t)).await.unwrap();
+    let info = stream.info().await.unwrap();
+    assert_eq!(info.config.max_age, Duration::from_secs(3600));
+    assert!(bus.delete_all_topics().await.unwrap() >= 1);
+}
