@@ -591,6 +591,71 @@ async fn storage_and_task_bodies_and_their_errors() {
     assert!(t["storages"].get("es").is_none(), "{t}");
     let (_, v) = srv.bk(Method::GET, "/v3/databus/tasks/5_nope/", None).await;
     assert_eq!(v["code"], "1500004");
+
+    // Another app sees none of it and can change none of it.
+    let other = {
+        let mut c = srv.db.conn();
+        bkdata_models::auth::create_app(&mut c, "other-app", "", false).unwrap()
+    };
+    let eve = json!({"bk_app_code": "other-app", "bk_app_secret": other, "bk_username": "eve"})
+        .to_string();
+    let as_eve = |m: Method, path: &str, body: Option<Value>| {
+        let mut r = srv
+            .client
+            .request(m, srv.url(path))
+            .header("X-Bkapi-Authorization", eve.clone());
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        async move {
+            let r = r.send().await.unwrap();
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let v = as_eve(Method::GET, "/v3/databus/data_storages/", None).await;
+    assert_eq!(v["data"], json!([]), "{v}");
+    for (m, path, body) in [
+        (Method::GET, format!("/v3/databus/tasks/{rt}/"), None),
+        (Method::DELETE, format!("/v3/databus/tasks/{rt}/"), None),
+        (
+            Method::POST,
+            "/v3/databus/tasks/".to_string(),
+            Some(json!({"result_table_id": rt})),
+        ),
+        (
+            Method::GET,
+            format!("/v3/databus/data_storages/{rt}/"),
+            None,
+        ),
+        (
+            Method::PUT,
+            format!("/v3/databus/data_storages/{rt}/"),
+            Some(pgb.clone()),
+        ),
+        (
+            Method::DELETE,
+            format!("/v3/databus/data_storages/{rt}/?storage_type=postgresql"),
+            None,
+        ),
+        (
+            Method::POST,
+            "/v3/databus/data_storages/".to_string(),
+            Some(storage_body(biz, raw_id, name, "redis", None)),
+        ),
+    ] {
+        let v = as_eve(m.clone(), &path, body).await;
+        assert_eq!(
+            (v["result"].clone(), v["code"].clone()),
+            (json!(false), json!("1500004")),
+            "{m} {path}: {v}"
+        );
+    }
+    let t = srv
+        .bk_ok(Method::GET, &format!("/v3/databus/tasks/{rt}/"), None)
+        .await;
+    assert_eq!(t["storages"]["postgresql"]["status"], "running", "{t}");
+    srv.bk_ok(Method::DELETE, &format!("/v3/databus/tasks/{rt}/"), None)
+        .await;
 }
 
 /// Elasticsearch through its bulk protocol (a stand-in server: ES cannot be installed here):
