@@ -69,6 +69,25 @@ pub async fn raw_and_clean(srv: &TestServer, biz: i64, name: &str) -> (i64, Stri
     )
 }
 
+/// Raw data and its clean shipping to the default PostgreSQL cluster, every task started;
+/// answers (raw_data_id, rt). The table is `mapleleaf_{biz}.{name}_{biz}`.
+pub async fn shipping_to_postgres(srv: &TestServer, biz: i64, name: &str) -> (i64, String) {
+    let (raw_id, rt) = raw_and_clean(srv, biz, name).await;
+    srv.bk_ok(
+        Method::POST,
+        "/v3/databus/data_storages/",
+        Some(storage_body(biz, raw_id, name, "postgresql", None)),
+    )
+    .await;
+    srv.bk_ok(
+        Method::POST,
+        "/v3/databus/tasks/",
+        Some(json!({"result_table_id": rt})),
+    )
+    .await;
+    (raw_id, rt)
+}
+
 /// bklog's data_storages body (handlers/etl/bkbase.py), for another storage type.
 pub fn storage_body(
     biz: i64,

@@ -19,19 +19,7 @@ async fn worker_killed_while_shipping_loses_and_duplicates_nothing() {
     let srv = nats_server().await;
     let mut a = srv.worker(&FAST);
     let (biz, name) = (7, "kill_log");
-    let (raw_id, rt) = raw_and_clean(&srv, biz, name).await;
-    srv.bk_ok(
-        Method::POST,
-        "/v3/databus/data_storages/",
-        Some(storage_body(biz, raw_id, name, "postgresql", None)),
-    )
-    .await;
-    srv.bk_ok(
-        Method::POST,
-        "/v3/databus/tasks/",
-        Some(json!({"result_table_id": rt})),
-    )
-    .await;
+    let (raw_id, rt) = shipping_to_postgres(&srv, biz, name).await;
     for start in (0..N).step_by(20_000) {
         let (s, v) = srv.ingest(raw_id, ndjson(start..start + 20_000)).await;
         assert_eq!(s, 200, "{v}");
@@ -90,19 +78,7 @@ async fn nats_restarted_during_ingest_loses_nothing_accepted() {
     env.push(("NATS_URL", url.as_str()));
     let _w = srv.worker(&env);
     let (biz, name) = (8, "nats_log");
-    let (raw_id, rt) = raw_and_clean(&srv, biz, name).await;
-    srv.bk_ok(
-        Method::POST,
-        "/v3/databus/data_storages/",
-        Some(storage_body(biz, raw_id, name, "postgresql", None)),
-    )
-    .await;
-    srv.bk_ok(
-        Method::POST,
-        "/v3/databus/tasks/",
-        Some(json!({"result_table_id": rt})),
-    )
-    .await;
+    let (raw_id, rt) = shipping_to_postgres(&srv, biz, name).await;
     let mut accepted: Vec<u64> = Vec::new();
     let mut refused = 0;
     const BATCH: u64 = 2_000;

@@ -77,6 +77,17 @@ pub struct TableSpec {
     pub key_fields: Vec<String>,
 }
 
+impl TableSpec {
+    /// Rows whose time column is below this are expired (`None`: no expiry, or no time column).
+    pub fn expiry_cutoff(&self, now_ms: i64) -> Option<i64> {
+        let days = self.expire_days?;
+        self.columns
+            .iter()
+            .any(|c| c.name == TIME_COLUMN)
+            .then(|| now_ms - i64::from(days) * 86_400_000)
+    }
+}
+
 /// A row from a result table's stream, with its position: message `seq`, `idx` within it.
 /// `values` line up with the spec's columns (see [`RowParser`]).
 #[derive(Debug, Clone)]

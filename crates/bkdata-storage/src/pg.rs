@@ -211,13 +211,9 @@ impl PgSink {
     }
 
     pub async fn expire(&mut self, now_ms: i64) -> Result<u64> {
-        let (Some(days), true) = (
-            self.spec.expire_days,
-            self.spec.columns.iter().any(|c| c.name == TIME_COLUMN),
-        ) else {
+        let Some(cutoff) = self.spec.expiry_cutoff(now_ms) else {
             return Ok(0);
         };
-        let cutoff = now_ms - i64::from(days) * 86_400_000;
         self.client
             .execute(
                 &format!(

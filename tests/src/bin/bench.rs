@@ -182,9 +182,7 @@ fn e2e() -> anyhow::Result<()> {
         })
         .await;
         let worker = srv.worker(&[]);
-        let (raw_id, rt_id) = raw_and_clean(&srv, 2, "bench_log").await;
-        srv.bk_ok(Method::POST, "/v3/databus/data_storages/", Some(storage_body(2, raw_id, "bench_log", "postgresql", None))).await;
-        srv.bk_ok(Method::POST, "/v3/databus/tasks/", Some(json!({"result_table_id": rt_id}))).await;
+        let (raw_id, rt_id) = shipping_to_postgres(&srv, 2, "bench_log").await;
         let body = bytes_of(ndjson(0..batch));
         let record_bytes = body.len() as u64 / batch;
         println!(
