@@ -22,6 +22,20 @@ pub const ACK_WAIT: Duration = Duration::from_secs(10);
 /// Error samples kept per clean.
 pub const ERROR_SAMPLES: i64 = 1000;
 
+/// A database call from a long-running job, on the blocking pool; errors as job messages.
+pub(crate) async fn db<T: Send + 'static>(
+    pool: &PgPool,
+    f: impl FnOnce(&mut PgConnection) -> QueryResult<T> + Send + 'static,
+) -> Result<T, String> {
+    let pool = pool.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = pool.get().map_err(|e| e.to_string())?;
+        f(&mut conn).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
 pub fn output_topic(result_table_id: &str) -> String {
     format!("rt.{result_table_id}")
 }
@@ -48,13 +62,7 @@ impl CleanJob {
         &self,
         f: impl FnOnce(&mut PgConnection) -> QueryResult<T> + Send + 'static,
     ) -> Result<T, String> {
-        let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get().map_err(|e| e.to_string())?;
-            f(&mut conn).map_err(|e| e.to_string())
-        })
-        .await
-        .map_err(|e| e.to_string())?
+        db(&self.pool, f).await
     }
 
     async fn status(&self, pid: &str, status: &'static str, message: String) -> Result<(), String> {

@@ -9,6 +9,7 @@
 //!
 //! `storage_expire` is the periodic expiry job: it drops rows (or indices) older than each data
 //! storage's `expires`.
+use crate::runtime::db;
 use crate::storages::{self, shipper_name};
 use crate::tasks::SHIP_JOB;
 use bkdata_bus::{AnyBus, Bus, Consumer, ConsumerOpts};
@@ -16,7 +17,7 @@ use bkdata_models::databus::{DataStorage, StorageCluster};
 use bkdata_models::jobs::{BoxFuture, JobContext, JobHandler};
 use bkdata_models::schema::{data_storages as ds, shipper_dead_letters as dl, shippers as sh};
 use bkdata_models::PgPool;
-use bkdata_storage::{Row, RowParser, Sink};
+use bkdata_storage::{Row, RowParser};
 use diesel::prelude::*;
 use std::time::{Duration, Instant};
 
@@ -30,19 +31,6 @@ pub const FETCH: usize = 32;
 pub struct ShipJob {
     pool: PgPool,
     bus: AnyBus,
-}
-
-async fn db<T: Send + 'static>(
-    pool: &PgPool,
-    f: impl FnOnce(&mut PgConnection) -> QueryResult<T> + Send + 'static,
-) -> Result<T, String> {
-    let pool = pool.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = pool.get().map_err(|e| e.to_string())?;
-        f(&mut conn).map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(|e| e.to_string())?
 }
 
 /// The binding, its cluster, the shipper status and the position its counters reach.
@@ -121,16 +109,10 @@ impl ShipJob {
         }
         let version = binding.updated_at;
         let name = shipper_name(&rt, &st);
-        let conn = cluster.connection.as_object().cloned().unwrap_or_default();
-        let parser = RowParser::new(&storages::spec_of(&binding));
+        let spec = storages::spec_of(&binding);
+        let parser = RowParser::new(&spec);
         let opened = async {
-            let mut sink = Sink::connect(
-                &cluster.cluster_type,
-                &conn,
-                storages::spec_of(&binding),
-                &name,
-            )
-            .await?;
+            let mut sink = storages::sink_for(&binding, &cluster, &spec).await?;
             sink.ensure().await?;
             let committed = sink.committed().await?;
             Ok::<_, bkdata_storage::StorageError>((sink, committed))
@@ -323,11 +305,8 @@ impl ExpireJob {
         let now = chrono::Utc::now().timestamp_millis();
         let mut failures = Vec::new();
         for (d, c) in list {
-            let conn = c.connection.as_object().cloned().unwrap_or_default();
-            let name = shipper_name(&d.result_table_id, &d.storage_type);
             let r = async {
-                let mut sink =
-                    Sink::connect(&c.cluster_type, &conn, storages::spec_of(&d), &name).await?;
+                let mut sink = storages::sink_for(&d, &c, &storages::spec_of(&d)).await?;
                 sink.expire(now).await
             }
             .await;

@@ -12,7 +12,7 @@ use bkdata_models::schema::{
 };
 use bkdata_storage::{ColType, Column, Sink, TableSpec, TIME_COLUMN};
 use diesel::prelude::*;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 /// Storage types a result table can be bound to (`queue` is its own stream).
 pub const STORAGE_TYPES: [&str; 6] = ["postgresql", "mysql", "tspider", "redis", "es", "queue"];
@@ -225,11 +225,21 @@ pub async fn create_physical(
     if d.storage_type == "queue" {
         return Ok(());
     }
-    let conn = cluster.connection.as_object().cloned().unwrap_or_default();
-    let shipper = shipper_name(&d.result_table_id, &d.storage_type);
-    let mut sink = Sink::connect(&cluster.cluster_type, &conn, spec_of(d), &shipper).await?;
+    let mut sink = sink_for(d, cluster, &spec_of(d)).await?;
     sink.ensure().await?;
     Ok(())
+}
+
+/// Connect to a binding's cluster as its shipper (the API, the shipper and the expiry pass
+/// all reach a storage this way).
+pub async fn sink_for(
+    d: &DataStorage,
+    cluster: &StorageCluster,
+    spec: &TableSpec,
+) -> Result<Sink, bkdata_storage::StorageError> {
+    let conn = cluster.connection.as_object().cloned().unwrap_or_default();
+    let shipper = shipper_name(&d.result_table_id, &d.storage_type);
+    Sink::connect(&cluster.cluster_type, &conn, spec.clone(), &shipper).await
 }
 
 /// Name of the shipper of a binding: its consumer name on the bus and its key in the storage's
@@ -626,16 +636,6 @@ pub fn view(
         "created_by": d.created_by, "created_at": bk_time(d.created_at),
         "updated_by": d.updated_by, "updated_at": bk_time(d.updated_at),
     })
-}
-
-/// Settings to connect to a binding's cluster (secrets included: for drivers only).
-pub fn connection_of(
-    conn: &mut PgConnection,
-    d: &DataStorage,
-) -> Result<(StorageCluster, Map<String, Value>), DatabusError> {
-    let c = cluster(conn, &d.cluster_name)?;
-    let m = c.connection.as_object().cloned().unwrap_or_default();
-    Ok((c, m))
 }
 
 #[cfg(test)]

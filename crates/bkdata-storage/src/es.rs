@@ -36,6 +36,8 @@ pub struct EsSink {
     base: String,
     auth: Option<(String, Option<String>)>,
     spec: TableSpec,
+    /// Column of the event time (picks a row's daily index).
+    time_col: Option<usize>,
     shipper: String,
     opts: EsOptions,
     created: HashSet<String>,
@@ -88,16 +90,12 @@ impl EsSink {
             http,
             base,
             auth,
+            time_col: crate::col_index(&spec, TIME_COLUMN),
             spec,
             shipper: shipper.replace(|c: char| !c.is_ascii_alphanumeric() && c != '_', "_"),
             opts,
             created: HashSet::new(),
         })
-    }
-
-    pub fn with_options(mut self, opts: EsOptions) -> Self {
-        self.opts = opts;
-        self
     }
 
     fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
@@ -112,7 +110,8 @@ impl EsSink {
         if !self.spec.physical.contains(DAY) {
             return self.spec.physical.clone();
         }
-        let ms = crate::col_index(&self.spec, TIME_COLUMN)
+        let ms = self
+            .time_col
             .and_then(|i| r.values.get(i))
             .and_then(Value::as_i64)
             .unwrap_or_else(|| chrono::Utc::now().timestamp_millis());

@@ -8,6 +8,8 @@ use serde_json::{Map, Value};
 pub struct RedisSink {
     conn: redis::aio::MultiplexedConnection,
     spec: TableSpec,
+    /// Columns of `spec.key_fields`, in order.
+    key_cols: Vec<Option<usize>>,
     offset_key: String,
 }
 
@@ -31,7 +33,11 @@ impl RedisSink {
             })
             .unwrap_or(0);
         let auth = match conn_str(conn, "password") {
-            Some(p) => format!("{}:{}@", conn_str(conn, "user").unwrap_or(""), urlencode(p)),
+            Some(p) => format!(
+                "{}:{}@",
+                conn_str(conn, "user").unwrap_or(""),
+                urlencoding::encode(p)
+            ),
             None => String::new(),
         };
         let client = redis::Client::open(format!("redis://{auth}{host}:{port}/{db}"))
@@ -49,6 +55,11 @@ impl RedisSink {
         Ok(RedisSink {
             conn,
             offset_key: format!("{prefix}{OFFSETS_TABLE}:{shipper}"),
+            key_cols: spec
+                .key_fields
+                .iter()
+                .map(|f| crate::col_index(&spec, f))
+                .collect(),
             spec,
         })
     }
@@ -75,16 +86,13 @@ impl RedisSink {
             return format!("{}:{}", self.spec.physical, r.position_id());
         }
         let parts: Vec<String> = self
-            .spec
-            .key_fields
+            .key_cols
             .iter()
-            .map(
-                |f| match crate::col_index(&self.spec, f).and_then(|i| r.values.get(i)) {
-                    Some(Value::String(s)) => s.clone(),
-                    Some(Value::Null) | None => String::new(),
-                    Some(v) => v.to_string(),
-                },
-            )
+            .map(|c| match c.and_then(|i| r.values.get(i)) {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Null) | None => String::new(),
+                Some(v) => v.to_string(),
+            })
             .collect();
         format!("{}:{}", self.spec.physical, parts.join("_"))
     }
@@ -131,16 +139,4 @@ fn conn_prefix(physical: &str) -> &str {
         Some(i) => &physical[..=i],
         None => "",
     }
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
