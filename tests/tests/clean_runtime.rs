@@ -18,7 +18,8 @@ async fn ingest(srv: &TestServer, raw_id: i64, body: impl Into<reqwest::Body>) {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 200);
+    let status = r.status();
+    assert_eq!(status, 200, "{}", r.text().await.unwrap_or_default());
 }
 
 fn config() -> String {

@@ -1,5 +1,5 @@
 //! The bus chosen at start-up: `NATS_URL=memory` for a single process, else JetStream.
-use crate::{Bus, BusError, Consumer, ConsumerOpts, Delivery, MemoryBus, NatsBus};
+use crate::{Batch, Bus, BusError, Consumer, ConsumerOpts, Delivery, MemoryBus, NatsBus};
 use std::time::Duration;
 
 #[derive(Clone)]
@@ -73,6 +73,17 @@ impl Bus for AnyBus {
         }
     }
 
+    async fn publish_dedup_batches(
+        &self,
+        topic: &str,
+        batches: Vec<(String, Batch)>,
+    ) -> Result<Vec<Option<u64>>, BusError> {
+        match self {
+            AnyBus::Memory(b) => b.publish_dedup_batches(topic, batches).await,
+            AnyBus::Nats(b) => b.publish_dedup_batches(topic, batches).await,
+        }
+    }
+
     async fn consumer(
         &self,
         topic: &str,
@@ -112,6 +123,13 @@ impl Consumer for AnyConsumer {
         match self {
             AnyConsumer::Memory(c) => c.ack(d).await,
             AnyConsumer::Nats(c) => c.ack(d).await,
+        }
+    }
+
+    async fn ack_all(&mut self, ds: Vec<Delivery>) -> Result<(), BusError> {
+        match self {
+            AnyConsumer::Memory(c) => c.ack_all(ds).await,
+            AnyConsumer::Nats(c) => c.ack_all(ds).await,
         }
     }
 }

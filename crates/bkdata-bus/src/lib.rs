@@ -87,6 +87,52 @@ pub fn encode(records: &[impl AsRef<[u8]>]) -> Result<Vec<u8>, BusError> {
     Ok(out)
 }
 
+/// A batch built in place: records one per line, written straight into the message payload.
+#[derive(Debug, Default)]
+pub struct Batch {
+    payload: Vec<u8>,
+    records: usize,
+}
+
+impl Batch {
+    pub fn with_capacity(bytes: usize) -> Self {
+        Batch {
+            payload: Vec::with_capacity(bytes),
+            records: 0,
+        }
+    }
+
+    /// Append one record written by `write`; a record holding a newline is refused (and not
+    /// kept).
+    pub fn push_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) -> Result<(), BusError> {
+        let start = self.payload.len();
+        write(&mut self.payload);
+        if self.payload[start..].contains(&b'\n') {
+            self.payload.truncate(start);
+            return Err(BusError::NewlineInRecord);
+        }
+        self.payload.push(b'\n');
+        self.records += 1;
+        Ok(())
+    }
+
+    pub fn len(&self) -> usize {
+        self.records
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records == 0
+    }
+
+    pub fn payload(&self) -> &[u8] {
+        &self.payload
+    }
+
+    pub fn into_payload(self) -> Vec<u8> {
+        self.payload
+    }
+}
+
 /// Decode a batch; empty lines are skipped, `\r\n` is accepted.
 pub fn decode(payload: &[u8]) -> Vec<Vec<u8>> {
     payload
@@ -147,6 +193,14 @@ pub trait Bus: Clone + Send + Sync + 'static {
         msg_id: &str,
         records: &[Vec<u8>],
     ) -> impl Future<Output = Result<Option<u64>, BusError>> + Send;
+    /// `publish_dedup` of several batches, in order: all are sent before any ack is awaited,
+    /// so a stage pays one round trip for them, not one each. Answers per batch as
+    /// `publish_dedup` does.
+    fn publish_dedup_batches(
+        &self,
+        topic: &str,
+        batches: Vec<(String, Batch)>,
+    ) -> impl Future<Output = Result<Vec<Option<u64>>, BusError>> + Send;
     /// Open (or create) the durable consumer `name` on `topic`.
     fn consumer(
         &self,
@@ -172,6 +226,15 @@ pub trait Consumer: Send {
         wait: Duration,
     ) -> impl Future<Output = Result<Vec<Delivery>, BusError>> + Send;
     fn ack(&mut self, d: Delivery) -> impl Future<Output = Result<(), BusError>> + Send;
+    /// Ack several deliveries; implementations may confirm them concurrently.
+    fn ack_all(&mut self, ds: Vec<Delivery>) -> impl Future<Output = Result<(), BusError>> + Send {
+        async move {
+            for d in ds {
+                self.ack(d).await?;
+            }
+            Ok(())
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! The in-process bus: the same semantics as JetStream, kept in memory.
-use crate::{check_topic, decode, encode, Bus, BusError, Consumer, ConsumerOpts, Delivery, Handle};
+use crate::{
+    check_topic, decode, encode, Batch, Bus, BusError, Consumer, ConsumerOpts, Delivery, Handle,
+};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -85,6 +87,29 @@ impl Bus for MemoryBus {
         };
         self.inner.published.notify_waiters();
         Ok(Some(seq))
+    }
+
+    async fn publish_dedup_batches(
+        &self,
+        topic: &str,
+        batches: Vec<(String, Batch)>,
+    ) -> Result<Vec<Option<u64>>, BusError> {
+        check_topic(topic)?;
+        let mut out = Vec::with_capacity(batches.len());
+        {
+            let mut topics = self.inner.topics.lock().unwrap();
+            let t = topics.entry(topic.to_string()).or_default();
+            for (msg_id, batch) in batches {
+                if t.ids.insert(msg_id) {
+                    t.messages.push(batch.into_payload());
+                    out.push(Some(t.messages.len() as u64));
+                } else {
+                    out.push(None);
+                }
+            }
+        }
+        self.inner.published.notify_waiters();
+        Ok(out)
     }
 
     async fn consumer(

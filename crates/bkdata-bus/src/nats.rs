@@ -1,6 +1,8 @@
 //! The JetStream bus: one stream per topic (`{PREFIX}_{topic}` with dots as underscores,
 //! subject `{prefix}.{topic}`, file storage), durable pull consumers with explicit acks.
-use crate::{check_topic, decode, encode, Bus, BusError, Consumer, ConsumerOpts, Delivery, Handle};
+use crate::{
+    check_topic, decode, encode, Batch, Bus, BusError, Consumer, ConsumerOpts, Delivery, Handle,
+};
 use async_nats::jetstream::{self, consumer::pull, consumer::PullConsumer, stream};
 use futures_util::StreamExt;
 use std::collections::HashSet;
@@ -149,18 +151,47 @@ impl Bus for NatsBus {
         msg_id: &str,
         records: &[Vec<u8>],
     ) -> Result<Option<u64>, BusError> {
+        let mut batch = Batch::default();
+        for r in records {
+            batch.push_with(|b| b.extend_from_slice(r))?;
+        }
+        let acks = self
+            .publish_dedup_batches(topic, vec![(msg_id.to_string(), batch)])
+            .await?;
+        Ok(acks.into_iter().next().flatten())
+    }
+
+    async fn publish_dedup_batches(
+        &self,
+        topic: &str,
+        batches: Vec<(String, Batch)>,
+    ) -> Result<Vec<Option<u64>>, BusError> {
         self.ensure_known(topic).await?;
-        let payload = encode(records)?;
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Msg-Id", msg_id);
-        let ack = self
-            .js
-            .publish_with_headers(self.subject(topic), headers, payload.into())
-            .await
-            .map_err(err)?
-            .await
-            .map_err(err)?;
-        Ok((!ack.duplicate).then_some(ack.sequence))
+        let subject = self.subject(topic);
+        // Sending is in order (the stream keeps it); the acks are then awaited together.
+        let mut pending = Vec::with_capacity(batches.len());
+        for (msg_id, batch) in batches {
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Nats-Msg-Id", msg_id.as_str());
+            pending.push(
+                self.js
+                    .publish_with_headers(subject.clone(), headers, batch.into_payload().into())
+                    .await
+                    .map_err(err)?,
+            );
+        }
+        let acks = futures_util::future::join_all(
+            pending
+                .into_iter()
+                .map(std::future::IntoFuture::into_future),
+        )
+        .await;
+        acks.into_iter()
+            .map(|a| {
+                let ack = a.map_err(err)?;
+                Ok((!ack.duplicate).then_some(ack.sequence))
+            })
+            .collect()
     }
 
     async fn consumer(
@@ -252,5 +283,18 @@ impl Consumer for NatsConsumer {
             Handle::Nats(msg) => msg.double_ack().await.map_err(err),
             Handle::Memory => Err(BusError::Other("a memory delivery acked on NATS".into())),
         }
+    }
+
+    async fn ack_all(&mut self, ds: Vec<Delivery>) -> Result<(), BusError> {
+        let acks = ds.into_iter().map(|d| async move {
+            match d.handle {
+                Handle::Nats(msg) => msg.double_ack().await.map_err(err),
+                Handle::Memory => Err(BusError::Other("a memory delivery acked on NATS".into())),
+            }
+        });
+        futures_util::future::join_all(acks)
+            .await
+            .into_iter()
+            .collect()
     }
 }

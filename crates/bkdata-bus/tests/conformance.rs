@@ -282,6 +282,58 @@ async fn duplicate_ids_are_dropped<B: Bus>(bus: B) {
     );
 }
 
+/// Batches published together land in order, each once; acked together, none comes back.
+async fn batches_published_and_acked_together<B: Bus>(bus: B) {
+    let t = topic("many");
+    let batch = |tag: usize, n: usize| {
+        let mut b = bkdata_bus::Batch::default();
+        for r in recs(tag, n) {
+            b.push_with(|buf| buf.extend_from_slice(&r)).unwrap();
+        }
+        b
+    };
+    let mut bad = bkdata_bus::Batch::default();
+    assert!(bad.push_with(|buf| buf.extend_from_slice(b"a\nb")).is_err());
+    assert!(
+        bad.is_empty() && bad.payload().is_empty(),
+        "a refused record is not kept"
+    );
+    let seqs = bus
+        .publish_dedup_batches(
+            &t,
+            (0..5)
+                .map(|i| (format!("raw.1:{i}"), batch(i, i + 1)))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    assert!(seqs.iter().all(Option::is_some), "{seqs:?}");
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "in order: {seqs:?}");
+    let again = bus
+        .publish_dedup_batches(
+            &t,
+            vec![
+                ("raw.1:4".into(), batch(4, 5)),
+                ("raw.1:5".into(), batch(5, 1)),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(again[0], None, "a repeated id is dropped");
+    assert!(again[1].unwrap() > seqs[4].unwrap());
+    let mut c = bus.consumer(&t, "m", opts(300)).await.unwrap();
+    let got = fetch_n(&mut c, 6, Duration::from_secs(5)).await;
+    let sizes: Vec<usize> = got.iter().map(|d| d.records.len()).collect();
+    assert_eq!(sizes, vec![1, 2, 3, 4, 5, 1]);
+    assert_eq!(got[2].records, recs(2, 3));
+    c.ack_all(got).await.unwrap();
+    // Past the ack wait, nothing is redelivered.
+    assert!(fetch_n(&mut c, 1, Duration::from_millis(800))
+        .await
+        .is_empty());
+}
+
+suite!(batches_published_and_acked_together);
 suite!(duplicate_ids_are_dropped);
 suite!(ordered_batches_and_acks);
 suite!(unacked_messages_are_redelivered);

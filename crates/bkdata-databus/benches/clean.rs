@@ -6,7 +6,15 @@ use bkdata_databus::etl::{CleanPlan, Outcome};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
+// The allocator the worker and server binaries use, so the figures are what they get.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn measure(name: &str, plan: &CleanPlan, lines: &[String], target: f64) {
+    // CLEAN_BENCH=bk_log_json runs one input (for profiling).
+    if std::env::var("CLEAN_BENCH").is_ok_and(|only| only != name) {
+        return;
+    }
     let bytes: usize = lines.iter().map(String::len).sum::<usize>() / lines.len();
     // Warm up, then run for at least 3 s.
     for l in lines.iter().take(10_000) {

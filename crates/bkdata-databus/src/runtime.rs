@@ -6,13 +6,14 @@
 //! and only then acks. Bad records never stop it. It ends when the clean is stopped.
 use crate::etl::{CleanPlan, Outcome};
 use crate::rawdata;
-use bkdata_bus::{AnyBus, Bus, Consumer, ConsumerOpts};
+use bkdata_bus::{AnyBus, Batch, Bus, Consumer, ConsumerOpts};
 use bkdata_models::databus::Clean;
 use bkdata_models::jobs::{BoxFuture, JobContext, JobHandler};
 use bkdata_models::schema::{clean_errors as ce, cleans as c};
 use bkdata_models::PgPool;
 use diesel::prelude::*;
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub const CLEAN_JOB: &str = "clean_run";
@@ -112,13 +113,7 @@ impl CleanJob {
                     .await
             }
         };
-        // The result table's rows: its declared fields, then the time columns, each with its
-        // `"name":` prefix JSON-escaped once. What the config assigns beyond them stays out.
-        let columns = projection(plan.schema(), &rt_fields);
-        let keys: Vec<String> = columns
-            .iter()
-            .map(|&i| format!("{}:", Value::String(plan.schema()[i].name.clone())))
-            .collect();
+        let shape = Arc::new(RowShape::new(plan, &rt_fields));
         let raw_topic = rawdata::topic(clean.raw_data_id);
         let out_topic = output_topic(&pid);
         let mut consumer = self
@@ -157,59 +152,58 @@ impl CleanJob {
                     return Ok(());
                 }
             }
-            let deliveries = consumer
+            let mut deliveries = consumer
                 .fetch(16, Duration::from_millis(300))
                 .await
                 .map_err(|e| e.to_string())?;
             if deliveries.is_empty() {
                 continue;
             }
-            // Clean and publish each message, then record the whole fetch's counters and
-            // samples in one transaction, then ack: a crash before the ack replays messages
-            // whose republished rows the bus drops as duplicates.
-            let (mut n_in, mut n_out) = (0i64, 0i64);
+            // Clean every message (on the blocking pool, the messages split across cores),
+            // publish the rows of all of them (sent in order, acks awaited together), record
+            // the whole fetch's counters and samples in one transaction, then ack: a crash
+            // before the ack replays messages whose republished rows the bus drops as
+            // duplicates.
+            let inputs: Vec<(u64, Vec<Vec<u8>>)> = deliveries
+                .iter_mut()
+                .map(|d| (d.seq, std::mem::take(&mut d.records)))
+                .collect();
+            let shape = shape.clone();
+            let cleaned = tokio::task::spawn_blocking(move || clean_messages(&shape, inputs))
+                .await
+                .map_err(|e| format!("cleaning a batch: {e}"))?;
+            let mut counted = Vec::with_capacity(cleaned.len());
+            let mut batches = Vec::new();
+            let mut published = Vec::new();
+            for mut m in cleaned {
+                if m.rows.is_empty() {
+                    counted.push(m);
+                } else {
+                    let rows = std::mem::take(&mut m.rows);
+                    batches.push((format!("{raw_topic}:{}", m.seq), rows));
+                    published.push(m);
+                }
+            }
+            let fresh = self
+                .bus
+                .publish_dedup_batches(&out_topic, batches)
+                .await
+                .map_err(|e| format!("publishing rows of {raw_topic}: {e}"))?;
+            // A duplicate was cleaned and counted before (a redelivery): the bus dropped its
+            // rows, and it is not counted again.
+            counted.extend(
+                published
+                    .into_iter()
+                    .zip(fresh)
+                    .filter_map(|(m, seq)| seq.map(|_| m)),
+            );
+            let (mut n_in, mut n_out, mut n_errors) = (0i64, 0i64, 0i64);
             let mut errors = Vec::new();
-            let mut n_errors = 0i64;
-            for d in &deliveries {
-                let now = chrono::Utc::now().timestamp_millis();
-                let mut rows: Vec<Vec<u8>> = Vec::new();
-                let mut sampled = 0;
-                let mut d_errors = 0i64;
-                for rec in &d.records {
-                    match plan.clean(rec, now) {
-                        Outcome::Rows(rs) => {
-                            for r in rs {
-                                rows.push(encode_row(&keys, &columns, &r));
-                            }
-                        }
-                        Outcome::Failed { label, error } => {
-                            d_errors += 1;
-                            if sampled < 20 {
-                                sampled += 1;
-                                let raw = String::from_utf8_lossy(rec)
-                                    .chars()
-                                    .take(2000)
-                                    .collect::<String>();
-                                errors.push((d.seq as i64, label, error, raw));
-                            }
-                        }
-                    }
-                }
-                if !rows.is_empty() {
-                    let fresh = self
-                        .bus
-                        .publish_dedup(&out_topic, &format!("{raw_topic}:{}", d.seq), &rows)
-                        .await
-                        .map_err(|e| format!("publishing rows of {raw_topic}:{}: {e}", d.seq))?;
-                    if fresh.is_none() {
-                        // Cleaned and counted before (a redelivery): the bus dropped the rows.
-                        errors.retain(|e| e.0 != d.seq as i64);
-                        continue;
-                    }
-                }
-                n_in += d.records.len() as i64;
-                n_out += rows.len() as i64;
-                n_errors += d_errors;
+            for m in counted {
+                n_in += m.records;
+                n_out += m.rows_out;
+                n_errors += m.errors;
+                errors.extend(m.samples);
             }
             let p = pid.clone();
             self.db(move |conn| {
@@ -249,9 +243,10 @@ impl CleanJob {
                 })
             })
             .await?;
-            for d in deliveries {
-                consumer.ack(d).await.map_err(|e| e.to_string())?;
-            }
+            consumer
+                .ack_all(deliveries)
+                .await
+                .map_err(|e| e.to_string())?;
         }
     }
 }
@@ -260,6 +255,122 @@ impl JobHandler for CleanJob {
     fn run(&self, ctx: JobContext) -> BoxFuture<'static, Result<(), String>> {
         Box::pin(self.clone().run_clean(ctx))
     }
+}
+
+/// A clean plan with the result table's row shape: its declared fields, then the time
+/// columns, each with its `"name":` prefix JSON-escaped once. What the config assigns beyond
+/// them stays out.
+struct RowShape {
+    plan: CleanPlan,
+    columns: Vec<usize>,
+    keys: Vec<String>,
+}
+
+impl RowShape {
+    fn new(plan: CleanPlan, rt_fields: &Value) -> Self {
+        let columns = projection(plan.schema(), rt_fields);
+        let keys = columns
+            .iter()
+            .map(|&i| format!("{}:", Value::String(plan.schema()[i].name.clone())))
+            .collect();
+        RowShape {
+            plan,
+            columns,
+            keys,
+        }
+    }
+}
+
+/// One raw message cleaned: its rows as a bus batch, counters and error samples
+/// `(raw seq, node label, error, raw record)`.
+struct Cleaned {
+    seq: u64,
+    rows: Batch,
+    rows_out: i64,
+    records: i64,
+    errors: i64,
+    samples: Vec<(i64, String, crate::etl::EtlError, String)>,
+}
+
+/// Error samples kept per message.
+const SAMPLES_PER_MESSAGE: usize = 20;
+
+fn clean_message(shape: &RowShape, seq: u64, records: &[Vec<u8>]) -> Cleaned {
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut out = Cleaned {
+        seq,
+        rows: Batch::with_capacity(records.iter().map(|r| r.len()).sum()),
+        rows_out: 0,
+        records: records.len() as i64,
+        errors: 0,
+        samples: Vec::new(),
+    };
+    for rec in records {
+        match shape.plan.clean(rec, now) {
+            Outcome::Rows(rs) => {
+                for r in rs {
+                    // JSON text escapes newlines, so a row is always one line.
+                    let _ = out
+                        .rows
+                        .push_with(|buf| encode_row(buf, &shape.keys, &shape.columns, &r));
+                    out.rows_out += 1;
+                }
+            }
+            Outcome::Failed { label, error } => {
+                out.errors += 1;
+                if out.samples.len() < SAMPLES_PER_MESSAGE {
+                    let raw = String::from_utf8_lossy(rec)
+                        .chars()
+                        .take(2000)
+                        .collect::<String>();
+                    out.samples.push((seq as i64, label, error, raw));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Clean a fetch's messages, split across the machine's cores (the clean is the costly
+/// stage of the databus).
+fn clean_messages(shape: &RowShape, inputs: Vec<(u64, Vec<Vec<u8>>)>) -> Vec<Cleaned> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(inputs.len());
+    if threads <= 1 {
+        return inputs
+            .iter()
+            .map(|(seq, recs)| clean_message(shape, *seq, recs))
+            .collect();
+    }
+    let per = inputs.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let mut chunks = inputs.chunks(per);
+        let mine = chunks.next().unwrap_or_default();
+        let others: Vec<_> = chunks
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|(seq, recs)| clean_message(shape, *seq, recs))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut out: Vec<Cleaned> = mine
+            .iter()
+            .map(|(seq, recs)| clean_message(shape, *seq, recs))
+            .collect();
+        for h in others {
+            // A panic in the engine is a bug; surface it here rather than lose the batch.
+            match h.join() {
+                Ok(v) => out.extend(v),
+                Err(p) => std::panic::resume_unwind(p),
+            }
+        }
+        out
+    })
 }
 
 /// Indices into the plan's schema of the result table's fields, then of the time columns
@@ -284,8 +395,7 @@ fn projection(schema: &[crate::etl::Field], rt_fields: &Value) -> Vec<usize> {
 
 /// A row as the JSON object the result table's stream carries, written straight from the
 /// schema order (no intermediate map).
-fn encode_row(keys: &[String], columns: &[usize], values: &[Value]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(32 * keys.len());
+fn encode_row(out: &mut Vec<u8>, keys: &[String], columns: &[usize], values: &[Value]) {
     out.push(b'{');
     for (n, (k, &i)) in keys.iter().zip(columns).enumerate() {
         if n > 0 {
@@ -293,10 +403,9 @@ fn encode_row(keys: &[String], columns: &[usize], values: &[Value]) -> Vec<u8> {
         }
         out.extend_from_slice(k.as_bytes());
         // Writing a Value into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut out, &values[i]);
+        let _ = serde_json::to_writer(&mut *out, &values[i]);
     }
     out.push(b'}');
-    out
 }
 
 #[cfg(test)]
@@ -308,7 +417,8 @@ mod tests {
             .iter()
             .map(|n| format!("{}:", json!(n)))
             .collect();
-        let row = super::encode_row(&keys, &[1, 0], &[json!("x\ny"), json!(1)]);
+        let mut row = Vec::new();
+        super::encode_row(&mut row, &keys, &[1, 0], &[json!("x\ny"), json!(1)]);
         let v: serde_json::Value = serde_json::from_slice(&row).unwrap();
         assert_eq!(v, json!({"a": 1, "b\"q": "x\ny"}));
     }

@@ -268,9 +268,10 @@ impl ShipJob {
                 })
                 .await?;
             }
-            for d in deliveries {
-                consumer.ack(d).await.map_err(|e| e.to_string())?;
-            }
+            consumer
+                .ack_all(deliveries)
+                .await
+                .map_err(|e| e.to_string())?;
         }
     }
 }

@@ -133,6 +133,8 @@ pub struct CleanPlan {
     /// Columns of dtEventTime, dtEventTimeStamp, localTime.
     time_cols: [usize; 3],
     config: Value,
+    /// By node id: the streamed form of a `from_json` whose `next` is a branch of by-key reads.
+    streams: Vec<Option<fused::StreamPlan>>,
 }
 
 struct Compiler {
@@ -518,7 +520,11 @@ impl CleanPlan {
                 }
             }),
         };
+        let streams = (0..c.nodes.len())
+            .map(|id| stream_plan(&c.nodes, id))
+            .collect();
         Ok(CleanPlan {
+            streams,
             nodes: c.nodes,
             root,
             schema: fields,
@@ -719,6 +725,88 @@ impl CleanPlan {
         }
     }
 
+    /// A branch without a trace: assign children read the input in place and the last other
+    /// child takes it, so nothing is deep-copied unless two children transform it. Children
+    /// after that one are assigns: they run first, but their error counts only when it
+    /// would have been the first.
+    fn branch(
+        &self,
+        kids: &[usize],
+        input: Value,
+        first: &mut Option<(String, EtlError)>,
+    ) -> Option<Vec<Partial>> {
+        let taker = kids
+            .iter()
+            .rposition(|&k| !self.nodes[k].op.is_assign())
+            .unwrap_or(kids.len());
+        let mut outs: Vec<Vec<Partial>> = Vec::with_capacity(kids.len());
+        for &k in &kids[..taker] {
+            let out = if self.nodes[k].op.is_assign() {
+                self.eval_assign(k, &input, first, None)
+            } else {
+                self.eval(k, input.clone(), first, None)
+            };
+            outs.push(out?);
+        }
+        if taker < kids.len() {
+            let mut later_error = None;
+            let mut later = Vec::with_capacity(kids.len() - taker - 1);
+            for &k in &kids[taker + 1..] {
+                later.push(self.eval_assign(k, &input, &mut later_error, None));
+            }
+            outs.push(self.eval(kids[taker], input, first, None)?);
+            if later_error.is_some() {
+                *first = later_error;
+                return None;
+            }
+            outs.extend(later.into_iter().flatten());
+        }
+        Some(outs.into_iter().fold(vec![Vec::new()], cross))
+    }
+
+    /// A streamed `from_json → branch` (see [`fused::StreamPlan`]); `None` sends the record
+    /// down the general path, which then reports its error.
+    fn json_branch(
+        &self,
+        plan: &fused::StreamPlan,
+        text: &str,
+        first: &mut Option<(String, EtlError)>,
+    ) -> Option<Option<Vec<Partial>>> {
+        let mut slots = plan.fill(text)?;
+        let mut acc: Vec<Partial> = vec![Vec::new()];
+        for kid in &plan.kids {
+            let rows = match kid {
+                fused::StreamKid::Assign(specs) => {
+                    let mut row = Partial::with_capacity(specs.len());
+                    for &(slot, idx, conv) in specs {
+                        let v = match slots[slot].take() {
+                            Some(v) => v,
+                            None => fused::absent(conv)?,
+                        };
+                        row.push((idx, v));
+                    }
+                    vec![row]
+                }
+                &fused::StreamKid::Access { slot, node } => {
+                    let n = &self.nodes[node];
+                    let Op::AccessObj { default, .. } = &n.op else {
+                        return None;
+                    };
+                    let v = match slots[slot].take() {
+                        Some(v) => v,
+                        None => default.clone()?,
+                    };
+                    match self.eval(n.next?, v, first, None) {
+                        Some(rows) => rows,
+                        None => return Some(None),
+                    }
+                }
+            };
+            acc = cross(acc, rows);
+        }
+        Some(Some(acc))
+    }
+
     fn eval(
         &self,
         id: usize,
@@ -731,36 +819,21 @@ impl CleanPlan {
             if let Some(t) = trace.as_deref_mut() {
                 t.nodes.insert(node.label.clone(), input.clone());
             }
+            if trace.is_none() {
+                return self.branch(kids, input, first);
+            }
             let mut acc: Vec<Partial> = vec![Vec::new()];
             let mut failed = false;
-            let mut input = input;
-            for (n, &k) in kids.iter().enumerate() {
-                // Assign branches read the input in place; the last other branch takes it:
-                // deep copies only where a branch goes on to transform its own.
+            for &k in kids {
+                // Verify keeps every child's trace: each gets its own copy of the input.
                 let out = if self.nodes[k].op.is_assign() {
                     self.eval_assign(k, &input, first, trace.as_deref_mut())
-                } else if n + 1 == kids.len() {
-                    self.eval(k, std::mem::take(&mut input), first, trace.as_deref_mut())
                 } else {
                     self.eval(k, input.clone(), first, trace.as_deref_mut())
                 };
                 match out {
-                    Some(rows) => {
-                        let mut next = Vec::with_capacity(acc.len() * rows.len().max(1));
-                        for a in &acc {
-                            for r in &rows {
-                                let mut m = a.clone();
-                                m.extend(r.iter().cloned());
-                                next.push(m);
-                            }
-                        }
-                        acc = next;
-                    }
-                    None => {
-                        failed = true;
-                        // Without a trace the record is lost anyway: stop early.
-                        trace.as_ref()?;
-                    }
+                    Some(rows) => acc = cross(acc, rows),
+                    None => failed = true,
                 }
             }
             return (!failed).then_some(acc);
@@ -813,6 +886,11 @@ impl CleanPlan {
             return (!failed).then_some(out);
         }
         if trace.is_none() {
+            if let (Value::String(text), Some(plan)) = (&input, &self.streams[id]) {
+                if let Some(out) = self.json_branch(plan, text, first) {
+                    return out;
+                }
+            }
             if let (Value::String(text), Some(next)) = (&input, node.next) {
                 let mut row = Partial::new();
                 if let Some(res) = self.fused(id, next, text, &mut row) {
@@ -867,6 +945,67 @@ impl CleanPlan {
 }
 
 /// `cleans/verify/` for a config that may not compile: config errors answer as `errors`.
+/// The rows of a branch so far merged with one child's rows: every pair, the child's fields
+/// after (so they win). Values are moved where only one copy is needed.
+fn cross(mut acc: Vec<Partial>, mut rows: Vec<Partial>) -> Vec<Partial> {
+    if acc.len() == 1 {
+        let a = acc.pop().unwrap_or_default();
+        if rows.len() == 1 {
+            let mut m = a;
+            m.append(&mut rows[0]);
+            return vec![m];
+        }
+        return rows
+            .into_iter()
+            .map(|r| {
+                let mut m = a.clone();
+                m.extend(r);
+                m
+            })
+            .collect();
+    }
+    let mut next = Vec::with_capacity(acc.len() * rows.len().max(1));
+    for a in &acc {
+        for r in &rows {
+            let mut m = a.clone();
+            m.extend(r.iter().cloned());
+            next.push(m);
+        }
+    }
+    next
+}
+
+/// The streamed form of node `id` when it is a `from_json` followed by a branch whose
+/// children all read the object by key.
+fn stream_plan(nodes: &[Node], id: usize) -> Option<fused::StreamPlan> {
+    if !matches!(nodes[id].op, Op::FromJson) {
+        return None;
+    }
+    let Op::Branch(kids) = &nodes[nodes[id].next?].op else {
+        return None;
+    };
+    let mut shapes = Vec::with_capacity(kids.len());
+    for &k in kids {
+        shapes.push(match &nodes[k].op {
+            Op::AssignObj(specs) => fused::KidShape::Assign(
+                specs
+                    .iter()
+                    .map(|(key, idx, ty)| (key.as_str(), *idx, fused::Conv::Typed(*ty)))
+                    .collect(),
+            ),
+            Op::AssignJson(specs) => fused::KidShape::Assign(
+                specs
+                    .iter()
+                    .map(|(key, idx, ty)| Some((key.as_deref()?, *idx, fused::Conv::JsonText(*ty))))
+                    .collect::<Option<_>>()?,
+            ),
+            Op::AccessObj { key, .. } => fused::KidShape::Access(key, k),
+            _ => return None,
+        });
+    }
+    Some(fused::StreamPlan::new(shapes))
+}
+
 pub fn verify(json_config: &str, msg: &str, ingest_ms: i64) -> Result<Value, ConfigError> {
     Ok(CleanPlan::compile(json_config)?.verify(msg, ingest_ms))
 }
