@@ -60,16 +60,23 @@ impl NatsBus {
 
     async fn stream(&self, topic: &str) -> Result<stream::Stream, BusError> {
         check_topic(topic)?;
-        self.js
+        let name = self.stream_name(topic);
+        let created = self
+            .js
             .get_or_create_stream(stream::Config {
-                name: self.stream_name(topic),
+                name: name.clone(),
                 subjects: vec![self.subject(topic)],
                 storage: stream::StorageType::File,
                 max_age: self.max_age,
                 ..Default::default()
             })
-            .await
-            .map_err(err)
+            .await;
+        match created {
+            Ok(s) => Ok(s),
+            // Two processes creating the stream at once: the loser's create is refused
+            // ("already in use"), and the winner's stream is the one to use.
+            Err(e) => self.js.get_stream(&name).await.map_err(|_| err(e)),
+        }
     }
 
     async fn ensure_known(&self, topic: &str) -> Result<(), BusError> {

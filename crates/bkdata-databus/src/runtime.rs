@@ -136,6 +136,7 @@ impl CleanJob {
         )
         .await?;
         let mut next_check = Instant::now();
+        let mut ready: Option<(Vec<bkdata_bus::Delivery>, Vec<Cleaned>)> = None;
         loop {
             if *ctx.lease_lost.borrow() {
                 return Err(
@@ -149,105 +150,140 @@ impl CleanJob {
                     .db(move |conn| c::table.find(&p).select(c::status).first(conn).optional())
                     .await?;
                 if status.as_deref() != Some("started") {
+                    // Finish what is cleaned already, so a restart does not redo it.
+                    if let Some((deliveries, cleaned)) = ready.take() {
+                        self.commit(&pid, &raw_topic, &out_topic, cleaned).await?;
+                        consumer
+                            .ack_all(deliveries)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                    }
                     return Ok(());
                 }
             }
-            let mut deliveries = consumer
-                .fetch(16, Duration::from_millis(300))
-                .await
-                .map_err(|e| e.to_string())?;
-            if deliveries.is_empty() {
-                continue;
-            }
-            // Clean every message (on the blocking pool, the messages split across cores),
-            // publish the rows of all of them (sent in order, acks awaited together), record
-            // the whole fetch's counters and samples in one transaction, then ack: a crash
-            // before the ack replays messages whose republished rows the bus drops as
-            // duplicates.
-            let inputs: Vec<(u64, Vec<Vec<u8>>)> = deliveries
-                .iter_mut()
-                .map(|d| (d.seq, std::mem::take(&mut d.records)))
-                .collect();
-            let shape = shape.clone();
-            let cleaned = tokio::task::spawn_blocking(move || clean_messages(&shape, inputs))
-                .await
-                .map_err(|e| format!("cleaning a batch: {e}"))?;
-            let mut counted = Vec::with_capacity(cleaned.len());
-            let mut batches = Vec::new();
-            let mut published = Vec::new();
-            for mut m in cleaned {
-                if m.rows.is_empty() {
-                    counted.push(m);
-                } else {
-                    let rows = std::mem::take(&mut m.rows);
-                    batches.push((format!("{raw_topic}:{}", m.seq), rows));
-                    published.push(m);
+            // A fetch is cleaned (on the blocking pool, its messages split across cores) while
+            // the one before it is committed: its rows published (sent in order, acks awaited
+            // together) and its counters and samples recorded in one transaction. Only then is
+            // it acked: a crash before the ack replays messages whose republished rows the bus
+            // drops as duplicates.
+            let next = async {
+                let mut deliveries = consumer
+                    .fetch(16, Duration::from_millis(300))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if deliveries.is_empty() {
+                    return Ok::<_, String>(None);
                 }
-            }
-            let fresh = self
-                .bus
-                .publish_dedup_batches(&out_topic, batches)
-                .await
-                .map_err(|e| format!("publishing rows of {raw_topic}: {e}"))?;
-            // A duplicate was cleaned and counted before (a redelivery): the bus dropped its
-            // rows, and it is not counted again.
-            counted.extend(
-                published
-                    .into_iter()
-                    .zip(fresh)
-                    .filter_map(|(m, seq)| seq.map(|_| m)),
-            );
-            let (mut n_in, mut n_out, mut n_errors) = (0i64, 0i64, 0i64);
-            let mut errors = Vec::new();
-            for m in counted {
-                n_in += m.records;
-                n_out += m.rows_out;
-                n_errors += m.errors;
-                errors.extend(m.samples);
-            }
-            let p = pid.clone();
-            self.db(move |conn| {
-                conn.transaction(|conn| {
-                    diesel::update(c::table.find(&p))
-                        .set((
-                            c::records_in.eq(c::records_in + n_in),
-                            c::rows_out.eq(c::rows_out + n_out),
-                            c::errors_total.eq(c::errors_total + n_errors),
-                        ))
-                        .execute(conn)?;
-                    if !errors.is_empty() {
-                        let samples: Vec<_> = errors
-                            .iter()
-                            .map(|(seq, label, e, raw)| {
-                                (
-                                    ce::processing_id.eq(&p),
-                                    ce::raw_seq.eq(*seq),
-                                    ce::node_label.eq(label),
-                                    ce::error_name.eq(e.kind.name()),
-                                    ce::error_message.eq(e.to_string()),
-                                    ce::raw_record.eq(raw),
-                                )
-                            })
-                            .collect();
-                        diesel::insert_into(ce::table).values(&samples).execute(conn)?;
-                        // Keep the latest samples only.
-                        diesel::sql_query(
-                            "DELETE FROM clean_errors WHERE processing_id = $1 AND id <= \
-                             (SELECT id FROM clean_errors WHERE processing_id = $1 ORDER BY id DESC OFFSET $2 LIMIT 1)",
-                        )
-                        .bind::<diesel::sql_types::Text, _>(&p)
-                        .bind::<diesel::sql_types::BigInt, _>(ERROR_SAMPLES)
-                        .execute(conn)?;
+                let inputs: Vec<(u64, Vec<Vec<u8>>)> = deliveries
+                    .iter_mut()
+                    .map(|d| (d.seq, std::mem::take(&mut d.records)))
+                    .collect();
+                let shape = shape.clone();
+                let cleaned = tokio::task::spawn_blocking(move || clean_messages(&shape, inputs))
+                    .await
+                    .map_err(|e| format!("cleaning a batch: {e}"))?;
+                Ok(Some((deliveries, cleaned)))
+            };
+            let done = async {
+                match ready.take() {
+                    Some((deliveries, cleaned)) => {
+                        self.commit(&pid, &raw_topic, &out_topic, cleaned).await?;
+                        Ok::<_, String>(Some(deliveries))
                     }
-                    Ok(())
-                })
-            })
-            .await?;
-            consumer
-                .ack_all(deliveries)
-                .await
-                .map_err(|e| e.to_string())?;
+                    None => Ok(None),
+                }
+            };
+            let (done, next) = tokio::join!(done, next);
+            if let Some(deliveries) = done? {
+                consumer
+                    .ack_all(deliveries)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            ready = next?;
         }
+    }
+
+    /// Publish a cleaned fetch's rows and record its counters and error samples.
+    async fn commit(
+        &self,
+        pid: &str,
+        raw_topic: &str,
+        out_topic: &str,
+        cleaned: Vec<Cleaned>,
+    ) -> Result<(), String> {
+        let mut counted = Vec::with_capacity(cleaned.len());
+        let mut batches = Vec::new();
+        let mut published = Vec::new();
+        for mut m in cleaned {
+            if m.rows.is_empty() {
+                counted.push(m);
+            } else {
+                let rows = std::mem::take(&mut m.rows);
+                batches.push((format!("{raw_topic}:{}", m.seq), rows));
+                published.push(m);
+            }
+        }
+        let fresh = self
+            .bus
+            .publish_dedup_batches(out_topic, batches)
+            .await
+            .map_err(|e| format!("publishing rows of {raw_topic}: {e}"))?;
+        // A duplicate was cleaned and counted before (a redelivery): the bus dropped its
+        // rows, and it is not counted again.
+        counted.extend(
+            published
+                .into_iter()
+                .zip(fresh)
+                .filter_map(|(m, seq)| seq.map(|_| m)),
+        );
+        let (mut n_in, mut n_out, mut n_errors) = (0i64, 0i64, 0i64);
+        let mut errors = Vec::new();
+        for m in counted {
+            n_in += m.records;
+            n_out += m.rows_out;
+            n_errors += m.errors;
+            errors.extend(m.samples);
+        }
+        let p = pid.to_string();
+        self.db(move |conn| {
+            conn.transaction(|conn| {
+                diesel::update(c::table.find(&p))
+                    .set((
+                        c::records_in.eq(c::records_in + n_in),
+                        c::rows_out.eq(c::rows_out + n_out),
+                        c::errors_total.eq(c::errors_total + n_errors),
+                    ))
+                    .execute(conn)?;
+                if !errors.is_empty() {
+                    let samples: Vec<_> = errors
+                        .iter()
+                        .map(|(seq, label, e, raw)| {
+                            (
+                                ce::processing_id.eq(&p),
+                                ce::raw_seq.eq(*seq),
+                                ce::node_label.eq(label),
+                                ce::error_name.eq(e.kind.name()),
+                                ce::error_message.eq(e.to_string()),
+                                ce::raw_record.eq(raw),
+                            )
+                        })
+                        .collect();
+                    diesel::insert_into(ce::table).values(&samples).execute(conn)?;
+                    // Keep the latest samples only.
+                    diesel::sql_query(
+                        "DELETE FROM clean_errors WHERE processing_id = $1 AND id <= \
+                         (SELECT id FROM clean_errors WHERE processing_id = $1 ORDER BY id DESC OFFSET $2 LIMIT 1)",
+                    )
+                    .bind::<diesel::sql_types::Text, _>(&p)
+                    .bind::<diesel::sql_types::BigInt, _>(ERROR_SAMPLES)
+                    .execute(conn)?;
+                }
+                Ok(())
+            })
+        })
+        .await?;
+        Ok(())
     }
 }
 

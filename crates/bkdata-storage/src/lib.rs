@@ -100,7 +100,9 @@ pub struct Row {
 /// Reads a stream row (a JSON object) straight into column order, skipping fields no column
 /// takes: no map is built per row.
 pub struct RowParser {
-    index: std::collections::HashMap<String, usize>,
+    /// (source field, column); a row has a dozen or so fields, where a linear scan of short
+    /// keys beats hashing each one.
+    index: Vec<(String, usize)>,
     width: usize,
 }
 
@@ -163,7 +165,7 @@ impl<'de> serde::de::Visitor<'de> for RowSeed<'_> {
 }
 
 /// A key looked up without being kept.
-struct KeySeed<'a>(&'a std::collections::HashMap<String, usize>);
+struct KeySeed<'a>(&'a [(String, usize)]);
 
 impl<'de> serde::de::DeserializeSeed<'de> for KeySeed<'_> {
     type Value = Option<usize>;
@@ -181,7 +183,7 @@ impl serde::de::Visitor<'_> for KeySeed<'_> {
         f.write_str("a field name")
     }
     fn visit_str<E: serde::de::Error>(self, s: &str) -> std::result::Result<Self::Value, E> {
-        Ok(self.0.get(s).copied())
+        Ok(self.0.iter().find(|(k, _)| k == s).map(|(_, i)| *i))
     }
 }
 
