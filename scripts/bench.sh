@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks (release build): job queue throughput and pickup latency, GET task status under
-# load with wrk, then the end-to-end databus rate. Prints each figure with its target; copy
+# load with wrk, the clean engine and the window runtime on one thread, then the end-to-end
+# databus rate. Prints each figure with its target; copy
 # them to docs/BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +40,11 @@ for conns in ${WRK_CONNS:-16 32}; do
 done
 echo "(target: >= 5000 req/s, p99 < 20 ms)"
 kill $SERVER 2>/dev/null || true
+
+echo "== clean engine, one thread"
+cargo bench -q -p bkdata-databus --bench clean
+echo "== window runtime (dataflow realtime node), one thread"
+cargo bench -q -p bkdata-flow --bench window
 
 echo "== end to end: HTTP ingest -> JetStream -> clean -> PostgreSQL"
 $BIN/bkdata-bench e2e --secs "${E2E_SECS:-60}" --rate "${E2E_RATE:-150000}"

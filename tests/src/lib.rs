@@ -200,10 +200,29 @@ impl TestServer {
         path: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
+        self.bk_as(&self.auth_header(), method, path, body).await
+    }
+
+    /// Create another app; answers its `X-Bkapi-Authorization` header value (user `eve`).
+    pub fn other_app(&self, app_code: &str) -> String {
+        let mut c = self.db.conn();
+        let secret = bkdata_models::auth::create_app(&mut c, app_code, "", false).unwrap();
+        serde_json::json!({"bk_app_code": app_code, "bk_app_secret": secret, "bk_username": "eve"})
+            .to_string()
+    }
+
+    /// `bk` with the credentials of another app (see `other_app`).
+    pub async fn bk_as(
+        &self,
+        auth: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut req = self
             .client
             .request(method, self.url(path))
-            .header("X-Bkapi-Authorization", self.auth_header());
+            .header("X-Bkapi-Authorization", auth);
         if let Some(b) = body {
             req = req.json(&b);
         }

@@ -103,6 +103,12 @@ fn schema_matches_migrations() {
         "shipper_dead_letters",
         shipper_dead_letters::table.select(shipper_dead_letters::all_columns),
     );
+    check(c, "projects", projects::table.select(projects::all_columns));
+    check(
+        c,
+        "project_data",
+        project_data::table.select(project_data::all_columns),
+    );
     // No table is left out.
     let tables: Vec<Col> = diesel::sql_query(
         "SELECT table_name::text AS column_name FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> '__diesel_schema_migrations'",
@@ -128,6 +134,8 @@ fn schema_matches_migrations() {
         "data_storages",
         "shippers",
         "shipper_dead_letters",
+        "projects",
+        "project_data",
     ];
     checked.sort();
     assert_eq!(names, checked, "every table is checked above");

@@ -4,6 +4,7 @@ mod auth;
 mod canonical;
 mod databus_api;
 mod error;
+mod meta_api;
 mod metrics;
 pub mod openapi;
 mod pipeline_api;
@@ -99,6 +100,7 @@ pub fn router(state: AppState) -> Router {
         .merge(rawdata_api::routes())
         .merge(storekit_api::routes())
         .merge(shipping_api::routes())
+        .merge(meta_api::routes())
         .route("/openapi.json", get(openapi::serve))
         .route("/healthz", get(metrics::healthz))
         .route("/metrics", get(metrics::prometheus))

@@ -267,6 +267,12 @@ pub const OPERATIONS: &[Op] = &[
     op!("get", "/v3/databus/tasks/{rt}/", "Tasks of a result table: status, counters and bus lag per storage", "storages", q = &[], b = None, st = 200),
     op!("delete", "/v3/databus/tasks/{rt}/", "Stop tasks (storages in the query or body picks some)", "storages", q = &[("storages", "string", "comma-separated")], b = None, st = 200),
     op!("get", "/v3/databus/tasks/{rt}/dead_letters/", "Rows a storage refused for good (newest first)", "storages", q = &[("storage_type", "string", ""), ("limit", "integer", "1..1000, default 100")], b = None, st = 200),
+    op!("get", "/v3/meta/projects/", "Projects of the calling app", "meta", q = &[], b = None, st = 200),
+    op!("post", "/v3/meta/projects/", "Create a project (owner of dataflows); bk_biz_id: the biz whose tables it reads", "meta", q = &[], b = Some("ProjectRequest"), st = 200),
+    op!("get", "/v3/meta/projects/{id}/", "One project", "meta", q = &[], b = None, st = 200),
+    op!("get", "/v3/meta/projects/{id}/data/", "Result tables granted to a project", "meta", q = &[], b = None, st = 200),
+    op!("post", "/v3/meta/projects/{id}/data/add/", "Grant a result table (of the calling app) to a project", "meta", q = &[], b = Some("ProjectDataRequest"), st = 200),
+    op!("delete", "/v3/meta/projects/{id}/data/{rt}/", "Revoke a grant", "meta", q = &[], b = None, st = 200),
     op!(
         "get",
         "/openapi.json",
@@ -313,6 +319,10 @@ fn schemas() -> Value {
             "clean_existing_files": {"type": "boolean", "default": false}}},
         "ArchiveRequest": {"type": "object", "properties": {"archive_format": {"type": "string", "enum": ["zip", "tar.gz"], "default": "zip"}}},
         "CleanupRequest": {"type": "object", "properties": {"days_to_keep": {"type": "integer", "default": 30, "minimum": 0}}},
+        "ProjectRequest": {"type": "object", "required": ["project_name"], "properties": {
+            "project_name": {"type": "string"}, "description": {"type": "string"}, "bk_biz_id": {"type": "integer"}}},
+        "ProjectDataRequest": {"type": "object", "required": ["result_table_id"], "properties": {
+            "result_table_id": {"type": "string"}, "bk_biz_id": {"type": "integer", "description": "checked against the table's biz when given"}}},
         "ClusterRequest": {"type": "object", "required": ["cluster_name", "cluster_type"], "properties": {
             "cluster_name": {"type": "string"}, "cluster_type": {"type": "string", "enum": ["postgresql", "mysql", "tspider", "redis", "es", "queue"]},
             "connection_info": {"type": "object", "description": "host, port, user, password, database…; secrets are never returned"},

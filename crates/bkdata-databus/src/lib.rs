@@ -5,6 +5,7 @@
 pub mod clean;
 pub mod error;
 pub mod etl;
+pub mod projects;
 pub mod rawdata;
 pub mod runtime;
 pub mod shipper;

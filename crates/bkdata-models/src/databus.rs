@@ -114,3 +114,27 @@ pub struct Shipper {
     pub started_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
 }
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = crate::schema::projects)]
+pub struct Project {
+    pub project_id: i64,
+    pub project_name: String,
+    pub description: String,
+    pub bk_biz_id: Option<i64>,
+    pub bk_app_code: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_by: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = crate::schema::project_data)]
+pub struct ProjectData {
+    pub project_id: i64,
+    pub result_table_id: String,
+    pub bk_biz_id: i64,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}

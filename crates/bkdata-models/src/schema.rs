@@ -270,7 +270,33 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    projects (project_id) {
+        project_id -> Int8,
+        project_name -> Text,
+        description -> Text,
+        bk_biz_id -> Nullable<Int8>,
+        bk_app_code -> Text,
+        created_by -> Text,
+        created_at -> Timestamptz,
+        updated_by -> Text,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    project_data (project_id, result_table_id) {
+        project_id -> Int8,
+        result_table_id -> Text,
+        bk_biz_id -> Int8,
+        created_by -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(cleans -> result_tables (processing_id));
+diesel::joinable!(project_data -> projects (project_id));
+diesel::joinable!(project_data -> result_tables (result_table_id));
 diesel::joinable!(cleans -> raw_datas (raw_data_id));
 diesel::joinable!(data_storages -> result_tables (result_table_id));
 diesel::joinable!(data_storages -> storage_clusters (cluster_name));
@@ -292,4 +318,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     data_storages,
     shippers,
     shipper_dead_letters,
+    projects,
+    project_data,
 );

@@ -1,0 +1,89 @@
+//! Projects and their result-table grants (`/v3/meta/projects/`), in BKData's envelope.
+use crate::request::{body, db, ok, BkResult};
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::routing::{delete, get, post};
+use axum::{Extension, Router};
+use bkdata_databus::projects;
+use bkdata_models::auth::Caller;
+use serde_json::{json, Value};
+
+/// A project id from the path; anything else is a project that does not exist.
+fn id_of(raw: &str) -> Result<i64, crate::ApiError> {
+    raw.parse().map_err(|_| {
+        crate::ApiError::from(bkdata_databus::DatabusError::NotFound(format!(
+            "project {raw} does not exist"
+        )))
+    })
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v3/meta/projects/", get(list).post(create))
+        .route("/v3/meta/projects/{id}/", get(read))
+        .route("/v3/meta/projects/{id}/data/", get(data))
+        .route("/v3/meta/projects/{id}/data/add/", post(grant))
+        .route("/v3/meta/projects/{id}/data/{rt}/", delete(revoke))
+}
+
+async fn create(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    bytes: Bytes,
+) -> BkResult {
+    let req: Value = body(&bytes, false).map_err(|e| e.bkdata("1500400"))?;
+    let x = db(&st, move |conn| projects::create(conn, &c, &req)).await?;
+    ok(projects::view(&x))
+}
+
+async fn list(State(st): State<AppState>, Extension(c): Extension<Caller>) -> BkResult {
+    let rows = db(&st, move |conn| projects::list(conn, &c)).await?;
+    ok(json!(rows.iter().map(projects::view).collect::<Vec<_>>()))
+}
+
+async fn read(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+) -> BkResult {
+    let id = id_of(&id)?;
+    let x = db(&st, move |conn| projects::get(conn, &c, id)).await?;
+    ok(projects::view(&x))
+}
+
+async fn data(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+) -> BkResult {
+    let id = id_of(&id)?;
+    let rows = db(&st, move |conn| projects::data(conn, &c, id)).await?;
+    ok(json!(rows
+        .iter()
+        .map(projects::data_view)
+        .collect::<Vec<_>>()))
+}
+
+async fn grant(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> BkResult {
+    let id = id_of(&id)?;
+    let req: Value = body(&bytes, false).map_err(|e| e.bkdata("1500400"))?;
+    let x = db(&st, move |conn| projects::grant(conn, &c, id, &req)).await?;
+    ok(projects::data_view(&x))
+}
+
+async fn revoke(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path((id, rt)): Path<(String, String)>,
+) -> BkResult {
+    let id = id_of(&id)?;
+    let r = rt.clone();
+    db(&st, move |conn| projects::revoke(conn, &c, id, &r)).await?;
+    ok(json!({"project_id": id, "result_table_id": rt, "deleted": true}))
+}

@@ -1,0 +1,43 @@
+//! Dataflows: the realtime window runtime. A realtime node's SQL runs on DataFusion over the
+//! rows of each closed window (see [`window`]); rows come from and go to result-table streams
+//! as JSON objects ([`rows`]).
+pub mod rows;
+pub mod runtime;
+pub mod sql;
+pub mod window;
+
+pub use runtime::{Emitted, WindowRuntime};
+pub use sql::FlowSql;
+pub use window::{WindowConf, WindowType};
+
+#[derive(Debug, thiserror::Error)]
+pub enum FlowError {
+    /// A node setting is missing or out of range: the field and why.
+    #[error("{field} {message}")]
+    Config { field: String, message: String },
+    /// The SQL does not parse, plan or run.
+    #[error("sql: {0}")]
+    Sql(String),
+}
+
+impl FlowError {
+    pub fn config(field: &str, message: impl Into<String>) -> Self {
+        FlowError::Config {
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<datafusion::error::DataFusionError> for FlowError {
+    fn from(e: datafusion::error::DataFusionError) -> Self {
+        // DataFusion wraps errors in context lines; the first line says what is wrong.
+        FlowError::Sql(e.to_string())
+    }
+}
+
+impl From<datafusion::arrow::error::ArrowError> for FlowError {
+    fn from(e: datafusion::arrow::error::ArrowError) -> Self {
+        FlowError::Sql(e.to_string())
+    }
+}

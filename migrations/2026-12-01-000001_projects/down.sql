@@ -1,0 +1,2 @@
+DROP TABLE project_data;
+DROP TABLE projects;
