@@ -593,24 +593,11 @@ async fn storage_and_task_bodies_and_their_errors() {
     assert_eq!(v["code"], "1500004");
 
     // Another app sees none of it and can change none of it.
-    let other = {
-        let mut c = srv.db.conn();
-        bkdata_models::auth::create_app(&mut c, "other-app", "", false).unwrap()
-    };
-    let eve = json!({"bk_app_code": "other-app", "bk_app_secret": other, "bk_username": "eve"})
-        .to_string();
+    let eve = srv.other_app("other-app");
+    let srv = &srv;
     let as_eve = |m: Method, path: &str, body: Option<Value>| {
-        let mut r = srv
-            .client
-            .request(m, srv.url(path))
-            .header("X-Bkapi-Authorization", eve.clone());
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        async move {
-            let r = r.send().await.unwrap();
-            r.json::<Value>().await.unwrap()
-        }
+        let (eve, path) = (eve.clone(), path.to_string());
+        async move { srv.bk_as(&eve, m, &path, body).await.1 }
     };
     let v = as_eve(Method::GET, "/v3/databus/data_storages/", None).await;
     assert_eq!(v["data"], json!([]), "{v}");

@@ -1,5 +1,5 @@
 //! Projects and their result-table grants (`/v3/meta/projects/`), in BKData's envelope.
-use crate::request::{body, db, ok, BkResult};
+use crate::request::{bk_body, db, id_of, ok, BkResult};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -7,16 +7,7 @@ use axum::routing::{delete, get, post};
 use axum::{Extension, Router};
 use bkdata_databus::projects;
 use bkdata_models::auth::Caller;
-use serde_json::{json, Value};
-
-/// A project id from the path; anything else is a project that does not exist.
-fn id_of(raw: &str) -> Result<i64, crate::ApiError> {
-    raw.parse().map_err(|_| {
-        crate::ApiError::from(bkdata_databus::DatabusError::NotFound(format!(
-            "project {raw} does not exist"
-        )))
-    })
-}
+use serde_json::json;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -32,7 +23,7 @@ async fn create(
     Extension(c): Extension<Caller>,
     bytes: Bytes,
 ) -> BkResult {
-    let req: Value = body(&bytes, false).map_err(|e| e.bkdata("1500400"))?;
+    let req = bk_body(&bytes)?;
     let x = db(&st, move |conn| projects::create(conn, &c, &req)).await?;
     ok(projects::view(&x))
 }
@@ -47,7 +38,7 @@ async fn read(
     Extension(c): Extension<Caller>,
     Path(id): Path<String>,
 ) -> BkResult {
-    let id = id_of(&id)?;
+    let id = id_of("project", &id)?;
     let x = db(&st, move |conn| projects::get(conn, &c, id)).await?;
     ok(projects::view(&x))
 }
@@ -57,7 +48,7 @@ async fn data(
     Extension(c): Extension<Caller>,
     Path(id): Path<String>,
 ) -> BkResult {
-    let id = id_of(&id)?;
+    let id = id_of("project", &id)?;
     let rows = db(&st, move |conn| projects::data(conn, &c, id)).await?;
     ok(json!(rows
         .iter()
@@ -71,8 +62,8 @@ async fn grant(
     Path(id): Path<String>,
     bytes: Bytes,
 ) -> BkResult {
-    let id = id_of(&id)?;
-    let req: Value = body(&bytes, false).map_err(|e| e.bkdata("1500400"))?;
+    let id = id_of("project", &id)?;
+    let req = bk_body(&bytes)?;
     let x = db(&st, move |conn| projects::grant(conn, &c, id, &req)).await?;
     ok(projects::data_view(&x))
 }
@@ -82,7 +73,7 @@ async fn revoke(
     Extension(c): Extension<Caller>,
     Path((id, rt)): Path<(String, String)>,
 ) -> BkResult {
-    let id = id_of(&id)?;
+    let id = id_of("project", &id)?;
     let r = rt.clone();
     db(&st, move |conn| projects::revoke(conn, &c, id, &r)).await?;
     ok(json!({"project_id": id, "result_table_id": rt, "deleted": true}))

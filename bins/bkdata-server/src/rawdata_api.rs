@@ -1,7 +1,7 @@
 //! Raw data (`/v3/access/rawdata/`, BKData's `/v3/access/deploy_plan/`), HTTP ingest onto the
 //! bus (`/v3/databus/rawdatas/{id}/ingest/`) and tail (`/v3/databus/rawdatas/{id}/tail/`).
 use crate::error::ApiError;
-use crate::request::{body, db, ok, BkResult};
+use crate::request::{bk_body, db, id_of, ok, BkResult};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -12,7 +12,7 @@ use bkdata_bus::Bus;
 use bkdata_databus::rawdata::{self, IngestLimits};
 use bkdata_databus::DatabusError;
 use bkdata_models::auth::Caller;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::HashMap;
 
 pub fn routes() -> Router<AppState> {
@@ -28,20 +28,12 @@ pub fn is_ingest_path(path: &str) -> bool {
     path.starts_with("/v3/databus/rawdatas/") && path.ends_with("/ingest/")
 }
 
-fn id_of(raw: &str) -> Result<i64, ApiError> {
-    raw.parse().map_err(|_| {
-        ApiError::from(DatabusError::NotFound(format!(
-            "raw data {raw} does not exist"
-        )))
-    })
-}
-
 async fn create(
     State(st): State<AppState>,
     Extension(c): Extension<Caller>,
     bytes: Bytes,
 ) -> BkResult {
-    let req: Value = body(&bytes, false).map_err(|e| e.bkdata("1500400"))?;
+    let req = bk_body(&bytes)?;
     let row = db(&st, move |conn| rawdata::create(conn, &c, &req)).await?;
     ok(rawdata::view(&row, st.bus.subject(&rawdata::topic(row.id))))
 }
@@ -72,7 +64,7 @@ async fn read(
     Extension(c): Extension<Caller>,
     Path(id): Path<String>,
 ) -> BkResult {
-    let id = id_of(&id)?;
+    let id = id_of("raw data", &id)?;
     let row = db(&st, move |conn| rawdata::get(conn, &c, id)).await?;
     ok(rawdata::view(&row, st.bus.subject(&rawdata::topic(row.id))))
 }
@@ -82,7 +74,7 @@ async fn remove(
     Extension(c): Extension<Caller>,
     Path(id): Path<String>,
 ) -> BkResult {
-    let id = id_of(&id)?;
+    let id = id_of("raw data", &id)?;
     db(&st, move |conn| rawdata::delete(conn, &c, id)).await?;
     // The records go with it; the row is already gone, so a bus failure only leaves a stream
     // behind, which is logged.
@@ -99,7 +91,7 @@ async fn ingest(
     headers: HeaderMap,
     bytes: Bytes,
 ) -> BkResult {
-    let id = id_of(&id)?;
+    let id = id_of("raw data", &id)?;
     db(&st, move |conn| rawdata::get(conn, &c, id)).await?;
     let limits = IngestLimits {
         max_bytes: (st.config.max_ingest_bytes as u64).max(1) * 4,
@@ -137,7 +129,7 @@ async fn tail(
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> BkResult {
-    let id = id_of(&id)?;
+    let id = id_of("raw data", &id)?;
     let limit: usize = match q.get("limit") {
         None => 10,
         Some(v) => v

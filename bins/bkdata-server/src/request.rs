@@ -45,6 +45,20 @@ pub fn body<T: DeserializeOwned>(bytes: &Bytes, empty_ok: bool) -> Result<T, Api
     })
 }
 
+/// A JSON object body of a BKData call; errors in BKData's envelope.
+pub fn bk_body(bytes: &Bytes) -> Result<serde_json::Value, ApiError> {
+    body(bytes, false).map_err(|e| e.bkdata("1500400"))
+}
+
+/// A numeric id from the path; anything else names a `what` that does not exist.
+pub fn id_of(what: &str, raw: &str) -> Result<i64, ApiError> {
+    raw.parse().map_err(|_| {
+        ApiError::from(DatabusError::NotFound(format!(
+            "{what} {raw} does not exist"
+        )))
+    })
+}
+
 /// A BKData-envelope answer.
 pub type BkResult = Result<Json<BkEnvelope>, ApiError>;
 

@@ -1,5 +1,5 @@
 //! Storage clusters (`/v3/storekit/clusters/`), in BKData's envelope. Secrets never leave.
-use crate::request::{body, db, ok, BkResult};
+use crate::request::{bk_body, db, ok, BkResult};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -38,7 +38,7 @@ async fn create(
     Extension(c): Extension<Caller>,
     bytes: Bytes,
 ) -> BkResult {
-    let req: Value = body(&bytes, false).map_err(|e| e.bkdata("1500400"))?;
+    let req = bk_body(&bytes)?;
     let x = db(&st, move |conn| storage::create(conn, &c, &req)).await?;
     ok(storage::view(&x))
 }
@@ -54,7 +54,7 @@ async fn update(
     Path((t, name)): Path<(String, String)>,
     bytes: Bytes,
 ) -> BkResult {
-    let req: Value = body(&bytes, false).map_err(|e| e.bkdata("1500400"))?;
+    let req = bk_body(&bytes)?;
     let x = db(&st, move |conn| storage::update(conn, &c, &t, &name, &req)).await?;
     ok(storage::view(&x))
 }
