@@ -106,12 +106,9 @@ impl WindowRuntime {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
-        loop {
-            // The next window end with rows in it: the first pane's first end, or the one
-            // after what was emitted.
-            let Some(&first) = self.panes.keys().next() else {
-                break;
-            };
+        // The next window end with rows in it: the first pane's first end, or the one after
+        // what was emitted.
+        while let Some(&first) = self.panes.keys().next() {
             let end = (first + self.conf.freq_ms).max(self.emitted_to + self.conf.freq_ms);
             if end > watermark {
                 break;

@@ -79,7 +79,7 @@ impl WindowConf {
                     )
                 })?;
                 let len = w * 60_000;
-                if w < 1 || w > 7 * 24 * 60 || len % freq_ms != 0 {
+                if !(1..=7 * 24 * 60).contains(&w) || len % freq_ms != 0 {
                     return Err(FlowError::config(
                         "window_time",
                         format!(
