@@ -70,8 +70,17 @@ async fn a_worker_killed_mid_step_has_its_execution_rerun_by_another() {
     srv.post(&format!("/tasks/{task}/execute"), json!({})).await;
     srv.wait_step(&task, "qa_generation", "running", Duration::from_secs(30))
         .await;
-    let first_child =
-        std::fs::read_to_string(srv.data_dir.join(&task).join("qa_generation.runs")).unwrap();
+    // The step is marked running just before the child starts it and writes its run file.
+    let runs = srv.data_dir.join(&task).join("qa_generation.runs");
+    let first_child = eventually(Duration::from_secs(30), "the step's run file", || {
+        let runs = runs.clone();
+        async move {
+            std::fs::read_to_string(&runs)
+                .ok()
+                .filter(|s| !s.is_empty())
+        }
+    })
+    .await;
     a.signal(libc::SIGKILL);
     drop(a);
     let _b = srv.worker(&lease);

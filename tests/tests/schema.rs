@@ -109,6 +109,12 @@ fn schema_matches_migrations() {
         "project_data",
         project_data::table.select(project_data::all_columns),
     );
+    check(c, "flows", flows::table.select(flows::all_columns));
+    check(
+        c,
+        "flow_nodes",
+        flow_nodes::table.select(flow_nodes::all_columns),
+    );
     // No table is left out.
     let tables: Vec<Col> = diesel::sql_query(
         "SELECT table_name::text AS column_name FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> '__diesel_schema_migrations'",
@@ -136,6 +142,8 @@ fn schema_matches_migrations() {
         "shipper_dead_letters",
         "projects",
         "project_data",
+        "flows",
+        "flow_nodes",
     ];
     checked.sort();
     assert_eq!(names, checked, "every table is checked above");

@@ -3,6 +3,7 @@
 mod auth;
 mod canonical;
 mod databus_api;
+mod dataflow_api;
 mod error;
 mod meta_api;
 mod metrics;
@@ -101,6 +102,7 @@ pub fn router(state: AppState) -> Router {
         .merge(storekit_api::routes())
         .merge(shipping_api::routes())
         .merge(meta_api::routes())
+        .merge(dataflow_api::routes())
         .route("/openapi.json", get(openapi::serve))
         .route("/healthz", get(metrics::healthz))
         .route("/metrics", get(metrics::prometheus))

@@ -273,6 +273,12 @@ pub const OPERATIONS: &[Op] = &[
     op!("get", "/v3/meta/projects/{id}/data/", "Result tables granted to a project", "meta", q = &[], b = None, st = 200),
     op!("post", "/v3/meta/projects/{id}/data/add/", "Grant a result table (of the calling app) to a project", "meta", q = &[], b = Some("ProjectDataRequest"), st = 200),
     op!("delete", "/v3/meta/projects/{id}/data/{rt}/", "Revoke a grant", "meta", q = &[], b = None, st = 200),
+    op!("get", "/v3/dataflow/flow/flows/", "Flows of the calling app", "dataflow", q = &[("project_id", "integer", "")], b = None, st = 200),
+    op!("post", "/v3/dataflow/flow/flows/create/", "Create a flow from nodes (seed 004's body): checked as a whole, answers flow_id and node_ids", "dataflow", q = &[], b = Some("FlowRequest"), st = 200),
+    op!("get", "/v3/dataflow/flow/flows/{id}/", "One flow", "dataflow", q = &[], b = None, st = 200),
+    op!("delete", "/v3/dataflow/flow/flows/{id}/", "Delete a flow that is not running (and its realtime result tables)", "dataflow", q = &[], b = None, st = 200),
+    op!("get", "/v3/dataflow/flow/flows/{id}/graph/", "Nodes with status and config, links, version", "dataflow", q = &[], b = None, st = 200),
+    op!("get", "/v3/dataflow/flow/flows/{id}/export/", "The flow as a create body", "dataflow", q = &[], b = None, st = 200),
     op!(
         "get",
         "/openapi.json",
@@ -319,6 +325,9 @@ fn schemas() -> Value {
             "clean_existing_files": {"type": "boolean", "default": false}}},
         "ArchiveRequest": {"type": "object", "properties": {"archive_format": {"type": "string", "enum": ["zip", "tar.gz"], "default": "zip"}}},
         "CleanupRequest": {"type": "object", "properties": {"days_to_keep": {"type": "integer", "default": 30, "minimum": 0}}},
+        "FlowRequest": {"type": "object", "required": ["project_id", "flow_name", "nodes"], "properties": {
+            "project_id": {"type": "integer"}, "flow_name": {"type": "string"}, "description": {"type": "string"},
+            "nodes": {"type": "array", "items": {"type": "object", "description": "id, node_type (stream_source, realtime, tspider_storage, mysql_storage, postgresql_storage, redis_storage, elastic_storage, queue_storage), name, bk_biz_id, from_nodes [{id, from_result_table_ids}], and the type's settings"}}}},
         "ProjectRequest": {"type": "object", "required": ["project_name"], "properties": {
             "project_name": {"type": "string"}, "description": {"type": "string"}, "bk_biz_id": {"type": "integer"}}},
         "ProjectDataRequest": {"type": "object", "required": ["result_table_id"], "properties": {

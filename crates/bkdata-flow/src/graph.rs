@@ -119,7 +119,10 @@ fn valid_table_name(s: &str) -> bool {
 }
 
 /// Check a flow's nodes and answer them in an order where every node comes after its inputs.
-pub async fn check(specs: &[NodeSpec], catalog: &dyn Catalog) -> Result<Vec<Node>, NodeError> {
+pub async fn check(
+    specs: &[NodeSpec],
+    catalog: &(dyn Catalog + Sync),
+) -> Result<Vec<Node>, NodeError> {
     let mut by_id: BTreeMap<String, usize> = BTreeMap::new();
     for (i, s) in specs.iter().enumerate() {
         let id = id_str(&s.id);
@@ -217,7 +220,7 @@ async fn check_node(
     parents: &[usize],
     done: &HashMap<usize, Node>,
     produced: &HashMap<String, Vec<(String, String)>>,
-    catalog: &dyn Catalog,
+    catalog: &(dyn Catalog + Sync),
 ) -> Result<Node, NodeError> {
     let node_type = s
         .node_type

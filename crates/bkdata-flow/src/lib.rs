@@ -1,6 +1,7 @@
 //! Dataflows: the realtime window runtime. A realtime node's SQL runs on DataFusion over the
 //! rows of each closed window (see [`window`]); rows come from and go to result-table streams
 //! as JSON objects ([`rows`]).
+pub mod flows;
 pub mod graph;
 pub mod rows;
 pub mod runtime;

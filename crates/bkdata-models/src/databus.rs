@@ -138,3 +138,36 @@ pub struct ProjectData {
     pub created_by: String,
     pub created_at: DateTime<Utc>,
 }
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = crate::schema::flows)]
+pub struct Flow {
+    pub flow_id: i64,
+    pub flow_name: String,
+    pub project_id: i64,
+    pub status: String,
+    pub is_locked: bool,
+    pub version: i32,
+    pub description: String,
+    pub bk_app_code: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_by: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = crate::schema::flow_nodes)]
+pub struct FlowNode {
+    pub node_id: i64,
+    pub flow_id: i64,
+    pub node_type: String,
+    pub node_name: String,
+    pub bk_biz_id: i64,
+    pub config: Value,
+    pub inputs: Vec<i64>,
+    pub result_table_id: String,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}

@@ -294,7 +294,42 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    flows (flow_id) {
+        flow_id -> Int8,
+        flow_name -> Text,
+        project_id -> Int8,
+        status -> Text,
+        is_locked -> Bool,
+        version -> Int4,
+        description -> Text,
+        bk_app_code -> Text,
+        created_by -> Text,
+        created_at -> Timestamptz,
+        updated_by -> Text,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    flow_nodes (node_id) {
+        node_id -> Int8,
+        flow_id -> Int8,
+        node_type -> Text,
+        node_name -> Text,
+        bk_biz_id -> Int8,
+        config -> Jsonb,
+        inputs -> Array<Int8>,
+        result_table_id -> Text,
+        status -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(cleans -> result_tables (processing_id));
+diesel::joinable!(flows -> projects (project_id));
+diesel::joinable!(flow_nodes -> flows (flow_id));
 diesel::joinable!(project_data -> projects (project_id));
 diesel::joinable!(project_data -> result_tables (result_table_id));
 diesel::joinable!(cleans -> raw_datas (raw_data_id));
@@ -320,4 +355,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     shipper_dead_letters,
     projects,
     project_data,
+    flows,
+    flow_nodes,
 );

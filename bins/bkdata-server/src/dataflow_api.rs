@@ -1,0 +1,85 @@
+//! Flows (`/v3/dataflow/flow/flows/`), in BKData's envelope: create (checked as a whole; an
+//! invalid node leaves nothing behind), get, list, graph, export, delete.
+use crate::request::{bk_body, db, id_of, ok, BkResult};
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use bkdata_flow::flows;
+use bkdata_models::auth::Caller;
+use serde_json::json;
+use std::collections::HashMap;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v3/dataflow/flow/flows/", get(list))
+        .route("/v3/dataflow/flow/flows/create/", post(create))
+        .route("/v3/dataflow/flow/flows/{id}/", get(read).delete(remove))
+        .route("/v3/dataflow/flow/flows/{id}/graph/", get(graph))
+        .route("/v3/dataflow/flow/flows/{id}/export/", get(export))
+}
+
+async fn create(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    bytes: Bytes,
+) -> BkResult {
+    let req = bk_body(&bytes)?;
+    let caller = c.clone();
+    let prepared = db(&st, move |conn| flows::prepare(conn, &caller, &req)).await?;
+    let nodes = flows::check(&prepared).await?;
+    let out = db(&st, move |conn| flows::create(conn, &c, prepared, nodes)).await?;
+    ok(out)
+}
+
+async fn list(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Query(q): Query<HashMap<String, String>>,
+) -> BkResult {
+    let project = match q.get("project_id").filter(|p| !p.is_empty()) {
+        Some(p) => Some(id_of("project", p)?),
+        None => None,
+    };
+    let rows = db(&st, move |conn| flows::list(conn, &c, project)).await?;
+    ok(json!(rows.iter().map(flows::view).collect::<Vec<_>>()))
+}
+
+async fn read(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+) -> BkResult {
+    let id = id_of("flow", &id)?;
+    let x = db(&st, move |conn| flows::get(conn, &c, id)).await?;
+    ok(flows::view(&x))
+}
+
+async fn graph(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+) -> BkResult {
+    let id = id_of("flow", &id)?;
+    ok(db(&st, move |conn| flows::graph(conn, &c, id)).await?)
+}
+
+async fn export(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+) -> BkResult {
+    let id = id_of("flow", &id)?;
+    ok(db(&st, move |conn| flows::export(conn, &c, id)).await?)
+}
+
+async fn remove(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+) -> BkResult {
+    let id = id_of("flow", &id)?;
+    db(&st, move |conn| flows::delete(conn, &c, id)).await?;
+    ok(json!({"flow_id": id, "deleted": true}))
+}

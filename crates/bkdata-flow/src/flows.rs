@@ -1,0 +1,332 @@
+//! Flows (`/v3/dataflow/flow/flows/`): create from nodes as BKData's clients send them,
+//! get, list, graph, export and delete. A flow belongs to a project of the calling app and
+//! reads only result tables that project may read. Creating checks the whole graph first
+//! (`graph::check`): an invalid node leaves nothing behind. Each realtime node's output is a
+//! new result table `{bk_biz_id}_{table_name}` with the fields its SQL produces.
+use crate::graph::{self, Catalog, Node, NodeKind, NodeSpec};
+use bkdata_databus::projects;
+use bkdata_databus::rawdata::bk_time;
+use bkdata_databus::DatabusError;
+use bkdata_models::auth::Caller;
+use bkdata_models::databus::{Flow, FlowNode, Project};
+use bkdata_models::schema::{
+    flow_nodes as fnd, flows as f, result_tables as rt, storage_clusters as sc,
+};
+use diesel::prelude::*;
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+
+/// A create request read and resolved against the database, ready for the (async) check.
+pub struct Prepared {
+    project: Project,
+    flow_name: String,
+    description: String,
+    specs: Vec<NodeSpec>,
+    catalog: DbCatalog,
+}
+
+struct DbCatalog {
+    tables: HashMap<String, Vec<(String, String)>>,
+    clusters: HashMap<String, String>,
+}
+
+impl Catalog for DbCatalog {
+    fn table_fields(&self, id: &str) -> Option<Vec<(String, String)>> {
+        self.tables.get(id).cloned()
+    }
+    fn cluster_type(&self, name: &str) -> Option<String> {
+        self.clusters.get(name).cloned()
+    }
+}
+
+fn fields_of(v: &Value) -> Vec<(String, String)> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|x| {
+            Some((
+                x["field_name"].as_str()?.to_string(),
+                x["field_type"].as_str().unwrap_or("string").to_string(),
+            ))
+        })
+        .collect()
+}
+
+fn int(req: &Value, key: &str) -> Option<i64> {
+    match req.get(key)? {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// Read a create body `{project_id, flow_name, nodes}` and what checking it needs.
+pub fn prepare(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    req: &Value,
+) -> Result<Prepared, DatabusError> {
+    let project_id = int(req, "project_id")
+        .ok_or_else(|| DatabusError::field("project_id", "project_id is required (an integer)"))?;
+    let project = projects::get(conn, caller, project_id).map_err(|_| {
+        DatabusError::field("project_id", format!("project {project_id} does not exist"))
+    })?;
+    let flow_name = req["flow_name"]
+        .as_str()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| DatabusError::field("flow_name", "flow_name is required"))?
+        .to_string();
+    let nodes = req.get("nodes").cloned().unwrap_or(Value::Null);
+    let nodes = match nodes {
+        // Python clients sometimes send the list JSON-encoded.
+        Value::String(s) => serde_json::from_str(&s)
+            .map_err(|e| DatabusError::field("nodes", format!("nodes is not a JSON list: {e}")))?,
+        v => v,
+    };
+    let specs: Vec<NodeSpec> = serde_json::from_value(nodes).map_err(|e| {
+        DatabusError::field(
+            "nodes",
+            format!("nodes must be a list of node objects: {e}"),
+        )
+    })?;
+    // The tables the sources name, as far as the project may read them.
+    let mut tables = HashMap::new();
+    for s in &specs {
+        if s.node_type
+            .as_deref()
+            .is_some_and(|t| graph::SOURCE_TYPES.contains(&t))
+        {
+            if let Some(id) = s.config.get("result_table_id").and_then(Value::as_str) {
+                if let Some(t) = projects::readable(conn, &project, id)? {
+                    tables.insert(id.to_string(), fields_of(&t.fields));
+                }
+            }
+        }
+    }
+    let clusters = sc::table
+        .select((sc::cluster_name, sc::cluster_type))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .collect();
+    Ok(Prepared {
+        project,
+        flow_name,
+        description: req["description"].as_str().unwrap_or_default().to_string(),
+        specs,
+        catalog: DbCatalog { tables, clusters },
+    })
+}
+
+/// Check the graph; a bad node is a validation error naming it and its field.
+pub async fn check(p: &Prepared) -> Result<Vec<Node>, DatabusError> {
+    graph::check(&p.specs, &p.catalog)
+        .await
+        .map_err(|e| DatabusError::Validation {
+            errors: json!({"nodes": {e.node.clone(): {e.field.clone(): [e.message.clone()]}}}),
+            message: e.to_string(),
+        })
+}
+
+/// A node's settings as kept: everything sent but `id` and `from_nodes`.
+fn kept_config(n: &Node) -> Value {
+    let mut m: Map<String, Value> = n.config.clone();
+    m.insert("node_type".into(), json!(n.node_type));
+    m.insert("name".into(), json!(n.name));
+    m.insert("bk_biz_id".into(), json!(n.bk_biz_id));
+    Value::Object(m)
+}
+
+/// Save a checked flow: the flow, its nodes (inputs by platform id) and the result tables of
+/// its realtime nodes, in one transaction. Answers `{flow_id, node_ids}` with the node ids in
+/// the order the nodes were sent.
+pub fn create(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    p: Prepared,
+    nodes: Vec<Node>,
+) -> Result<Value, DatabusError> {
+    conn.transaction(|conn| {
+        let flow_id: i64 = diesel::insert_into(f::table)
+            .values((
+                f::flow_name.eq(&p.flow_name),
+                f::project_id.eq(p.project.project_id),
+                f::description.eq(&p.description),
+                f::bk_app_code.eq(&caller.app_code),
+                f::created_by.eq(&caller.username),
+                f::updated_by.eq(&caller.username),
+            ))
+            .returning(f::flow_id)
+            .get_result(conn)?;
+        let mut ids: HashMap<String, i64> = HashMap::new();
+        for n in &nodes {
+            if let NodeKind::Realtime { fields, .. } = &n.kind {
+                let table = n.config.get("table_name").and_then(Value::as_str).unwrap_or_default();
+                let alias = n.config.get("output_name").and_then(Value::as_str).unwrap_or(table);
+                let rt_fields: Vec<Value> = fields
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (name, ty))| json!({"field_name": name, "field_type": ty, "field_alias": name,
+                        "is_dimension": false, "field_index": i + 1}))
+                    .collect();
+                let inserted = diesel::insert_into(rt::table)
+                    .values((
+                        rt::result_table_id.eq(&n.output),
+                        rt::bk_biz_id.eq(n.bk_biz_id),
+                        rt::result_table_name.eq(table),
+                        rt::result_table_name_alias.eq(alias),
+                        rt::processing_type.eq("realtime"),
+                        rt::description.eq(alias),
+                        rt::fields.eq(json!(rt_fields)),
+                        rt::bk_app_code.eq(&caller.app_code),
+                        rt::created_by.eq(&caller.username),
+                        rt::updated_by.eq(&caller.username),
+                    ))
+                    .on_conflict_do_nothing()
+                    .execute(conn)?;
+                if inserted == 0 {
+                    return Err(DatabusError::Validation {
+                        errors: json!({"nodes": {n.id.clone(): {"table_name": [format!("result table {} already exists", n.output)]}}}),
+                        message: format!("node {} ({}): table_name: result table {} already exists", n.id, n.name, n.output),
+                    });
+                }
+            }
+            let inputs: Vec<i64> = n.inputs.iter().map(|i| ids[i]).collect();
+            let node_id: i64 = diesel::insert_into(fnd::table)
+                .values((
+                    fnd::flow_id.eq(flow_id),
+                    fnd::node_type.eq(&n.node_type),
+                    fnd::node_name.eq(&n.name),
+                    fnd::bk_biz_id.eq(n.bk_biz_id),
+                    fnd::config.eq(kept_config(n)),
+                    fnd::inputs.eq(&inputs),
+                    fnd::result_table_id.eq(&n.output),
+                ))
+                .returning(fnd::node_id)
+                .get_result(conn)?;
+            ids.insert(n.id.clone(), node_id);
+        }
+        let node_ids: Vec<i64> = p
+            .specs
+            .iter()
+            .map(|s| match &s.id {
+                Value::String(x) => ids[x],
+                other => ids[&other.to_string()],
+            })
+            .collect();
+        Ok(json!({"flow_id": flow_id, "node_ids": node_ids}))
+    })
+}
+
+pub fn view(x: &Flow) -> Value {
+    json!({
+        "flow_id": x.flow_id, "flow_name": x.flow_name, "project_id": x.project_id, "status": x.status,
+        "is_locked": x.is_locked, "latest_version": x.version.to_string(), "bk_app_code": x.bk_app_code,
+        "description": x.description, "created_by": x.created_by, "created_at": bk_time(x.created_at),
+        "updated_by": x.updated_by, "updated_at": bk_time(x.updated_at),
+        "locked_by": null, "locked_at": null,
+    })
+}
+
+pub fn get(conn: &mut PgConnection, caller: &Caller, id: i64) -> Result<Flow, DatabusError> {
+    f::table
+        .find(id)
+        .filter(f::bk_app_code.eq(&caller.app_code))
+        .select(Flow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| DatabusError::NotFound(format!("flow {id} does not exist")))
+}
+
+pub fn list(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    project_id: Option<i64>,
+) -> Result<Vec<Flow>, DatabusError> {
+    let mut q = f::table
+        .filter(f::bk_app_code.eq(&caller.app_code))
+        .select(Flow::as_select())
+        .order(f::flow_id)
+        .into_boxed();
+    if let Some(p) = project_id {
+        q = q.filter(f::project_id.eq(p));
+    }
+    Ok(q.load(conn)?)
+}
+
+fn nodes_of(conn: &mut PgConnection, flow_id: i64) -> Result<Vec<FlowNode>, DatabusError> {
+    Ok(fnd::table
+        .filter(fnd::flow_id.eq(flow_id))
+        .order(fnd::node_id)
+        .select(FlowNode::as_select())
+        .load(conn)?)
+}
+
+/// A node's config with its links by platform id, as graph and export show it.
+fn node_config(n: &FlowNode, by_id: &HashMap<i64, &FlowNode>) -> Value {
+    let mut c = n.config.as_object().cloned().unwrap_or_default();
+    let from: Vec<Value> = n
+        .inputs
+        .iter()
+        .map(|i| json!({"id": i, "from_result_table_ids": by_id.get(i).map(|p| vec![p.result_table_id.clone()]).unwrap_or_default()}))
+        .collect();
+    c.insert("from_nodes".into(), json!(from));
+    c.insert("id".into(), json!(n.node_id));
+    Value::Object(c)
+}
+
+/// `{nodes: [{node_id, node_type, node_config, status, has_modify, result_table_ids}], links, version}`.
+pub fn graph(conn: &mut PgConnection, caller: &Caller, id: i64) -> Result<Value, DatabusError> {
+    let flow = get(conn, caller, id)?;
+    let nodes = nodes_of(conn, id)?;
+    let by_id: HashMap<i64, &FlowNode> = nodes.iter().map(|n| (n.node_id, n)).collect();
+    let views: Vec<Value> = nodes
+        .iter()
+        .map(|n| json!({"node_id": n.node_id, "flow_id": n.flow_id, "node_type": n.node_type, "node_name": n.node_name,
+            "node_config": node_config(n, &by_id), "status": n.status, "has_modify": false,
+            "result_table_ids": [n.result_table_id], "frontend_info": n.config.get("frontend_info").cloned().unwrap_or(Value::Null)}))
+        .collect();
+    let links: Vec<Value> = nodes
+        .iter()
+        .flat_map(|n| {
+            n.inputs.iter().map(move |i| json!({"from_node_id": i, "to_node_id": n.node_id,
+                "frontend_info": {"source": {"node_id": i, "id": format!("ch_{i}"), "arrow": "Right"},
+                                  "target": {"node_id": n.node_id, "id": format!("ch_{}", n.node_id), "arrow": "Left"}}}))
+        })
+        .collect();
+    Ok(
+        json!({"nodes": views, "links": links, "version": flow.version.to_string(), "flow_id": id, "status": flow.status}),
+    )
+}
+
+/// `{project_id, flow_name, nodes}`: posting it to `create/` gives an equal flow.
+pub fn export(conn: &mut PgConnection, caller: &Caller, id: i64) -> Result<Value, DatabusError> {
+    let flow = get(conn, caller, id)?;
+    let nodes = nodes_of(conn, id)?;
+    let by_id: HashMap<i64, &FlowNode> = nodes.iter().map(|n| (n.node_id, n)).collect();
+    let out: Vec<Value> = nodes.iter().map(|n| node_config(n, &by_id)).collect();
+    Ok(
+        json!({"project_id": flow.project_id, "flow_name": flow.flow_name, "description": flow.description, "nodes": out}),
+    )
+}
+
+/// Delete a flow that is not running, with the result tables its realtime nodes made.
+pub fn delete(conn: &mut PgConnection, caller: &Caller, id: i64) -> Result<(), DatabusError> {
+    conn.transaction(|conn| {
+        let flow = get(conn, caller, id)?;
+        if !matches!(flow.status.as_str(), "no-start" | "failure") {
+            return Err(DatabusError::field(
+                "status",
+                format!("flow {id} is {}: stop it before deleting it", flow.status),
+            ));
+        }
+        let made: Vec<String> = fnd::table
+            .filter(fnd::flow_id.eq(id))
+            .filter(fnd::node_type.eq_any(graph::PROCESSING_TYPES))
+            .select(fnd::result_table_id)
+            .load(conn)?;
+        diesel::delete(f::table.find(id)).execute(conn)?;
+        diesel::delete(rt::table.filter(rt::result_table_id.eq_any(&made))).execute(conn)?;
+        Ok(())
+    })
+}

@@ -1,0 +1,2 @@
+DROP TABLE flow_nodes;
+DROP TABLE flows;
