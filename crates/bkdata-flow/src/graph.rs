@@ -296,9 +296,11 @@ async fn check_node(
                 .ok_or_else(|| err(s, "from_nodes", format!("input {rt} has no schema")))?;
             tables.push((rt.clone(), schema_of(&fields)));
         }
-        let compiled = FlowSql::compile(sql, tables)
-            .await
-            .map_err(|e| err(s, "sql", e.to_string()))?;
+        let compiled = FlowSql::compile(sql, tables).await.map_err(|e| match e {
+            // The field already says it is the SQL.
+            FlowError::Sql(m) => err(s, "sql", m),
+            other => err(s, "sql", other.to_string()),
+        })?;
         let fields: Vec<(String, String)> = compiled
             .output_fields()
             .into_iter()
