@@ -285,23 +285,22 @@ impl Consumer for NatsConsumer {
     }
 
     async fn ack(&mut self, d: Delivery) -> Result<(), BusError> {
-        match d.handle {
-            // Confirmed by the server, so a crash right after does not redeliver it.
-            Handle::Nats(msg) => msg.double_ack().await.map_err(err),
-            Handle::Memory => Err(BusError::Other("a memory delivery acked on NATS".into())),
-        }
+        confirm(d).await
     }
 
     async fn ack_all(&mut self, ds: Vec<Delivery>) -> Result<(), BusError> {
-        let acks = ds.into_iter().map(|d| async move {
-            match d.handle {
-                Handle::Nats(msg) => msg.double_ack().await.map_err(err),
-                Handle::Memory => Err(BusError::Other("a memory delivery acked on NATS".into())),
-            }
-        });
-        futures_util::future::join_all(acks)
+        futures_util::future::join_all(ds.into_iter().map(confirm))
             .await
             .into_iter()
             .collect()
+    }
+}
+
+/// Ack a delivery and wait for the server's confirmation, so a crash right after does not
+/// redeliver it.
+async fn confirm(d: Delivery) -> Result<(), BusError> {
+    match d.handle {
+        Handle::Nats(msg) => msg.double_ack().await.map_err(err),
+        Handle::Memory => Err(BusError::Other("a memory delivery acked on NATS".into())),
     }
 }

@@ -11,6 +11,9 @@ use std::time::Instant;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const T0: i64 = 1_795_305_600_000;
+const TUTORIAL_SQL: &str = "SELECT max(mem_res) as mem, max(cpu_usage_pct)  as cpu_usage_pct,max(mem_usage_pct) as mem_usage_pct,ip,pid
+                       FROM 591_system_proc
+                     group by ip, pid";
 
 fn main() {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -31,9 +34,7 @@ async fn run() {
     .map(|(a, b)| (a.to_string(), b.to_string()))
     .collect();
     let sql = FlowSql::compile(
-        "SELECT max(mem_res) as mem, max(cpu_usage_pct)  as cpu_usage_pct,max(mem_usage_pct) as mem_usage_pct,ip,pid
-                       FROM 591_system_proc
-                     group by ip, pid",
+        TUTORIAL_SQL,
         vec![("591_system_proc".into(), schema_of(&fields))],
     )
     .await
@@ -84,7 +85,7 @@ async fn run() {
         );
         // The next round reuses the same event times: a fresh runtime keeps them on time.
         let sql = FlowSql::compile(
-            "SELECT max(mem_res) as mem, max(cpu_usage_pct)  as cpu_usage_pct,max(mem_usage_pct) as mem_usage_pct,ip,pid FROM 591_system_proc group by ip, pid",
+            TUTORIAL_SQL,
             vec![("591_system_proc".into(), schema_of(&fields))],
         )
         .await

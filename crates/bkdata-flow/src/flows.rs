@@ -53,11 +53,7 @@ fn fields_of(v: &Value) -> Vec<(String, String)> {
 }
 
 fn int(req: &Value, key: &str) -> Option<i64> {
-    match req.get(key)? {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
+    req.get(key).and_then(graph::int)
 }
 
 /// Read a create body `{project_id, flow_name, nodes}` and what checking it needs.
@@ -209,10 +205,7 @@ pub fn create(
         let node_ids: Vec<i64> = p
             .specs
             .iter()
-            .map(|s| match &s.id {
-                Value::String(x) => ids[x],
-                other => ids[&other.to_string()],
-            })
+            .map(|s| ids[&graph::id_str(&s.id)])
             .collect();
         Ok(json!({"flow_id": flow_id, "node_ids": node_ids}))
     })

@@ -96,14 +96,14 @@ pub trait Catalog {
     fn cluster_type(&self, name: &str) -> Option<String>;
 }
 
-fn id_str(v: &Value) -> String {
+pub(crate) fn id_str(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
 }
 
-fn int(v: &Value) -> Option<i64> {
+pub(crate) fn int(v: &Value) -> Option<i64> {
     match v {
         Value::Number(n) => n.as_i64(),
         Value::String(s) => s.trim().parse().ok(),
@@ -166,7 +166,7 @@ pub async fn check(
     let order = topo_order(specs, &parents)?;
     let mut done: HashMap<usize, Node> = HashMap::new();
     let mut produced: HashMap<String, Vec<(String, String)>> = HashMap::new();
-    for i in order {
+    for &i in &order {
         let s = &specs[i];
         let node = check_node(s, &parents[i], &done, &produced, catalog).await?;
         if let NodeKind::Realtime { fields, .. } = &node.kind {
@@ -174,7 +174,6 @@ pub async fn check(
         }
         done.insert(i, node);
     }
-    let order = topo_order(specs, &parents)?;
     Ok(order.into_iter().filter_map(|i| done.remove(&i)).collect())
 }
 

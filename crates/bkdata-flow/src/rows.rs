@@ -156,12 +156,16 @@ impl<'de> Visitor<'de> for RowVisitor<'_> {
         f.write_str("a JSON object")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<(), A::Error> {
-        let schema = self.r.schema.clone();
-        while let Some(i) = m.next_key_seed(KeyIndex(&schema))? {
+        let RowReader {
+            schema,
+            cells,
+            texts,
+            ..
+        } = self.r;
+        while let Some(i) = m.next_key_seed(KeyIndex(schema))? {
             match i {
                 Some(i) => {
-                    let (cell, text) = (&mut self.r.cells[i], &mut self.r.texts[i]);
-                    *cell = m.next_value_seed(CellSeed(text))?;
+                    cells[i] = m.next_value_seed(CellSeed(&mut texts[i]))?;
                 }
                 None => {
                     m.next_value::<IgnoredAny>()?;

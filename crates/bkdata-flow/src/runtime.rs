@@ -86,11 +86,11 @@ impl WindowRuntime {
             }
             pane
         };
-        let schema = self.reader.schema().clone();
+        let reader = &self.reader;
         let cols = self
             .panes
             .entry(pane)
-            .or_insert_with(|| Columns::new(&schema));
+            .or_insert_with(|| Columns::new(reader.schema()));
         self.reader.append_to(cols);
         self.max_event = Some(self.max_event.map_or(t, |m| m.max(t)));
     }
@@ -130,7 +130,7 @@ impl WindowRuntime {
             let rows_in = parts.iter().map(RecordBatch::num_rows).sum();
             let batches = self.sql.run(vec![(self.input.clone(), parts)]).await?;
             out.push(Emitted {
-                start: conf.stamp(end),
+                start,
                 end,
                 batches,
                 rows_in,

@@ -122,11 +122,6 @@ impl WindowConf {
             WindowType::Accumulate => (pane.div_euclid(self.len_ms) + 1) * self.len_ms,
         }
     }
-
-    /// The window start a result row is stamped with.
-    pub fn stamp(&self, end: i64) -> i64 {
-        self.window_start(end)
-    }
 }
 
 #[cfg(test)]

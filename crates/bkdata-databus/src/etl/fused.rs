@@ -37,13 +37,17 @@ pub(super) fn json_assign<S: Sink + ?Sized>(
     out: &mut S,
 ) -> Result<(), EtlError> {
     let mut conv_err = None;
-    let mut seen = vec![false; if S::SETS_ABSENT { specs.len() } else { 0 }];
+    if S::SETS_ABSENT {
+        // Every field starts null; the keys the input has overwrite it (later wins).
+        for (_, idx, _) in specs {
+            out.set(*idx, Value::Null);
+        }
+    }
     let mut de = serde_json::Deserializer::from_str(text);
     let res = de.deserialize_any(ObjVisitor {
         specs,
         out: &mut *out,
         conv_err: &mut conv_err,
-        seen: &mut seen,
     });
     let res = res.and_then(|_| de.end());
     if let Err(e) = res {
@@ -52,13 +56,10 @@ pub(super) fn json_assign<S: Sink + ?Sized>(
             format!("not a JSON object: {e}"),
         ));
     }
-    if let Some(e) = conv_err {
-        return Err(e);
+    match conv_err {
+        Some(e) => Err(e),
+        None => Ok(()),
     }
-    for (i, _) in seen.iter().enumerate().filter(|(_, s)| !**s) {
-        out.set(specs[i].1, Value::Null);
-    }
-    Ok(())
 }
 
 /// `split` then `assign_pos` on a line.
@@ -109,8 +110,6 @@ struct ObjVisitor<'s, S: ?Sized> {
     specs: &'s [(String, usize, FieldType)],
     out: &'s mut S,
     conv_err: &'s mut Option<EtlError>,
-    /// Per spec, whether the input had its key (empty when the sink does not need it).
-    seen: &'s mut [bool],
 }
 
 impl<'de, S: Sink + ?Sized> Visitor<'de> for ObjVisitor<'_, S> {
@@ -127,9 +126,6 @@ impl<'de, S: Sink + ?Sized> Visitor<'de> for ObjVisitor<'_, S> {
         {
             match want {
                 Some(i) => {
-                    if let Some(s) = self.seen.get_mut(i) {
-                        *s = true;
-                    }
                     let (key, idx, ty) = &self.specs[i];
                     match map.next_value_seed(TypedSeed(*ty))? {
                         Ok(v) => self.out.set(*idx, v),
