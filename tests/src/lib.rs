@@ -2,6 +2,7 @@
 //! processes (`bkdata-test-worker`, the real worker with test steps), and polling helpers.
 pub mod fake_es;
 pub mod seed000;
+pub mod seed004;
 
 use bkdata_models::db;
 use rand::Rng;

@@ -1,79 +1,12 @@
 //! Flows over HTTP: seed 004's create body as sent (only host and credentials differ), get,
 //! list, graph, export → delete → import, and bad nodes leaving nothing behind.
+use bkdata_tests::seed004::{self, tutorial_nodes};
 use bkdata_tests::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-/// Seed 004's `nodes` with biz 591.
-fn tutorial_nodes() -> Value {
-    json!([
-      {"result_table_id": "591_system_proc", "bk_biz_id": 591, "from_nodes": [], "frontend_info": {"y": 50, "x": 30},
-       "id": 1, "node_type": "stream_source", "name": "数据源"},
-      {"id": 2, "bk_biz_id": 591, "count_freq": 300, "window_type": "scroll", "table_name": "system_proc_ip_grp",
-       "from_nodes": [{"from_result_table_ids": ["591_system_proc"], "id": 1}],
-       "output_name": "统计 5min 最大内存和 cpu", "waiting_time": 60, "frontend_info": {"y": 50, "x": 350},
-       "sql": "SELECT max(mem_res) as mem, max(cpu_usage_pct)  as cpu_usage_pct,max(mem_usage_pct) as mem_usage_pct,ip,pid\n                       FROM 591_system_proc \n                     group by ip, pid",
-       "node_type": "realtime", "name": "统计 5min 最大内存和 cpu"},
-      {"indexed_fields": ["create_by", "biz_id", "visitor_department", "visitor_group"], "expires": 3,
-       "result_table_id": "591_cpu_mem_test_5min", "bk_biz_id": 591,
-       "from_nodes": [{"from_result_table_ids": ["591_system_proc_ip_grp"], "id": 2}],
-       "frontend_info": {"y": 50, "x": 600}, "id": 3, "cluster": "yyy-lasting", "node_type": "tspider_storage",
-       "name": "统计5min最大内存和cpu"}
-    ])
-}
-
-/// The tutorial's prerequisites: raw data with a clean making `591_system_proc`, a project
-/// of biz 591, and the `yyy-lasting` MariaDB cluster.
 async fn prerequisites(srv: &TestServer) -> i64 {
-    let raw = srv
-        .bk_ok(
-            Method::POST,
-            "/v3/access/rawdata/",
-            Some(json!({"bk_biz_id": 591, "raw_data_name": "system_proc"})),
-        )
-        .await;
-    let assign: Vec<Value> = [
-        ("cpu_usage_pct", "double"),
-        ("mem_usage_pct", "double"),
-        ("mem_res", "long"),
-        ("ip", "string"),
-        ("pid", "int"),
-    ]
-    .iter()
-    .map(|(k, t)| json!({"key": k, "assign_to": k, "type": t}))
-    .collect();
-    let fields: Vec<Value> = [("cpu_usage_pct", "double"), ("mem_usage_pct", "double"), ("mem_res", "long"), ("ip", "string"), ("pid", "int")]
-        .iter()
-        .enumerate()
-        .map(|(i, (k, t))| json!({"field_name": k, "field_type": t, "field_alias": k, "is_dimension": false, "field_index": i + 1}))
-        .collect();
-    let config = json!({"extract": {"type": "fun", "method": "from_json", "label": "j",
-        "next": {"type": "assign", "subtype": "assign_obj", "label": "a", "assign": assign}},
-        "conf": {"time_field_name": "localTime"}});
-    srv.bk_ok(
-        Method::POST,
-        "/v3/databus/cleans/",
-        Some(json!({"raw_data_id": raw["raw_data_id"], "bk_biz_id": 591,
-        "result_table_name": "system_proc", "json_config": config.to_string(), "fields": fields})),
-    )
-    .await;
-    srv.bk_ok(
-        Method::POST,
-        "/v3/storekit/clusters/",
-        Some(
-            json!({"cluster_name": "yyy-lasting", "cluster_type": "tspider",
-        "connection_info": {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}}),
-        ),
-    )
-    .await;
-    let p = srv
-        .bk_ok(
-            Method::POST,
-            "/v3/meta/projects/",
-            Some(json!({"project_name": "tutorial", "bk_biz_id": 591})),
-        )
-        .await;
-    p["project_id"].as_i64().unwrap()
+    seed004::prerequisites(srv, "bkdata_flows_api").await.0
 }
 
 #[tokio::test(flavor = "multi_thread")]

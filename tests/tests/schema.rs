@@ -115,6 +115,11 @@ fn schema_matches_migrations() {
         "flow_nodes",
         flow_nodes::table.select(flow_nodes::all_columns),
     );
+    check(
+        c,
+        "flow_deploys",
+        flow_deploys::table.select(flow_deploys::all_columns),
+    );
     // No table is left out.
     let tables: Vec<Col> = diesel::sql_query(
         "SELECT table_name::text AS column_name FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> '__diesel_schema_migrations'",
@@ -144,6 +149,7 @@ fn schema_matches_migrations() {
         "project_data",
         "flows",
         "flow_nodes",
+        "flow_deploys",
     ];
     checked.sort();
     assert_eq!(names, checked, "every table is checked above");

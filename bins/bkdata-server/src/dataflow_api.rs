@@ -1,12 +1,12 @@
 //! Flows (`/v3/dataflow/flow/flows/`), in BKData's envelope: create (checked as a whole; an
 //! invalid node leaves nothing behind), get, list, graph, export, delete.
-use crate::request::{bk_body, db, id_of, ok, BkResult};
+use crate::request::{bk_body, body, db, id_of, ok, BkResult};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
-use bkdata_flow::flows;
+use bkdata_flow::{deploy, flows};
 use bkdata_models::auth::Caller;
 use serde_json::json;
 use std::collections::HashMap;
@@ -18,6 +18,14 @@ pub fn routes() -> Router<AppState> {
         .route("/v3/dataflow/flow/flows/{id}/", get(read).delete(remove))
         .route("/v3/dataflow/flow/flows/{id}/graph/", get(graph))
         .route("/v3/dataflow/flow/flows/{id}/export/", get(export))
+        .route("/v3/dataflow/flow/flows/{id}/start/", post(start))
+        .route("/v3/dataflow/flow/flows/{id}/stop/", post(stop))
+        .route("/v3/dataflow/flow/flows/{id}/restart/", post(restart))
+        .route(
+            "/v3/dataflow/flow/flows/{id}/latest_deploy_data/",
+            get(latest_deploy),
+        )
+        .route("/v3/dataflow/flow/flows/{id}/deploy_data/", get(deploys))
 }
 
 async fn create(
@@ -82,4 +90,64 @@ async fn remove(
     let id = id_of("flow", &id)?;
     db(&st, move |conn| flows::delete(conn, &c, id)).await?;
     ok(json!({"flow_id": id, "deleted": true}))
+}
+
+async fn act(
+    st: AppState,
+    c: Caller,
+    id: String,
+    action: &'static str,
+    bytes: Bytes,
+) -> BkResult {
+    let id = id_of("flow", &id)?;
+    // BKData's start and stop take an empty body too.
+    let body: serde_json::Value = body(&bytes, true).map_err(|e| e.bkdata("1500400"))?;
+    ok(db(&st, move |conn| deploy::request(conn, &c, id, action, &body)).await?)
+}
+
+async fn start(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> BkResult {
+    act(st, c, id, "start", bytes).await
+}
+
+async fn stop(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> BkResult {
+    act(st, c, id, "stop", bytes).await
+}
+
+async fn restart(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> BkResult {
+    act(st, c, id, "restart", bytes).await
+}
+
+async fn latest_deploy(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+) -> BkResult {
+    let id = id_of("flow", &id)?;
+    let d = db(&st, move |conn| deploy::latest(conn, &c, id)).await?;
+    ok(d.as_ref().map_or(serde_json::Value::Null, deploy::view))
+}
+
+async fn deploys(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+) -> BkResult {
+    let id = id_of("flow", &id)?;
+    let list = db(&st, move |conn| deploy::history(conn, &c, id)).await?;
+    ok(json!(list.iter().map(deploy::view).collect::<Vec<_>>()))
 }

@@ -279,6 +279,11 @@ pub const OPERATIONS: &[Op] = &[
     op!("delete", "/v3/dataflow/flow/flows/{id}/", "Delete a flow that is not running (and its realtime result tables)", "dataflow", q = &[], b = None, st = 200),
     op!("get", "/v3/dataflow/flow/flows/{id}/graph/", "Nodes with status and config, links, version", "dataflow", q = &[], b = None, st = 200),
     op!("get", "/v3/dataflow/flow/flows/{id}/export/", "The flow as a create body", "dataflow", q = &[], b = None, st = 200),
+    op!("post", "/v3/dataflow/flow/flows/{id}/start/", "Start a flow ({consuming_mode: continue | from_tail | from_head}); answers task_id, the deploy", "dataflow", q = &[], b = None, st = 200),
+    op!("post", "/v3/dataflow/flow/flows/{id}/stop/", "Stop a flow; answers task_id", "dataflow", q = &[], b = None, st = 200),
+    op!("post", "/v3/dataflow/flow/flows/{id}/restart/", "Stop and start a running flow ({consuming_mode}); answers task_id", "dataflow", q = &[], b = None, st = 200),
+    op!("get", "/v3/dataflow/flow/flows/{id}/latest_deploy_data/", "The latest deploy: status, logs, progress (null before the first start)", "dataflow", q = &[], b = None, st = 200),
+    op!("get", "/v3/dataflow/flow/flows/{id}/deploy_data/", "Every deploy of the flow, newest first", "dataflow", q = &[], b = None, st = 200),
     op!(
         "get",
         "/openapi.json",

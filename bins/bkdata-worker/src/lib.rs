@@ -2,7 +2,8 @@
 //! each execution in a child process (`bkdata-worker run-execution <id>`, the same binary);
 //! `clean_run` jobs are running cleans and `ship_run` jobs running shippers (long-running,
 //! leased: they move if the worker dies); `storage_expire` drops expired rows, queued by every
-//! worker on a timer (at most one queued or running at a time).
+//! worker on a timer (at most one queued or running at a time); `flow_deploy` jobs start, stop
+//! and restart flows and `flow_run` jobs run their realtime nodes.
 //! The worker also samples host metrics into `system_metrics`. SIGTERM stops claiming, waits
 //! for running jobs up to the grace period, then releases the rest to other workers.
 use anyhow::Context;
@@ -146,12 +147,16 @@ fn run(config: Config, extend: impl FnOnce(Runner) -> Runner) -> anyhow::Result<
         ))?
         .with_max_age(bkdata_bus::max_age_from_env()?);
     let clean = bkdata_databus::runtime::CleanJob::new(pool.clone(), bus.clone());
-    let ship = bkdata_databus::shipper::ShipJob::new(pool.clone(), bus);
+    let ship = bkdata_databus::shipper::ShipJob::new(pool.clone(), bus.clone());
+    let deploy = bkdata_flow::run::DeployJob::new(pool.clone(), bus.clone());
+    let flow_run = bkdata_flow::run::RunJob::new(pool.clone(), bus);
     let runner = extend(
         Runner::new(rc, pool.clone())
             .register(EXECUTE_JOB, execute)
             .register(bkdata_databus::runtime::CLEAN_JOB, clean)
             .register(bkdata_databus::tasks::SHIP_JOB, ship)
+            .register(bkdata_flow::deploy::DEPLOY_JOB, deploy)
+            .register(bkdata_flow::run::RUN_JOB, flow_run)
             .register(
                 bkdata_databus::shipper::EXPIRE_JOB,
                 bkdata_databus::shipper::ExpireJob::new(pool.clone()),

@@ -1,5 +1,7 @@
 //! The bus chosen at start-up: `NATS_URL=memory` for a single process, else JetStream.
-use crate::{Batch, Bus, BusError, Consumer, ConsumerOpts, Delivery, MemoryBus, NatsBus};
+use crate::{
+    Batch, Bus, BusError, Consumer, ConsumerOpts, Delivery, LastMessage, MemoryBus, NatsBus,
+};
 use std::time::Duration;
 
 #[derive(Clone)]
@@ -100,6 +102,13 @@ impl Bus for AnyBus {
         match self {
             AnyBus::Memory(b) => b.lag(topic, name).await,
             AnyBus::Nats(b) => b.lag(topic, name).await,
+        }
+    }
+
+    async fn last(&self, topic: &str) -> Result<Option<LastMessage>, BusError> {
+        match self {
+            AnyBus::Memory(b) => b.last(topic).await,
+            AnyBus::Nats(b) => b.last(topic).await,
         }
     }
 

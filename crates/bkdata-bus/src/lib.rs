@@ -73,6 +73,15 @@ pub(crate) enum Handle {
     Nats(Box<async_nats::jetstream::Message>),
 }
 
+/// The latest message of a topic, as [`Bus::last`] answers it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastMessage {
+    pub seq: u64,
+    /// The id it was published with (`publish_dedup`), if any.
+    pub msg_id: Option<String>,
+    pub records: Vec<Vec<u8>>,
+}
+
 /// Encode a batch: records one per line.
 pub fn encode(records: &[impl AsRef<[u8]>]) -> Result<Vec<u8>, BusError> {
     let mut out = Vec::with_capacity(records.iter().map(|r| r.as_ref().len() + 1).sum());
@@ -210,6 +219,10 @@ pub trait Bus: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Self::Consumer, BusError>> + Send;
     /// Messages in the topic not yet acked by consumer `name` (its lag), if known.
     fn lag(&self, topic: &str, name: &str) -> impl Future<Output = Result<u64, BusError>> + Send;
+    /// The topic's latest message, `None` when it has none. A stage that is the only writer of
+    /// its topic reads back from it how far it got (its message ids say).
+    fn last(&self, topic: &str)
+        -> impl Future<Output = Result<Option<LastMessage>, BusError>> + Send;
     /// The latest `n` records of the topic, oldest first.
     fn tail(
         &self,

@@ -1,6 +1,7 @@
 //! The in-process bus: the same semantics as JetStream, kept in memory.
 use crate::{
     check_topic, decode, encode, Batch, Bus, BusError, Consumer, ConsumerOpts, Delivery, Handle,
+    LastMessage,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -20,6 +21,8 @@ struct ConsumerState {
 #[derive(Default)]
 struct Topic {
     messages: Vec<Vec<u8>>,
+    /// The id each message was published with (same index as `messages`).
+    msg_ids: Vec<Option<String>>,
     consumers: HashMap<String, ConsumerState>,
     /// Message ids seen (the in-process bus keeps them all; JetStream keeps a window).
     ids: std::collections::HashSet<String>,
@@ -62,6 +65,7 @@ impl Bus for MemoryBus {
             let mut topics = self.inner.topics.lock().unwrap();
             let t = topics.entry(topic.to_string()).or_default();
             t.messages.push(payload);
+            t.msg_ids.push(None);
             t.messages.len() as u64
         };
         self.inner.published.notify_waiters();
@@ -83,6 +87,7 @@ impl Bus for MemoryBus {
                 return Ok(None);
             }
             t.messages.push(payload);
+            t.msg_ids.push(Some(msg_id.to_string()));
             t.messages.len() as u64
         };
         self.inner.published.notify_waiters();
@@ -100,8 +105,9 @@ impl Bus for MemoryBus {
             let mut topics = self.inner.topics.lock().unwrap();
             let t = topics.entry(topic.to_string()).or_default();
             for (msg_id, batch) in batches {
-                if t.ids.insert(msg_id) {
+                if t.ids.insert(msg_id.clone()) {
                     t.messages.push(batch.into_payload());
+                    t.msg_ids.push(Some(msg_id));
                     out.push(Some(t.messages.len() as u64));
                 } else {
                     out.push(None);
@@ -141,6 +147,18 @@ impl Bus for MemoryBus {
             topic: topic.to_string(),
             name: name.to_string(),
         })
+    }
+
+    async fn last(&self, topic: &str) -> Result<Option<LastMessage>, BusError> {
+        let topics = self.inner.topics.lock().unwrap();
+        Ok(topics.get(topic).and_then(|t| {
+            let payload = t.messages.last()?;
+            Some(LastMessage {
+                seq: t.messages.len() as u64,
+                msg_id: t.msg_ids.last().cloned().flatten(),
+                records: decode(payload),
+            })
+        }))
     }
 
     async fn tail(&self, topic: &str, n: usize) -> Result<Vec<Vec<u8>>, BusError> {

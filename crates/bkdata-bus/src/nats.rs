@@ -2,6 +2,7 @@
 //! subject `{prefix}.{topic}`, file storage), durable pull consumers with explicit acks.
 use crate::{
     check_topic, decode, encode, Batch, Bus, BusError, Consumer, ConsumerOpts, Delivery, Handle,
+    LastMessage,
 };
 use async_nats::jetstream::{self, consumer::pull, consumer::PullConsumer, stream};
 use futures_util::StreamExt;
@@ -233,6 +234,26 @@ impl Bus for NatsBus {
             .await
             .map_err(err)?;
         Ok(NatsConsumer { consumer })
+    }
+
+    async fn last(&self, topic: &str) -> Result<Option<LastMessage>, BusError> {
+        let mut stream = self.stream(topic).await?;
+        let state = stream.info().await.map_err(err)?.state.clone();
+        if state.messages == 0 {
+            return Ok(None);
+        }
+        let msg = stream
+            .get_raw_message(state.last_sequence)
+            .await
+            .map_err(err)?;
+        Ok(Some(LastMessage {
+            seq: msg.sequence,
+            msg_id: msg
+                .headers
+                .get("Nats-Msg-Id")
+                .map(|v| v.as_str().to_string()),
+            records: decode(&msg.payload),
+        }))
     }
 
     async fn tail(&self, topic: &str, n: usize) -> Result<Vec<Vec<u8>>, BusError> {

@@ -64,7 +64,7 @@ async fn run() {
         let start = Instant::now();
         let (mut windows, mut out_rows) = (0, 0);
         for (i, r) in rows.iter().enumerate() {
-            runtime.push(r);
+            runtime.push(r, 1);
             if i % 4000 == 3999 {
                 for e in runtime.advance(0).await.unwrap() {
                     windows += 1;

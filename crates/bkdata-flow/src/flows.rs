@@ -268,6 +268,21 @@ fn node_config(n: &FlowNode, by_id: &HashMap<i64, &FlowNode>) -> Value {
     Value::Object(c)
 }
 
+/// A realtime node's counters and progress: rows read, written, late and bad, windows emitted,
+/// and the event time up to which windows are closed.
+fn runtime_view(n: &FlowNode) -> Value {
+    if !graph::PROCESSING_TYPES.contains(&n.node_type.as_str()) {
+        return Value::Null;
+    }
+    let cp = n.checkpoint.as_ref();
+    let emitted_to = cp
+        .and_then(|c| c["emitted_to"].as_i64())
+        .filter(|t| *t > i64::MIN);
+    json!({"rows_in": n.rows_in, "rows_out": n.rows_out, "late_rows": n.late_rows, "bad_rows": n.bad_rows,
+        "windows": n.windows, "emitted_to": emitted_to, "max_event_time": cp.and_then(|c| c["max_event"].as_i64()),
+        "input_position": cp.and_then(|c| c["consumed"].as_u64())})
+}
+
 /// `{nodes: [{node_id, node_type, node_config, status, has_modify, result_table_ids}], links, version}`.
 pub fn graph(conn: &mut PgConnection, caller: &Caller, id: i64) -> Result<Value, DatabusError> {
     let flow = get(conn, caller, id)?;
@@ -277,6 +292,7 @@ pub fn graph(conn: &mut PgConnection, caller: &Caller, id: i64) -> Result<Value,
         .iter()
         .map(|n| json!({"node_id": n.node_id, "flow_id": n.flow_id, "node_type": n.node_type, "node_name": n.node_name,
             "node_config": node_config(n, &by_id), "status": n.status, "has_modify": false,
+            "status_message": n.status_message, "runtime": runtime_view(n),
             "result_table_ids": [n.result_table_id], "frontend_info": n.config.get("frontend_info").cloned().unwrap_or(Value::Null)}))
         .collect();
     let links: Vec<Value> = nodes

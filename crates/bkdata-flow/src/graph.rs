@@ -118,6 +118,26 @@ fn valid_table_name(s: &str) -> bool {
             .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric()))
 }
 
+/// A realtime node's window settings from its config as sent (or as kept).
+pub fn window_of(config: &serde_json::Map<String, Value>) -> Result<WindowConf, FlowError> {
+    let kind: WindowType = match config.get("window_type") {
+        None | Some(Value::Null) => WindowType::None,
+        Some(v) => serde_json::from_value(v.clone()).map_err(|_| {
+            FlowError::config(
+                "window_type",
+                format!("{v} is not one of none, scroll, slide, accumulate"),
+            )
+        })?,
+    };
+    let num = |k: &str| config.get(k).and_then(int);
+    WindowConf::new(
+        kind,
+        num("count_freq"),
+        num("window_time"),
+        num("waiting_time"),
+    )
+}
+
 /// Check a flow's nodes and answer them in an order where every node comes after its inputs.
 pub async fn check(
     specs: &[NodeSpec],
@@ -262,24 +282,14 @@ async fn check_node(
                 format!("{table:?} must match ^[a-zA-Z][a-zA-Z0-9]*(_[a-zA-Z0-9]+)*$"),
             ));
         }
-        let kind: WindowType = match s.config.get("window_type") {
-            None | Some(Value::Null) => WindowType::None,
-            Some(v) => serde_json::from_value(v.clone()).map_err(|_| {
-                err(
-                    s,
-                    "window_type",
-                    format!("{v} is not one of none, scroll, slide, accumulate"),
-                )
-            })?,
-        };
-        let num = |k: &str| s.config.get(k).and_then(int);
-        let window = WindowConf::new(
-            kind,
-            num("count_freq"),
-            num("window_time"),
-            num("waiting_time"),
-        )
-        .map_err(|e| match e {
+        if parents.len() != 1 {
+            return Err(err(
+                s,
+                "from_nodes",
+                "a realtime node reads exactly one input node (joins are not supported)",
+            ));
+        }
+        let window = window_of(&s.config).map_err(|e| match e {
             FlowError::Config { field, message } => err(s, &field, message),
             other => err(s, "window_type", other.to_string()),
         })?;

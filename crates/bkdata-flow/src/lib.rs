@@ -1,14 +1,16 @@
 //! Dataflows: the realtime window runtime. A realtime node's SQL runs on DataFusion over the
 //! rows of each closed window (see [`window`]); rows come from and go to result-table streams
 //! as JSON objects ([`rows`]).
+pub mod deploy;
 pub mod flows;
 pub mod graph;
 pub mod rows;
+pub mod run;
 pub mod runtime;
 pub mod sql;
 pub mod window;
 
-pub use runtime::{Emitted, WindowRuntime};
+pub use runtime::{Emitted, Pushed, WindowRuntime};
 pub use sql::FlowSql;
 pub use window::{WindowConf, WindowType};
 

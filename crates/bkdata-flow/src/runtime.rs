@@ -18,12 +18,24 @@ pub struct Emitted {
     pub rows_in: usize,
 }
 
+/// What became of a pushed row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    Kept,
+    /// Every window taking it was emitted; `last_end` is the end of the last of them.
+    Late { last_end: i64 },
+    /// Not a row (no event time, not an object).
+    Bad,
+}
+
 pub struct WindowRuntime {
     conf: WindowConf,
     sql: FlowSql,
     input: String,
     reader: RowReader,
-    panes: BTreeMap<i64, Columns>,
+    /// Pane start → its rows and the smallest input position they came from (replaying the
+    /// input from there rebuilds the pane).
+    panes: BTreeMap<i64, (Columns, u64)>,
     max_event: Option<i64>,
     /// Every window ending at or before this has been emitted.
     emitted_to: i64,
@@ -62,37 +74,67 @@ impl WindowRuntime {
         self.max_event.map(|t| t - self.conf.wait_ms)
     }
 
-    /// Rows held, not yet emitted in every window they belong to.
-    pub fn pending_rows(&self) -> usize {
-        self.panes.values().map(Columns::len).sum()
+    pub fn conf(&self) -> &WindowConf {
+        &self.conf
     }
 
-    /// Take one stream row. Bad and late rows are counted, not kept.
-    pub fn push(&mut self, line: &[u8]) {
+    /// Every window ending at or before this has been emitted.
+    pub fn emitted_to(&self) -> i64 {
+        self.emitted_to
+    }
+
+    pub fn max_event(&self) -> Option<i64> {
+        self.max_event
+    }
+
+    /// Continue from a checkpoint: windows ending at or before `emitted_to` were emitted,
+    /// and the greatest event time seen was `max_event`.
+    pub fn resume(&mut self, emitted_to: i64, max_event: Option<i64>) {
+        self.emitted_to = emitted_to;
+        self.max_event = max_event;
+    }
+
+    /// Rows held, not yet emitted in every window they belong to.
+    pub fn pending_rows(&self) -> usize {
+        self.panes.values().map(|(c, _)| c.len()).sum()
+    }
+
+    /// The smallest input position of a row still held: replaying the input from there
+    /// rebuilds every open window. `None` when nothing is held.
+    pub fn replay_from(&self) -> Option<u64> {
+        self.panes.values().map(|(_, seq)| *seq).min()
+    }
+
+    /// Take one stream row read from input position `seq`. Bad and late rows are counted,
+    /// not kept.
+    pub fn push(&mut self, line: &[u8], seq: u64) -> Pushed {
         let t = match self.reader.read(line) {
             Ok(t) => t,
             Err(_) => {
                 self.bad += 1;
-                return;
+                return Pushed::Bad;
             }
         };
         let pane = if self.conf.kind == WindowType::None {
             0
         } else {
             let pane = self.conf.pane(t);
-            if self.conf.last_end_of(pane) <= self.emitted_to {
+            let last_end = self.conf.last_end_of(pane);
+            if last_end <= self.emitted_to {
                 self.late += 1;
-                return;
+                return Pushed::Late { last_end };
             }
             pane
         };
         let reader = &self.reader;
-        let cols = self
+        let (cols, first) = self
             .panes
             .entry(pane)
-            .or_insert_with(|| Columns::new(reader.schema()));
+            .or_insert_with(|| (Columns::new(reader.schema()), seq));
+        *first = (*first).min(seq);
         self.reader.append_to(cols);
         self.max_event = Some(self.max_event.map_or(t, |m| m.max(t)));
+        Pushed::Kept
     }
 
     /// Emit every window the watermark has passed. `idle_ms`: how long the input has been
@@ -117,8 +159,8 @@ impl WindowRuntime {
             let parts: Vec<RecordBatch> = self
                 .panes
                 .range(start..end)
-                .filter(|(_, c)| !c.is_empty())
-                .map(|(_, c)| c.batch())
+                .filter(|(_, (c, _))| !c.is_empty())
+                .map(|(_, (c, _))| c.batch())
                 .collect::<Result<_, _>>()?;
             self.emitted_to = end;
             // Panes no later window takes are done.
@@ -142,7 +184,7 @@ impl WindowRuntime {
     /// `none` windows: whatever arrived goes through the SQL now, stamped with the greatest
     /// event time among it.
     async fn flush_unwindowed(&mut self) -> Result<Vec<Emitted>, FlowError> {
-        let Some(cols) = self.panes.remove(&0) else {
+        let Some((cols, _)) = self.panes.remove(&0) else {
             return Ok(Vec::new());
         };
         let at = self.max_event.take().unwrap_or_default();

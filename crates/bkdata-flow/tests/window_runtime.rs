@@ -1,7 +1,7 @@
 //! The window runtime on the seed 004 tutorial's SQL and on every window type, with output
 //! values checked against the same computation done by hand.
 use bkdata_flow::rows::{schema_of, write_rows};
-use bkdata_flow::{Emitted, FlowSql, WindowConf, WindowRuntime, WindowType};
+use bkdata_flow::{Emitted, FlowSql, Pushed, WindowConf, WindowRuntime, WindowType};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -149,7 +149,7 @@ async fn tutorial_scroll_windows_equal_the_sql_by_hand() {
     let data = twenty_minutes();
     let mut out = Vec::new();
     for (t, ip, pid, cpu, memp, memr) in &data {
-        rt.push(&proc_row(*t, ip, *pid, *cpu, *memp, *memr));
+        rt.push(&proc_row(*t, ip, *pid, *cpu, *memp, *memr), 1);
         out.extend(rt.advance(0).await.unwrap());
     }
     // The watermark (last event 19:50 − 60 s) has closed the first three windows only.
@@ -174,7 +174,7 @@ async fn slide_and_accumulate_windows() {
     let mut rt = runtime(WindowType::Slide, 300, Some(10), 0, TUTORIAL_SQL).await;
     let mut out = Vec::new();
     for (t, ip, pid, cpu, memp, memr) in &data {
-        rt.push(&proc_row(*t, ip, *pid, *cpu, *memp, *memr));
+        rt.push(&proc_row(*t, ip, *pid, *cpu, *memp, *memr), 1);
     }
     out.extend(rt.advance(600_000).await.unwrap());
     // Ends at 5, 10, 15, 20, 25 min: starts -5, 0, 5, 10, 15.
@@ -194,7 +194,7 @@ async fn slide_and_accumulate_windows() {
     // start; both outputs of a period carry its start, so compare them one by one.
     let mut rt = runtime(WindowType::Accumulate, 300, Some(10), 0, TUTORIAL_SQL).await;
     for (t, ip, pid, cpu, memp, memr) in &data {
-        rt.push(&proc_row(*t, ip, *pid, *cpu, *memp, *memr));
+        rt.push(&proc_row(*t, ip, *pid, *cpu, *memp, *memr), 1);
     }
     let out = rt.advance(600_000).await.unwrap();
     assert_eq!(
@@ -222,20 +222,29 @@ async fn waiting_time_keeps_a_window_open_and_late_rows_are_counted() {
     let sql = "SELECT count(*) AS n, sum(mem_res) AS total, ip FROM 591_system_proc GROUP BY ip";
     let mut rt = runtime(WindowType::Scroll, 60, None, 30, sql).await;
     let row = |s: i64, mem: i64| proc_row(T0 + s * 1000, "h", 1, 1.0, 1.0, mem);
-    rt.push(&row(10, 1));
-    rt.push(&row(70, 2)); // the next window; watermark 40 s: the first stays open
+    assert_eq!(rt.push(&row(10, 1), 3), Pushed::Kept);
+    rt.push(&row(70, 2), 4); // the next window; watermark 40 s: the first stays open
     assert!(rt.advance(0).await.unwrap().is_empty());
-    rt.push(&row(50, 4)); // out of order but within waiting_time: still counted in window 0
-    rt.push(&row(95, 8)); // watermark 65 s: window 0 closes
+    assert_eq!(rt.replay_from(), Some(3), "the first window's rows came from position 3");
+    rt.push(&row(50, 4), 5); // out of order but within waiting_time: still counted in window 0
+    rt.push(&row(95, 8), 6); // watermark 65 s: window 0 closes
     let out = rt.advance(0).await.unwrap();
     let got = rows_of(&out);
     assert_eq!(got.len(), 1);
     let v = got.values().next().unwrap();
     assert_eq!((v["n"].as_i64(), v["total"].as_i64()), (Some(2), Some(5)));
-    rt.push(&row(20, 100)); // its window has been emitted: late
+    assert_eq!(rt.emitted_to(), T0 + 60_000);
+    assert_eq!(rt.replay_from(), Some(4), "only the second window is held");
+    // Its window has been emitted: late.
+    assert_eq!(
+        rt.push(&row(20, 100), 7),
+        Pushed::Late {
+            last_end: T0 + 60_000
+        }
+    );
     assert_eq!(rt.late, 1);
-    rt.push(b"{\"ip\": \"no time\"}");
-    rt.push(b"not json");
+    assert_eq!(rt.push(b"{\"ip\": \"no time\"}", 8), Pushed::Bad);
+    rt.push(b"not json", 8);
     assert_eq!(rt.bad, 2);
     let out = rt.advance(60_000).await.unwrap();
     let v = rows_of(&out).into_values().next().unwrap();
@@ -299,8 +308,8 @@ async fn none_windows_pass_each_batch_through() {
     .unwrap();
     let conf = WindowConf::new(WindowType::None, None, None, None).unwrap();
     let mut rt = WindowRuntime::new(conf, sql, RT).unwrap();
-    rt.push(&proc_row(T0, "a", 100, 1.5, 0.0, 0));
-    rt.push(&proc_row(T0 + 5, "b", 200, 9.0, 0.0, 0));
+    rt.push(&proc_row(T0, "a", 100, 1.5, 0.0, 0), 1);
+    rt.push(&proc_row(T0 + 5, "b", 200, 9.0, 0.0, 0), 1);
     let out = rt.advance(0).await.unwrap();
     let mut lines = Vec::new();
     write_rows(&out[0].batches[0], out[0].start, "t", "l", &mut lines);

@@ -170,4 +170,28 @@ pub struct FlowNode {
     pub status: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub status_message: String,
+    pub checkpoint: Option<Value>,
+    pub rows_in: i64,
+    pub rows_out: i64,
+    pub late_rows: i64,
+    pub bad_rows: i64,
+    pub windows: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = crate::schema::flow_deploys)]
+pub struct FlowDeploy {
+    pub id: i64,
+    pub flow_id: i64,
+    pub action: String,
+    pub status: String,
+    pub consuming_mode: String,
+    pub logs: Value,
+    pub progress: f32,
+    pub version: i32,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub start_time: Option<DateTime<Utc>>,
+    pub end_time: Option<DateTime<Utc>>,
 }

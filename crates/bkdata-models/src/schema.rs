@@ -324,12 +324,37 @@ diesel::table! {
         status -> Text,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        status_message -> Text,
+        checkpoint -> Nullable<Jsonb>,
+        rows_in -> Int8,
+        rows_out -> Int8,
+        late_rows -> Int8,
+        bad_rows -> Int8,
+        windows -> Int8,
+    }
+}
+
+diesel::table! {
+    flow_deploys (id) {
+        id -> Int8,
+        flow_id -> Int8,
+        action -> Text,
+        status -> Text,
+        consuming_mode -> Text,
+        logs -> Jsonb,
+        progress -> Float4,
+        version -> Int4,
+        created_by -> Text,
+        created_at -> Timestamptz,
+        start_time -> Nullable<Timestamptz>,
+        end_time -> Nullable<Timestamptz>,
     }
 }
 
 diesel::joinable!(cleans -> result_tables (processing_id));
 diesel::joinable!(flows -> projects (project_id));
 diesel::joinable!(flow_nodes -> flows (flow_id));
+diesel::joinable!(flow_deploys -> flows (flow_id));
 diesel::joinable!(project_data -> projects (project_id));
 diesel::joinable!(project_data -> result_tables (result_table_id));
 diesel::joinable!(cleans -> raw_datas (raw_data_id));
@@ -357,4 +382,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     project_data,
     flows,
     flow_nodes,
+    flow_deploys,
 );
