@@ -67,9 +67,11 @@ pub async fn prerequisites(srv: &TestServer, mariadb_database: &str) -> (i64, i6
     srv.bk_ok(
         Method::POST,
         "/v3/storekit/clusters/",
-        Some(json!({"cluster_name": "yyy-lasting", "cluster_type": "tspider",
+        Some(
+            json!({"cluster_name": "yyy-lasting", "cluster_type": "tspider",
         "connection_info": {"host": "127.0.0.1", "port": 3306, "user": "root", "password": "",
-                            "database": mariadb_database}})),
+                            "database": mariadb_database}}),
+        ),
     )
     .await;
     let p = srv

@@ -126,7 +126,16 @@ async fn the_seed004_tutorial_runs_end_to_end() {
         .unwrap();
     assert_eq!(
         cols,
-        ["mem", "cpu_usage_pct", "mem_usage_pct", "ip", "pid", "dtEventTime", "dtEventTimeStamp", "localTime"]
+        [
+            "mem",
+            "cpu_usage_pct",
+            "mem_usage_pct",
+            "ip",
+            "pid",
+            "dtEventTime",
+            "dtEventTimeStamp",
+            "localTime"
+        ]
     );
 
     // 20 simulated minutes, then one record a minute past the last window's end plus
@@ -207,4 +216,415 @@ async fn the_seed004_tutorial_runs_end_to_end() {
     c.query_drop(format!("DROP DATABASE IF EXISTS {database}"))
         .await
         .unwrap();
+}
+
+/// A record of host `ip` at `minute` (+ `sec` seconds) with `mem_res` = `mem`.
+fn at(minute: i64, sec: i64, mem: i64) -> Proc {
+    Proc {
+        time: T0 + minute * 60_000 + sec * 1000,
+        ip: "10.0.0.1".into(),
+        pid: 100,
+        cpu: 1.0,
+        mem_pct: 1.0,
+        mem_res: mem,
+    }
+}
+
+/// source → realtime (`sql`, window settings) → PostgreSQL storage on the default cluster.
+fn pg_flow(table: &str, window: Value, sql: &str) -> Value {
+    let mut rt = json!({"id": 2, "bk_biz_id": 591, "node_type": "realtime", "name": "rt",
+        "table_name": table, "output_name": table, "sql": sql,
+        "from_nodes": [{"id": 1, "from_result_table_ids": ["591_system_proc"]}]});
+    for (k, v) in window.as_object().unwrap() {
+        rt[k] = v.clone();
+    }
+    json!([
+        {"id": 1, "bk_biz_id": 591, "node_type": "stream_source", "name": "src",
+         "result_table_id": "591_system_proc", "from_nodes": []},
+        rt,
+        {"id": 3, "bk_biz_id": 591, "node_type": "postgresql_storage", "name": "pg",
+         "cluster": "default-postgresql", "expires": 3,
+         "from_nodes": [{"id": 2, "from_result_table_ids": [format!("591_{table}")]}]}
+    ])
+}
+
+/// `(minutes from T0 of the window start, n, total)` rows of a storage table, sorted.
+async fn windows_in_pg(srv: &TestServer, table: &str) -> Vec<(i64, i64, i64)> {
+    let c = bkdata_tests::seed000::pg(srv).await;
+    let rows = c
+        .query(
+            &format!("SELECT \"dtEventTimeStamp\", n, total FROM {table} ORDER BY 1, 2, 3"),
+            &[],
+        )
+        .await
+        .unwrap_or_default();
+    rows.iter()
+        .map(|r| ((r.get::<_, i64>(0) - T0) / 60_000, r.get(1), r.get(2)))
+        .collect()
+}
+
+/// Wait until the source table's stream holds the record at `time` (the clean is
+/// asynchronous; `from_tail` counts from what the stream holds).
+async fn in_source(srv: &TestServer, time: i64) {
+    eventually(WAIT, "the record in 591_system_proc", || async {
+        let t = srv
+            .bk_ok(
+                Method::GET,
+                "/v3/databus/result_tables/591_system_proc/tail/?limit=1",
+                None,
+            )
+            .await;
+        (t[0]["dtEventTimeStamp"] == time).then_some(())
+    })
+    .await;
+}
+
+async fn source_running(srv: &TestServer) {
+    srv.bk_ok(
+        Method::POST,
+        "/v3/databus/tasks/",
+        Some(json!({"result_table_id": "591_system_proc", "storages": ["kafka"]})),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stop_start_and_each_consuming_mode() {
+    let srv = nats_server().await;
+    let _worker = srv.worker(&[("BKDATA_FLOW_IDLE_MS", "600000")]);
+    let (project, raw) = prerequisites(&srv, "unused").await;
+    source_running(&srv).await;
+    let sql = "SELECT count(*) AS n, sum(mem_res) AS total FROM 591_system_proc";
+    let flow = create_flow(
+        &srv,
+        project,
+        pg_flow(
+            "per_minute",
+            json!({"window_type": "scroll", "count_freq": 60, "waiting_time": 0}),
+            sql,
+        ),
+    )
+    .await;
+    let table = "mapleleaf_591.per_minute_591";
+    let until = |want: Vec<(i64, i64, i64)>, what: &'static str| {
+        let srv = &srv;
+        async move {
+            eventually(WAIT, what, || {
+                let want = want.clone();
+                async move {
+                    let got = windows_in_pg(srv, table).await;
+                    (got.len() >= want.len()).then_some(got)
+                }
+            })
+            .await
+        }
+    };
+
+    // A first start reads what arrives from then on.
+    deploy(&srv, flow, "start", json!({})).await;
+    ingest(
+        &srv,
+        raw,
+        &[
+            at(0, 1, 1),
+            at(0, 2, 2),
+            at(0, 3, 3),
+            at(1, 0, 10),
+            at(1, 5, 20),
+            at(2, 0, 100),
+        ],
+    )
+    .await;
+    let got = until(vec![(0, 3, 6), (1, 2, 30)], "minutes 0 and 1").await;
+    assert_eq!(got, [(0, 3, 6), (1, 2, 30)]);
+
+    // Stop, more data, start (continue): minute 2 holds rows from before and after the stop.
+    deploy(&srv, flow, "stop", json!({})).await;
+    ingest(&srv, raw, &[at(2, 30, 200), at(3, 0, 1000), at(4, 0, 5)]).await;
+    deploy(&srv, flow, "start", json!({"consuming_mode": "continue"})).await;
+    let got = until(vec![(0, 0, 0); 4], "minutes 2 and 3").await;
+    assert_eq!(got, [(0, 3, 6), (1, 2, 30), (2, 2, 300), (3, 1, 1000)]);
+
+    // Stop, data, start from_tail: what arrived while stopped is skipped, and minute 4's
+    // open window with it.
+    deploy(&srv, flow, "stop", json!({})).await;
+    ingest(&srv, raw, &[at(5, 0, 7), at(6, 0, 8)]).await;
+    in_source(&srv, at(6, 0, 8).time).await;
+    deploy(&srv, flow, "start", json!({"consuming_mode": "from_tail"})).await;
+    ingest(&srv, raw, &[at(7, 0, 50), at(8, 0, 60)]).await;
+    let got = until(vec![(0, 0, 0); 5], "minute 7").await;
+    assert_eq!(
+        got,
+        [(0, 3, 6), (1, 2, 30), (2, 2, 300), (3, 1, 1000), (7, 1, 50)],
+        "minutes 4 to 6 skipped (windows are emitted in order)"
+    );
+
+    // Restart from_head: everything again from the first record, each window computed
+    // afresh (so the ones stored before are there twice).
+    deploy(
+        &srv,
+        flow,
+        "restart",
+        json!({"consuming_mode": "from_head"}),
+    )
+    .await;
+    let got = until(vec![(0, 0, 0); 5 + 8], "every window again").await;
+    assert_eq!(
+        got,
+        [
+            (0, 3, 6),
+            (0, 3, 6),
+            (1, 2, 30),
+            (1, 2, 30),
+            (2, 2, 300),
+            (2, 2, 300),
+            (3, 1, 1000),
+            (3, 1, 1000),
+            (4, 1, 5),
+            (5, 1, 7),
+            (6, 1, 8),
+            (7, 1, 50),
+            (7, 1, 50)
+        ]
+    );
+    assert_eq!(flow_status(&srv, flow).await, "running");
+    let bad = srv
+        .bk(
+            Method::POST,
+            &format!("/v3/dataflow/flow/flows/{flow}/start/"),
+            Some(json!({"consuming_mode": "sideways"})),
+        )
+        .await
+        .1;
+    assert_eq!(bad["result"], false);
+    assert!(
+        bad["message"].as_str().unwrap().contains("consuming_mode"),
+        "{bad}"
+    );
+    let running = srv
+        .bk(
+            Method::POST,
+            &format!("/v3/dataflow/flow/flows/{flow}/start/"),
+            Some(json!({})),
+        )
+        .await
+        .1;
+    assert!(
+        running["message"]
+            .as_str()
+            .unwrap()
+            .contains("running: use restart"),
+        "{running}"
+    );
+    let del = srv
+        .bk(
+            Method::DELETE,
+            &format!("/v3/dataflow/flow/flows/{flow}/"),
+            None,
+        )
+        .await
+        .1;
+    assert!(
+        del["message"].as_str().unwrap().contains("stop it"),
+        "{del}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chained_realtime_node_feeds_a_sliding_window() {
+    let srv = nats_server().await;
+    let _worker = srv.worker(&[("BKDATA_FLOW_IDLE_MS", "600000")]);
+    let (project, raw) = prerequisites(&srv, "unused").await;
+    source_running(&srv).await;
+    // A passes pid 100's rows on, doubled, with their own event time; B sums them over two
+    // minutes, sliding every minute.
+    let nodes = json!([
+        {"id": 1, "bk_biz_id": 591, "node_type": "stream_source", "name": "src",
+         "result_table_id": "591_system_proc", "from_nodes": []},
+        {"id": 2, "bk_biz_id": 591, "node_type": "realtime", "name": "a", "table_name": "doubled",
+         "output_name": "doubled", "window_type": "none",
+         "sql": "SELECT ip, pid, mem_res * 2 AS m2, dtEventTimeStamp FROM 591_system_proc WHERE pid = 100",
+         "from_nodes": [{"id": 1, "from_result_table_ids": ["591_system_proc"]}]},
+        {"id": 3, "bk_biz_id": 591, "node_type": "realtime", "name": "b", "table_name": "two_minutes",
+         "output_name": "two_minutes", "window_type": "slide", "count_freq": 60, "window_time": 2,
+         "waiting_time": 0, "sql": "SELECT count(*) AS n, sum(m2) AS total FROM 591_doubled",
+         "from_nodes": [{"id": 2, "from_result_table_ids": ["591_doubled"]}]},
+        {"id": 4, "bk_biz_id": 591, "node_type": "postgresql_storage", "name": "pg",
+         "cluster": "default-postgresql", "expires": 3,
+         "from_nodes": [{"id": 3, "from_result_table_ids": ["591_two_minutes"]}]}
+    ]);
+    let flow = create_flow(&srv, project, nodes).await;
+    deploy(&srv, flow, "start", json!({})).await;
+    let mut rows = Vec::new();
+    for k in 0..6 {
+        rows.push(at(k, 0, k + 1));
+        rows.push(Proc {
+            pid: 200,
+            ..at(k, 30, 1000)
+        });
+    }
+    rows.push(at(8, 0, 0)); // closes every window ending by minute 8
+    ingest(&srv, raw, &rows).await;
+    let want = vec![
+        (-1, 1, 2),
+        (0, 2, 6),
+        (1, 2, 10),
+        (2, 2, 14),
+        (3, 2, 18),
+        (4, 2, 22),
+        (5, 1, 12),
+    ];
+    let got = eventually(WAIT, "the sliding windows", || async {
+        let got = windows_in_pg(&srv, "mapleleaf_591.two_minutes_591").await;
+        (got.len() >= want.len()).then_some(got)
+    })
+    .await;
+    assert_eq!(
+        got, want,
+        "(window start minute, rows, sum of doubled mem_res)"
+    );
+    let g = srv
+        .bk_ok(
+            Method::GET,
+            &format!("/v3/dataflow/flow/flows/{flow}/graph/"),
+            None,
+        )
+        .await;
+    assert_eq!(g["nodes"][1]["runtime"]["rows_in"], 13, "{g}");
+    assert_eq!(g["nodes"][1]["runtime"]["rows_out"], 7, "{g}");
+}
+
+/// `(window start minute, ip) → (rows, sum of mem_res)` by hand.
+fn per_minute_by_hand(rows: &[Proc]) -> BTreeMap<(i64, String), (i64, i64)> {
+    let mut out: BTreeMap<(i64, String), (i64, i64)> = BTreeMap::new();
+    for r in rows {
+        let e = out
+            .entry(((r.time - T0).div_euclid(60_000), r.ip.clone()))
+            .or_default();
+        e.0 += 1;
+        e.1 += r.mem_res;
+    }
+    out
+}
+
+async fn per_minute_in_pg(srv: &TestServer, table: &str) -> BTreeMap<(i64, String), (i64, i64)> {
+    let c = bkdata_tests::seed000::pg(srv).await;
+    let rows = c
+        .query(
+            &format!("SELECT \"dtEventTimeStamp\", ip, n, total FROM {table}"),
+            &[],
+        )
+        .await
+        .unwrap_or_default();
+    let mut out = BTreeMap::new();
+    for r in rows {
+        let key = ((r.get::<_, i64>(0) - T0) / 60_000, r.get::<_, String>(1));
+        assert!(
+            out.insert(key.clone(), (r.get(2), r.get(3))).is_none(),
+            "window {key:?} stored twice"
+        );
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_killed_mid_window_loses_and_doubles_nothing() {
+    let srv = nats_server().await;
+    let env = [
+        ("BKDATA_FLOW_IDLE_MS", "600000"),
+        ("BKDATA_JOB_LEASE_MS", "1500"),
+    ];
+    let mut first = srv.worker(&env);
+    let (project, raw) = prerequisites(&srv, "unused").await;
+    source_running(&srv).await;
+    let sql = "SELECT count(*) AS n, sum(mem_res) AS total, ip FROM 591_system_proc GROUP BY ip";
+    let flow = create_flow(
+        &srv,
+        project,
+        pg_flow(
+            "per_ip",
+            json!({"window_type": "scroll", "count_freq": 60, "waiting_time": 0}),
+            sql,
+        ),
+    )
+    .await;
+    deploy(&srv, flow, "start", json!({})).await;
+    let table = "mapleleaf_591.per_ip_591";
+    let rows = system_proc(T0, 30, 7);
+    let (early, late) = rows.split_at(rows.len() / 2);
+    ingest(&srv, raw, early).await;
+    // Some windows stored, the last minute's still open: kill.
+    eventually(WAIT, "some windows stored", || async {
+        (per_minute_in_pg(&srv, table).await.len() >= 5 * 3).then_some(())
+    })
+    .await;
+    first.signal(libc::SIGKILL);
+    let _ = first.child.wait();
+    ingest(&srv, raw, late).await;
+    let closer = at(31, 0, 0);
+    ingest(&srv, raw, std::slice::from_ref(&closer)).await;
+    let _second = srv.worker(&env);
+    let want = per_minute_by_hand(&rows);
+    assert_eq!(want.len(), 30 * 3);
+    let got = eventually(
+        Duration::from_secs(90),
+        "every window after the restart",
+        || async {
+            let got = per_minute_in_pg(&srv, table).await;
+            (got.len() >= want.len()).then_some(got)
+        },
+    )
+    .await;
+    assert_eq!(got, want, "each window once, with every row");
+}
+
+/// The hardest moment: a window's rows are on the bus, the checkpoint not yet written.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crash_between_output_and_checkpoint_emits_no_window_twice() {
+    let srv = nats_server().await;
+    let env = [
+        ("BKDATA_FLOW_IDLE_MS", "600000"),
+        ("BKDATA_JOB_LEASE_MS", "1500"),
+    ];
+    let mut first = srv.worker(&[env[0], env[1], ("BKDATA_FAILPOINT", "flow_after_publish:3")]);
+    let (project, raw) = prerequisites(&srv, "unused").await;
+    source_running(&srv).await;
+    let sql = "SELECT count(*) AS n, sum(mem_res) AS total, ip FROM 591_system_proc GROUP BY ip";
+    let flow = create_flow(
+        &srv,
+        project,
+        pg_flow(
+            "per_ip",
+            json!({"window_type": "scroll", "count_freq": 60, "waiting_time": 0}),
+            sql,
+        ),
+    )
+    .await;
+    deploy(&srv, flow, "start", json!({})).await;
+    let rows = system_proc(T0, 12, 3);
+    // Minute by minute: windows go out in one publish or several, as the node reads them.
+    for m in 0..12 {
+        let minute: Vec<Proc> = rows
+            .iter()
+            .filter(|r| (r.time - T0) / 60_000 == m)
+            .cloned()
+            .collect();
+        ingest(&srv, raw, &minute).await;
+    }
+    ingest(&srv, raw, &[at(13, 0, 0)]).await;
+    // The storage sees the published windows before the crash is recovered from.
+    let status = eventually(WAIT, "the worker to abort at the failpoint", || {
+        let st = first.child.try_wait().unwrap();
+        async move { st }
+    })
+    .await;
+    assert!(!status.success());
+    let _second = srv.worker(&env);
+    let want = per_minute_by_hand(&rows);
+    let got = eventually(Duration::from_secs(90), "every window", || async {
+        let got = per_minute_in_pg(&srv, "mapleleaf_591.per_ip_591").await;
+        (got.len() >= want.len()).then_some(got)
+    })
+    .await;
+    assert_eq!(got, want, "each window once, with every row");
 }

@@ -92,17 +92,14 @@ async fn remove(
     ok(json!({"flow_id": id, "deleted": true}))
 }
 
-async fn act(
-    st: AppState,
-    c: Caller,
-    id: String,
-    action: &'static str,
-    bytes: Bytes,
-) -> BkResult {
+async fn act(st: AppState, c: Caller, id: String, action: &'static str, bytes: Bytes) -> BkResult {
     let id = id_of("flow", &id)?;
     // BKData's start and stop take an empty body too.
     let body: serde_json::Value = body(&bytes, true).map_err(|e| e.bkdata("1500400"))?;
-    ok(db(&st, move |conn| deploy::request(conn, &c, id, action, &body)).await?)
+    ok(db(&st, move |conn| {
+        deploy::request(conn, &c, id, action, &body)
+    })
+    .await?)
 }
 
 async fn start(

@@ -221,8 +221,10 @@ pub trait Bus: Clone + Send + Sync + 'static {
     fn lag(&self, topic: &str, name: &str) -> impl Future<Output = Result<u64, BusError>> + Send;
     /// The topic's latest message, `None` when it has none. A stage that is the only writer of
     /// its topic reads back from it how far it got (its message ids say).
-    fn last(&self, topic: &str)
-        -> impl Future<Output = Result<Option<LastMessage>, BusError>> + Send;
+    fn last(
+        &self,
+        topic: &str,
+    ) -> impl Future<Output = Result<Option<LastMessage>, BusError>> + Send;
     /// The latest `n` records of the topic, oldest first.
     fn tail(
         &self,

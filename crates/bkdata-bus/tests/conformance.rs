@@ -337,15 +337,23 @@ async fn batches_published_and_acked_together<B: Bus>(bus: B) {
 async fn last_message_with_its_id<B: Bus>(bus: B) {
     let t = topic("last");
     assert_eq!(bus.last(&t).await.unwrap(), None, "an empty topic");
-    bus.publish_dedup(&t, "f1.w60000", &recs(0, 2)).await.unwrap();
-    let seq = bus.publish_dedup(&t, "f1.w120000", &recs(3, 1)).await.unwrap();
+    bus.publish_dedup(&t, "f1.w60000", &recs(0, 2))
+        .await
+        .unwrap();
+    let seq = bus
+        .publish_dedup(&t, "f1.w120000", &recs(3, 1))
+        .await
+        .unwrap();
     let last = bus.last(&t).await.unwrap().unwrap();
     assert_eq!(Some(last.seq), seq);
     assert_eq!(last.msg_id.as_deref(), Some("f1.w120000"));
     assert_eq!(last.records, recs(3, 1));
     let plain = bus.publish(&t, &recs(4, 3)).await.unwrap();
     let last = bus.last(&t).await.unwrap().unwrap();
-    assert_eq!((last.seq, last.msg_id, last.records.len()), (plain, None, 3));
+    assert_eq!(
+        (last.seq, last.msg_id, last.records.len()),
+        (plain, None, 3)
+    );
 }
 
 suite!(last_message_with_its_id);

@@ -306,11 +306,12 @@ impl Columns {
 }
 
 /// Output rows as stream rows (JSON objects), each stamped with the window: `dtEventTime`
-/// and `dtEventTimeStamp` from the window start, `localTime` from the emit time.
+/// (`dt_event_time` formats it) and `dtEventTimeStamp` from the window start, `localTime` from
+/// the emit time.
 pub fn write_rows(
     batch: &RecordBatch,
     window_start_ms: i64,
-    dt_event_time: &str,
+    dt_event_time: &dyn Fn(i64) -> String,
     local_time: &str,
     out: &mut Vec<Vec<u8>>,
 ) {
@@ -325,6 +326,13 @@ pub fn write_rows(
         .iter()
         .map(|f| matches!(f.name().as_str(), "dtEventTime" | TIME_COLUMN | "localTime"))
         .collect();
+    // A query that selects the event time keeps it per row (a `none` node passing rows on);
+    // otherwise rows are stamped with the window.
+    let own_time = schema
+        .index_of(TIME_COLUMN)
+        .ok()
+        .and_then(|i| batch.column(i).as_any().downcast_ref::<Int64Array>());
+    let window_dt = dt_event_time(window_start_ms);
     for row in 0..batch.num_rows() {
         let mut line = Vec::with_capacity(128);
         line.push(b'{');
@@ -336,10 +344,19 @@ pub fn write_rows(
             let _ = serde_json::to_writer(&mut line, &cell_json(col.as_ref(), row));
             line.push(b',');
         }
+        let at = own_time.filter(|a| a.is_valid(row)).map(|a| a.value(row));
+        let dt = match at {
+            Some(t) => dt_event_time(t),
+            None => window_dt.clone(),
+        };
         line.extend_from_slice(b"\"dtEventTime\":");
-        let _ = serde_json::to_writer(&mut line, dt_event_time);
+        let _ = serde_json::to_writer(&mut line, &dt);
         line.extend_from_slice(
-            format!(",\"{TIME_COLUMN}\":{window_start_ms},\"localTime\":").as_bytes(),
+            format!(
+                ",\"{TIME_COLUMN}\":{},\"localTime\":",
+                at.unwrap_or(window_start_ms)
+            )
+            .as_bytes(),
         );
         let _ = serde_json::to_writer(&mut line, local_time);
         line.push(b'}');
@@ -347,7 +364,6 @@ pub fn write_rows(
     }
 }
 
-/// One cell of an Arrow column as JSON (types the SQL may produce).
 pub fn cell_json(col: &dyn Array, row: usize) -> Value {
     use datafusion::arrow::array::AsArray;
     use datafusion::arrow::datatypes as t;

@@ -198,7 +198,10 @@ impl DeployJob {
         self.log(
             id,
             "INFO",
-            format!("{} of flow {} on worker {}", deploy.action, flow.flow_id, ctx.worker_id),
+            format!(
+                "{} of flow {} on worker {}",
+                deploy.action, flow.flow_id, ctx.worker_id
+            ),
             Some(5.0),
         )
         .await;
@@ -235,7 +238,10 @@ impl DeployJob {
         db(&self.pool, move |c| {
             c.transaction(|c| {
                 diesel::update(f::table.find(flow_id))
-                    .set((f::status.eq(flow_status), f::updated_at.eq(diesel::dsl::now)))
+                    .set((
+                        f::status.eq(flow_status),
+                        f::updated_at.eq(diesel::dsl::now),
+                    ))
                     .execute(c)?;
                 diesel::update(fd::table.find(id))
                     .set((
@@ -307,8 +313,7 @@ impl DeployJob {
                         .execute(c)?;
                     enqueue_unique(
                         c,
-                        &NewJob::new(RUN_JOB, json!({"node_id": node_id}))
-                            .max_attempts(1_000_000),
+                        &NewJob::new(RUN_JOB, json!({"node_id": node_id})).max_attempts(1_000_000),
                     )
                 })
                 .map_err(s)
@@ -447,9 +452,7 @@ impl DeployJob {
         }
         let last_seq = |topic: String| {
             let bus = self.bus.clone();
-            async move {
-                Ok::<u64, String>(bus.last(&topic).await.map_err(s)?.map_or(0, |m| m.seq))
-            }
+            async move { Ok::<u64, String>(bus.last(&topic).await.map_err(s)?.map_or(0, |m| m.seq)) }
         };
         let out_base = last_seq(output_topic(&n.result_table_id)).await?;
         let consumed = if deploy.consuming_mode == "from_head" {
@@ -486,7 +489,10 @@ impl DeployJob {
         db(&self.pool, move |c| {
             c.transaction(|c| {
                 diesel::update(fnd::table.filter(fnd::flow_id.eq(flow_id)))
-                    .set((fnd::status.eq("no-start"), fnd::updated_at.eq(diesel::dsl::now)))
+                    .set((
+                        fnd::status.eq("no-start"),
+                        fnd::updated_at.eq(diesel::dsl::now),
+                    ))
                     .execute(c)?;
                 diesel::update(fnd::table.filter(fnd::node_id.eq_any(&ids)))
                     .set(fnd::status_message.eq(format!("stopped by {who}")))
@@ -687,7 +693,10 @@ impl RunJob {
             Ok(c) => c,
             Err(e) => return fail(e.to_string()).await,
         };
-        let sql_text = config.get("sql").and_then(Value::as_str).unwrap_or_default();
+        let sql_text = config
+            .get("sql")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let fields: Vec<(String, String)> = fields
             .as_array()
             .into_iter()
@@ -771,7 +780,9 @@ impl RunJob {
         let mut last_save = Instant::now();
         loop {
             if *ctx.lease_lost.borrow() {
-                return Err("lease lost or worker stopping; another worker resumes the node".into());
+                return Err(
+                    "lease lost or worker stopping; another worker resumes the node".into(),
+                );
             }
             if Instant::now() >= next_check {
                 next_check = Instant::now() + Duration::from_millis(500);
@@ -841,7 +852,10 @@ impl RunJob {
                     let k = id.end.unwrap_or(id.seq as i64);
                     !(k == key && id.part < from_part)
                 });
-                if out.iter().any(|(id, _)| id.end.unwrap_or(id.seq as i64) > key) {
+                if out
+                    .iter()
+                    .any(|(id, _)| id.end.unwrap_or(id.seq as i64) > key)
+                {
                     skip_parts = None;
                 }
             }
@@ -856,10 +870,12 @@ impl RunJob {
                     counts.rows_out += lines.len() as i64;
                     batches.push((id.format(), b));
                 }
+                let n = batches.len() as u64;
                 self.bus
                     .publish_dedup_batches(&out_topic, batches)
                     .await
                     .map_err(|e| format!("publishing to {out_topic}: {e}"))?;
+                failpoint_after_publish(n);
             }
             if !deliveries.is_empty() || counts.windows > 0 || counts.rows_out > 0 {
                 dirty = true;
@@ -869,7 +885,11 @@ impl RunJob {
             cp.replay_from = runtime.replay_from().unwrap_or(cp.consumed + 1);
             // Output first, then the checkpoint: a crash in between is what the output's
             // message ids cover.
-            if dirty && (counts.windows > 0 || counts.rows_out > 0 || last_save.elapsed() >= Duration::from_secs(1)) {
+            if dirty
+                && (counts.windows > 0
+                    || counts.rows_out > 0
+                    || last_save.elapsed() >= Duration::from_secs(1))
+            {
                 self.save(node_id, &cp, &mut counts).await?;
                 dirty = false;
                 last_save = Instant::now();
@@ -886,13 +906,32 @@ fn bkdata_tz() -> chrono::FixedOffset {
     chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset")
 }
 
+/// Tests' fault injection: `BKDATA_FAILPOINT=flow_after_publish:N` aborts the process right
+/// after the publish that takes its output past N messages, before the checkpoint (the
+/// moment a crash is hardest on).
+fn failpoint_after_publish(messages: u64) {
+    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let Ok(fp) = std::env::var("BKDATA_FAILPOINT") else {
+        return;
+    };
+    if let Some(n) = fp
+        .strip_prefix("flow_after_publish:")
+        .and_then(|n| n.parse::<u64>().ok())
+    {
+        if COUNT.fetch_add(messages, std::sync::atomic::Ordering::SeqCst) + messages >= n {
+            eprintln!("failpoint flow_after_publish:{n}: aborting");
+            std::process::abort();
+        }
+    }
+}
+
 /// A window's result rows as stream rows, sorted so a recomputed window splits into the
 /// same messages.
 fn lines_of(e: &crate::Emitted, local_time: &str) -> Vec<Vec<u8>> {
-    let dt = format_ms(e.start, bkdata_tz());
+    let tz = bkdata_tz();
     let mut lines = Vec::new();
     for b in &e.batches {
-        write_rows(b, e.start, &dt, local_time, &mut lines);
+        write_rows(b, e.start, &|t| format_ms(t, tz), local_time, &mut lines);
     }
     lines.sort();
     lines
@@ -969,7 +1008,12 @@ mod tests {
                 parts: 1,
             },
         ] {
-            assert_eq!(OutId::parse(&id.format()), Some(id.clone()), "{}", id.format());
+            assert_eq!(
+                OutId::parse(&id.format()),
+                Some(id.clone()),
+                "{}",
+                id.format()
+            );
         }
         assert_eq!(OutId::parse("raw.1:5"), None);
         assert_eq!(OutId::parse("f1.2.x3.s4.0.1"), None);

@@ -23,7 +23,9 @@ pub struct Emitted {
 pub enum Pushed {
     Kept,
     /// Every window taking it was emitted; `last_end` is the end of the last of them.
-    Late { last_end: i64 },
+    Late {
+        last_end: i64,
+    },
     /// Not a row (no event time, not an object).
     Bad,
 }

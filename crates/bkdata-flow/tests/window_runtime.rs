@@ -73,7 +73,7 @@ fn rows_of(out: &[Emitted]) -> BTreeMap<(i64, String, i64), Value> {
     let mut lines = Vec::new();
     for e in out {
         for b in &e.batches {
-            write_rows(b, e.start, "t", "l", &mut lines);
+            write_rows(b, e.start, &|_| "t".into(), "l", &mut lines);
         }
     }
     lines
@@ -225,7 +225,11 @@ async fn waiting_time_keeps_a_window_open_and_late_rows_are_counted() {
     assert_eq!(rt.push(&row(10, 1), 3), Pushed::Kept);
     rt.push(&row(70, 2), 4); // the next window; watermark 40 s: the first stays open
     assert!(rt.advance(0).await.unwrap().is_empty());
-    assert_eq!(rt.replay_from(), Some(3), "the first window's rows came from position 3");
+    assert_eq!(
+        rt.replay_from(),
+        Some(3),
+        "the first window's rows came from position 3"
+    );
     rt.push(&row(50, 4), 5); // out of order but within waiting_time: still counted in window 0
     rt.push(&row(95, 8), 6); // watermark 65 s: window 0 closes
     let out = rt.advance(0).await.unwrap();
@@ -312,7 +316,13 @@ async fn none_windows_pass_each_batch_through() {
     rt.push(&proc_row(T0 + 5, "b", 200, 9.0, 0.0, 0), 1);
     let out = rt.advance(0).await.unwrap();
     let mut lines = Vec::new();
-    write_rows(&out[0].batches[0], out[0].start, "t", "l", &mut lines);
+    write_rows(
+        &out[0].batches[0],
+        out[0].start,
+        &|_| "t".into(),
+        "l",
+        &mut lines,
+    );
     let v: Value = serde_json::from_slice(&lines[0]).unwrap();
     assert_eq!(lines.len(), 1);
     assert_eq!(
