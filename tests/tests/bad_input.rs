@@ -299,6 +299,7 @@ async fn every_endpoint_requires_credentials() {
             .replace("{task_id}", &task)
             .replace("{file_name}", "data_pipeline.log")
             .replace("{id}", "1")
+            .replace("{nid}", "1")
             .replace("{pid}", "2_x")
             .replace("{rt}", "2_x")
             .replace("{cluster_type}", "postgresql")
@@ -316,6 +317,7 @@ async fn every_endpoint_requires_credentials() {
                 "get" => srv.client.get(srv.url(&path)),
                 "delete" => srv.client.delete(srv.url(&path)),
                 "put" => srv.client.put(srv.url(&path)).json(&json!({})),
+                "patch" => srv.client.patch(srv.url(&path)).json(&json!({})),
                 _ => srv.client.post(srv.url(&path)).json(&json!({})),
             };
             if let Some(h) = header {

@@ -628,3 +628,150 @@ async fn a_crash_between_output_and_checkpoint_emits_no_window_twice() {
     .await;
     assert_eq!(got, want, "each window once, with every row");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_deploy_leaves_nothing_running_and_edits_apply_at_restart() {
+    let srv = nats_server().await;
+    let _worker = srv.worker(&[("BKDATA_FLOW_IDLE_MS", "600000")]);
+    let database = unique("bkflow_");
+    let (project, raw) = prerequisites(&srv, &database).await;
+    source_running(&srv).await;
+    srv.bk_ok(
+        Method::POST,
+        "/v3/storekit/clusters/",
+        Some(json!({"cluster_name": "down", "cluster_type": "mysql",
+            "connection_info": {"host": "127.0.0.1", "port": 1, "user": "root", "password": ""}})),
+    )
+    .await;
+    let sql = "SELECT count(*) AS n, sum(mem_res) AS total FROM 591_system_proc";
+    let mut nodes = pg_flow(
+        "edited",
+        json!({"window_type": "scroll", "count_freq": 60, "waiting_time": 0}),
+        sql,
+    );
+    nodes.as_array_mut().unwrap().push(
+        json!({"id": 4, "bk_biz_id": 591, "node_type": "mysql_storage",
+        "name": "unreachable", "cluster": "down", "expires": 3,
+        "from_nodes": [{"id": 2, "from_result_table_ids": ["591_edited"]}]}),
+    );
+    let flow = create_flow(&srv, project, nodes).await;
+    let t = srv
+        .bk_ok(
+            Method::POST,
+            &format!("/v3/dataflow/flow/flows/{flow}/start/"),
+            Some(json!({})),
+        )
+        .await;
+    let d = eventually(WAIT, "the deploy to fail", || async {
+        let d = srv
+            .bk_ok(
+                Method::GET,
+                &format!("/v3/dataflow/flow/flows/{flow}/latest_deploy_data/"),
+                None,
+            )
+            .await;
+        (d["status"] == "failure").then_some(d)
+    })
+    .await;
+    assert_eq!(d["id"], t["task_id"]);
+    assert!(
+        d["logs_en"]
+            .as_str()
+            .unwrap()
+            .contains("creating the table"),
+        "{d}"
+    );
+    assert_eq!(flow_status(&srv, flow).await, "failure");
+    let g = srv
+        .bk_ok(
+            Method::GET,
+            &format!("/v3/dataflow/flow/flows/{flow}/graph/"),
+            None,
+        )
+        .await;
+    assert!(
+        g["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["status"] == "no-start"),
+        "nothing left running: {g}"
+    );
+    let c = bkdata_tests::seed000::pg(&srv).await;
+    let live: i64 = c
+        .query_one(
+            "SELECT count(*) FROM background_jobs WHERE job_type IN ('flow_run', 'ship_run') AND status IN ('queued', 'running')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(live, 0, "no realtime node or shipper of the flow runs");
+
+    // Point the node at a reachable cluster; the flow starts.
+    let storage_node = g["nodes"][3]["node_id"].as_i64().unwrap();
+    srv.bk_ok(
+        Method::PATCH,
+        &format!("/v3/dataflow/flow/flows/{flow}/nodes/{storage_node}/"),
+        Some(json!({"cluster": "yyy-lasting"})),
+    )
+    .await;
+    deploy(&srv, flow, "start", json!({})).await;
+    ingest(&srv, raw, &[at(0, 0, 1), at(0, 10, 2), at(1, 0, 4)]).await;
+    let got = eventually(WAIT, "minute 0", || async {
+        let got = windows_in_pg(&srv, "mapleleaf_591.edited_591").await;
+        (!got.is_empty()).then_some(got)
+    })
+    .await;
+    assert_eq!(got, [(0, 2, 3)]);
+
+    // An edit of the running flow waits for a restart.
+    let rt_node = g["nodes"][1]["node_id"].as_i64().unwrap();
+    srv.bk_ok(
+        Method::PATCH,
+        &format!("/v3/dataflow/flow/flows/{flow}/nodes/{rt_node}/"),
+        Some(
+            json!({"sql": "SELECT count(*) AS n, sum(mem_res) * 10 AS total FROM 591_system_proc"}),
+        ),
+    )
+    .await;
+    let g = srv
+        .bk_ok(
+            Method::GET,
+            &format!("/v3/dataflow/flow/flows/{flow}/graph/"),
+            None,
+        )
+        .await;
+    assert_eq!(g["nodes"][1]["has_modify"], true, "{g}");
+    assert_eq!(g["nodes"][0]["has_modify"], false);
+    deploy(&srv, flow, "restart", json!({"consuming_mode": "continue"})).await;
+    let g = srv
+        .bk_ok(
+            Method::GET,
+            &format!("/v3/dataflow/flow/flows/{flow}/graph/"),
+            None,
+        )
+        .await;
+    assert_eq!(g["nodes"][1]["has_modify"], false, "{g}");
+    ingest(&srv, raw, &[at(2, 0, 100)]).await;
+    let got = eventually(WAIT, "minute 1 with the new SQL", || async {
+        let got = windows_in_pg(&srv, "mapleleaf_591.edited_591").await;
+        (got.len() >= 2).then_some(got)
+    })
+    .await;
+    assert_eq!(
+        got,
+        [(0, 2, 3), (1, 1, 40)],
+        "minute 1 (held over the restart) by the new SQL"
+    );
+    let pool = maria();
+    let mut m = pool.get_conn().await.unwrap();
+    let n: Option<i64> = m
+        .query_first(format!("SELECT count(*) FROM {database}.edited_591"))
+        .await
+        .unwrap();
+    assert_eq!(n, Some(2), "the MariaDB storage has both windows too");
+    m.query_drop(format!("DROP DATABASE IF EXISTS {database}"))
+        .await
+        .unwrap();
+}

@@ -290,3 +290,193 @@ async fn bad_nodes_leave_no_flow() {
         .await;
     assert_eq!(v["code"], "1500004", "{v}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nodes_are_added_patched_deleted_and_replaced() {
+    let srv = TestServer::start().await;
+    let project = prerequisites(&srv).await;
+    let v = srv
+        .bk_ok(
+            Method::POST,
+            "/v3/dataflow/flow/flows/create/",
+            Some(json!({"project_id": project, "flow_name": "edits", "nodes": tutorial_nodes()})),
+        )
+        .await;
+    let flow = v["flow_id"].as_i64().unwrap();
+    let rt_node = v["node_ids"][1].as_i64().unwrap();
+    let path = |tail: &str| format!("/v3/dataflow/flow/flows/{flow}/{tail}");
+    let graph = || async {
+        srv.bk_ok(
+            Method::GET,
+            &format!("/v3/dataflow/flow/flows/{flow}/graph/"),
+            None,
+        )
+        .await
+    };
+
+    // bklog's add: settings under `config`, the link as `from_links`.
+    let added = srv
+        .bk_ok(
+            Method::POST,
+            &path("nodes/"),
+            Some(json!({"flow_id": flow, "result_table_id": "591_system_proc_ip_grp", "node_type": "postgresql_storage",
+                "config": {"bk_biz_id": 591, "from_result_table_ids": ["591_system_proc_ip_grp"], "name": "pg copy",
+                           "result_table_id": "591_system_proc_ip_grp", "cluster": "default-postgresql", "expires": 7},
+                "from_links": [{"source": {"node_id": rt_node, "id": format!("ch_{rt_node}"), "arrow": "Right"},
+                                "target": {"id": "ch_new", "arrow": "Left"}}],
+                "frontend_info": {"x": 600, "y": 200}})),
+        )
+        .await;
+    let pg_node = added["node_id"].as_i64().unwrap();
+    let g = graph().await;
+    assert_eq!(g["nodes"].as_array().unwrap().len(), 4);
+    assert_eq!(g["version"], "2", "{g}");
+    assert!(g["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l["from_node_id"] == rt_node && l["to_node_id"] == pg_node));
+    assert_eq!(
+        g["nodes"][3]["node_config"]["frontend_info"],
+        json!({"x": 600, "y": 200})
+    );
+
+    // Only the table it names: linked to the node producing it; a bad add names the node.
+    let (_, bad) = srv
+        .bk(
+            Method::POST,
+            &path("nodes/"),
+            Some(
+                json!({"node_type": "tspider_storage", "bk_biz_id": 591, "name": "nowhere",
+                "from_result_table_ids": ["591_system_proc_ip_grp"], "cluster": "no-such-cluster"}),
+            ),
+        )
+        .await;
+    assert_eq!(bad["result"], false);
+    assert!(bad["errors"]["nodes"]["new"]["cluster"].is_array(), "{bad}");
+    let by_table = srv
+        .bk_ok(
+            Method::POST,
+            &path("nodes/"),
+            Some(
+                json!({"node_type": "tspider_storage", "bk_biz_id": 591, "name": "by table",
+                "from_result_table_ids": ["591_system_proc_ip_grp"], "cluster": "yyy-lasting"}),
+            ),
+        )
+        .await;
+    let by_table = by_table["node_id"].as_i64().unwrap();
+    let g = graph().await;
+    assert!(g["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l["from_node_id"] == rt_node && l["to_node_id"] == by_table));
+
+    // PATCH part of the realtime node: its result table gets the new SQL's fields.
+    srv.bk_ok(
+        Method::PATCH,
+        &path(&format!("nodes/{rt_node}/")),
+        Some(json!({"sql": "SELECT max(mem_res) AS mem, min(mem_res) AS mem_min, ip, pid FROM 591_system_proc GROUP BY ip, pid"})),
+    )
+    .await;
+    let t = srv
+        .bk_ok(
+            Method::GET,
+            "/v3/databus/result_tables/591_system_proc_ip_grp/",
+            None,
+        )
+        .await;
+    let names: Vec<&str> = t["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["field_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["mem", "mem_min", "ip", "pid"]);
+    let g = graph().await;
+    assert_eq!(
+        g["nodes"][1]["node_config"]["count_freq"], 300,
+        "the rest kept"
+    );
+    assert_eq!(g["nodes"][1]["node_config"]["window_type"], "scroll");
+    // Bad patches change nothing.
+    for (body, field) in [
+        (
+            json!({"sql": "SELECT max(nope) AS x FROM 591_system_proc"}),
+            "sql",
+        ),
+        (json!({"window_type": "tumbling"}), "window_type"),
+    ] {
+        let (_, v) = srv
+            .bk(
+                Method::PATCH,
+                &path(&format!("nodes/{rt_node}/")),
+                Some(body),
+            )
+            .await;
+        assert!(
+            v["errors"]["nodes"][rt_node.to_string()][field].is_array(),
+            "{v}"
+        );
+    }
+    let (_, v) = srv
+        .bk(
+            Method::PATCH,
+            &path(&format!("nodes/{rt_node}/")),
+            Some(json!({"table_name": "renamed"})),
+        )
+        .await;
+    assert!(
+        v["message"].as_str().unwrap().contains("cannot change"),
+        "{v}"
+    );
+    assert_eq!(
+        graph().await["nodes"][1]["node_config"]["sql"],
+        g["nodes"][1]["node_config"]["sql"]
+    );
+
+    // Delete: not a node others read; then the storage nodes, then it.
+    let (_, v) = srv
+        .bk(Method::DELETE, &path(&format!("nodes/{rt_node}/")), None)
+        .await;
+    assert!(
+        v["message"].as_str().unwrap().contains("delete it first"),
+        "{v}"
+    );
+    srv.bk_ok(Method::DELETE, &path(&format!("nodes/{pg_node}/")), None)
+        .await;
+    srv.bk_ok(Method::DELETE, &path(&format!("nodes/{by_table}/")), None)
+        .await;
+    assert_eq!(graph().await["nodes"].as_array().unwrap().len(), 3);
+
+    // {fid}/create/: the nodes replaced by the tutorial's again.
+    let r = srv
+        .bk_ok(
+            Method::POST,
+            &path("create/"),
+            Some(json!({"nodes": tutorial_nodes()})),
+        )
+        .await;
+    assert_eq!(r["node_ids"].as_array().unwrap().len(), 3);
+    let g = graph().await;
+    assert_eq!(
+        g["nodes"][1]["node_config"]["sql"],
+        tutorial_nodes()[1]["sql"]
+    );
+    let t = srv
+        .bk_ok(
+            Method::GET,
+            "/v3/databus/result_tables/591_system_proc_ip_grp/",
+            None,
+        )
+        .await;
+    assert_eq!(t["fields"].as_array().unwrap().len(), 5, "{t}");
+    let (_, v) = srv
+        .bk(
+            Method::PATCH,
+            &format!("/v3/dataflow/flow/flows/{flow}/nodes/{rt_node}/"),
+            Some(json!({"sql": "x"})),
+        )
+        .await;
+    assert_eq!(v["code"], "1500004", "the old node is gone: {v}");
+}

@@ -355,6 +355,7 @@ async fn openapi_documents_every_route() {
                     .replace("{task_id}", &task)
                     .replace("{file_name}", "task_config.json")
                     .replace("{id}", "1")
+                    .replace("{nid}", "1")
                     .replace("{pid}", "2_x")
                     .replace("{rt}", "2_x")
                     .replace("{cluster_type}", "postgresql")
@@ -366,6 +367,7 @@ async fn openapi_documents_every_route() {
                 "post" => srv.client.post(&url).json(&json!({"days_to_keep": 30})),
                 "delete" => srv.client.delete(&url),
                 "put" => srv.client.put(&url).json(&json!({})),
+                "patch" => srv.client.patch(&url).json(&json!({})),
                 m => panic!("unexpected method {m}"),
             };
             let r = req

@@ -6,7 +6,8 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
-use bkdata_flow::{deploy, flows};
+use bkdata_databus::DatabusError;
+use bkdata_flow::{deploy, edit, flows};
 use bkdata_models::auth::Caller;
 use serde_json::json;
 use std::collections::HashMap;
@@ -26,6 +27,14 @@ pub fn routes() -> Router<AppState> {
             get(latest_deploy),
         )
         .route("/v3/dataflow/flow/flows/{id}/deploy_data/", get(deploys))
+        .route("/v3/dataflow/flow/flows/{id}/create/", post(replace_nodes))
+        .route("/v3/dataflow/flow/flows/{id}/nodes/", post(add_node))
+        .route(
+            "/v3/dataflow/flow/flows/{id}/nodes/{nid}/",
+            axum::routing::patch(patch_node)
+                .put(patch_node)
+                .delete(delete_node),
+        )
 }
 
 async fn create(
@@ -147,4 +156,67 @@ async fn deploys(
     let id = id_of("flow", &id)?;
     let list = db(&st, move |conn| deploy::history(conn, &c, id)).await?;
     ok(json!(list.iter().map(deploy::view).collect::<Vec<_>>()))
+}
+
+/// Node edits: read and resolve, check the whole graph (async), then save.
+async fn run_edit(
+    st: AppState,
+    c: Caller,
+    prepare: impl FnOnce(&mut bkdata_models::PgConn, &Caller) -> Result<edit::Edit, DatabusError>
+        + Send
+        + 'static,
+) -> BkResult {
+    let caller = c.clone();
+    let e = db(&st, move |conn| prepare(conn, &caller)).await?;
+    let nodes = edit::check(&e).await?;
+    ok(db(&st, move |conn| edit::apply(conn, &c, e, nodes)).await?)
+}
+
+async fn add_node(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> BkResult {
+    let id = id_of("flow", &id)?;
+    let req = bk_body(&bytes)?;
+    run_edit(st, c, move |conn, c| edit::prepare_add(conn, c, id, &req)).await
+}
+
+async fn patch_node(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path((id, nid)): Path<(String, String)>,
+    bytes: Bytes,
+) -> BkResult {
+    let (id, nid) = (id_of("flow", &id)?, id_of("node", &nid)?);
+    let req = bk_body(&bytes)?;
+    run_edit(st, c, move |conn, c| {
+        edit::prepare_patch(conn, c, id, nid, &req)
+    })
+    .await
+}
+
+async fn replace_nodes(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> BkResult {
+    let id = id_of("flow", &id)?;
+    let req = bk_body(&bytes)?;
+    run_edit(st, c, move |conn, c| {
+        edit::prepare_replace(conn, c, id, &req)
+    })
+    .await
+}
+
+async fn delete_node(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path((id, nid)): Path<(String, String)>,
+) -> BkResult {
+    let (id, nid) = (id_of("flow", &id)?, id_of("node", &nid)?);
+    db(&st, move |conn| edit::delete_node(conn, &c, id, nid)).await?;
+    ok(json!({"flow_id": id, "node_id": nid, "deleted": true}))
 }

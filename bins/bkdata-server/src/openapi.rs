@@ -284,6 +284,10 @@ pub const OPERATIONS: &[Op] = &[
     op!("post", "/v3/dataflow/flow/flows/{id}/restart/", "Stop and start a running flow ({consuming_mode}); answers task_id", "dataflow", q = &[], b = None, st = 200),
     op!("get", "/v3/dataflow/flow/flows/{id}/latest_deploy_data/", "The latest deploy: status, logs, progress (null before the first start)", "dataflow", q = &[], b = None, st = 200),
     op!("get", "/v3/dataflow/flow/flows/{id}/deploy_data/", "Every deploy of the flow, newest first", "dataflow", q = &[], b = None, st = 200),
+    op!("post", "/v3/dataflow/flow/flows/{id}/create/", "Replace a stopped flow's nodes (checked as a whole)", "dataflow", q = &[], b = None, st = 200),
+    op!("post", "/v3/dataflow/flow/flows/{id}/nodes/", "Add a node (from_links or from_nodes); on a running flow it applies at restart", "dataflow", q = &[], b = None, st = 200),
+    op!("patch", "/v3/dataflow/flow/flows/{id}/nodes/{nid}/", "Change part of a node's config; on a running flow it applies at restart (has_modify)", "dataflow", q = &[], b = None, st = 200),
+    op!("delete", "/v3/dataflow/flow/flows/{id}/nodes/{nid}/", "Delete a node of a stopped flow (no node may read it)", "dataflow", q = &[], b = None, st = 200),
     op!(
         "get",
         "/openapi.json",

@@ -10,7 +10,7 @@ use bkdata_databus::DatabusError;
 use bkdata_models::auth::Caller;
 use bkdata_models::databus::{Flow, FlowNode, Project};
 use bkdata_models::schema::{
-    flow_nodes as fnd, flows as f, result_tables as rt, storage_clusters as sc,
+    flow_deploys as fd, flow_nodes as fnd, flows as f, result_tables as rt, storage_clusters as sc,
 };
 use diesel::prelude::*;
 use serde_json::{json, Map, Value};
@@ -25,7 +25,7 @@ pub struct Prepared {
     catalog: DbCatalog,
 }
 
-struct DbCatalog {
+pub(crate) struct DbCatalog {
     tables: HashMap<String, Vec<(String, String)>>,
     clusters: HashMap<String, String>,
 }
@@ -73,6 +73,19 @@ pub fn prepare(
         .filter(|s| !s.is_empty())
         .ok_or_else(|| DatabusError::field("flow_name", "flow_name is required"))?
         .to_string();
+    let specs = parse_nodes(req)?;
+    let catalog = catalog(conn, &project, &specs)?;
+    Ok(Prepared {
+        project,
+        flow_name,
+        description: req["description"].as_str().unwrap_or_default().to_string(),
+        specs,
+        catalog,
+    })
+}
+
+/// The `nodes` of a request body.
+pub(crate) fn parse_nodes(req: &Value) -> Result<Vec<NodeSpec>, DatabusError> {
     let nodes = req.get("nodes").cloned().unwrap_or(Value::Null);
     let nodes = match nodes {
         // Python clients sometimes send the list JSON-encoded.
@@ -80,21 +93,29 @@ pub fn prepare(
             .map_err(|e| DatabusError::field("nodes", format!("nodes is not a JSON list: {e}")))?,
         v => v,
     };
-    let specs: Vec<NodeSpec> = serde_json::from_value(nodes).map_err(|e| {
+    serde_json::from_value(nodes).map_err(|e| {
         DatabusError::field(
             "nodes",
             format!("nodes must be a list of node objects: {e}"),
         )
-    })?;
-    // The tables the sources name, as far as the project may read them.
+    })
+}
+
+/// What checking `specs` needs: the tables their sources name, as far as the project may
+/// read them, and every cluster's type.
+pub(crate) fn catalog(
+    conn: &mut PgConnection,
+    project: &Project,
+    specs: &[NodeSpec],
+) -> Result<DbCatalog, DatabusError> {
     let mut tables = HashMap::new();
-    for s in &specs {
+    for s in specs {
         if s.node_type
             .as_deref()
             .is_some_and(|t| graph::SOURCE_TYPES.contains(&t))
         {
             if let Some(id) = s.config.get("result_table_id").and_then(Value::as_str) {
-                if let Some(t) = projects::readable(conn, &project, id)? {
+                if let Some(t) = projects::readable(conn, project, id)? {
                     tables.insert(id.to_string(), fields_of(&t.fields));
                 }
             }
@@ -105,18 +126,19 @@ pub fn prepare(
         .load::<(String, String)>(conn)?
         .into_iter()
         .collect();
-    Ok(Prepared {
-        project,
-        flow_name,
-        description: req["description"].as_str().unwrap_or_default().to_string(),
-        specs,
-        catalog: DbCatalog { tables, clusters },
-    })
+    Ok(DbCatalog { tables, clusters })
 }
 
 /// Check the graph; a bad node is a validation error naming it and its field.
 pub async fn check(p: &Prepared) -> Result<Vec<Node>, DatabusError> {
-    graph::check(&p.specs, &p.catalog)
+    check_specs(&p.specs, &p.catalog).await
+}
+
+pub(crate) async fn check_specs(
+    specs: &[NodeSpec],
+    catalog: &DbCatalog,
+) -> Result<Vec<Node>, DatabusError> {
+    graph::check(specs, catalog)
         .await
         .map_err(|e| DatabusError::Validation {
             errors: json!({"nodes": {e.node.clone(): {e.field.clone(): [e.message.clone()]}}}),
@@ -125,7 +147,7 @@ pub async fn check(p: &Prepared) -> Result<Vec<Node>, DatabusError> {
 }
 
 /// A node's settings as kept: everything sent but `id` and `from_nodes`.
-fn kept_config(n: &Node) -> Value {
+pub(crate) fn kept_config(n: &Node) -> Value {
     let mut m: Map<String, Value> = n.config.clone();
     m.insert("node_type".into(), json!(n.node_type));
     m.insert("name".into(), json!(n.name));
@@ -154,61 +176,97 @@ pub fn create(
             ))
             .returning(f::flow_id)
             .get_result(conn)?;
-        let mut ids: HashMap<String, i64> = HashMap::new();
-        for n in &nodes {
-            if let NodeKind::Realtime { fields, .. } = &n.kind {
-                let table = n.config.get("table_name").and_then(Value::as_str).unwrap_or_default();
-                let alias = n.config.get("output_name").and_then(Value::as_str).unwrap_or(table);
-                let rt_fields: Vec<Value> = fields
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (name, ty))| json!({"field_name": name, "field_type": ty, "field_alias": name,
-                        "is_dimension": false, "field_index": i + 1}))
-                    .collect();
-                let inserted = diesel::insert_into(rt::table)
-                    .values((
-                        rt::result_table_id.eq(&n.output),
-                        rt::bk_biz_id.eq(n.bk_biz_id),
-                        rt::result_table_name.eq(table),
-                        rt::result_table_name_alias.eq(alias),
-                        rt::processing_type.eq("realtime"),
-                        rt::description.eq(alias),
-                        rt::fields.eq(json!(rt_fields)),
-                        rt::bk_app_code.eq(&caller.app_code),
-                        rt::created_by.eq(&caller.username),
-                        rt::updated_by.eq(&caller.username),
-                    ))
-                    .on_conflict_do_nothing()
-                    .execute(conn)?;
-                if inserted == 0 {
-                    return Err(DatabusError::Validation {
-                        errors: json!({"nodes": {n.id.clone(): {"table_name": [format!("result table {} already exists", n.output)]}}}),
-                        message: format!("node {} ({}): table_name: result table {} already exists", n.id, n.name, n.output),
-                    });
-                }
-            }
-            let inputs: Vec<i64> = n.inputs.iter().map(|i| ids[i]).collect();
-            let node_id: i64 = diesel::insert_into(fnd::table)
-                .values((
-                    fnd::flow_id.eq(flow_id),
-                    fnd::node_type.eq(&n.node_type),
-                    fnd::node_name.eq(&n.name),
-                    fnd::bk_biz_id.eq(n.bk_biz_id),
-                    fnd::config.eq(kept_config(n)),
-                    fnd::inputs.eq(&inputs),
-                    fnd::result_table_id.eq(&n.output),
-                ))
-                .returning(fnd::node_id)
-                .get_result(conn)?;
-            ids.insert(n.id.clone(), node_id);
-        }
-        let node_ids: Vec<i64> = p
-            .specs
-            .iter()
-            .map(|s| ids[&graph::id_str(&s.id)])
-            .collect();
+        let node_ids = insert_nodes(conn, caller, flow_id, &p.specs, &nodes, &HashMap::new())?;
         Ok(json!({"flow_id": flow_id, "node_ids": node_ids}))
     })
+}
+
+/// Insert checked nodes (in dependency order) with the result tables of realtime nodes.
+/// `known`: client ids of nodes already saved → their platform ids. Answers the new nodes'
+/// ids in the order of `specs`.
+pub(crate) fn insert_nodes(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    flow_id: i64,
+    specs: &[NodeSpec],
+    nodes: &[Node],
+    known: &HashMap<String, i64>,
+) -> Result<Vec<i64>, DatabusError> {
+    let mut ids = known.clone();
+    for n in nodes.iter().filter(|n| !known.contains_key(&n.id)) {
+        if let NodeKind::Realtime { fields, .. } = &n.kind {
+            let table = n
+                .config
+                .get("table_name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let alias = n
+                .config
+                .get("output_name")
+                .and_then(Value::as_str)
+                .unwrap_or(table);
+            let inserted = diesel::insert_into(rt::table)
+                .values((
+                    rt::result_table_id.eq(&n.output),
+                    rt::bk_biz_id.eq(n.bk_biz_id),
+                    rt::result_table_name.eq(table),
+                    rt::result_table_name_alias.eq(alias),
+                    rt::processing_type.eq("realtime"),
+                    rt::description.eq(alias),
+                    rt::fields.eq(rt_fields(fields)),
+                    rt::bk_app_code.eq(&caller.app_code),
+                    rt::created_by.eq(&caller.username),
+                    rt::updated_by.eq(&caller.username),
+                ))
+                .on_conflict_do_nothing()
+                .execute(conn)?;
+            if inserted == 0 {
+                return Err(node_error(
+                    n,
+                    "table_name",
+                    format!("result table {} already exists", n.output),
+                ));
+            }
+        }
+        let inputs: Vec<i64> = n.inputs.iter().map(|i| ids[i]).collect();
+        let node_id: i64 = diesel::insert_into(fnd::table)
+            .values((
+                fnd::flow_id.eq(flow_id),
+                fnd::node_type.eq(&n.node_type),
+                fnd::node_name.eq(&n.name),
+                fnd::bk_biz_id.eq(n.bk_biz_id),
+                fnd::config.eq(kept_config(n)),
+                fnd::inputs.eq(&inputs),
+                fnd::result_table_id.eq(&n.output),
+            ))
+            .returning(fnd::node_id)
+            .get_result(conn)?;
+        ids.insert(n.id.clone(), node_id);
+    }
+    Ok(specs
+        .iter()
+        .map(|s| graph::id_str(&s.id))
+        .filter(|id| !known.contains_key(id))
+        .map(|id| ids[&id])
+        .collect())
+}
+
+fn node_error(n: &Node, field: &str, message: String) -> DatabusError {
+    DatabusError::Validation {
+        errors: json!({"nodes": {n.id.clone(): {field: [message.clone()]}}}),
+        message: format!("node {} ({}): {field}: {message}", n.id, n.name),
+    }
+}
+
+pub(crate) fn rt_fields(fields: &[(String, String)]) -> Value {
+    fields
+        .iter()
+        .enumerate()
+        .map(|(i, (name, ty))| {
+            json!({"field_name": name, "field_type": ty, "field_alias": name,
+            "is_dimension": false, "field_index": i + 1})
+        })
+        .collect()
 }
 
 pub fn view(x: &Flow) -> Value {
@@ -247,7 +305,10 @@ pub fn list(
     Ok(q.load(conn)?)
 }
 
-fn nodes_of(conn: &mut PgConnection, flow_id: i64) -> Result<Vec<FlowNode>, DatabusError> {
+pub(crate) fn nodes_of(
+    conn: &mut PgConnection,
+    flow_id: i64,
+) -> Result<Vec<FlowNode>, DatabusError> {
     Ok(fnd::table
         .filter(fnd::flow_id.eq(flow_id))
         .order(fnd::node_id)
@@ -288,10 +349,22 @@ pub fn graph(conn: &mut PgConnection, caller: &Caller, id: i64) -> Result<Value,
     let flow = get(conn, caller, id)?;
     let nodes = nodes_of(conn, id)?;
     let by_id: HashMap<i64, &FlowNode> = nodes.iter().map(|n| (n.node_id, n)).collect();
+    // A node edited since the running deploy started waits for a restart.
+    let deployed_at: Option<chrono::DateTime<chrono::Utc>> = if flow.status == "running" {
+        fd::table
+            .filter(fd::flow_id.eq(id))
+            .filter(fd::action.ne("stop"))
+            .filter(fd::status.eq("success"))
+            .select(diesel::dsl::max(fd::start_time))
+            .first(conn)?
+    } else {
+        None
+    };
     let views: Vec<Value> = nodes
         .iter()
         .map(|n| json!({"node_id": n.node_id, "flow_id": n.flow_id, "node_type": n.node_type, "node_name": n.node_name,
-            "node_config": node_config(n, &by_id), "status": n.status, "has_modify": false,
+            "node_config": node_config(n, &by_id), "status": n.status,
+            "has_modify": deployed_at.is_some_and(|t| n.updated_at > t),
             "status_message": n.status_message, "runtime": runtime_view(n),
             "result_table_ids": [n.result_table_id], "frontend_info": n.config.get("frontend_info").cloned().unwrap_or(Value::Null)}))
         .collect();

@@ -2,6 +2,7 @@
 //! rows of each closed window (see [`window`]); rows come from and go to result-table streams
 //! as JSON objects ([`rows`]).
 pub mod deploy;
+pub mod edit;
 pub mod flows;
 pub mod graph;
 pub mod rows;

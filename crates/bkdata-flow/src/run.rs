@@ -308,7 +308,6 @@ impl DeployJob {
                             fnd::status.eq("running"),
                             fnd::status_message
                                 .eq(format!("deploy {deploy_id}: waiting for a worker")),
-                            fnd::updated_at.eq(diesel::dsl::now),
                         ))
                         .execute(c)?;
                     enqueue_unique(
@@ -385,6 +384,8 @@ impl DeployJob {
             "result_table_id": n.result_table_id,
             "storage_cluster": cluster,
             "expires": expires_of(&n.config),
+            // Empty: the table's current fields (an edited node's output may have new ones).
+            "fields": [],
         });
         if let Some(keys) = n.config.get("keys").filter(|k| k.is_array()) {
             body["storage_config"] = json!({"key_fields": keys});
@@ -489,10 +490,7 @@ impl DeployJob {
         db(&self.pool, move |c| {
             c.transaction(|c| {
                 diesel::update(fnd::table.filter(fnd::flow_id.eq(flow_id)))
-                    .set((
-                        fnd::status.eq("no-start"),
-                        fnd::updated_at.eq(diesel::dsl::now),
-                    ))
+                    .set(fnd::status.eq("no-start"))
                     .execute(c)?;
                 diesel::update(fnd::table.filter(fnd::node_id.eq_any(&ids)))
                     .set(fnd::status_message.eq(format!("stopped by {who}")))
@@ -613,10 +611,7 @@ impl RunJob {
     async fn message(&self, node_id: i64, message: String) -> Result<(), String> {
         db(&self.pool, move |c| {
             diesel::update(fnd::table.find(node_id))
-                .set((
-                    fnd::status_message.eq(message),
-                    fnd::updated_at.eq(diesel::dsl::now),
-                ))
+                .set(fnd::status_message.eq(message))
                 .execute(c)
                 .map_err(s)
         })
