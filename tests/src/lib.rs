@@ -135,6 +135,8 @@ impl TestServer {
             bus_prefix: format!("bkt{:08x}", rand::thread_rng().gen::<u32>()),
             max_ingest_bytes: bkdata_server::DEFAULT_MAX_INGEST_BYTES,
             max_ingest_records: 200_000,
+            query_max_rows: 10_000,
+            query_timeout_ms: 30_000,
         };
         tweak(&mut config);
         let secret = {

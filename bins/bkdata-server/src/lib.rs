@@ -9,6 +9,7 @@ mod meta_api;
 mod metrics;
 pub mod openapi;
 mod pipeline_api;
+mod query_api;
 mod rawdata_api;
 mod request;
 mod shipping_api;
@@ -39,6 +40,9 @@ pub struct Config {
     /// Largest ingest body (before gzip decoding), and records per ingest request.
     pub max_ingest_bytes: usize,
     pub max_ingest_records: usize,
+    /// The query API's row limit and timeout.
+    pub query_max_rows: usize,
+    pub query_timeout_ms: u64,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8084";
@@ -67,6 +71,8 @@ impl Config {
             bus_prefix: env("BKDATA_BUS_PREFIX").unwrap_or_else(|| "bkdata".into()),
             max_ingest_bytes: parse("BKDATA_MAX_INGEST_BYTES", DEFAULT_MAX_INGEST_BYTES)?,
             max_ingest_records: parse("BKDATA_MAX_INGEST_RECORDS", 200_000)?,
+            query_max_rows: parse("BKDATA_QUERY_MAX_ROWS", 10_000)?.max(1),
+            query_timeout_ms: parse("BKDATA_QUERY_TIMEOUT_MS", 30_000)?.max(1) as u64,
         })
     }
 }
@@ -103,6 +109,7 @@ pub fn router(state: AppState) -> Router {
         .merge(shipping_api::routes())
         .merge(meta_api::routes())
         .merge(dataflow_api::routes())
+        .merge(query_api::routes())
         .route("/openapi.json", get(openapi::serve))
         .route("/healthz", get(metrics::healthz))
         .route("/metrics", get(metrics::prometheus))

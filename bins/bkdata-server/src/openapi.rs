@@ -288,6 +288,7 @@ pub const OPERATIONS: &[Op] = &[
     op!("post", "/v3/dataflow/flow/flows/{id}/nodes/", "Add a node (from_links or from_nodes); on a running flow it applies at restart", "dataflow", q = &[], b = None, st = 200),
     op!("patch", "/v3/dataflow/flow/flows/{id}/nodes/{nid}/", "Change part of a node's config; on a running flow it applies at restart (has_modify)", "dataflow", q = &[], b = None, st = 200),
     op!("delete", "/v3/dataflow/flow/flows/{id}/nodes/{nid}/", "Delete a node of a stopped flow (no node may read it)", "dataflow", q = &[], b = None, st = 200),
+    op!("post", "/v3/dataquery/query/", "Read-only SQL over result tables ({sql, prefer_storage}), run on their storage: list, select_fields_order, total_records, timetaken", "dataquery", q = &[], b = None, st = 200),
     op!(
         "get",
         "/openapi.json",

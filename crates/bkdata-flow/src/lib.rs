@@ -5,6 +5,7 @@ pub mod deploy;
 pub mod edit;
 pub mod flows;
 pub mod graph;
+pub mod query;
 pub mod rows;
 pub mod run;
 pub mod runtime;

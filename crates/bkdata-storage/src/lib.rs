@@ -8,6 +8,7 @@
 mod es;
 mod mysql;
 mod pg;
+pub mod query;
 mod redis_kv;
 
 pub use es::EsOptions;
@@ -28,6 +29,9 @@ pub enum StorageError {
     Connect(String),
     #[error("storage write failed: {0}")]
     Write(String),
+    /// A query of the query API failed on the storage (bad SQL, timeout): its message.
+    #[error("query failed: {0}")]
+    Query(String),
 }
 
 pub type Result<T> = std::result::Result<T, StorageError>;

@@ -51,6 +51,16 @@ fn err(what: &str) -> impl Fn(mysql_async::Error) -> StorageError + '_ {
     move |e| StorageError::Write(format!("{what}: {e}"))
 }
 
+/// Connection options of a MariaDB/MySQL cluster from its settings.
+pub(crate) fn opts(conn: &Map<String, Value>) -> mysql_async::OptsBuilder {
+    mysql_async::OptsBuilder::default()
+        .ip_or_hostname(conn_str(conn, "host").unwrap_or("127.0.0.1"))
+        .tcp_port(conn_port(conn, 3306))
+        .user(Some(conn_str(conn, "user").unwrap_or("root")))
+        .pass(conn_str(conn, "password"))
+        .prefer_socket(false)
+}
+
 impl MysqlSink {
     pub async fn connect(
         conn: &Map<String, Value>,
@@ -64,13 +74,7 @@ impl MysqlSink {
             .ok_or_else(|| {
                 StorageError::Config(format!("{:?} is not database.table", spec.physical))
             })?;
-        let opts = mysql_async::OptsBuilder::default()
-            .ip_or_hostname(conn_str(conn, "host").unwrap_or("127.0.0.1"))
-            .tcp_port(conn_port(conn, 3306))
-            .user(Some(conn_str(conn, "user").unwrap_or("root")))
-            .pass(conn_str(conn, "password"))
-            .prefer_socket(false);
-        let pool = mysql_async::Pool::new(opts);
+        let pool = mysql_async::Pool::new(opts(conn));
         // Fail now, not at the first batch, when the server cannot be reached.
         let c = pool
             .get_conn()

@@ -43,6 +43,36 @@ fn copy_text(out: &mut String, s: &str) {
     }
 }
 
+/// A connection to a PostgreSQL cluster from its settings (`host`, `port`, `user`,
+/// `password`, `database`).
+pub(crate) async fn client(
+    conn: &Map<String, Value>,
+    application: &str,
+) -> Result<tokio_postgres::Client> {
+    let mut cfg = tokio_postgres::Config::new();
+    cfg.host(conn_str(conn, "host").unwrap_or("127.0.0.1"))
+        .port(conn_port(conn, 5432))
+        .user(conn_str(conn, "user").unwrap_or("postgres"))
+        .application_name(application);
+    if let Some(p) = conn_str(conn, "password") {
+        cfg.password(p);
+    }
+    if let Some(d) = conn_str(conn, "database") {
+        cfg.dbname(d);
+    }
+    cfg.connect_timeout(std::time::Duration::from_secs(10));
+    let (client, connection) = cfg
+        .connect(tokio_postgres::NoTls)
+        .await
+        .map_err(|e| StorageError::Connect(format!("postgresql: {e}")))?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            log::warn!("postgresql storage connection closed: {e}");
+        }
+    });
+    Ok(client)
+}
+
 impl PgSink {
     pub async fn connect(
         conn: &Map<String, Value>,
@@ -56,27 +86,7 @@ impl PgSink {
             .ok_or_else(|| {
                 StorageError::Config(format!("{:?} is not schema.table", spec.physical))
             })?;
-        let mut cfg = tokio_postgres::Config::new();
-        cfg.host(conn_str(conn, "host").unwrap_or("127.0.0.1"))
-            .port(conn_port(conn, 5432))
-            .user(conn_str(conn, "user").unwrap_or("postgres"))
-            .application_name("bkdata-shipper");
-        if let Some(p) = conn_str(conn, "password") {
-            cfg.password(p);
-        }
-        if let Some(d) = conn_str(conn, "database") {
-            cfg.dbname(d);
-        }
-        cfg.connect_timeout(std::time::Duration::from_secs(10));
-        let (client, connection) = cfg
-            .connect(tokio_postgres::NoTls)
-            .await
-            .map_err(|e| StorageError::Connect(format!("postgresql: {e}")))?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                log::warn!("postgresql storage connection closed: {e}");
-            }
-        });
+        let client = client(conn, "bkdata-shipper").await?;
         Ok(PgSink {
             client,
             schema,

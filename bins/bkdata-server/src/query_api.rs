@@ -1,0 +1,42 @@
+//! The query API (`/v3/dataquery/query/`): `{sql, prefer_storage}` → read-only SQL on the
+//! storage of the result tables it names, in BKData's envelope.
+use crate::request::{bk_body, db, ok, BkResult};
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Extension, Router};
+use bkdata_databus::DatabusError;
+use bkdata_flow::query::{self, Limits};
+use bkdata_models::auth::Caller;
+use std::time::Duration;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/v3/dataquery/query/", post(run))
+}
+
+async fn run(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    bytes: Bytes,
+) -> BkResult {
+    let req = bk_body(&bytes)?;
+    let sql = req["sql"]
+        .as_str()
+        .ok_or_else(|| DatabusError::field("sql", "sql is required (a SELECT)"))?;
+    let prefer = req["prefer_storage"]
+        .as_str()
+        .filter(|p| !p.is_empty())
+        .map(str::to_string);
+    let checked = query::check(sql)?;
+    let (plan, checked) = db(&st, move |conn| {
+        let plan = query::plan(conn, &c, &checked, prefer.as_deref())?;
+        Ok((plan, checked))
+    })
+    .await?;
+    let limits = Limits {
+        max_rows: st.config.query_max_rows,
+        timeout: Duration::from_millis(st.config.query_timeout_ms),
+    };
+    ok(query::run(&plan, &checked, limits).await?)
+}
