@@ -216,6 +216,8 @@ async fn the_seed004_tutorial_runs_end_to_end() {
     c.query_drop(format!("DROP DATABASE IF EXISTS {database}"))
         .await
         .unwrap();
+    drop(_worker);
+    srv.cleanup_bus().await;
 }
 
 /// A record of host `ip` at `minute` (+ `sec` seconds) with `mem_res` = `mem`.
@@ -428,6 +430,8 @@ async fn stop_start_and_each_consuming_mode() {
         del["message"].as_str().unwrap().contains("stop it"),
         "{del}"
     );
+    drop(_worker);
+    srv.cleanup_bus().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -492,6 +496,8 @@ async fn a_chained_realtime_node_feeds_a_sliding_window() {
         .await;
     assert_eq!(g["nodes"][1]["runtime"]["rows_in"], 13, "{g}");
     assert_eq!(g["nodes"][1]["runtime"]["rows_out"], 7, "{g}");
+    drop(_worker);
+    srv.cleanup_bus().await;
 }
 
 /// `(window start minute, ip) → (rows, sum of mem_res)` by hand.
@@ -576,6 +582,8 @@ async fn a_worker_killed_mid_window_loses_and_doubles_nothing() {
     )
     .await;
     assert_eq!(got, want, "each window once, with every row");
+    drop(_second);
+    srv.cleanup_bus().await;
 }
 
 /// The hardest moment: a window's rows are on the bus, the checkpoint not yet written.
@@ -627,6 +635,8 @@ async fn a_crash_between_output_and_checkpoint_emits_no_window_twice() {
     })
     .await;
     assert_eq!(got, want, "each window once, with every row");
+    drop(_second);
+    srv.cleanup_bus().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -774,4 +784,6 @@ async fn a_failed_deploy_leaves_nothing_running_and_edits_apply_at_restart() {
     m.query_drop(format!("DROP DATABASE IF EXISTS {database}"))
         .await
         .unwrap();
+    drop(_worker);
+    srv.cleanup_bus().await;
 }

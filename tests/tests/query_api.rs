@@ -163,4 +163,6 @@ async fn queries_read_result_tables_on_their_storage() {
     c.query_drop(format!("DROP DATABASE IF EXISTS {database}"))
         .await
         .unwrap();
+    drop(_worker);
+    srv.cleanup_bus().await;
 }
