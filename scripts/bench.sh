@@ -48,3 +48,9 @@ cargo bench -q -p bkdata-flow --bench window
 
 echo "== end to end: HTTP ingest -> JetStream -> clean -> PostgreSQL"
 $BIN/bkdata-bench e2e --secs "${E2E_SECS:-60}" --rate "${E2E_RATE:-150000}"
+
+echo "== flow end to end: live events -> JetStream -> realtime node (seed 004 SQL) -> PostgreSQL"
+$BIN/bkdata-bench flow --secs "${FLOW_SECS:-60}" --rate "${FLOW_RATE:-300000}"
+
+echo "== the tutorial's motivation: the precomputed table against the raw one, 10 M raw rows"
+$BIN/bkdata-bench query --rows "${QUERY_ROWS:-10000000}"

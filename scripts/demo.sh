@@ -101,6 +101,40 @@ for _ in $(seq 1 300); do
 done
 echo "rows shipped to PostgreSQL: $WRITTEN"
 curl -sS "$BASE/v3/databus/data_storages/?raw_data_id=$RAW" -H "$AUTH" | jq -c '.data[] | {result_table_id, storage_type, physical_table_name, status, status_display}'
+
+echo
+echo "== dataflow: a project, a flow counting levels per minute into PostgreSQL, started; then the query API"
+PROJECT=$(curl -sS -X POST "$BASE/v3/meta/projects/" -H "$AUTH" \
+  -d "{\"project_name\": \"$NAME\", \"bk_biz_id\": 2}" | jq -r .data.project_id)
+jq -n --argjson p "$PROJECT" --arg rt "$RT" --arg name "$NAME" '{project_id: $p, flow_name: $name, nodes: [
+  {id: 1, node_type: "stream_source", bk_biz_id: 2, name: "source", result_table_id: $rt, from_nodes: []},
+  {id: 2, node_type: "realtime", bk_biz_id: 2, name: "levels", table_name: ($name + "_levels"), output_name: "levels per minute",
+   window_type: "scroll", count_freq: 60, waiting_time: 0,
+   sql: ("SELECT level, count(*) AS n FROM " + $rt + " GROUP BY level"), from_nodes: [{id: 1, from_result_table_ids: [$rt]}]},
+  {id: 3, node_type: "postgresql_storage", bk_biz_id: 2, name: "pg", cluster: "default-postgresql", expires: 7,
+   from_nodes: [{id: 2, from_result_table_ids: [("2_" + $name + "_levels")]}]}]}' > "$RUN/flow.json"
+FLOW=$(curl -sS -X POST "$BASE/v3/dataflow/flow/flows/create/" -H "$AUTH" -d @"$RUN/flow.json" | jq -r .data.flow_id)
+curl -sS -X POST "$BASE/v3/dataflow/flow/flows/$FLOW/start/" -H "$AUTH" -d '{"consuming_mode": "continue"}' | jq -c '{result, task_id: .data.task_id}'
+DEPLOY=""
+for _ in $(seq 1 300); do
+  DEPLOY=$(curl -sS "$BASE/v3/dataflow/flow/flows/$FLOW/latest_deploy_data/" -H "$AUTH" | jq -r .data.status)
+  case "$DEPLOY" in success|failure) break ;; esac
+  sleep 0.2
+done
+echo "deploy: $DEPLOY"
+# Two minutes of events; the second minute's last record closes the first minute's window.
+seq 1 600 | awk -v now="$NOW" '{printf "{\"level\": \"%s\", \"code\": %d, \"ts\": %d}\n", ($1 % 10 ? "INFO" : "ERROR"), $1, now - now % 60000 + $1 * 200}' \
+  | curl -sS -X POST "$BASE/v3/databus/rawdatas/$RAW/ingest/" -H "$AUTH" --data-binary @- | jq -c '{result, records: .data.records}'
+Q="{\"sql\": \"SELECT level, n, dtEventTime FROM 2_${NAME}_levels ORDER BY level\"}"
+FLOWROWS=0
+for _ in $(seq 1 300); do
+  FLOWROWS=$(curl -sS -X POST "$BASE/v3/dataquery/query/" -H "$AUTH" -d "$Q" | jq -r '.data.total_records // 0')
+  [ "$FLOWROWS" -ge 2 ] && break
+  sleep 0.2
+done
+curl -sS -X POST "$BASE/v3/dataquery/query/" -H "$AUTH" -d "$Q" | jq -c '{select_fields_order: .data.select_fields_order, list: .data.list}'
+curl -sS "$BASE/v3/dataflow/flow/flows/$FLOW/graph/" -H "$AUTH" | jq -c '.data.nodes[1] | {status, runtime}'
+curl -sS -X POST "$BASE/v3/dataflow/flow/flows/$FLOW/stop/" -H "$AUTH" -d '{}' >/dev/null
 curl -sS -X DELETE "$BASE/v3/databus/tasks/$RT/" -H "$AUTH" >/dev/null
 
 cat <<MSG
@@ -116,8 +150,9 @@ Where to look (server and worker keep running; stop them with: scripts/demo.sh s
   curl -H "\$AUTH" $BASE/openapi.json
   curl $BASE/metrics
   curl -H "\$AUTH" $BASE/v3/databus/tasks/$RT/
+  curl -H "\$AUTH" $BASE/v3/dataflow/flow/flows/$FLOW/graph/
   psql "\$DATABASE_URL" -c 'SELECT count(*) FROM mapleleaf_2.${NAME}_2'
   task folder: $BKDATA_DATA_DIR/$TASK/ (data_pipeline.log)
   server log: $RUN/server.log, worker log: $RUN/worker.log
 MSG
-[ "$STATUS" = "completed" ] && [ "$WRITTEN" = "1000" ]
+[ "$STATUS" = "completed" ] && [ "$WRITTEN" = "1000" ] && [ "$DEPLOY" = "success" ] && [ "$FLOWROWS" -ge 2 ]

@@ -787,3 +787,93 @@ async fn a_failed_deploy_leaves_nothing_running_and_edits_apply_at_restart() {
     drop(_worker);
     srv.cleanup_bus().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_and_queue_storage_nodes() {
+    let srv = nats_server().await;
+    let _worker = srv.worker(&[("BKDATA_FLOW_IDLE_MS", "600000")]);
+    let (project, raw) = prerequisites(&srv, "unused").await;
+    source_running(&srv).await;
+    let prefix = format!("{}:", unique("bkflow"));
+    srv.bk_ok(
+        Method::POST,
+        "/v3/storekit/clusters/",
+        Some(json!({"cluster_name": "cache", "cluster_type": "redis",
+            "connection_info": {"host": "127.0.0.1", "port": 6379, "key_prefix": prefix}})),
+    )
+    .await;
+    srv.bk_ok(
+        Method::POST,
+        "/v3/storekit/clusters/",
+        Some(json!({"cluster_name": "bus", "cluster_type": "queue", "connection_info": {}})),
+    )
+    .await;
+    let sql = "SELECT max(mem_res) AS mem, ip, pid FROM 591_system_proc GROUP BY ip, pid";
+    let mut nodes = pg_flow(
+        "latest",
+        json!({"window_type": "scroll", "count_freq": 60, "waiting_time": 0}),
+        sql,
+    );
+    // bklog's redis node: the latest row per key.
+    nodes[2] = json!({"id": 3, "bk_biz_id": 591, "node_type": "redis_storage", "name": "cache",
+        "cluster": "cache", "storage_type": "join", "keys": ["ip", "pid"], "separator": ":",
+        "key_separator": "_", "expires": 1,
+        "from_nodes": [{"id": 2, "from_result_table_ids": ["591_latest"]}]});
+    nodes.as_array_mut().unwrap().push(json!({"id": 4, "bk_biz_id": 591, "node_type": "queue_storage",
+        "name": "queue", "cluster": "bus", "expires": 3,
+        "from_nodes": [{"id": 2, "from_result_table_ids": ["591_latest"]}]}));
+    let flow = create_flow(&srv, project, nodes).await;
+    deploy(&srv, flow, "start", json!({})).await;
+    let host = |ip: &str, minute: i64, mem: i64| Proc {
+        ip: ip.into(),
+        ..at(minute, 0, mem)
+    };
+    ingest(
+        &srv,
+        raw,
+        &[
+            host("10.0.0.1", 0, 5),
+            host("10.0.0.2", 0, 6),
+            host("10.0.0.1", 1, 7),
+            host("10.0.0.1", 1, 3),
+            host("10.0.0.2", 1, 9),
+            host("10.0.0.3", 2, 1),
+        ],
+    )
+    .await;
+    let mut rc = redis::Client::open("redis://127.0.0.1:6379/0")
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let get = |key: String| {
+        let mut rc = rc.clone();
+        async move {
+            let got: Option<String> = redis::cmd("GET").arg(key).query_async(&mut rc).await.unwrap();
+            got.map(|s| serde_json::from_str::<Value>(&s).unwrap())
+        }
+    };
+    let key = |ip: &str| format!("{prefix}591_latest:{ip}_100");
+    let latest = eventually(WAIT, "minute 1's rows in Redis", || async {
+        let a = get(key("10.0.0.1")).await?;
+        let b = get(key("10.0.0.2")).await?;
+        (a["dtEventTimeStamp"] == T0 + 60_000 && b["dtEventTimeStamp"] == T0 + 60_000)
+            .then_some((a, b))
+    })
+    .await;
+    assert_eq!((latest.0["mem"].as_i64(), latest.1["mem"].as_i64()), (Some(7), Some(9)));
+    assert_eq!(get(key("10.0.0.3")).await, None, "minute 2 is still open");
+    // The queue storage is the table's stream itself.
+    let tail = srv
+        .bk_ok(Method::GET, "/v3/databus/result_tables/591_latest/tail/?limit=10", None)
+        .await;
+    assert_eq!(tail.as_array().unwrap().len(), 4, "{tail}");
+    let _: i64 = redis::cmd("DEL")
+        .arg(key("10.0.0.1"))
+        .arg(key("10.0.0.2"))
+        .query_async(&mut rc)
+        .await
+        .unwrap();
+    drop(_worker);
+    srv.cleanup_bus().await;
+}

@@ -283,7 +283,10 @@ impl DeployJob {
                 Some(30.0),
             )
             .await;
-            shippers.push((rt_id, storage_type));
+            // A queue storage is the table's own stream: nothing to ship.
+            if storage_type != "queue" {
+                shippers.push((rt_id, storage_type));
+            }
         }
         let by_id: std::collections::HashMap<i64, &FlowNode> =
             nodes.iter().map(|n| (n.node_id, n)).collect();
