@@ -819,9 +819,11 @@ async fn redis_and_queue_storage_nodes() {
         "cluster": "cache", "storage_type": "join", "keys": ["ip", "pid"], "separator": ":",
         "key_separator": "_", "expires": 1,
         "from_nodes": [{"id": 2, "from_result_table_ids": ["591_latest"]}]});
-    nodes.as_array_mut().unwrap().push(json!({"id": 4, "bk_biz_id": 591, "node_type": "queue_storage",
+    nodes.as_array_mut().unwrap().push(
+        json!({"id": 4, "bk_biz_id": 591, "node_type": "queue_storage",
         "name": "queue", "cluster": "bus", "expires": 3,
-        "from_nodes": [{"id": 2, "from_result_table_ids": ["591_latest"]}]}));
+        "from_nodes": [{"id": 2, "from_result_table_ids": ["591_latest"]}]}),
+    );
     let flow = create_flow(&srv, project, nodes).await;
     deploy(&srv, flow, "start", json!({})).await;
     let host = |ip: &str, minute: i64, mem: i64| Proc {
@@ -849,7 +851,11 @@ async fn redis_and_queue_storage_nodes() {
     let get = |key: String| {
         let mut rc = rc.clone();
         async move {
-            let got: Option<String> = redis::cmd("GET").arg(key).query_async(&mut rc).await.unwrap();
+            let got: Option<String> = redis::cmd("GET")
+                .arg(key)
+                .query_async(&mut rc)
+                .await
+                .unwrap();
             got.map(|s| serde_json::from_str::<Value>(&s).unwrap())
         }
     };
@@ -861,11 +867,18 @@ async fn redis_and_queue_storage_nodes() {
             .then_some((a, b))
     })
     .await;
-    assert_eq!((latest.0["mem"].as_i64(), latest.1["mem"].as_i64()), (Some(7), Some(9)));
+    assert_eq!(
+        (latest.0["mem"].as_i64(), latest.1["mem"].as_i64()),
+        (Some(7), Some(9))
+    );
     assert_eq!(get(key("10.0.0.3")).await, None, "minute 2 is still open");
     // The queue storage is the table's stream itself.
     let tail = srv
-        .bk_ok(Method::GET, "/v3/databus/result_tables/591_latest/tail/?limit=10", None)
+        .bk_ok(
+            Method::GET,
+            "/v3/databus/result_tables/591_latest/tail/?limit=10",
+            None,
+        )
         .await;
     assert_eq!(tail.as_array().unwrap().len(), 4, "{tail}");
     let _: i64 = redis::cmd("DEL")
