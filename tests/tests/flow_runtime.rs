@@ -101,7 +101,37 @@ async fn the_seed004_tutorial_runs_end_to_end() {
         Some(json!({"result_table_id": "591_system_proc", "storages": ["kafka"]})),
     )
     .await;
-    let flow = create_flow(&srv, project, tutorial_nodes()).await;
+    // The tutorial's two requests as it sends them: BK_DATA_URL ('…/prod/v3/') joined with
+    // '/dataflow/…' (a doubled slash), credentials in the JSON body, no consuming_mode.
+    let post = |path: String, body: Value| {
+        let srv = &srv;
+        async move {
+            let r = srv
+                .client
+                .post(srv.url(&path))
+                .header("Content-Type", "application/json; charset=utf-8")
+                .body(body.to_string())
+                .send()
+                .await
+                .unwrap();
+            let v: Value = r.json().await.unwrap();
+            assert_eq!(
+                (v["result"].as_bool(), v["code"].as_str()),
+                (Some(true), Some("1500200")),
+                "{v}"
+            );
+            v["data"].clone()
+        }
+    };
+    let creds = json!({"bk_app_code": srv.app_code, "bk_app_secret": srv.secret,
+        "bkdata_authentication_method": "user", "bk_username": "admin"});
+    let mut create = creds.clone();
+    create["project_id"] = json!(project);
+    create["flow_name"] = json!("data-test");
+    create["nodes"] = tutorial_nodes();
+    let created = post("/prod/v3//dataflow/flow/flows/create/".into(), create).await;
+    let flow = created["flow_id"].as_i64().unwrap();
+    assert_eq!(created["node_ids"].as_array().unwrap().len(), 3);
     assert_eq!(
         srv.bk_ok(
             Method::GET,
@@ -112,8 +142,30 @@ async fn the_seed004_tutorial_runs_end_to_end() {
         Value::Null,
         "no deploy before the first start"
     );
-    let d = deploy(&srv, flow, "start", json!({"consuming_mode": "continue"})).await;
+    let started = post(
+        format!("/prod/v3//dataflow/flow/flows/{flow}/start/"),
+        creds,
+    )
+    .await;
+    let task = started["task_id"].as_i64().expect("task_id");
+    let d = eventually(WAIT, "the deploy to finish", || async {
+        let d = srv
+            .bk_ok(
+                Method::GET,
+                &format!("/v3/dataflow/flow/flows/{flow}/latest_deploy_data/"),
+                None,
+            )
+            .await;
+        matches!(d["status"].as_str(), Some("success" | "failure")).then_some(d)
+    })
+    .await;
+    assert_eq!(
+        (d["id"].as_i64(), d["status"].as_str()),
+        (Some(task), Some("success")),
+        "{d}"
+    );
     assert_eq!(d["action"], "start");
+    assert_eq!(d["context"]["consuming_mode"], "continue", "the default");
     assert!(d["logs"].as_array().unwrap().len() >= 3, "{d}");
     assert_eq!(flow_status(&srv, flow).await, "running");
     // The storage node made its table at start.
