@@ -47,7 +47,7 @@ echo "== window runtime (dataflow realtime node), one thread"
 cargo bench -q -p bkdata-flow --bench window
 
 echo "== end to end: HTTP ingest -> JetStream -> clean -> PostgreSQL"
-$BIN/bkdata-bench e2e --secs "${E2E_SECS:-60}" --rate "${E2E_RATE:-150000}"
+$BIN/bkdata-bench e2e --secs "${E2E_SECS:-60}" --rate "${E2E_RATE:-200000}"
 
 echo "== flow end to end: live events -> JetStream -> realtime node (seed 004 SQL) -> PostgreSQL"
 $BIN/bkdata-bench flow --secs "${FLOW_SECS:-60}" --rate "${FLOW_RATE:-300000}"
