@@ -1,6 +1,8 @@
-//! BKData wire types, shared by the server and (later) the client: the BKData envelope
+//! BKData wire types, shared by the server and the client (feature `client`): the BKData envelope
 //! `{result, data, code, message, errors}` and the data pipeline API of seed 002 with its
 //! `{success, code, message, data}` envelope.
+#[cfg(feature = "client")]
+pub mod client;
 pub mod envelope;
 pub mod pipeline;
 

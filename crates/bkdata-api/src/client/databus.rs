@@ -1,0 +1,221 @@
+//! Databus, access, meta, storekit and dataquery calls (bklog's `BkDataDatabusApi` names
+//! where bklog has them, wire reference §1.2).
+use super::{params, BkDataClient, Call, Error, Tenant};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+impl BkDataClient {
+    fn databus(&self, method: Method, path: &str, p: Value) -> Call {
+        Call::new(method, Self::url(&self.inner.roots.databus_v3, path), p)
+    }
+
+    /// GET `data_storages/` (`raw_data_id`, `bk_biz_id` filters); cached 60 s as in bklog.
+    pub async fn get_config_db_list(&self, filters: Value) -> Result<Value, Error> {
+        let mut c = self.databus(Method::GET, "data_storages/", filters);
+        c.cached = true;
+        self.send(c).await
+    }
+
+    /// POST `data_storages/`. Never cached (bklog caches writes too; that is a quirk).
+    pub async fn databus_data_storages_post(&self, body: Value) -> Result<Value, Error> {
+        self.send(self.databus(Method::POST, "data_storages/", body))
+            .await
+    }
+
+    /// PUT `data_storages/{result_table_id}/`.
+    pub async fn databus_data_storages_put(
+        &self,
+        result_table_id: &str,
+        body: Value,
+    ) -> Result<Value, Error> {
+        let c = self
+            .databus(
+                Method::PUT,
+                &format!("data_storages/{result_table_id}/"),
+                body,
+            )
+            .tenant(Tenant::FromTable(result_table_id.into()));
+        self.send(c).await
+    }
+
+    /// GET `cleans/` (`raw_data_id`, `bk_biz_id` filters).
+    pub async fn get_cleans(&self, filters: Value) -> Result<Value, Error> {
+        self.send(self.databus(Method::GET, "cleans/", filters))
+            .await
+    }
+
+    pub async fn get_clean(&self, processing_id: &str) -> Result<Value, Error> {
+        let c = self
+            .databus(Method::GET, &format!("cleans/{processing_id}/"), json!({}))
+            .tenant(Tenant::FromTable(processing_id.into()));
+        self.send(c).await
+    }
+
+    /// POST `cleans/`: answers `result_table_id` and `processing_id`.
+    pub async fn databus_cleans_post(&self, body: Value) -> Result<Value, Error> {
+        self.send(self.databus(Method::POST, "cleans/", body)).await
+    }
+
+    pub async fn databus_cleans_put(
+        &self,
+        processing_id: &str,
+        body: Value,
+    ) -> Result<Value, Error> {
+        let c = self
+            .databus(Method::PUT, &format!("cleans/{processing_id}/"), body)
+            .tenant(Tenant::FromTable(processing_id.into()));
+        self.send(c).await
+    }
+
+    /// POST v4 `clean/debug/` (bklog's shape); the static tenant.
+    pub async fn databus_clean_debug(&self, body: Value) -> Result<Value, Error> {
+        let c = Call::new(
+            Method::POST,
+            Self::url(&self.inner.roots.databus_v4, "clean/debug/"),
+            body,
+        )
+        .tenant(Tenant::Static);
+        self.send(c).await
+    }
+
+    /// POST v3 `cleans/verify/` (`{conf, msg}` → per-node result).
+    pub async fn clean_verify(&self, body: Value) -> Result<Value, Error> {
+        self.send(self.databus(Method::POST, "cleans/verify/", body))
+            .await
+    }
+
+    /// POST `tasks/` (`{result_table_id, storages}`).
+    pub async fn post_tasks(&self, body: Value) -> Result<Value, Error> {
+        let rt = body["result_table_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let c = self
+            .databus(Method::POST, "tasks/", body)
+            .tenant(Tenant::FromTable(rt));
+        self.send(c).await
+    }
+
+    pub async fn get_tasks(&self, result_table_id: &str) -> Result<Value, Error> {
+        let c = self
+            .databus(Method::GET, &format!("tasks/{result_table_id}/"), json!({}))
+            .tenant(Tenant::FromTable(result_table_id.into()));
+        self.send(c).await
+    }
+
+    /// DELETE `tasks/{result_table_id}/` (`storages` to stop some only).
+    pub async fn delete_tasks(
+        &self,
+        result_table_id: &str,
+        storages: Option<Vec<String>>,
+    ) -> Result<Value, Error> {
+        let c = self
+            .databus(
+                Method::DELETE,
+                &format!("tasks/{result_table_id}/"),
+                params(&[("storages", storages.map(|s| json!(s)))]),
+            )
+            .tenant(Tenant::FromTable(result_table_id.into()));
+        self.send(c).await
+    }
+
+    pub async fn get_raw_data_tail(&self, raw_data_id: i64) -> Result<Value, Error> {
+        self.send(self.databus(
+            Method::GET,
+            &format!("rawdatas/{raw_data_id}/tail/"),
+            json!({}),
+        ))
+        .await
+    }
+
+    pub async fn get_result_table(&self, result_table_id: &str) -> Result<Value, Error> {
+        let c = self
+            .databus(
+                Method::GET,
+                &format!("result_tables/{result_table_id}/"),
+                json!({}),
+            )
+            .tenant(Tenant::FromTable(result_table_id.into()));
+        self.send(c).await
+    }
+
+    pub async fn get_result_table_tail(&self, result_table_id: &str) -> Result<Value, Error> {
+        let c = self
+            .databus(
+                Method::GET,
+                &format!("result_tables/{result_table_id}/tail/"),
+                json!({}),
+            )
+            .tenant(Tenant::FromTable(result_table_id.into()));
+        self.send(c).await
+    }
+
+    /// POST access `rawdata/` (`{bk_biz_id, raw_data_name, …}` → `raw_data_id`).
+    pub async fn create_raw_data(&self, body: Value) -> Result<Value, Error> {
+        let c = Call::new(
+            Method::POST,
+            Self::url(&self.inner.roots.access, "rawdata/"),
+            body,
+        );
+        self.send(c).await
+    }
+
+    /// POST `rawdatas/{id}/ingest/`: records, one a line (NDJSON or raw log lines).
+    pub async fn ingest(&self, raw_data_id: i64, lines: Vec<u8>) -> Result<Value, Error> {
+        self.send_raw(
+            Method::POST,
+            Self::url(
+                &self.inner.roots.databus_v3,
+                &format!("rawdatas/{raw_data_id}/ingest/"),
+            ),
+            lines,
+        )
+        .await
+    }
+
+    /// POST meta `projects/` (`{project_name, bk_biz_id}` → `project_id`).
+    pub async fn create_project(&self, body: Value) -> Result<Value, Error> {
+        let c = Call::new(
+            Method::POST,
+            Self::url(&self.inner.roots.meta, "projects/"),
+            body,
+        );
+        self.send(c).await
+    }
+
+    /// POST meta `projects/{id}/data/add/` (`{bk_biz_id, result_table_id}`).
+    pub async fn grant_project_data(&self, project_id: i64, body: Value) -> Result<Value, Error> {
+        let c = Call::new(
+            Method::POST,
+            Self::url(
+                &self.inner.roots.meta,
+                &format!("projects/{project_id}/data/add/"),
+            ),
+            body,
+        );
+        self.send(c).await
+    }
+
+    /// POST storekit `clusters/` (`{cluster_name, cluster_type, connection_info}`).
+    pub async fn create_storage_cluster(&self, body: Value) -> Result<Value, Error> {
+        let c = Call::new(
+            Method::POST,
+            Self::url(&self.inner.roots.storekit, "clusters/"),
+            body,
+        );
+        self.send(c).await
+    }
+
+    /// POST dataquery `query/`: read-only SQL over result tables.
+    pub async fn query(&self, sql: &str, prefer_storage: Option<&str>) -> Result<Value, Error> {
+        let c = Call::new(
+            Method::POST,
+            Self::url(&self.inner.roots.dataquery, "query/"),
+            params(&[
+                ("sql", Some(json!(sql))),
+                ("prefer_storage", prefer_storage.map(|p| json!(p))),
+            ]),
+        );
+        self.send(c).await
+    }
+}

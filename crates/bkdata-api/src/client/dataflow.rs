@@ -1,0 +1,107 @@
+//! Dataflow calls (bklog's `BkDataDataFlowApi` names, wire reference §1.3). Not cached.
+use super::{BkDataClient, Call, Error, Tenant};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+impl BkDataClient {
+    fn flows(&self, method: Method, path: &str, p: Value) -> Call {
+        Call::new(
+            method,
+            Self::url(&self.inner.roots.dataflow, &format!("flow/flows/{path}")),
+            p,
+        )
+    }
+
+    /// POST `create/` (`{project_id, flow_name, nodes}` → `{flow_id, node_ids}`); 300 s.
+    pub async fn create_flow(&self, body: Value) -> Result<Value, Error> {
+        let mut c = self.flows(Method::POST, "create/", body);
+        c.timeout = Some(self.inner.create_flow_timeout);
+        self.send(c).await
+    }
+
+    /// POST `{fid}/start/` (`{consuming_mode, cluster_group}` → `{task_id}`).
+    pub async fn start_flow(&self, flow_id: i64, body: Value) -> Result<Value, Error> {
+        self.send(self.flows(Method::POST, &format!("{flow_id}/start/"), body))
+            .await
+    }
+
+    pub async fn stop_flow(&self, flow_id: i64) -> Result<Value, Error> {
+        self.send(self.flows(Method::POST, &format!("{flow_id}/stop/"), json!({})))
+            .await
+    }
+
+    pub async fn restart_flow(&self, flow_id: i64, body: Value) -> Result<Value, Error> {
+        self.send(self.flows(Method::POST, &format!("{flow_id}/restart/"), body))
+            .await
+    }
+
+    pub async fn get_flow_graph(&self, flow_id: i64) -> Result<Value, Error> {
+        self.send(self.flows(Method::GET, &format!("{flow_id}/graph/"), json!({})))
+            .await
+    }
+
+    pub async fn get_dataflow(&self, flow_id: i64) -> Result<Value, Error> {
+        self.send(self.flows(Method::GET, &format!("{flow_id}/"), json!({})))
+            .await
+    }
+
+    /// GET `{fid}/latest_deploy_data/`: `null` before the first start.
+    pub async fn get_latest_deploy_data(&self, flow_id: i64) -> Result<Value, Error> {
+        self.send(self.flows(
+            Method::GET,
+            &format!("{flow_id}/latest_deploy_data/"),
+            json!({}),
+        ))
+        .await
+    }
+
+    /// POST `{fid}/nodes/` (bklog's `{config, from_links, …}`); the tenant of `config.bk_biz_id`.
+    pub async fn add_flow_nodes(&self, flow_id: i64, body: Value) -> Result<Value, Error> {
+        let biz = body["config"]["bk_biz_id"].clone();
+        let mut c = self.flows(Method::POST, &format!("{flow_id}/nodes/"), body);
+        if let Some(b) = biz
+            .as_i64()
+            .or_else(|| biz.as_str().and_then(|s| s.parse().ok()))
+        {
+            c = c.tenant(Tenant::FromTable(format!("{b}_")));
+        }
+        self.send(c).await
+    }
+
+    /// PATCH `{fid}/nodes/{nid}/` with part of a node's config.
+    pub async fn patch_flow_nodes(
+        &self,
+        flow_id: i64,
+        node_id: i64,
+        body: Value,
+    ) -> Result<Value, Error> {
+        self.send(self.flows(Method::PATCH, &format!("{flow_id}/nodes/{node_id}/"), body))
+            .await
+    }
+
+    /// GET `{fid}/export/`: a create body.
+    pub async fn export_flow(&self, flow_id: i64) -> Result<Value, Error> {
+        self.send(self.flows(Method::GET, &format!("{flow_id}/export/"), json!({})))
+            .await
+    }
+
+    /// GET `flow/flows/` (`project_id` filter).
+    pub async fn list_flows(&self, project_id: Option<i64>) -> Result<Value, Error> {
+        let p = match project_id {
+            Some(p) => json!({"project_id": p}),
+            None => json!({}),
+        };
+        self.send(self.flows(Method::GET, "", p)).await
+    }
+
+    /// GET `{fid}/deploy_data/`: every deploy, newest first.
+    pub async fn get_deploy_data(&self, flow_id: i64) -> Result<Value, Error> {
+        self.send(self.flows(Method::GET, &format!("{flow_id}/deploy_data/"), json!({})))
+            .await
+    }
+
+    pub async fn delete_flow(&self, flow_id: i64) -> Result<Value, Error> {
+        self.send(self.flows(Method::DELETE, &format!("{flow_id}/"), json!({})))
+            .await
+    }
+}

@@ -1,0 +1,115 @@
+//! The data pipeline API of seed 002 (`/api/v0/data_pipeline/`), typed with the server's own
+//! request and response shapes.
+use super::{BkDataClient, Call, Envelope, Error};
+use crate::pipeline::*;
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+
+fn typed<T: DeserializeOwned>(url: &str, v: Value) -> Result<T, Error> {
+    serde_json::from_value(v).map_err(|e| Error::Decode {
+        url: url.to_string(),
+        message: e.to_string(),
+    })
+}
+
+impl BkDataClient {
+    async fn pipeline<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Value,
+    ) -> Result<T, Error> {
+        let url = Self::url(&self.inner.roots.pipeline, path);
+        let mut c = Call::new(method, url.clone(), body);
+        c.envelope = Envelope::Pipeline;
+        typed(&url, self.send(c).await?)
+    }
+
+    pub async fn create_task(&self, req: &CreateTaskRequest) -> Result<CreateTaskResponse, Error> {
+        self.pipeline(Method::POST, "tasks", json!(req)).await
+    }
+
+    pub async fn get_task(&self, task_id: &str) -> Result<TaskStatus, Error> {
+        self.pipeline(Method::GET, &format!("tasks/{task_id}"), json!({}))
+            .await
+    }
+
+    /// `filters`: `status`, `limit`, … as the API takes them.
+    pub async fn list_tasks(&self, filters: Value) -> Result<TaskList, Error> {
+        self.pipeline(Method::GET, "tasks", filters).await
+    }
+
+    pub async fn execute_task(
+        &self,
+        task_id: &str,
+        req: &ExecuteRequest,
+    ) -> Result<ExecuteResponse, Error> {
+        self.pipeline(
+            Method::POST,
+            &format!("tasks/{task_id}/execute"),
+            json!(req),
+        )
+        .await
+    }
+
+    pub async fn cancel_task(&self, task_id: &str) -> Result<Value, Error> {
+        self.pipeline(Method::POST, &format!("tasks/{task_id}/cancel"), json!({}))
+            .await
+    }
+
+    pub async fn get_executions(&self, task_id: &str) -> Result<ExecutionList, Error> {
+        self.pipeline(
+            Method::GET,
+            &format!("tasks/{task_id}/executions"),
+            json!({}),
+        )
+        .await
+    }
+
+    /// `filters`: `level`, `step_name`, `limit`, … as the API takes them.
+    pub async fn get_task_logs(&self, task_id: &str, filters: Value) -> Result<LogList, Error> {
+        self.pipeline(Method::GET, &format!("tasks/{task_id}/logs"), filters)
+            .await
+    }
+
+    pub async fn list_task_files(&self, task_id: &str) -> Result<FileList, Error> {
+        self.pipeline(Method::GET, &format!("tasks/{task_id}/files"), json!({}))
+            .await
+    }
+
+    pub async fn archive_task_files(
+        &self,
+        task_id: &str,
+        req: &ArchiveRequest,
+    ) -> Result<ArchiveResponse, Error> {
+        self.pipeline(
+            Method::POST,
+            &format!("tasks/{task_id}/files/archive"),
+            json!(req),
+        )
+        .await
+    }
+
+    pub async fn task_files_integrity(&self, task_id: &str) -> Result<IntegrityReport, Error> {
+        self.pipeline(
+            Method::GET,
+            &format!("tasks/{task_id}/files/integrity"),
+            json!({}),
+        )
+        .await
+    }
+
+    /// A file of the task folder, as bytes.
+    pub async fn download_task_file(
+        &self,
+        task_id: &str,
+        file_name: &str,
+    ) -> Result<Vec<u8>, Error> {
+        let url = Self::url(
+            &self.inner.roots.pipeline,
+            &format!("tasks/{task_id}/files/{file_name}"),
+        );
+        self.get_bytes(url).await
+    }
+}

@@ -1,0 +1,312 @@
+//! The client driving this platform's server, every method, on the real services: the
+//! databus chain of seed 000, a flow as in seed 004, the query API and the data pipeline API.
+use bkdata_api::client::{BkDataClient, Error};
+use bkdata_api::pipeline::{ArchiveRequest, CreateTaskRequest, ExecuteRequest};
+use bkdata_tests::seed004::{tutorial_nodes, T0};
+use bkdata_tests::*;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn client(srv: &TestServer) -> BkDataClient {
+    BkDataClient::builder()
+        .base_url(&srv.base)
+        .app(&srv.app_code, &srv.secret)
+        .username("alice")
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_method_drives_the_server() {
+    let srv = nats_server().await;
+    let worker = srv.worker(&[("BKDATA_FLOW_IDLE_MS", "600000")]);
+    let c = client(&srv);
+
+    // Databus: raw data, a clean, verify and debug, storage, tasks, ingest, tails.
+    let raw = c
+        .create_raw_data(json!({"bk_biz_id": 591, "raw_data_name": "system_proc"}))
+        .await
+        .unwrap();
+    let raw_id = raw["raw_data_id"].as_i64().unwrap();
+    let typed = [
+        ("cpu_usage_pct", "double"),
+        ("mem_usage_pct", "double"),
+        ("mem_res", "long"),
+        ("ip", "string"),
+        ("pid", "int"),
+        ("time", "long"),
+    ];
+    let assign: Vec<Value> = typed
+        .iter()
+        .map(|(k, t)| json!({"key": k, "assign_to": k, "type": t}))
+        .collect();
+    let fields: Vec<Value> = typed[..5].iter().enumerate()
+        .map(|(i, (k, t))| json!({"field_name": k, "field_type": t, "field_alias": k, "is_dimension": false, "field_index": i + 1}))
+        .collect();
+    let conf = json!({"extract": {"type": "fun", "method": "from_json", "label": "j",
+        "next": {"type": "assign", "subtype": "assign_obj", "label": "a", "assign": assign}},
+        "conf": {"time_field_name": "time", "time_format": "Unix Time Stamp(milliseconds)", "timestamp_len": 13, "timezone": 8}});
+    let clean_body = json!({"raw_data_id": raw_id, "bk_biz_id": 591, "result_table_name": "system_proc",
+        "result_table_name_alias": "进程", "json_config": conf.to_string(), "fields": fields});
+    let clean = c.databus_cleans_post(clean_body.clone()).await.unwrap();
+    let rt = clean["result_table_id"].as_str().unwrap().to_string();
+    assert_eq!(
+        (rt.as_str(), clean["processing_id"].as_str()),
+        ("591_system_proc", Some("591_system_proc"))
+    );
+    let record = |t: i64, mem: i64| {
+        json!({"time": t, "ip": "10.0.0.1", "pid": 100, "cpu_usage_pct": 1.5, "mem_usage_pct": 2.5, "mem_res": mem}).to_string()
+    };
+    let v = c
+        .clean_verify(json!({"conf": conf.to_string(), "msg": record(T0, 7)}))
+        .await
+        .unwrap();
+    assert!(v["result"].is_array(), "{v}");
+    let d = c
+        .databus_clean_debug(json!({"input": "a|b", "rules": [{"input_id": "__raw_data", "output_id": "bk_separator_object", "operator": {"type": "split_str", "delimiter": "|"}}], "filter_rules": []}))
+        .await
+        .unwrap();
+    assert_eq!(d["rules_output"][0]["value"], json!(["a", "b"]));
+    let mut changed = clean_body.clone();
+    changed["description"] = json!("changed by the client");
+    c.databus_cleans_put(&rt, changed).await.unwrap();
+    assert_eq!(
+        c.get_cleans(json!({"raw_data_id": raw_id}))
+            .await
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        c.get_clean(&rt).await.unwrap()["processing_id"],
+        rt.as_str()
+    );
+    let ds = c
+        .databus_data_storages_post(
+            json!({"result_table_id": rt, "storage_type": "postgresql", "expires": "7d"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ds["physical_table_name"], "mapleleaf_591.system_proc_591");
+    c.databus_data_storages_put(&rt, json!({"storage_type": "postgresql", "expires": "3d"}))
+        .await
+        .unwrap();
+    let list = c
+        .get_config_db_list(json!({"raw_data_id": raw_id}))
+        .await
+        .unwrap();
+    assert_eq!(list[0]["expires"], "3d", "{list}");
+    assert!(list[0]["status_display"].is_string());
+    c.post_tasks(json!({"result_table_id": rt, "storages": ["kafka", "postgresql"]}))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.get_tasks(&rt).await.unwrap()["storages"]["postgresql"]["status"],
+        "running"
+    );
+    let lines: String = (0..10).map(|i| record(T0 + i * 60_000, i) + "\n").collect();
+    let ingested = c.ingest(raw_id, lines.into_bytes()).await.unwrap();
+    assert_eq!(ingested["records"], 10);
+    assert_eq!(
+        c.get_raw_data_tail(raw_id)
+            .await
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        10
+    );
+    eventually(WAIT, "the clean's rows", || async {
+        let t = c.get_result_table_tail(&rt).await.unwrap();
+        (t.as_array().map_or(0, Vec::len) == 10).then_some(())
+    })
+    .await;
+    assert_eq!(
+        c.get_result_table(&rt).await.unwrap()["fields"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
+
+    // Dataflow: the tutorial's flow (storage on PostgreSQL), every call.
+    c.create_storage_cluster(json!({"cluster_name": "yyy-lasting", "cluster_type": "tspider",
+        "connection_info": {"host": "127.0.0.1", "port": 3306, "user": "root", "password": "", "database": "bkdata_client_unused"}}))
+        .await
+        .unwrap();
+    let project = c
+        .create_project(json!({"project_name": "tutorial", "bk_biz_id": 591}))
+        .await
+        .unwrap()["project_id"]
+        .as_i64()
+        .unwrap();
+    let mut nodes = tutorial_nodes();
+    nodes[1]["count_freq"] = json!(60);
+    nodes[1]["waiting_time"] = json!(0);
+    nodes[2] = json!({"id": 3, "bk_biz_id": 591, "node_type": "postgresql_storage", "name": "pg", "cluster": "default-postgresql",
+        "expires": 3, "from_nodes": [{"id": 2, "from_result_table_ids": ["591_system_proc_ip_grp"]}]});
+    let f = c
+        .create_flow(json!({"project_id": project, "flow_name": "data-test", "nodes": nodes}))
+        .await
+        .unwrap();
+    let flow = f["flow_id"].as_i64().unwrap();
+    let rt_node = f["node_ids"][1].as_i64().unwrap();
+    assert_eq!(c.get_latest_deploy_data(flow).await.unwrap(), Value::Null);
+    let task = c
+        .start_flow(flow, json!({"consuming_mode": "from_head"}))
+        .await
+        .unwrap()["task_id"]
+        .as_i64()
+        .unwrap();
+    let deployed = eventually(WAIT, "the start", || async {
+        let d = c.get_latest_deploy_data(flow).await.unwrap();
+        (d["status"] == "success").then_some(d)
+    })
+    .await;
+    assert_eq!(deployed["id"], task);
+    assert_eq!(c.get_dataflow(flow).await.unwrap()["status"], "running");
+    let rows = eventually(WAIT, "windows in PostgreSQL", || async {
+        let q = c.query("SELECT mem, ip, pid, dtEventTimeStamp FROM 591_system_proc_ip_grp ORDER BY dtEventTimeStamp", None).await.unwrap();
+        (q["total_records"].as_i64() == Some(9)).then_some(q)
+    })
+    .await;
+    assert_eq!(rows["list"][3]["mem"], 3, "{rows}");
+    assert_eq!(
+        rows["select_fields_order"],
+        json!(["mem", "ip", "pid", "dtEventTimeStamp"])
+    );
+    let g = c.get_flow_graph(flow).await.unwrap();
+    assert_eq!(g["nodes"][1]["runtime"]["windows"], 9, "{g}");
+    c.patch_flow_nodes(
+        flow,
+        rt_node,
+        json!({"sql": "SELECT max(mem_res) AS mem, ip, pid FROM 591_system_proc GROUP BY ip, pid"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        c.get_flow_graph(flow).await.unwrap()["nodes"][1]["has_modify"],
+        true
+    );
+    let added = c
+        .add_flow_nodes(flow, json!({"flow_id": flow, "node_type": "queue_storage",
+            "config": {"bk_biz_id": 591, "name": "queue", "cluster": "q", "from_result_table_ids": ["591_system_proc_ip_grp"]},
+            "from_links": [{"source": {"node_id": rt_node, "id": "ch_1", "arrow": "Right"}, "target": {"id": "ch_2", "arrow": "Left"}}]}))
+        .await;
+    assert!(
+        matches!(&added, Err(Error::Api { code, errors: Some(_), .. }) if code == "1500400"),
+        "no cluster q: {added:?}"
+    );
+    c.restart_flow(flow, json!({"consuming_mode": "continue"}))
+        .await
+        .unwrap();
+    eventually(WAIT, "the restart", || async {
+        let d = c.get_latest_deploy_data(flow).await.unwrap();
+        (d["action"] == "restart" && d["status"] == "success").then_some(())
+    })
+    .await;
+    let exported = c.export_flow(flow).await.unwrap();
+    assert_eq!(exported["nodes"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        c.list_flows(Some(project))
+            .await
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    c.stop_flow(flow).await.unwrap();
+    eventually(WAIT, "the stop", || async {
+        (c.get_dataflow(flow).await.unwrap()["status"] == "no-start").then_some(())
+    })
+    .await;
+    assert_eq!(
+        c.get_deploy_data(flow)
+            .await
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    c.delete_flow(flow).await.unwrap();
+    c.delete_tasks(&rt, None).await.unwrap();
+    assert_eq!(
+        c.get_tasks(&rt).await.unwrap()["storages"]["postgresql"]["status"],
+        "stopped"
+    );
+
+    // The data pipeline API, typed.
+    let created = c
+        .create_task(&CreateTaskRequest {
+            table_list_file: "tables.txt".into(),
+            business_context: "高速公路服务区".into(),
+            db_name: None,
+            enable_sql_validation: true,
+            enable_llm_repair: false,
+            modify_original_file: false,
+            enable_training_data_load: true,
+        })
+        .await
+        .unwrap();
+    let id = created.task_id.clone();
+    assert_eq!(c.list_tasks(json!({})).await.unwrap().tasks.len(), 1);
+    c.execute_task(
+        &id,
+        &ExecuteRequest {
+            execution_mode: Some("complete".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    eventually(WAIT, "the task to complete", || async {
+        (c.get_task(&id).await.unwrap().status == "completed").then_some(())
+    })
+    .await;
+    assert_eq!(c.get_executions(&id).await.unwrap().executions.len(), 1);
+    assert!(c.get_task_logs(&id, json!({})).await.unwrap().total > 0);
+    let files = c.list_task_files(&id).await.unwrap();
+    assert!(files
+        .files
+        .iter()
+        .any(|f| f.file_name == "task_config.json"));
+    let config = c.download_task_file(&id, "task_config.json").await.unwrap();
+    assert!(serde_json::from_slice::<Value>(&config).is_ok());
+    assert!(c.task_files_integrity(&id).await.unwrap().files.len() >= files.files.len());
+    let archive = c
+        .archive_task_files(&id, &ArchiveRequest::default())
+        .await
+        .unwrap();
+    assert!(archive.archive_name.ends_with(".zip") || archive.archive_name.ends_with(".tar.gz"));
+    // Cancelling a finished task is refused, in the pipeline envelope.
+    assert!(matches!(
+        c.cancel_task(&id).await,
+        Err(Error::Api {
+            status: 409 | 400,
+            ..
+        })
+    ));
+    match c.get_task("task_19990101_000000").await {
+        Err(Error::Api { status: 404, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    // Wrong credentials: an auth error.
+    let wrong = BkDataClient::builder()
+        .base_url(&srv.base)
+        .app(&srv.app_code, "nope")
+        .build()
+        .unwrap();
+    assert!(matches!(
+        wrong.get_dataflow(flow).await,
+        Err(Error::Auth { .. })
+    ));
+    assert!(matches!(wrong.get_task(&id).await, Err(Error::Auth { .. })));
+    drop(worker);
+    srv.cleanup_bus().await;
+}
