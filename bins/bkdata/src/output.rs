@@ -172,9 +172,10 @@ mod tests {
 
     #[test]
     fn tables_line_up_wide_characters() {
+        let order = ["name".to_string(), "n".to_string()];
         let t = render(
             &json!([{"name": "数据源", "n": 1}, {"name": "ab", "n": 22}]),
-            None,
+            Some(&order),
         );
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines[0], "name    n");
