@@ -1,6 +1,7 @@
 //! The client driving this platform's server, every method, on the real services: the
 //! databus chain of seed 000, a flow as in seed 004, the query API and the data pipeline API.
 use bkdata_api::client::{BkDataClient, Error};
+use bkdata_api::dataflow::{CreateFlowRequest, DeployRequest, QueryRequest};
 use bkdata_api::pipeline::{ArchiveRequest, CreateTaskRequest, ExecuteRequest};
 use bkdata_tests::seed004::{tutorial_nodes, T0};
 use bkdata_tests::*;
@@ -150,48 +151,65 @@ async fn every_method_drives_the_server() {
     nodes[2] = json!({"id": 3, "bk_biz_id": 591, "node_type": "postgresql_storage", "name": "pg", "cluster": "default-postgresql",
         "expires": 3, "from_nodes": [{"id": 2, "from_result_table_ids": ["591_system_proc_ip_grp"]}]});
     let f = c
-        .create_flow(json!({"project_id": project, "flow_name": "data-test", "nodes": nodes}))
+        .create_flow(&CreateFlowRequest {
+            project_id: project,
+            flow_name: "data-test".into(),
+            description: String::new(),
+            nodes: nodes.as_array().unwrap().clone(),
+        })
         .await
         .unwrap();
-    let flow = f["flow_id"].as_i64().unwrap();
-    let rt_node = f["node_ids"][1].as_i64().unwrap();
-    assert_eq!(c.get_latest_deploy_data(flow).await.unwrap(), Value::Null);
+    let flow = f.flow_id;
+    let rt_node = f.node_ids[1];
+    assert_eq!(c.get_latest_deploy_data(flow).await.unwrap(), None);
+    let mode = |m: &str| DeployRequest {
+        consuming_mode: Some(m.into()),
+        cluster_group: None,
+    };
     let task = c
-        .start_flow(flow, json!({"consuming_mode": "from_head"}))
+        .start_flow(flow, &mode("from_head"))
         .await
-        .unwrap()["task_id"]
-        .as_i64()
-        .unwrap();
+        .unwrap()
+        .task_id;
     let deployed = eventually(WAIT, "the start", || async {
-        let d = c.get_latest_deploy_data(flow).await.unwrap();
-        (d["status"] == "success").then_some(d)
+        let d = c.get_latest_deploy_data(flow).await.unwrap()?;
+        (d.status == "success").then_some(d)
     })
     .await;
-    assert_eq!(deployed["id"], task);
-    assert_eq!(c.get_dataflow(flow).await.unwrap()["status"], "running");
+    assert_eq!(deployed.id, task);
+    assert_eq!(deployed.context["consuming_mode"], "from_head");
+    assert_eq!(c.get_dataflow(flow).await.unwrap().status, "running");
+    let sql = "SELECT mem, ip, pid, dtEventTimeStamp FROM 591_system_proc_ip_grp ORDER BY dtEventTimeStamp";
     let rows = eventually(WAIT, "windows in PostgreSQL", || async {
-        let q = c.query("SELECT mem, ip, pid, dtEventTimeStamp FROM 591_system_proc_ip_grp ORDER BY dtEventTimeStamp", None).await.unwrap();
-        (q["total_records"].as_i64() == Some(9)).then_some(q)
+        let q = c
+            .query(&QueryRequest {
+                sql: sql.into(),
+                prefer_storage: None,
+            })
+            .await
+            .unwrap();
+        (q.total_records == 9).then_some(q)
     })
     .await;
-    assert_eq!(rows["list"][3]["mem"], 3, "{rows}");
+    assert_eq!(rows.list[3]["mem"], 3, "{rows:?}");
     assert_eq!(
-        rows["select_fields_order"],
-        json!(["mem", "ip", "pid", "dtEventTimeStamp"])
+        rows.select_fields_order,
+        ["mem", "ip", "pid", "dtEventTimeStamp"]
     );
+    assert_eq!(rows.device, "postgresql");
     let g = c.get_flow_graph(flow).await.unwrap();
-    assert_eq!(g["nodes"][1]["runtime"]["windows"], 9, "{g}");
-    c.patch_flow_nodes(
-        flow,
-        rt_node,
-        json!({"sql": "SELECT max(mem_res) AS mem, ip, pid FROM 591_system_proc GROUP BY ip, pid"}),
-    )
-    .await
-    .unwrap();
     assert_eq!(
-        c.get_flow_graph(flow).await.unwrap()["nodes"][1]["has_modify"],
-        true
+        g.nodes[1].runtime.as_ref().map(|r| r.windows),
+        Some(9),
+        "{g:?}"
     );
+    assert_eq!(g.links.len(), 2);
+    let patched = c
+        .patch_flow_nodes(flow, rt_node, json!({"sql": "SELECT max(mem_res) AS mem, ip, pid FROM 591_system_proc GROUP BY ip, pid"}))
+        .await
+        .unwrap();
+    assert_eq!(patched.node_id, rt_node);
+    assert!(c.get_flow_graph(flow).await.unwrap().nodes[1].has_modify);
     let added = c
         .add_flow_nodes(flow, json!({"flow_id": flow, "node_type": "queue_storage",
             "config": {"bk_biz_id": 591, "name": "queue", "cluster": "q", "from_result_table_ids": ["591_system_proc_ip_grp"]},
@@ -201,39 +219,23 @@ async fn every_method_drives_the_server() {
         matches!(&added, Err(Error::Api { code, errors: Some(_), .. }) if code == "1500400"),
         "no cluster q: {added:?}"
     );
-    c.restart_flow(flow, json!({"consuming_mode": "continue"}))
-        .await
-        .unwrap();
+    c.restart_flow(flow, &mode("continue")).await.unwrap();
     eventually(WAIT, "the restart", || async {
-        let d = c.get_latest_deploy_data(flow).await.unwrap();
-        (d["action"] == "restart" && d["status"] == "success").then_some(())
+        let d = c.get_latest_deploy_data(flow).await.unwrap()?;
+        (d.action == "restart" && d.status == "success").then_some(())
     })
     .await;
     let exported = c.export_flow(flow).await.unwrap();
-    assert_eq!(exported["nodes"].as_array().unwrap().len(), 3);
-    assert_eq!(
-        c.list_flows(Some(project))
-            .await
-            .unwrap()
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!((exported.nodes.len(), exported.project_id), (3, project));
+    assert_eq!(c.list_flows(Some(project)).await.unwrap().len(), 1);
     c.stop_flow(flow).await.unwrap();
     eventually(WAIT, "the stop", || async {
-        (c.get_dataflow(flow).await.unwrap()["status"] == "no-start").then_some(())
+        (c.get_dataflow(flow).await.unwrap().status == "no-start").then_some(())
     })
     .await;
-    assert_eq!(
-        c.get_deploy_data(flow)
-            .await
-            .unwrap()
-            .as_array()
-            .unwrap()
-            .len(),
-        3
-    );
+    let deploys = c.get_deploy_data(flow).await.unwrap();
+    let actions: Vec<&str> = deploys.iter().map(|d| d.action.as_str()).collect();
+    assert_eq!(actions, ["stop", "restart", "start"]);
     c.delete_flow(flow).await.unwrap();
     c.delete_tasks(&rt, None).await.unwrap();
     assert_eq!(

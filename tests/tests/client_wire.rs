@@ -5,6 +5,7 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use bkdata_api::client::{AuthMethod, BkDataClient, Error};
+use bkdata_api::dataflow::{CreateFlowRequest, DeployRequest};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -190,12 +191,22 @@ async fn calls_carry_what_bkdata_expects() {
     c.get_result_table("2_x").await.unwrap();
     c.get_result_table_tail("2_x").await.unwrap();
     c.export_flow(5).await.unwrap();
-    c.create_flow(json!({})).await.unwrap();
-    c.start_flow(5, json!({"consuming_mode": "from_tail"}))
-        .await
-        .unwrap();
+    c.create_flow(&CreateFlowRequest::default()).await.unwrap();
+    c.start_flow(
+        5,
+        &DeployRequest {
+            consuming_mode: Some("from_tail".into()),
+            cluster_group: None,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        st.seen.lock().unwrap().last().unwrap().body["consuming_mode"],
+        "from_tail"
+    );
     c.stop_flow(5).await.unwrap();
-    c.restart_flow(5, json!({})).await.unwrap();
+    c.restart_flow(5, &DeployRequest::default()).await.unwrap();
     c.get_flow_graph(5).await.unwrap();
     c.get_latest_deploy_data(5).await.unwrap();
     c.get_dataflow(5).await.unwrap();
@@ -285,17 +296,42 @@ async fn answers_in_bkdata_shapes_are_read() {
         200,
         r#"{"result": true, "data": {"flow_id": 25966, "node_ids": [1, 2, 3]}, "code": "1500200", "message": "ok", "errors": null, "request_id": "x", "trace": {}}"#,
     );
-    let v = c.create_flow(json!({})).await.unwrap();
-    assert_eq!(v["flow_id"], 25966);
+    let v = c.create_flow(&CreateFlowRequest::default()).await.unwrap();
+    assert_eq!((v.flow_id, v.node_ids), (25966, vec![1, 2, 3]));
     // Null data.
     answer(
         200,
         r#"{"result": true, "data": null, "code": "1500200", "message": "ok", "errors": null}"#,
     );
-    assert_eq!(c.get_latest_deploy_data(1).await.unwrap(), Value::Null);
+    assert_eq!(c.get_latest_deploy_data(1).await.unwrap(), None);
+    // A real BKData graph: none of this platform's additions, some of BKData's own.
+    answer(
+        200,
+        r#"{"result": true, "code": "1500200", "message": "ok", "errors": null, "data": {"version": "V202611221430",
+            "nodes": [{"node_id": 179686, "node_type": "realtime", "node_name": "统计", "status": "warning",
+                       "has_modify": true, "node_config": {"sql": "SELECT 1"}, "related": false, "flow_id": "25966"}],
+            "links": [{"from_node_id": 179685, "to_node_id": 179686, "frontend_info": {}}]}}"#,
+    );
+    let g = c.get_flow_graph(25966).await;
+    let g = match g {
+        Ok(g) => g,
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(
+        (
+            g.nodes[0].status.as_str(),
+            g.nodes[0].has_modify,
+            g.nodes[0].runtime.clone()
+        ),
+        ("warning", true, None)
+    );
+    assert_eq!(g.links[0].to_node_id, 179686);
     // A body without `result` is a success (bklog's rule).
     answer(200, r#"{"list": [1, 2]}"#);
-    assert_eq!(c.get_dataflow(1).await.unwrap()["list"], json!([1, 2]));
+    assert_eq!(
+        c.get_result_table("2_x").await.unwrap()["list"],
+        json!([1, 2])
+    );
     // status_display as BKData answers it.
     answer(
         200,
@@ -377,6 +413,9 @@ async fn answers_in_bkdata_shapes_are_read() {
         n + 3,
         "a GET: tried three times"
     );
-    assert!(retrying.start_flow(1, json!({})).await.is_err());
+    assert!(retrying
+        .start_flow(1, &DeployRequest::default())
+        .await
+        .is_err());
     assert_eq!(st.seen.lock().unwrap().len(), n + 4, "a POST: once");
 }

@@ -1,6 +1,6 @@
 //! Flows (`/v3/dataflow/flow/flows/`), in BKData's envelope: create (checked as a whole; an
 //! invalid node leaves nothing behind), get, list, graph, export, delete.
-use crate::request::{bk_body, body, db, id_of, ok, BkResult};
+use crate::request::{bk_body, body, db, id_of, ok, ok_as, BkResult};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -47,7 +47,7 @@ async fn create(
     let prepared = db(&st, move |conn| flows::prepare(conn, &caller, &req)).await?;
     let nodes = flows::check(&prepared).await?;
     let out = db(&st, move |conn| flows::create(conn, &c, prepared, nodes)).await?;
-    ok(out)
+    ok_as(out)
 }
 
 async fn list(
@@ -60,7 +60,7 @@ async fn list(
         None => None,
     };
     let rows = db(&st, move |conn| flows::list(conn, &c, project)).await?;
-    ok(json!(rows.iter().map(flows::view).collect::<Vec<_>>()))
+    ok_as(rows.iter().map(flows::view).collect::<Vec<_>>())
 }
 
 async fn read(
@@ -70,7 +70,7 @@ async fn read(
 ) -> BkResult {
     let id = id_of("flow", &id)?;
     let x = db(&st, move |conn| flows::get(conn, &c, id)).await?;
-    ok(flows::view(&x))
+    ok_as(flows::view(&x))
 }
 
 async fn graph(
@@ -79,7 +79,7 @@ async fn graph(
     Path(id): Path<String>,
 ) -> BkResult {
     let id = id_of("flow", &id)?;
-    ok(db(&st, move |conn| flows::graph(conn, &c, id)).await?)
+    ok_as(db(&st, move |conn| flows::graph(conn, &c, id)).await?)
 }
 
 async fn export(
@@ -88,7 +88,7 @@ async fn export(
     Path(id): Path<String>,
 ) -> BkResult {
     let id = id_of("flow", &id)?;
-    ok(db(&st, move |conn| flows::export(conn, &c, id)).await?)
+    ok_as(db(&st, move |conn| flows::export(conn, &c, id)).await?)
 }
 
 async fn remove(
@@ -105,10 +105,12 @@ async fn act(st: AppState, c: Caller, id: String, action: &'static str, bytes: B
     let id = id_of("flow", &id)?;
     // BKData's start and stop take an empty body too.
     let body: serde_json::Value = body(&bytes, true).map_err(|e| e.bkdata("1500400"))?;
-    ok(db(&st, move |conn| {
-        deploy::request(conn, &c, id, action, &body)
-    })
-    .await?)
+    ok_as(
+        db(&st, move |conn| {
+            deploy::request(conn, &c, id, action, &body)
+        })
+        .await?,
+    )
 }
 
 async fn start(
@@ -145,7 +147,7 @@ async fn latest_deploy(
 ) -> BkResult {
     let id = id_of("flow", &id)?;
     let d = db(&st, move |conn| deploy::latest(conn, &c, id)).await?;
-    ok(d.as_ref().map_or(serde_json::Value::Null, deploy::view))
+    ok_as(d.as_ref().map(deploy::view))
 }
 
 async fn deploys(
@@ -155,7 +157,7 @@ async fn deploys(
 ) -> BkResult {
     let id = id_of("flow", &id)?;
     let list = db(&st, move |conn| deploy::history(conn, &c, id)).await?;
-    ok(json!(list.iter().map(deploy::view).collect::<Vec<_>>()))
+    ok_as(list.iter().map(deploy::view).collect::<Vec<_>>())
 }
 
 /// Node edits: read and resolve, check the whole graph (async), then save.

@@ -1,6 +1,6 @@
 //! The query API (`/v3/dataquery/query/`): `{sql, prefer_storage}` → read-only SQL on the
 //! storage of the result tables it names, in BKData's envelope.
-use crate::request::{bk_body, db, ok, BkResult};
+use crate::request::{bk_body, db, ok_as, BkResult};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -38,5 +38,5 @@ async fn run(
         max_rows: st.config.query_max_rows,
         timeout: Duration::from_millis(st.config.query_timeout_ms),
     };
-    ok(query::run(&plan, &checked, limits).await?)
+    ok_as(query::run(&plan, &checked, limits).await?)
 }

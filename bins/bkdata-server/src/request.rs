@@ -66,6 +66,12 @@ pub fn ok(v: Value) -> BkResult {
     Ok(Json(BkEnvelope::ok(v)))
 }
 
+/// A BKData-envelope answer of a shared wire type (`bkdata_api`).
+pub fn ok_as(v: impl serde::Serialize) -> BkResult {
+    ok(serde_json::to_value(v)
+        .map_err(|e| ApiError::from(DatabusError::Internal(e.to_string())))?)
+}
+
 /// Run a database call on the blocking pool.
 pub async fn db<T: Send + 'static>(
     st: &AppState,

@@ -9,6 +9,7 @@ mod config;
 mod output;
 
 use bkdata_api::client::{BkDataClient, Error};
+use bkdata_api::dataflow::{CreateFlowRequest, DeployRequest, QueryRequest};
 use clap::{CommandFactory, Parser, Subcommand};
 use output::Format;
 use serde_json::{json, Value};
@@ -505,32 +506,27 @@ async fn run(cli: Cli) -> Out {
             sql,
             prefer_storage,
         } => {
-            let v = c.query(&sql, prefer_storage.as_deref()).await?;
+            let q = c
+                .query(&QueryRequest {
+                    sql,
+                    prefer_storage,
+                })
+                .await?;
             if fmt == Format::Json {
-                return show(v);
+                return show(val(&q));
             }
-            let order: Vec<String> = v["select_fields_order"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|x| x.as_str().map(str::to_string))
-                .collect();
-            let list = &v["list"];
-            if list.as_array().is_some_and(Vec::is_empty) {
+            if q.list.is_empty() {
                 println!("(no rows)");
             } else {
-                println!("{}", output::render(list, Some(&order)));
+                let list = Value::Array(q.list.iter().cloned().map(Value::Object).collect());
+                println!("{}", output::render(&list, Some(&q.select_fields_order)));
             }
             eprintln!(
                 "{} row(s){} in {:.3} s from {}",
-                v["total_records"],
-                if v["truncated"] == true {
-                    " (truncated)"
-                } else {
-                    ""
-                },
-                v["timetaken"].as_f64().unwrap_or_default(),
-                v["device"].as_str().unwrap_or_default()
+                q.total_records,
+                if q.truncated { " (truncated)" } else { "" },
+                q.timetaken,
+                q.device
             );
             Ok(())
         }
@@ -582,32 +578,29 @@ async fn ingest(c: &BkDataClient, raw_id: i64, file: &str, batch: usize, fmt: Fo
     Ok(())
 }
 
-/// Poll the latest deploy until it ends; 10 when it failed.
-async fn wait_deploy(c: &BkDataClient, flow_id: i64, task_id: &Value, quiet: bool) -> Out {
+/// Poll the latest deploy until it ends; 10 when it failed. `task_id`: the deploy to wait
+/// for (`None`: whichever is latest).
+async fn wait_deploy(c: &BkDataClient, flow_id: i64, task_id: Option<i64>, quiet: bool) -> Out {
     let mut printed = 0usize;
     loop {
-        let d = c.get_latest_deploy_data(flow_id).await?;
+        let Some(d) = c.get_latest_deploy_data(flow_id).await? else {
+            return Err(Fail(1, format!("flow {flow_id} has never been started")));
+        };
         if !quiet {
-            let logs = d["logs"].as_array().cloned().unwrap_or_default();
-            for l in logs.iter().skip(printed) {
-                eprintln!(
-                    "{} {} {}",
-                    l["time"].as_str().unwrap_or_default(),
-                    l["level"].as_str().unwrap_or_default(),
-                    l["message"].as_str().unwrap_or_default()
-                );
+            for l in d.logs.iter().skip(printed) {
+                eprintln!("{} {} {}", l.time, l.level, l.message);
             }
-            printed = logs.len();
+            printed = d.logs.len();
         }
-        if d["id"] == *task_id || task_id.is_null() {
-            match d["status"].as_str() {
-                Some("success") => return Ok(()),
-                Some("failure") => {
+        if task_id.is_none_or(|t| t == d.id) {
+            match d.status.as_str() {
+                "success" => return Ok(()),
+                "failure" => {
                     return Err(Fail(
                         10,
                         format!(
                         "deploy {} of flow {flow_id} failed; see `bkdata flow status {flow_id}`",
-                        d["id"]
+                        d.id
                     ),
                     ))
                 }
@@ -618,23 +611,33 @@ async fn wait_deploy(c: &BkDataClient, flow_id: i64, task_id: &Value, quiet: boo
     }
 }
 
-fn create_body(mut v: Value, project: Option<i64>, name: Option<String>) -> Result<Value, Fail> {
-    if v.is_array() {
-        v = json!({"nodes": v});
-    }
+fn create_body(
+    v: Value,
+    project: Option<i64>,
+    name: Option<String>,
+) -> Result<CreateFlowRequest, Fail> {
+    let mut req: CreateFlowRequest = match v {
+        // Seed 004's `nodes` alone.
+        Value::Array(nodes) => CreateFlowRequest {
+            nodes,
+            ..Default::default()
+        },
+        other => serde_json::from_value(other)
+            .map_err(|e| Fail(9, format!("not a flow create body: {e}")))?,
+    };
     if let Some(p) = project {
-        v["project_id"] = json!(p);
+        req.project_id = p;
     }
     if let Some(n) = name {
-        v["flow_name"] = json!(n);
+        req.flow_name = n;
     }
-    if v["project_id"].is_null() || v["flow_name"].is_null() {
+    if req.project_id == 0 || req.flow_name.is_empty() {
         return Err(Fail(
             2,
             "a flow needs --project and --name (or project_id and flow_name in the file)".into(),
         ));
     }
-    Ok(v)
+    Ok(req)
 }
 
 async fn flow(c: &BkDataClient, cmd: FlowCmd, fmt: Format) -> Out {
@@ -642,6 +645,11 @@ async fn flow(c: &BkDataClient, cmd: FlowCmd, fmt: Format) -> Out {
         output::print(fmt, &v);
         Ok(())
     };
+    let mode = |m: String| DeployRequest {
+        consuming_mode: Some(m),
+        cluster_group: None,
+    };
+    let quiet = fmt == Format::Json;
     match cmd {
         FlowCmd::Create {
             file,
@@ -652,45 +660,40 @@ async fn flow(c: &BkDataClient, cmd: FlowCmd, fmt: Format) -> Out {
             file,
             project,
             name,
-        } => show(
-            c.create_flow(create_body(read_json(&file)?, project, name)?)
-                .await?,
-        ),
+        } => show(val(&c
+            .create_flow(&create_body(read_json(&file)?, project, name)?)
+            .await?)),
         FlowCmd::Start {
             flow_id,
-            mode,
+            mode: m,
             wait,
         } => {
-            let t = c
-                .start_flow(flow_id, json!({"consuming_mode": mode}))
-                .await?;
+            let t = c.start_flow(flow_id, &mode(m)).await?;
             if wait {
-                wait_deploy(c, flow_id, &t["task_id"], fmt == Format::Json).await?;
+                wait_deploy(c, flow_id, Some(t.task_id), quiet).await?;
             }
-            show(t)
+            show(val(&t))
         }
         FlowCmd::Restart {
             flow_id,
-            mode,
+            mode: m,
             wait,
         } => {
-            let t = c
-                .restart_flow(flow_id, json!({"consuming_mode": mode}))
-                .await?;
+            let t = c.restart_flow(flow_id, &mode(m)).await?;
             if wait {
-                wait_deploy(c, flow_id, &t["task_id"], fmt == Format::Json).await?;
+                wait_deploy(c, flow_id, Some(t.task_id), quiet).await?;
             }
-            show(t)
+            show(val(&t))
         }
         FlowCmd::Stop { flow_id, wait } => {
             let t = c.stop_flow(flow_id).await?;
             if wait {
-                wait_deploy(c, flow_id, &t["task_id"], fmt == Format::Json).await?;
+                wait_deploy(c, flow_id, Some(t.task_id), quiet).await?;
             }
-            show(t)
+            show(val(&t))
         }
         FlowCmd::Graph { flow_id } => {
-            let g = c.get_flow_graph(flow_id).await?;
+            let g = val(&c.get_flow_graph(flow_id).await?);
             match fmt {
                 Format::Json => show(g),
                 Format::Table => {
@@ -701,16 +704,17 @@ async fn flow(c: &BkDataClient, cmd: FlowCmd, fmt: Format) -> Out {
         }
         FlowCmd::Status { flow_id, watch } => {
             if watch {
-                wait_deploy(c, flow_id, &Value::Null, false).await?;
+                wait_deploy(c, flow_id, None, false).await?;
             }
             let f = c.get_dataflow(flow_id).await?;
             let d = c.get_latest_deploy_data(flow_id).await?;
             show(
-                json!({"flow_id": flow_id, "status": f["status"], "deploy": d["id"], "action": d["action"],
-                "deploy_status": d["status"], "progress": d["progress"]}),
+                json!({"flow_id": flow_id, "status": f.status, "deploy": d.as_ref().map(|d| d.id),
+                "action": d.as_ref().map(|d| d.action.clone()), "deploy_status": d.as_ref().map(|d| d.status.clone()),
+                "progress": d.as_ref().map(|d| d.progress)}),
             )
         }
-        FlowCmd::List { project } => show(c.list_flows(project).await?),
+        FlowCmd::List { project } => show(val(&c.list_flows(project).await?)),
         FlowCmd::Export { flow_id } => {
             // Always JSON: it is a file to import.
             println!(

@@ -3,6 +3,7 @@
 //! worker carries it out (`run::DeployJob`) while clients poll `latest_deploy_data/`. One
 //! deploy at a time per flow.
 use crate::flows;
+use bkdata_api::dataflow::{DeployData, DeployLog, DeployTask};
 use bkdata_databus::rawdata::bk_time;
 use bkdata_databus::DatabusError;
 use bkdata_models::auth::Caller;
@@ -31,7 +32,7 @@ pub fn request(
     flow_id: i64,
     action: &'static str,
     body: &Value,
-) -> Result<Value, DatabusError> {
+) -> Result<DeployTask, DatabusError> {
     let mode = match body.get("consuming_mode") {
         None | Some(Value::Null) => "continue".to_string(),
         Some(Value::String(m)) if CONSUMING_MODES.contains(&m.as_str()) => m.clone(),
@@ -103,7 +104,10 @@ pub fn request(
             conn,
             &NewJob::new(DEPLOY_JOB, json!({"deploy_id": id})).max_attempts(5),
         )?;
-        Ok(json!({"task_id": id, "flow_id": flow_id}))
+        Ok(DeployTask {
+            task_id: id,
+            flow_id: Some(flow_id),
+        })
     })
 }
 
@@ -121,24 +125,29 @@ fn live_deploy(conn: &mut PgConnection, flow_id: i64) -> QueryResult<Option<Flow
 }
 
 /// A deploy as BKData's `latest_deploy_data/` answers it.
-pub fn view(d: &FlowDeploy) -> Value {
-    let logs = d.logs.as_array().cloned().unwrap_or_default();
-    let text = |l: &Value| {
-        format!(
-            "[{}] {}",
-            l["time"].as_str().unwrap_or_default(),
-            l["message"].as_str().unwrap_or_default()
-        )
-    };
-    let joined: Vec<String> = logs.iter().map(text).collect();
-    json!({
-        "id": d.id, "flow_id": d.flow_id, "action": d.action, "status": d.status,
-        "logs": logs, "logs_zh": joined.join("\n"), "logs_en": joined.join("\n"),
-        "progress": d.progress, "context": {"consuming_mode": d.consuming_mode},
-        "start_time": d.start_time.map(bk_time), "end_time": d.end_time.map(bk_time),
-        "version": d.version.to_string(), "created_by": d.created_by,
-        "created_at": bk_time(d.created_at), "description": format!("{} flow", d.action),
-    })
+pub fn view(d: &FlowDeploy) -> DeployData {
+    let logs: Vec<DeployLog> = serde_json::from_value(d.logs.clone()).unwrap_or_default();
+    let joined: Vec<String> = logs
+        .iter()
+        .map(|l| format!("[{}] {}", l.time, l.message))
+        .collect();
+    DeployData {
+        id: d.id,
+        flow_id: d.flow_id,
+        action: d.action.clone(),
+        status: d.status.clone(),
+        logs_zh: joined.join("\n"),
+        logs_en: joined.join("\n"),
+        logs,
+        progress: f64::from(d.progress),
+        context: json!({"consuming_mode": d.consuming_mode}),
+        start_time: d.start_time.map(bk_time),
+        end_time: d.end_time.map(bk_time),
+        version: d.version.to_string(),
+        created_by: d.created_by.clone(),
+        created_at: Some(bk_time(d.created_at)),
+        description: format!("{} flow", d.action),
+    }
 }
 
 /// The latest deploy of a flow, `None` before the first start.

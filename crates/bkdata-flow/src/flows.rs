@@ -4,6 +4,9 @@
 //! (`graph::check`): an invalid node leaves nothing behind. Each realtime node's output is a
 //! new result table `{bk_biz_id}_{table_name}` with the fields its SQL produces.
 use crate::graph::{self, Catalog, Node, NodeKind, NodeSpec};
+use bkdata_api::dataflow::{
+    CreateFlowRequest, CreateFlowResponse, FlowGraph, FlowInfo, GraphLink, GraphNode, NodeRuntime,
+};
 use bkdata_databus::projects;
 use bkdata_databus::rawdata::bk_time;
 use bkdata_databus::DatabusError;
@@ -163,7 +166,7 @@ pub fn create(
     caller: &Caller,
     p: Prepared,
     nodes: Vec<Node>,
-) -> Result<Value, DatabusError> {
+) -> Result<CreateFlowResponse, DatabusError> {
     conn.transaction(|conn| {
         let flow_id: i64 = diesel::insert_into(f::table)
             .values((
@@ -177,7 +180,7 @@ pub fn create(
             .returning(f::flow_id)
             .get_result(conn)?;
         let node_ids = insert_nodes(conn, caller, flow_id, &p.specs, &nodes, &HashMap::new())?;
-        Ok(json!({"flow_id": flow_id, "node_ids": node_ids}))
+        Ok(CreateFlowResponse { flow_id, node_ids })
     })
 }
 
@@ -269,14 +272,23 @@ pub(crate) fn rt_fields(fields: &[(String, String)]) -> Value {
         .collect()
 }
 
-pub fn view(x: &Flow) -> Value {
-    json!({
-        "flow_id": x.flow_id, "flow_name": x.flow_name, "project_id": x.project_id, "status": x.status,
-        "is_locked": x.is_locked, "latest_version": x.version.to_string(), "bk_app_code": x.bk_app_code,
-        "description": x.description, "created_by": x.created_by, "created_at": bk_time(x.created_at),
-        "updated_by": x.updated_by, "updated_at": bk_time(x.updated_at),
-        "locked_by": null, "locked_at": null,
-    })
+pub fn view(x: &Flow) -> FlowInfo {
+    FlowInfo {
+        flow_id: x.flow_id,
+        flow_name: x.flow_name.clone(),
+        project_id: x.project_id,
+        status: x.status.clone(),
+        is_locked: x.is_locked,
+        latest_version: x.version.to_string(),
+        bk_app_code: x.bk_app_code.clone(),
+        description: x.description.clone(),
+        created_by: x.created_by.clone(),
+        created_at: Some(bk_time(x.created_at)),
+        updated_by: x.updated_by.clone(),
+        updated_at: Some(bk_time(x.updated_at)),
+        locked_by: None,
+        locked_at: None,
+    }
 }
 
 pub fn get(conn: &mut PgConnection, caller: &Caller, id: i64) -> Result<Flow, DatabusError> {
@@ -331,21 +343,27 @@ fn node_config(n: &FlowNode, by_id: &HashMap<i64, &FlowNode>) -> Value {
 
 /// A realtime node's counters and progress: rows read, written, late and bad, windows emitted,
 /// and the event time up to which windows are closed.
-fn runtime_view(n: &FlowNode) -> Value {
+fn runtime_view(n: &FlowNode) -> Option<NodeRuntime> {
     if !graph::PROCESSING_TYPES.contains(&n.node_type.as_str()) {
-        return Value::Null;
+        return None;
     }
     let cp = n.checkpoint.as_ref();
-    let emitted_to = cp
-        .and_then(|c| c["emitted_to"].as_i64())
-        .filter(|t| *t > i64::MIN);
-    json!({"rows_in": n.rows_in, "rows_out": n.rows_out, "late_rows": n.late_rows, "bad_rows": n.bad_rows,
-        "windows": n.windows, "emitted_to": emitted_to, "max_event_time": cp.and_then(|c| c["max_event"].as_i64()),
-        "input_position": cp.and_then(|c| c["consumed"].as_u64())})
+    Some(NodeRuntime {
+        rows_in: n.rows_in,
+        rows_out: n.rows_out,
+        late_rows: n.late_rows,
+        bad_rows: n.bad_rows,
+        windows: n.windows,
+        emitted_to: cp
+            .and_then(|c| c["emitted_to"].as_i64())
+            .filter(|t| *t > i64::MIN),
+        max_event_time: cp.and_then(|c| c["max_event"].as_i64()),
+        input_position: cp.and_then(|c| c["consumed"].as_u64()),
+    })
 }
 
 /// `{nodes: [{node_id, node_type, node_config, status, has_modify, result_table_ids}], links, version}`.
-pub fn graph(conn: &mut PgConnection, caller: &Caller, id: i64) -> Result<Value, DatabusError> {
+pub fn graph(conn: &mut PgConnection, caller: &Caller, id: i64) -> Result<FlowGraph, DatabusError> {
     let flow = get(conn, caller, id)?;
     let nodes = nodes_of(conn, id)?;
     let by_id: HashMap<i64, &FlowNode> = nodes.iter().map(|n| (n.node_id, n)).collect();
@@ -360,36 +378,61 @@ pub fn graph(conn: &mut PgConnection, caller: &Caller, id: i64) -> Result<Value,
     } else {
         None
     };
-    let views: Vec<Value> = nodes
+    let views: Vec<GraphNode> = nodes
         .iter()
-        .map(|n| json!({"node_id": n.node_id, "flow_id": n.flow_id, "node_type": n.node_type, "node_name": n.node_name,
-            "node_config": node_config(n, &by_id), "status": n.status,
-            "has_modify": deployed_at.is_some_and(|t| n.updated_at > t),
-            "status_message": n.status_message, "runtime": runtime_view(n),
-            "result_table_ids": [n.result_table_id], "frontend_info": n.config.get("frontend_info").cloned().unwrap_or(Value::Null)}))
-        .collect();
-    let links: Vec<Value> = nodes
-        .iter()
-        .flat_map(|n| {
-            n.inputs.iter().map(move |i| json!({"from_node_id": i, "to_node_id": n.node_id,
-                "frontend_info": {"source": {"node_id": i, "id": format!("ch_{i}"), "arrow": "Right"},
-                                  "target": {"node_id": n.node_id, "id": format!("ch_{}", n.node_id), "arrow": "Left"}}}))
+        .map(|n| GraphNode {
+            node_id: n.node_id,
+            flow_id: n.flow_id,
+            node_type: n.node_type.clone(),
+            node_name: n.node_name.clone(),
+            node_config: node_config(n, &by_id),
+            status: n.status.clone(),
+            has_modify: deployed_at.is_some_and(|t| n.updated_at > t),
+            status_message: n.status_message.clone(),
+            runtime: runtime_view(n),
+            result_table_ids: vec![n.result_table_id.clone()],
+            frontend_info: n
+                .config
+                .get("frontend_info")
+                .cloned()
+                .unwrap_or(Value::Null),
         })
         .collect();
-    Ok(
-        json!({"nodes": views, "links": links, "version": flow.version.to_string(), "flow_id": id, "status": flow.status}),
-    )
+    let links: Vec<GraphLink> = nodes
+        .iter()
+        .flat_map(|n| {
+            n.inputs.iter().map(move |i| GraphLink {
+                from_node_id: *i,
+                to_node_id: n.node_id,
+                frontend_info: json!({"source": {"node_id": i, "id": format!("ch_{i}"), "arrow": "Right"},
+                                      "target": {"node_id": n.node_id, "id": format!("ch_{}", n.node_id), "arrow": "Left"}}),
+            })
+        })
+        .collect();
+    Ok(FlowGraph {
+        flow_id: id,
+        status: flow.status,
+        version: flow.version.to_string(),
+        nodes: views,
+        links,
+    })
 }
 
 /// `{project_id, flow_name, nodes}`: posting it to `create/` gives an equal flow.
-pub fn export(conn: &mut PgConnection, caller: &Caller, id: i64) -> Result<Value, DatabusError> {
+pub fn export(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    id: i64,
+) -> Result<CreateFlowRequest, DatabusError> {
     let flow = get(conn, caller, id)?;
     let nodes = nodes_of(conn, id)?;
     let by_id: HashMap<i64, &FlowNode> = nodes.iter().map(|n| (n.node_id, n)).collect();
-    let out: Vec<Value> = nodes.iter().map(|n| node_config(n, &by_id)).collect();
-    Ok(
-        json!({"project_id": flow.project_id, "flow_name": flow.flow_name, "description": flow.description, "nodes": out}),
-    )
+    Ok(CreateFlowRequest {
+        project_id: flow.project_id,
+        flow_name: flow.flow_name,
+        description: flow.description,
+        nodes: nodes.iter().map(|n| node_config(n, &by_id)).collect(),
+    })
 }
 
 /// Delete a flow that is not running, with the result tables its realtime nodes made.

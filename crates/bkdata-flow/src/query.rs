@@ -4,6 +4,7 @@
 //! list (no table functions, `INTO`, locking clauses); each `FROM {result_table_id}` becomes
 //! the storage's physical table, identifiers are quoted for the storage, and it runs in a
 //! read-only transaction with a row limit and a timeout.
+use bkdata_api::dataflow::QueryResult;
 use bkdata_databus::{projects, DatabusError};
 use bkdata_models::auth::Caller;
 use bkdata_models::databus::{DataStorage, Project, ResultTable, StorageCluster};
@@ -17,7 +18,7 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::sqlparser::dialect::MySqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use diesel::prelude::*;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::{BTreeSet, HashMap};
 use std::ops::ControlFlow;
 use std::time::Duration;
@@ -437,7 +438,7 @@ pub fn plan(
 
 /// Run a planned query; answers BKData's `{list, select_fields_order, total_records,
 /// timetaken, …}`.
-pub async fn run(plan: &Plan, c: &Checked, limits: Limits) -> Result<Value, DatabusError> {
+pub async fn run(plan: &Plan, c: &Checked, limits: Limits) -> Result<QueryResult, DatabusError> {
     let started = std::time::Instant::now();
     let conn = plan
         .cluster
@@ -460,18 +461,18 @@ pub async fn run(plan: &Plan, c: &Checked, limits: Limits) -> Result<Value, Data
         },
         other => DatabusError::field("sql", other.to_string()),
     })?;
-    Ok(json!({
-        "list": rows.rows,
-        "select_fields_order": rows.columns,
-        "total_records": rows.rows.len(),
-        "truncated": rows.truncated,
-        "max_rows": limits.max_rows,
-        "timetaken": started.elapsed().as_secs_f64(),
-        "result_table_ids": c.tables,
-        "device": plan.storage_type,
-        "cluster": plan.cluster.cluster_name,
-        "sql": plan.sql,
-    }))
+    Ok(QueryResult {
+        total_records: rows.rows.len() as u64,
+        list: rows.rows,
+        select_fields_order: rows.columns,
+        truncated: rows.truncated,
+        max_rows: Some(limits.max_rows as u64),
+        timetaken: started.elapsed().as_secs_f64(),
+        result_table_ids: c.tables.clone(),
+        device: plan.storage_type.clone(),
+        cluster: plan.cluster.cluster_name.clone(),
+        sql: plan.sql.clone(),
+    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Databus, access, meta, storekit and dataquery calls (bklog's `BkDataDatabusApi` names
 //! where bklog has them, wire reference §1.2).
-use super::{params, BkDataClient, Call, Error, Tenant};
+use super::{params, typed, BkDataClient, Call, Error, Tenant};
+use crate::dataflow::{QueryRequest, QueryResult};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -207,15 +208,9 @@ impl BkDataClient {
     }
 
     /// POST dataquery `query/`: read-only SQL over result tables.
-    pub async fn query(&self, sql: &str, prefer_storage: Option<&str>) -> Result<Value, Error> {
-        let c = Call::new(
-            Method::POST,
-            Self::url(&self.inner.roots.dataquery, "query/"),
-            params(&[
-                ("sql", Some(json!(sql))),
-                ("prefer_storage", prefer_storage.map(|p| json!(p))),
-            ]),
-        );
-        self.send(c).await
+    pub async fn query(&self, req: &QueryRequest) -> Result<QueryResult, Error> {
+        let url = Self::url(&self.inner.roots.dataquery, "query/");
+        let c = Call::new(Method::POST, url.clone(), json!(req));
+        typed(&url, self.send(c).await?)
     }
 }

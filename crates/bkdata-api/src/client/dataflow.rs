@@ -1,6 +1,9 @@
-//! Dataflow calls (bklog's `BkDataDataFlowApi` names, wire reference §1.3). Not cached.
-use super::{BkDataClient, Call, Error, Tenant};
+//! Dataflow calls (bklog's `BkDataDataFlowApi` names, wire reference §1.3), typed with the
+//! shapes the server answers in (`crate::dataflow`). Not cached.
+use super::{typed, BkDataClient, Call, Error, Tenant};
+use crate::dataflow::*;
 use reqwest::Method;
+use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 impl BkDataClient {
@@ -12,42 +15,51 @@ impl BkDataClient {
         )
     }
 
+    async fn flow_call<T: DeserializeOwned>(&self, c: Call) -> Result<T, Error> {
+        let url = c.url.clone();
+        typed(&url, self.send(c).await?)
+    }
+
     /// POST `create/` (`{project_id, flow_name, nodes}` → `{flow_id, node_ids}`); 300 s.
-    pub async fn create_flow(&self, body: Value) -> Result<Value, Error> {
-        let mut c = self.flows(Method::POST, "create/", body);
+    pub async fn create_flow(&self, req: &CreateFlowRequest) -> Result<CreateFlowResponse, Error> {
+        let mut c = self.flows(Method::POST, "create/", json!(req));
         c.timeout = Some(self.inner.create_flow_timeout);
-        self.send(c).await
+        self.flow_call(c).await
     }
 
     /// POST `{fid}/start/` (`{consuming_mode, cluster_group}` → `{task_id}`).
-    pub async fn start_flow(&self, flow_id: i64, body: Value) -> Result<Value, Error> {
-        self.send(self.flows(Method::POST, &format!("{flow_id}/start/"), body))
+    pub async fn start_flow(&self, flow_id: i64, req: &DeployRequest) -> Result<DeployTask, Error> {
+        self.flow_call(self.flows(Method::POST, &format!("{flow_id}/start/"), json!(req)))
             .await
     }
 
-    pub async fn stop_flow(&self, flow_id: i64) -> Result<Value, Error> {
-        self.send(self.flows(Method::POST, &format!("{flow_id}/stop/"), json!({})))
+    pub async fn stop_flow(&self, flow_id: i64) -> Result<DeployTask, Error> {
+        self.flow_call(self.flows(Method::POST, &format!("{flow_id}/stop/"), json!({})))
             .await
     }
 
-    pub async fn restart_flow(&self, flow_id: i64, body: Value) -> Result<Value, Error> {
-        self.send(self.flows(Method::POST, &format!("{flow_id}/restart/"), body))
+    pub async fn restart_flow(
+        &self,
+        flow_id: i64,
+        req: &DeployRequest,
+    ) -> Result<DeployTask, Error> {
+        self.flow_call(self.flows(Method::POST, &format!("{flow_id}/restart/"), json!(req)))
             .await
     }
 
-    pub async fn get_flow_graph(&self, flow_id: i64) -> Result<Value, Error> {
-        self.send(self.flows(Method::GET, &format!("{flow_id}/graph/"), json!({})))
+    pub async fn get_flow_graph(&self, flow_id: i64) -> Result<FlowGraph, Error> {
+        self.flow_call(self.flows(Method::GET, &format!("{flow_id}/graph/"), json!({})))
             .await
     }
 
-    pub async fn get_dataflow(&self, flow_id: i64) -> Result<Value, Error> {
-        self.send(self.flows(Method::GET, &format!("{flow_id}/"), json!({})))
+    pub async fn get_dataflow(&self, flow_id: i64) -> Result<FlowInfo, Error> {
+        self.flow_call(self.flows(Method::GET, &format!("{flow_id}/"), json!({})))
             .await
     }
 
-    /// GET `{fid}/latest_deploy_data/`: `null` before the first start.
-    pub async fn get_latest_deploy_data(&self, flow_id: i64) -> Result<Value, Error> {
-        self.send(self.flows(
+    /// GET `{fid}/latest_deploy_data/`: `None` before the first start.
+    pub async fn get_latest_deploy_data(&self, flow_id: i64) -> Result<Option<DeployData>, Error> {
+        self.flow_call(self.flows(
             Method::GET,
             &format!("{flow_id}/latest_deploy_data/"),
             json!({}),
@@ -56,7 +68,7 @@ impl BkDataClient {
     }
 
     /// POST `{fid}/nodes/` (bklog's `{config, from_links, …}`); the tenant of `config.bk_biz_id`.
-    pub async fn add_flow_nodes(&self, flow_id: i64, body: Value) -> Result<Value, Error> {
+    pub async fn add_flow_nodes(&self, flow_id: i64, body: Value) -> Result<NodeRef, Error> {
         let biz = body["config"]["bk_biz_id"].clone();
         let mut c = self.flows(Method::POST, &format!("{flow_id}/nodes/"), body);
         if let Some(b) = biz
@@ -65,7 +77,7 @@ impl BkDataClient {
         {
             c = c.tenant(Tenant::FromTable(format!("{b}_")));
         }
-        self.send(c).await
+        self.flow_call(c).await
     }
 
     /// PATCH `{fid}/nodes/{nid}/` with part of a node's config.
@@ -74,29 +86,29 @@ impl BkDataClient {
         flow_id: i64,
         node_id: i64,
         body: Value,
-    ) -> Result<Value, Error> {
-        self.send(self.flows(Method::PATCH, &format!("{flow_id}/nodes/{node_id}/"), body))
+    ) -> Result<NodeRef, Error> {
+        self.flow_call(self.flows(Method::PATCH, &format!("{flow_id}/nodes/{node_id}/"), body))
             .await
     }
 
     /// GET `{fid}/export/`: a create body.
-    pub async fn export_flow(&self, flow_id: i64) -> Result<Value, Error> {
-        self.send(self.flows(Method::GET, &format!("{flow_id}/export/"), json!({})))
+    pub async fn export_flow(&self, flow_id: i64) -> Result<CreateFlowRequest, Error> {
+        self.flow_call(self.flows(Method::GET, &format!("{flow_id}/export/"), json!({})))
             .await
     }
 
     /// GET `flow/flows/` (`project_id` filter).
-    pub async fn list_flows(&self, project_id: Option<i64>) -> Result<Value, Error> {
+    pub async fn list_flows(&self, project_id: Option<i64>) -> Result<Vec<FlowInfo>, Error> {
         let p = match project_id {
             Some(p) => json!({"project_id": p}),
             None => json!({}),
         };
-        self.send(self.flows(Method::GET, "", p)).await
+        self.flow_call(self.flows(Method::GET, "", p)).await
     }
 
     /// GET `{fid}/deploy_data/`: every deploy, newest first.
-    pub async fn get_deploy_data(&self, flow_id: i64) -> Result<Value, Error> {
-        self.send(self.flows(Method::GET, &format!("{flow_id}/deploy_data/"), json!({})))
+    pub async fn get_deploy_data(&self, flow_id: i64) -> Result<Vec<DeployData>, Error> {
+        self.flow_call(self.flows(Method::GET, &format!("{flow_id}/deploy_data/"), json!({})))
             .await
     }
 

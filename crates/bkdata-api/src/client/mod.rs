@@ -4,16 +4,16 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), bkdata_api::client::Error> {
 //! use bkdata_api::client::BkDataClient;
-//! use serde_json::json;
+//! use bkdata_api::dataflow::{CreateFlowRequest, DeployRequest};
 //! let client = BkDataClient::builder()
 //!     .base_url("http://127.0.0.1:8084") // or .api_gateway("https://paas.example.com", "prod")
 //!     .app("my-app", "my-secret")
 //!     .username("admin")
 //!     .build()?;
 //! let flow = client
-//!     .create_flow(json!({"project_id": 1, "flow_name": "data-test", "nodes": []}))
+//!     .create_flow(&CreateFlowRequest { project_id: 1, flow_name: "data-test".into(), ..Default::default() })
 //!     .await?;
-//! client.start_flow(flow["flow_id"].as_i64().unwrap(), json!({})).await?;
+//! client.start_flow(flow.flow_id, &DeployRequest::default()).await?;
 //! # Ok(()) }
 //! ```
 //!
@@ -681,6 +681,14 @@ impl BkDataClient {
     fn url(root: &str, path: &str) -> String {
         format!("{root}{}", path.trim_start_matches('/'))
     }
+}
+
+/// An answer's `data` as a wire type.
+pub(crate) fn typed<T: serde::de::DeserializeOwned>(url: &str, v: Value) -> Result<T, Error> {
+    serde_json::from_value(v).map_err(|e| Error::Decode {
+        url: url.to_string(),
+        message: e.to_string(),
+    })
 }
 
 /// A JSON object of the given pairs, without the `None`s.

@@ -1,17 +1,10 @@
 //! The data pipeline API of seed 002 (`/api/v0/data_pipeline/`), typed with the server's own
 //! request and response shapes.
-use super::{BkDataClient, Call, Envelope, Error};
+use super::{typed, BkDataClient, Call, Envelope, Error};
 use crate::pipeline::*;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
-
-fn typed<T: DeserializeOwned>(url: &str, v: Value) -> Result<T, Error> {
-    serde_json::from_value(v).map_err(|e| Error::Decode {
-        url: url.to_string(),
-        message: e.to_string(),
-    })
-}
 
 impl BkDataClient {
     async fn pipeline<T: DeserializeOwned>(
