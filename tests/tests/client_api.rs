@@ -30,7 +30,8 @@ async fn every_method_drives_the_server() {
         .create_raw_data(json!({"bk_biz_id": 591, "raw_data_name": "system_proc"}))
         .await
         .unwrap();
-    let raw_id = raw["raw_data_id"].as_i64().unwrap();
+    let raw_id = raw.raw_data_id;
+    assert_eq!(raw.topic, format!("raw.{raw_id}"));
     let typed = [
         ("cpu_usage_pct", "double"),
         ("mem_usage_pct", "double"),
@@ -52,10 +53,10 @@ async fn every_method_drives_the_server() {
     let clean_body = json!({"raw_data_id": raw_id, "bk_biz_id": 591, "result_table_name": "system_proc",
         "result_table_name_alias": "进程", "json_config": conf.to_string(), "fields": fields});
     let clean = c.databus_cleans_post(clean_body.clone()).await.unwrap();
-    let rt = clean["result_table_id"].as_str().unwrap().to_string();
+    let rt = clean.result_table_id.clone();
     assert_eq!(
-        (rt.as_str(), clean["processing_id"].as_str()),
-        ("591_system_proc", Some("591_system_proc"))
+        (rt.as_str(), clean.processing_id.as_str()),
+        ("591_system_proc", "591_system_proc")
     );
     let record = |t: i64, mem: i64| {
         json!({"time": t, "ip": "10.0.0.1", "pid": 100, "cpu_usage_pct": 1.5, "mem_usage_pct": 2.5, "mem_res": mem}).to_string()
@@ -77,22 +78,17 @@ async fn every_method_drives_the_server() {
         c.get_cleans(json!({"raw_data_id": raw_id}))
             .await
             .unwrap()
-            .as_array()
-            .unwrap()
             .len(),
         1
     );
-    assert_eq!(
-        c.get_clean(&rt).await.unwrap()["processing_id"],
-        rt.as_str()
-    );
+    assert_eq!(c.get_clean(&rt).await.unwrap().processing_id, rt);
     let ds = c
         .databus_data_storages_post(
             json!({"result_table_id": rt, "storage_type": "postgresql", "expires": "7d"}),
         )
         .await
         .unwrap();
-    assert_eq!(ds["physical_table_name"], "mapleleaf_591.system_proc_591");
+    assert_eq!(ds.physical_table_name, "mapleleaf_591.system_proc_591");
     c.databus_data_storages_put(&rt, json!({"storage_type": "postgresql", "expires": "3d"}))
         .await
         .unwrap();
@@ -100,13 +96,13 @@ async fn every_method_drives_the_server() {
         .get_config_db_list(json!({"raw_data_id": raw_id}))
         .await
         .unwrap();
-    assert_eq!(list[0]["expires"], "3d", "{list}");
-    assert!(list[0]["status_display"].is_string());
+    assert_eq!(list[0].expires, "3d", "{list:?}");
+    assert!(!list[0].status_display.is_empty());
     c.post_tasks(json!({"result_table_id": rt, "storages": ["kafka", "postgresql"]}))
         .await
         .unwrap();
     assert_eq!(
-        c.get_tasks(&rt).await.unwrap()["storages"]["postgresql"]["status"],
+        c.get_tasks(&rt).await.unwrap().storages["postgresql"].status,
         "running"
     );
     let lines: String = (0..10).map(|i| record(T0 + i * 60_000, i) + "\n").collect();
@@ -127,7 +123,10 @@ async fn every_method_drives_the_server() {
     })
     .await;
     assert_eq!(
-        c.get_result_table(&rt).await.unwrap()["fields"]
+        c.get_result_table(&rt)
+            .await
+            .unwrap()
+            .fields
             .as_array()
             .unwrap()
             .len(),
@@ -142,9 +141,8 @@ async fn every_method_drives_the_server() {
     let project = c
         .create_project(json!({"project_name": "tutorial", "bk_biz_id": 591}))
         .await
-        .unwrap()["project_id"]
-        .as_i64()
-        .unwrap();
+        .unwrap()
+        .project_id;
     let mut nodes = tutorial_nodes();
     nodes[1]["count_freq"] = json!(60);
     nodes[1]["waiting_time"] = json!(0);
@@ -239,7 +237,7 @@ async fn every_method_drives_the_server() {
     c.delete_flow(flow).await.unwrap();
     c.delete_tasks(&rt, None).await.unwrap();
     assert_eq!(
-        c.get_tasks(&rt).await.unwrap()["storages"]["postgresql"]["status"],
+        c.get_tasks(&rt).await.unwrap().storages["postgresql"].status,
         "stopped"
     );
 

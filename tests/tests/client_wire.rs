@@ -72,11 +72,27 @@ async fn record(State(st): State<Stand>, req: Request) -> Response {
             .collect(),
         body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
     });
-    let (status, body, delay) = st.answer.lock().unwrap().clone().unwrap_or((
-        200,
-        r#"{"result": true, "data": {"ok": 1}, "code": "1500200"}"#.into(),
-        0,
-    ));
+    // By default an empty success: a list for the list calls, an object otherwise.
+    let list = parts.method == axum::http::Method::GET
+        && [
+            "/cleans/",
+            "/data_storages/",
+            "/flow/flows/",
+            "/deploy_data/",
+        ]
+        .iter()
+        .any(|p| parts.uri.path().ends_with(p));
+    let empty = if list {
+        r#"{"result": true, "data": [], "code": "1500200"}"#
+    } else {
+        r#"{"result": true, "data": {"ok": 1}, "code": "1500200"}"#
+    };
+    let (status, body, delay) = st
+        .answer
+        .lock()
+        .unwrap()
+        .clone()
+        .unwrap_or((200, empty.into(), 0));
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
@@ -329,19 +345,27 @@ async fn answers_in_bkdata_shapes_are_read() {
     // A body without `result` is a success (bklog's rule).
     answer(200, r#"{"list": [1, 2]}"#);
     assert_eq!(
-        c.get_result_table("2_x").await.unwrap()["list"],
+        c.get_result_table_tail("2_x").await.unwrap()["list"],
         json!([1, 2])
     );
     // status_display as BKData answers it.
     answer(
         200,
-        r#"{"result": true, "data": [{"result_table_id": "2_x", "storage_type": "es", "status": "running", "status_display": "正常"}], "code": "1500200"}"#,
+        r#"{"result": true, "data": [{"result_table_id": "2_x", "storage_type": "es", "status": "running", "status_display": "正常",
+            "bk_biz_id": "2", "raw_data_id": 77, "storage_cluster": "es-1", "expires": "7d", "unknown_extra": {"x": 1}}], "code": "1500200"}"#,
     );
     let v = c
         .get_config_db_list(json!({"raw_data_id": 77}))
         .await
         .unwrap();
-    assert_eq!(v[0]["status_display"], "正常");
+    assert_eq!(
+        (
+            v[0].status_display.as_str(),
+            v[0].bk_biz_id,
+            v[0].raw_data_id
+        ),
+        ("正常", 2, Some(77))
+    );
     // result=false: the code string, message and errors map.
     answer(
         200,

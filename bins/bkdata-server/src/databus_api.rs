@@ -1,7 +1,7 @@
 //! BKData databus endpoints (`/v3/databus/…`, `/v4/databus/…`) in BKData's envelope: cleans
 //! (CRUD, verify, time formats), bklog's v4 debug, and result tables.
 use crate::error::ApiError;
-use crate::request::{body, db, ok, BkResult};
+use crate::request::{body, db, ok, ok_as, BkResult};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -121,9 +121,8 @@ async fn create_clean(
 ) -> BkResult {
     let req: Value = body(&bytes, false).map_err(|e| e.bkdata(BAD_REQUEST))?;
     let (x, t) = db(&st, move |conn| clean::create(conn, &c, &req)).await?;
-    let mut v = clean::view(&x, &t);
-    v["result_table_id"] = json!(t.result_table_id);
-    ok(v)
+    // The view names the result table already (bklog reads `result_table_id`).
+    ok_as(clean::view(&x, &t))
 }
 
 async fn get_clean(
@@ -132,7 +131,7 @@ async fn get_clean(
     Path(pid): Path<String>,
 ) -> BkResult {
     let (x, t) = db(&st, move |conn| clean::get(conn, &c, &pid)).await?;
-    ok(clean::view(&x, &t))
+    ok_as(clean::view(&x, &t))
 }
 
 async fn update_clean(
@@ -143,7 +142,7 @@ async fn update_clean(
 ) -> BkResult {
     let req: Value = body(&bytes, false).map_err(|e| e.bkdata(BAD_REQUEST))?;
     let (x, t) = db(&st, move |conn| clean::update(conn, &c, &pid, &req)).await?;
-    ok(clean::view(&x, &t))
+    ok_as(clean::view(&x, &t))
 }
 
 async fn delete_clean(
@@ -162,7 +161,7 @@ async fn get_result_table(
     Path(id): Path<String>,
 ) -> BkResult {
     let t = db(&st, move |conn| clean::result_table(conn, &c, &id)).await?;
-    ok(clean::result_table_view(&t))
+    ok_as(clean::result_table_view(&t))
 }
 
 async fn start_clean(
@@ -171,7 +170,7 @@ async fn start_clean(
     Path(pid): Path<String>,
 ) -> BkResult {
     let (x, t) = db(&st, move |conn| clean::start(conn, &c, &pid)).await?;
-    ok(clean::view(&x, &t))
+    ok_as(clean::view(&x, &t))
 }
 
 async fn stop_clean(
@@ -180,7 +179,7 @@ async fn stop_clean(
     Path(pid): Path<String>,
 ) -> BkResult {
     let (x, t) = db(&st, move |conn| clean::stop(conn, &c, &pid)).await?;
-    ok(clean::view(&x, &t))
+    ok_as(clean::view(&x, &t))
 }
 
 async fn list_errors(

@@ -1,5 +1,5 @@
 //! Projects and their result-table grants (`/v3/meta/projects/`), in BKData's envelope.
-use crate::request::{bk_body, db, id_of, ok, BkResult};
+use crate::request::{bk_body, db, id_of, ok, ok_as, BkResult};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -25,7 +25,7 @@ async fn create(
 ) -> BkResult {
     let req = bk_body(&bytes)?;
     let x = db(&st, move |conn| projects::create(conn, &c, &req)).await?;
-    ok(projects::view(&x))
+    ok_as(projects::view(&x))
 }
 
 async fn list(State(st): State<AppState>, Extension(c): Extension<Caller>) -> BkResult {
@@ -40,7 +40,7 @@ async fn read(
 ) -> BkResult {
     let id = id_of("project", &id)?;
     let x = db(&st, move |conn| projects::get(conn, &c, id)).await?;
-    ok(projects::view(&x))
+    ok_as(projects::view(&x))
 }
 
 async fn data(

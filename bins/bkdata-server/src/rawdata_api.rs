@@ -1,7 +1,7 @@
 //! Raw data (`/v3/access/rawdata/`, BKData's `/v3/access/deploy_plan/`), HTTP ingest onto the
 //! bus (`/v3/databus/rawdatas/{id}/ingest/`) and tail (`/v3/databus/rawdatas/{id}/tail/`).
 use crate::error::ApiError;
-use crate::request::{bk_body, db, id_of, ok, BkResult};
+use crate::request::{bk_body, db, id_of, ok, ok_as, BkResult};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -35,7 +35,7 @@ async fn create(
 ) -> BkResult {
     let req = bk_body(&bytes)?;
     let row = db(&st, move |conn| rawdata::create(conn, &c, &req)).await?;
-    ok(rawdata::view(&row, st.bus.subject(&rawdata::topic(row.id))))
+    ok_as(rawdata::view(&row, st.bus.subject(&rawdata::topic(row.id))))
 }
 
 async fn list(
@@ -66,7 +66,7 @@ async fn read(
 ) -> BkResult {
     let id = id_of("raw data", &id)?;
     let row = db(&st, move |conn| rawdata::get(conn, &c, id)).await?;
-    ok(rawdata::view(&row, st.bus.subject(&rawdata::topic(row.id))))
+    ok_as(rawdata::view(&row, st.bus.subject(&rawdata::topic(row.id))))
 }
 
 async fn remove(

@@ -2,7 +2,7 @@
 //! envelope: bind a result table to a storage cluster (the physical table is created there
 //! and then), and start, stop and watch the shippers that fill it.
 use crate::error::ApiError;
-use crate::request::{body, db, ok, BkResult};
+use crate::request::{body, db, ok, ok_as, BkResult};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -177,7 +177,11 @@ async fn delete_storage(
     }))
 }
 
-async fn task_view(st: &AppState, c: Caller, rt: String) -> Result<Value, ApiError> {
+async fn task_view(
+    st: &AppState,
+    c: Caller,
+    rt: String,
+) -> Result<bkdata_api::databus::TaskState, ApiError> {
     let state = db(st, move |conn| tasks::state(conn, &c, &rt)).await?;
     Ok(tasks::view(&st.bus, &state).await)
 }
@@ -199,7 +203,7 @@ async fn start_tasks(
     let list = tasks::parse_storages(req.get("storages"))?;
     let (c2, r2) = (c.clone(), rt.clone());
     db(&st, move |conn| tasks::start(conn, &c2, &r2, list)).await?;
-    ok(task_view(&st, c, rt).await?)
+    ok_as(task_view(&st, c, rt).await?)
 }
 
 async fn get_tasks(
@@ -207,7 +211,7 @@ async fn get_tasks(
     Extension(c): Extension<Caller>,
     Path(rt): Path<String>,
 ) -> BkResult {
-    ok(task_view(&st, c, rt).await?)
+    ok_as(task_view(&st, c, rt).await?)
 }
 
 /// `DELETE tasks/{rt}/`: stop the tasks (`storages`, in the query or body, picks some).
@@ -225,7 +229,7 @@ async fn stop_tasks(
     };
     let (c2, r2) = (c.clone(), rt.clone());
     db(&st, move |conn| tasks::stop(conn, &c2, &r2, list)).await?;
-    ok(task_view(&st, c, rt).await?)
+    ok_as(task_view(&st, c, rt).await?)
 }
 
 async fn dead_letters(

@@ -1,5 +1,5 @@
 //! Storage clusters (`/v3/storekit/clusters/`), in BKData's envelope. Secrets never leave.
-use crate::request::{bk_body, db, ok, BkResult};
+use crate::request::{bk_body, db, ok, ok_as, BkResult};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -40,12 +40,12 @@ async fn create(
 ) -> BkResult {
     let req = bk_body(&bytes)?;
     let x = db(&st, move |conn| storage::create(conn, &c, &req)).await?;
-    ok(storage::view(&x))
+    ok_as(storage::view(&x))
 }
 
 async fn read(State(st): State<AppState>, Path((t, name)): Path<(String, String)>) -> BkResult {
     let x = db(&st, move |conn| storage::get(conn, &t, &name)).await?;
-    ok(storage::view(&x))
+    ok_as(storage::view(&x))
 }
 
 async fn update(
@@ -56,7 +56,7 @@ async fn update(
 ) -> BkResult {
     let req = bk_body(&bytes)?;
     let x = db(&st, move |conn| storage::update(conn, &c, &t, &name, &req)).await?;
-    ok(storage::view(&x))
+    ok_as(storage::view(&x))
 }
 
 async fn remove(State(st): State<AppState>, Path((t, name)): Path<(String, String)>) -> BkResult {

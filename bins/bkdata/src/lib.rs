@@ -398,21 +398,22 @@ async fn run(cli: Cli) -> Out {
                 biz,
                 name,
                 description,
-            } => show(
-                c.create_raw_data(
+            } => show(val(&c
+                .create_raw_data(
                     json!({"bk_biz_id": biz, "raw_data_name": name, "description": description}),
                 )
-                .await?,
-            ),
+                .await?)),
             RawCmd::Ingest {
                 raw_data_id,
                 file,
                 batch,
             } => ingest(&c, raw_data_id, &file, batch, fmt).await,
-            RawCmd::Tail { raw_data_id } => show(c.get_raw_data_tail(raw_data_id).await?),
+            RawCmd::Tail { raw_data_id } => show(val(&c.get_raw_data_tail(raw_data_id).await?)),
         },
         Cmd::Clean(cmd) => match cmd {
-            CleanCmd::Create { file } => show(c.databus_cleans_post(read_json(&file)?).await?),
+            CleanCmd::Create { file } => {
+                show(val(&c.databus_cleans_post(read_json(&file)?).await?))
+            }
             CleanCmd::Verify { conf, msg } => {
                 let conf = read_json(&conf)?;
                 let v = c
@@ -449,56 +450,56 @@ async fn run(cli: Cli) -> Out {
                 }
                 Ok(())
             }
-            CleanCmd::List { raw_data_id } => {
-                show(c.get_cleans(json!({"raw_data_id": raw_data_id})).await?)
-            }
-            CleanCmd::Get { processing_id } => show(c.get_clean(&processing_id).await?),
+            CleanCmd::List { raw_data_id } => show(val(&c
+                .get_cleans(json!({"raw_data_id": raw_data_id}))
+                .await?)),
+            CleanCmd::Get { processing_id } => show(val(&c.get_clean(&processing_id).await?)),
         },
         Cmd::Storage(cmd) => match cmd {
-            StorageCmd::Create { file } => {
-                show(c.databus_data_storages_post(read_json(&file)?).await?)
-            }
-            StorageCmd::List { raw_data_id, biz } => show(
-                c.get_config_db_list(json!({"raw_data_id": raw_data_id, "bk_biz_id": biz}))
-                    .await?,
-            ),
+            StorageCmd::Create { file } => show(val(&c
+                .databus_data_storages_post(read_json(&file)?)
+                .await?)),
+            StorageCmd::List { raw_data_id, biz } => show(val(&c
+                .get_config_db_list(json!({"raw_data_id": raw_data_id, "bk_biz_id": biz}))
+                .await?)),
         },
         Cmd::Cluster(ClusterCmd::Create { file }) => {
-            show(c.create_storage_cluster(read_json(&file)?).await?)
+            show(val(&c.create_storage_cluster(read_json(&file)?).await?))
         }
         Cmd::Task(cmd) => match cmd {
             TaskCmd::Start {
                 result_table_id,
                 storages,
-            } => show(
-                c.post_tasks(json!({"result_table_id": result_table_id, "storages": storages}))
-                    .await?,
-            ),
+            } => show(val(&c
+                .post_tasks(json!({"result_table_id": result_table_id, "storages": storages}))
+                .await?)),
             TaskCmd::Stop {
                 result_table_id,
                 storages,
-            } => show(c.delete_tasks(&result_table_id, storages).await?),
-            TaskCmd::Status { result_table_id } => show(c.get_tasks(&result_table_id).await?),
+            } => show(val(&c.delete_tasks(&result_table_id, storages).await?)),
+            TaskCmd::Status { result_table_id } => {
+                show(val(&c.get_tasks(&result_table_id).await?))
+            }
         },
         Cmd::Rt(cmd) => match cmd {
-            RtCmd::Get { result_table_id } => show(c.get_result_table(&result_table_id).await?),
+            RtCmd::Get { result_table_id } => {
+                show(val(&c.get_result_table(&result_table_id).await?))
+            }
             RtCmd::Tail { result_table_id } => {
-                show(c.get_result_table_tail(&result_table_id).await?)
+                show(val(&c.get_result_table_tail(&result_table_id).await?))
             }
         },
         Cmd::Project(cmd) => match cmd {
-            ProjectCmd::Create { name, biz } => show(
-                c.create_project(json!({"project_name": name, "bk_biz_id": biz}))
-                    .await?,
-            ),
+            ProjectCmd::Create { name, biz } => show(val(&c
+                .create_project(json!({"project_name": name, "bk_biz_id": biz}))
+                .await?)),
             ProjectCmd::Grant {
                 project_id,
                 rt,
                 biz,
-            } => show(
-                c.grant_project_data(project_id, json!({"result_table_id": rt, "bk_biz_id": biz}))
-                    .await?,
-            ),
+            } => show(val(&c
+                .grant_project_data(project_id, json!({"result_table_id": rt, "bk_biz_id": biz}))
+                .await?)),
         },
         Cmd::Flow(cmd) => flow(&c, cmd, fmt).await,
         Cmd::Pipeline(cmd) => pipeline(&c, cmd, fmt).await,
@@ -723,7 +724,7 @@ async fn flow(c: &BkDataClient, cmd: FlowCmd, fmt: Format) -> Out {
             );
             Ok(())
         }
-        FlowCmd::Delete { flow_id } => show(c.delete_flow(flow_id).await?),
+        FlowCmd::Delete { flow_id } => show(val(&c.delete_flow(flow_id).await?)),
     }
 }
 

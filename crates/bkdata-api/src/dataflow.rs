@@ -5,7 +5,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 /// Ids as numbers or numeric strings (BKData sends both), null as 0.
-fn id<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+pub(crate) fn id<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     match Value::deserialize(d)? {
         Value::Number(n) => n
             .as_i64()
@@ -19,14 +19,14 @@ fn id<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     }
 }
 
-fn ids<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<i64>, D::Error> {
+pub(crate) fn ids<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<i64>, D::Error> {
     let raw: Vec<Value> = Option::deserialize(d)?.unwrap_or_default();
     raw.into_iter()
         .map(|v| id(v).map_err(serde::de::Error::custom))
         .collect()
 }
 
-fn opt_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+pub(crate) fn opt_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     match Option::<Value>::deserialize(d)? {
         None | Some(Value::Null) => Ok(None),
         Some(v) => id(v).map(Some).map_err(serde::de::Error::custom),

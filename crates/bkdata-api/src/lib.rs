@@ -4,6 +4,7 @@
 // `{success, code, message, data}` envelope.
 #[cfg(feature = "client")]
 pub mod client;
+pub mod databus;
 pub mod dataflow;
 pub mod envelope;
 pub mod pipeline;

@@ -5,6 +5,7 @@
 use crate::error::DatabusError;
 use crate::etl::{CleanPlan, FieldType};
 use crate::rawdata::{self, bk_time, int_field};
+use bkdata_api::databus::{CleanInfo, ResultTableInfo};
 use bkdata_models::auth::Caller;
 use bkdata_models::databus::{Clean, ResultTable};
 use bkdata_models::schema::{cleans as c, result_tables as rt};
@@ -91,30 +92,46 @@ fn fields(v: Option<&Value>, plan: &CleanPlan) -> Result<Value, DatabusError> {
     Ok(Value::Array(out))
 }
 
-pub fn view(x: &Clean, t: &ResultTable) -> Value {
-    json!({
-        "processing_id": x.processing_id, "result_table_id": t.result_table_id,
-        "raw_data_id": x.raw_data_id, "bk_biz_id": x.bk_biz_id,
-        "clean_config_name": x.clean_config_name, "description": x.description,
-        "clean_result_table_name": t.result_table_name, "clean_result_table_name_alias": t.result_table_name_alias,
-        "json_config": x.json_config.to_string(),
-        "status": x.status, "status_display": x.status, "status_message": x.status_message,
-        "records_in": x.records_in, "rows_out": x.rows_out, "errors_total": x.errors_total,
-        "started_at": x.started_at.map(bk_time),
-        "created_by": x.created_by, "created_at": bk_time(x.created_at),
-        "updated_by": x.updated_by, "updated_at": bk_time(x.updated_at),
-        "result_table": result_table_view(t),
-    })
+pub fn view(x: &Clean, t: &ResultTable) -> CleanInfo {
+    CleanInfo {
+        processing_id: x.processing_id.clone(),
+        result_table_id: t.result_table_id.clone(),
+        raw_data_id: x.raw_data_id,
+        bk_biz_id: x.bk_biz_id,
+        clean_config_name: x.clean_config_name.clone(),
+        description: x.description.clone(),
+        clean_result_table_name: t.result_table_name.clone(),
+        clean_result_table_name_alias: t.result_table_name_alias.clone(),
+        json_config: x.json_config.to_string(),
+        status: x.status.clone(),
+        status_display: x.status.clone(),
+        status_message: x.status_message.clone(),
+        records_in: x.records_in,
+        rows_out: x.rows_out,
+        errors_total: x.errors_total,
+        started_at: x.started_at.map(bk_time),
+        created_by: x.created_by.clone(),
+        created_at: Some(bk_time(x.created_at)),
+        updated_by: x.updated_by.clone(),
+        updated_at: Some(bk_time(x.updated_at)),
+        result_table: Some(result_table_view(t)),
+    }
 }
 
-pub fn result_table_view(t: &ResultTable) -> Value {
-    json!({
-        "result_table_id": t.result_table_id, "bk_biz_id": t.bk_biz_id,
-        "result_table_name": t.result_table_name, "result_table_name_alias": t.result_table_name_alias,
-        "processing_type": t.processing_type, "description": t.description, "fields": t.fields,
-        "created_by": t.created_by, "created_at": bk_time(t.created_at),
-        "updated_by": t.updated_by, "updated_at": bk_time(t.updated_at),
-    })
+pub fn result_table_view(t: &ResultTable) -> ResultTableInfo {
+    ResultTableInfo {
+        result_table_id: t.result_table_id.clone(),
+        bk_biz_id: t.bk_biz_id,
+        result_table_name: t.result_table_name.clone(),
+        result_table_name_alias: t.result_table_name_alias.clone(),
+        processing_type: t.processing_type.clone(),
+        description: t.description.clone(),
+        fields: t.fields.clone(),
+        created_by: t.created_by.clone(),
+        created_at: Some(bk_time(t.created_at)),
+        updated_by: t.updated_by.clone(),
+        updated_at: Some(bk_time(t.updated_at)),
+    }
 }
 
 pub fn create(

@@ -3,19 +3,25 @@
 //! to own the result table. Projects are visible to the app that created them.
 use crate::error::DatabusError;
 use crate::rawdata::bk_time;
+use bkdata_api::databus::ProjectInfo;
 use bkdata_models::auth::Caller;
 use bkdata_models::databus::{Project, ProjectData, ResultTable};
 use bkdata_models::schema::{project_data as pd, projects as p, result_tables as rt};
 use diesel::prelude::*;
 use serde_json::{json, Value};
 
-pub fn view(x: &Project) -> Value {
-    json!({
-        "project_id": x.project_id, "project_name": x.project_name, "description": x.description,
-        "bk_biz_id": x.bk_biz_id, "bk_app_code": x.bk_app_code,
-        "created_by": x.created_by, "created_at": bk_time(x.created_at),
-        "updated_by": x.updated_by, "updated_at": bk_time(x.updated_at),
-    })
+pub fn view(x: &Project) -> ProjectInfo {
+    ProjectInfo {
+        project_id: x.project_id,
+        project_name: x.project_name.clone(),
+        description: x.description.clone(),
+        bk_biz_id: x.bk_biz_id,
+        bk_app_code: x.bk_app_code.clone(),
+        created_by: x.created_by.clone(),
+        created_at: Some(bk_time(x.created_at)),
+        updated_by: x.updated_by.clone(),
+        updated_at: Some(bk_time(x.updated_at)),
+    }
 }
 
 pub fn data_view(x: &ProjectData) -> Value {

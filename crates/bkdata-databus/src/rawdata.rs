@@ -1,5 +1,6 @@
 //! Raw data: registration (BKData access shape), ingest onto the bus, tail.
 use crate::error::DatabusError;
+use bkdata_api::databus::RawDataInfo;
 use bkdata_bus::{Bus, BusError};
 use bkdata_models::auth::Caller;
 use bkdata_models::databus::RawData;
@@ -20,18 +21,27 @@ pub fn bk_time(t: chrono::DateTime<chrono::Utc>) -> String {
         .to_string()
 }
 
-pub fn view(x: &RawData, subject: Option<String>) -> Value {
-    json!({
-        "id": x.id, "raw_data_id": x.id, "bk_biz_id": x.bk_biz_id,
-        "raw_data_name": x.raw_data_name, "raw_data_alias": x.raw_data_alias,
-        "data_encoding": x.data_encoding, "data_scenario": x.data_scenario,
-        "sensitivity": x.sensitivity, "description": x.description, "maintainer": x.maintainer,
-        "created_by": x.created_by, "created_at": bk_time(x.created_at),
-        "updated_by": x.updated_by, "updated_at": bk_time(x.updated_at),
-        "records_ingested": x.records_ingested,
-        "last_ingest_at": x.last_ingest_at.map(bk_time),
-        "topic": topic(x.id), "subject": subject,
-    })
+pub fn view(x: &RawData, subject: Option<String>) -> RawDataInfo {
+    RawDataInfo {
+        id: x.id,
+        raw_data_id: x.id,
+        bk_biz_id: x.bk_biz_id,
+        raw_data_name: x.raw_data_name.clone(),
+        raw_data_alias: x.raw_data_alias.clone(),
+        data_encoding: x.data_encoding.clone(),
+        data_scenario: x.data_scenario.clone(),
+        sensitivity: x.sensitivity.clone(),
+        description: x.description.clone(),
+        maintainer: x.maintainer.clone(),
+        created_by: x.created_by.clone(),
+        created_at: Some(bk_time(x.created_at)),
+        updated_by: x.updated_by.clone(),
+        updated_at: Some(bk_time(x.updated_at)),
+        records_ingested: x.records_ingested,
+        last_ingest_at: x.last_ingest_at.map(bk_time),
+        topic: topic(x.id),
+        subject,
+    }
 }
 
 pub(crate) fn int_field(v: Option<&Value>) -> Option<i64> {

@@ -3,6 +3,7 @@
 //! the stored ones. A default PostgreSQL cluster (the platform's own database) always exists.
 use crate::error::DatabusError;
 use crate::rawdata::bk_time;
+use bkdata_api::databus::ClusterInfo;
 use bkdata_models::auth::Caller;
 use bkdata_models::databus::StorageCluster;
 use bkdata_models::schema::storage_clusters as s;
@@ -20,7 +21,7 @@ fn is_secret(key: &str) -> bool {
         .any(|s| k.contains(s))
 }
 
-pub fn view(x: &StorageCluster) -> Value {
+pub fn view(x: &StorageCluster) -> ClusterInfo {
     let mut conn = x.connection.as_object().cloned().unwrap_or_default();
     let mut has_secret = false;
     for (k, v) in conn.iter_mut() {
@@ -29,12 +30,18 @@ pub fn view(x: &StorageCluster) -> Value {
             has_secret = true;
         }
     }
-    json!({
-        "cluster_name": x.cluster_name, "cluster_type": x.cluster_type, "connection_info": conn,
-        "has_password": has_secret, "description": x.description, "is_default": x.is_default,
-        "created_by": x.created_by, "created_at": bk_time(x.created_at),
-        "updated_by": x.updated_by, "updated_at": bk_time(x.updated_at),
-    })
+    ClusterInfo {
+        cluster_name: x.cluster_name.clone(),
+        cluster_type: x.cluster_type.clone(),
+        connection_info: conn,
+        has_password: has_secret,
+        description: x.description.clone(),
+        is_default: x.is_default,
+        created_by: x.created_by.clone(),
+        created_at: Some(bk_time(x.created_at)),
+        updated_by: x.updated_by.clone(),
+        updated_at: Some(bk_time(x.updated_at)),
+    }
 }
 
 fn check_type(t: &str) -> Result<(), DatabusError> {

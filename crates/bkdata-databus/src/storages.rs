@@ -5,6 +5,7 @@
 //! physical_table_name?}`.
 use crate::error::DatabusError;
 use crate::rawdata::{bk_time, int_field};
+use bkdata_api::databus::DataStorageInfo;
 use bkdata_models::auth::Caller;
 use bkdata_models::databus::{DataStorage, ResultTable, Shipper, StorageCluster};
 use bkdata_models::schema::{
@@ -621,21 +622,32 @@ pub fn view(
     s: Option<&Shipper>,
     t: &ResultTable,
     raw_name: Option<&str>,
-) -> Value {
+) -> DataStorageInfo {
     let status = s.map_or("stopped", |s| s.status.as_str());
-    json!({
-        "result_table_id": d.result_table_id, "result_table_name": t.result_table_name,
-        "result_table_name_alias": t.result_table_name_alias,
-        "raw_data_id": d.raw_data_id, "data_name": raw_name, "data_alias": raw_name,
-        "data_type": d.data_type, "bk_biz_id": d.bk_biz_id,
-        "storage_type": d.storage_type, "cluster_type": d.storage_type,
-        "storage_cluster": d.cluster_name, "physical_table_name": d.physical_table_name,
-        "expires": d.expires, "storage_config": d.storage_config, "fields": d.fields,
-        "status": status, "status_display": status_display(status),
-        "status_message": s.map(|s| s.status_message.clone()),
-        "created_by": d.created_by, "created_at": bk_time(d.created_at),
-        "updated_by": d.updated_by, "updated_at": bk_time(d.updated_at),
-    })
+    DataStorageInfo {
+        result_table_id: d.result_table_id.clone(),
+        result_table_name: t.result_table_name.clone(),
+        result_table_name_alias: t.result_table_name_alias.clone(),
+        raw_data_id: d.raw_data_id,
+        data_name: raw_name.map(str::to_string),
+        data_alias: raw_name.map(str::to_string),
+        data_type: d.data_type.clone(),
+        bk_biz_id: d.bk_biz_id,
+        storage_type: d.storage_type.clone(),
+        cluster_type: d.storage_type.clone(),
+        storage_cluster: d.cluster_name.clone(),
+        physical_table_name: d.physical_table_name.clone(),
+        expires: d.expires.clone(),
+        storage_config: d.storage_config.clone(),
+        fields: d.fields.clone(),
+        status: status.to_string(),
+        status_display: status_display(status).to_string(),
+        status_message: s.map(|s| s.status_message.clone()),
+        created_by: d.created_by.clone(),
+        created_at: Some(bk_time(d.created_at)),
+        updated_by: d.updated_by.clone(),
+        updated_at: Some(bk_time(d.updated_at)),
+    }
 }
 
 #[cfg(test)]

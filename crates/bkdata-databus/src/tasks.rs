@@ -6,13 +6,15 @@
 use crate::error::DatabusError;
 use crate::rawdata::bk_time;
 use crate::storages::{self, shipper_name};
+use bkdata_api::databus::{StorageTask, TaskState as TaskStateView};
 use bkdata_bus::{AnyBus, Bus};
 use bkdata_models::auth::Caller;
 use bkdata_models::databus::{Clean, DataStorage, Shipper};
 use bkdata_models::jobs::{enqueue_unique, NewJob};
 use bkdata_models::schema::{cleans as c, data_storages as ds, shippers as sh};
 use diesel::prelude::*;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
 pub const SHIP_JOB: &str = "ship_run";
 /// What `storages` may name: the stream itself and each storage type.
@@ -209,8 +211,8 @@ pub fn state(
 
 /// The state as the API answers it: per storage, status, counters and lag (messages not yet
 /// consumed; `null` when the bus cannot say).
-pub async fn view(bus: &AnyBus, st: &TaskState) -> Value {
-    let mut storages = Map::new();
+pub async fn view(bus: &AnyBus, st: &TaskState) -> TaskStateView {
+    let mut storages = BTreeMap::new();
     let mut any_running = false;
     if let Some(cl) = &st.clean {
         let lag = bus
@@ -227,14 +229,20 @@ pub async fn view(bus: &AnyBus, st: &TaskState) -> Value {
         };
         any_running |= status == "running";
         storages.insert(
-            "kafka".into(),
-            json!({
-                "status": status, "status_display": storages::status_display(status),
-                "status_message": cl.status_message, "processing_id": cl.processing_id,
-                "records_in": cl.records_in, "rows_out": cl.rows_out, "errors_total": cl.errors_total,
-                "lag": lag, "started_at": cl.started_at.map(bk_time),
-                "topic": crate::runtime::output_topic(&cl.processing_id),
-            }),
+            "kafka".to_string(),
+            StorageTask {
+                status: status.to_string(),
+                status_display: storages::status_display(status).to_string(),
+                status_message: Some(cl.status_message.clone()),
+                processing_id: Some(cl.processing_id.clone()),
+                records_in: Some(cl.records_in),
+                rows_out: Some(cl.rows_out),
+                errors_total: Some(cl.errors_total),
+                lag,
+                started_at: cl.started_at.map(bk_time),
+                topic: Some(crate::runtime::output_topic(&cl.processing_id)),
+                ..Default::default()
+            },
         );
     }
     for (b, s) in &st.shippers {
@@ -252,25 +260,30 @@ pub async fn view(bus: &AnyBus, st: &TaskState) -> Value {
         any_running |= status == "running";
         storages.insert(
             b.storage_type.clone(),
-            json!({
-                "status": status, "status_display": storages::status_display(status),
-                "status_message": s.as_ref().map(|s| s.status_message.clone()),
-                "storage_cluster": b.cluster_name, "physical_table_name": b.physical_table_name,
-                "rows_written": s.as_ref().map_or(0, |s| s.rows_written),
-                "batches": s.as_ref().map_or(0, |s| s.batches),
-                "dead_letters": s.as_ref().map_or(0, |s| s.dead_letters),
-                "last_seq": s.as_ref().map_or(0, |s| s.last_seq),
-                "last_write_at": s.as_ref().and_then(|s| s.last_write_at).map(bk_time),
-                "started_at": s.as_ref().and_then(|s| s.started_at).map(bk_time),
-                "lag": lag,
-            }),
+            StorageTask {
+                status: status.to_string(),
+                status_display: storages::status_display(status).to_string(),
+                status_message: s.as_ref().map(|s| s.status_message.clone()),
+                storage_cluster: Some(b.cluster_name.clone()),
+                physical_table_name: Some(b.physical_table_name.clone()),
+                rows_written: Some(s.as_ref().map_or(0, |s| s.rows_written)),
+                batches: Some(s.as_ref().map_or(0, |s| s.batches)),
+                dead_letters: Some(s.as_ref().map_or(0, |s| s.dead_letters)),
+                last_seq: Some(s.as_ref().map_or(0, |s| s.last_seq)),
+                last_write_at: s.as_ref().and_then(|s| s.last_write_at).map(bk_time),
+                started_at: s.as_ref().and_then(|s| s.started_at).map(bk_time),
+                lag,
+                ..Default::default()
+            },
         );
     }
     let status = if any_running { "running" } else { "stopped" };
-    json!({
-        "result_table_id": st.result_table_id, "status": status,
-        "status_display": storages::status_display(status), "storages": storages,
-    })
+    TaskStateView {
+        result_table_id: st.result_table_id.clone(),
+        status: status.to_string(),
+        status_display: storages::status_display(status).to_string(),
+        storages,
+    }
 }
 
 /// Rows a storage refused for good, newest first.

@@ -1,6 +1,8 @@
 //! Databus, access, meta, storekit and dataquery calls (bklog's `BkDataDatabusApi` names
-//! where bklog has them, wire reference §1.2).
-use super::{params, typed, BkDataClient, Call, Error, Tenant};
+//! where bklog has them, wire reference §1.2), typed with the server's shapes
+//! (`crate::databus`) where the answer has one.
+use super::{params, BkDataClient, Call, Error, Tenant};
+use crate::databus::*;
 use crate::dataflow::{QueryRequest, QueryResult};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -10,16 +12,21 @@ impl BkDataClient {
         Call::new(method, Self::url(&self.inner.roots.databus_v3, path), p)
     }
 
+    fn databus_rt(&self, method: Method, path: &str, rt: &str, p: Value) -> Call {
+        self.databus(method, path, p)
+            .tenant(Tenant::FromTable(rt.to_string()))
+    }
+
     /// GET `data_storages/` (`raw_data_id`, `bk_biz_id` filters); cached 60 s as in bklog.
-    pub async fn get_config_db_list(&self, filters: Value) -> Result<Value, Error> {
+    pub async fn get_config_db_list(&self, filters: Value) -> Result<Vec<DataStorageInfo>, Error> {
         let mut c = self.databus(Method::GET, "data_storages/", filters);
         c.cached = true;
-        self.send(c).await
+        self.send_typed(c).await
     }
 
     /// POST `data_storages/`. Never cached (bklog caches writes too; that is a quirk).
-    pub async fn databus_data_storages_post(&self, body: Value) -> Result<Value, Error> {
-        self.send(self.databus(Method::POST, "data_storages/", body))
+    pub async fn databus_data_storages_post(&self, body: Value) -> Result<DataStorageInfo, Error> {
+        self.send_typed(self.databus(Method::POST, "data_storages/", body))
             .await
     }
 
@@ -28,44 +35,38 @@ impl BkDataClient {
         &self,
         result_table_id: &str,
         body: Value,
-    ) -> Result<Value, Error> {
-        let c = self
-            .databus(
-                Method::PUT,
-                &format!("data_storages/{result_table_id}/"),
-                body,
-            )
-            .tenant(Tenant::FromTable(result_table_id.into()));
-        self.send(c).await
-    }
-
-    /// GET `cleans/` (`raw_data_id`, `bk_biz_id` filters).
-    pub async fn get_cleans(&self, filters: Value) -> Result<Value, Error> {
-        self.send(self.databus(Method::GET, "cleans/", filters))
+    ) -> Result<DataStorageInfo, Error> {
+        let path = format!("data_storages/{result_table_id}/");
+        self.send_typed(self.databus_rt(Method::PUT, &path, result_table_id, body))
             .await
     }
 
-    pub async fn get_clean(&self, processing_id: &str) -> Result<Value, Error> {
-        let c = self
-            .databus(Method::GET, &format!("cleans/{processing_id}/"), json!({}))
-            .tenant(Tenant::FromTable(processing_id.into()));
-        self.send(c).await
+    /// GET `cleans/` (`raw_data_id`, `bk_biz_id` filters).
+    pub async fn get_cleans(&self, filters: Value) -> Result<Vec<CleanInfo>, Error> {
+        self.send_typed(self.databus(Method::GET, "cleans/", filters))
+            .await
     }
 
-    /// POST `cleans/`: answers `result_table_id` and `processing_id`.
-    pub async fn databus_cleans_post(&self, body: Value) -> Result<Value, Error> {
-        self.send(self.databus(Method::POST, "cleans/", body)).await
+    pub async fn get_clean(&self, processing_id: &str) -> Result<CleanInfo, Error> {
+        let path = format!("cleans/{processing_id}/");
+        self.send_typed(self.databus_rt(Method::GET, &path, processing_id, json!({})))
+            .await
+    }
+
+    /// POST `cleans/`: the clean, with `result_table_id` and `processing_id`.
+    pub async fn databus_cleans_post(&self, body: Value) -> Result<CleanInfo, Error> {
+        self.send_typed(self.databus(Method::POST, "cleans/", body))
+            .await
     }
 
     pub async fn databus_cleans_put(
         &self,
         processing_id: &str,
         body: Value,
-    ) -> Result<Value, Error> {
-        let c = self
-            .databus(Method::PUT, &format!("cleans/{processing_id}/"), body)
-            .tenant(Tenant::FromTable(processing_id.into()));
-        self.send(c).await
+    ) -> Result<CleanInfo, Error> {
+        let path = format!("cleans/{processing_id}/");
+        self.send_typed(self.databus_rt(Method::PUT, &path, processing_id, body))
+            .await
     }
 
     /// POST v4 `clean/debug/` (bklog's shape); the static tenant.
@@ -86,22 +87,19 @@ impl BkDataClient {
     }
 
     /// POST `tasks/` (`{result_table_id, storages}`).
-    pub async fn post_tasks(&self, body: Value) -> Result<Value, Error> {
+    pub async fn post_tasks(&self, body: Value) -> Result<TaskState, Error> {
         let rt = body["result_table_id"]
             .as_str()
             .unwrap_or_default()
             .to_string();
-        let c = self
-            .databus(Method::POST, "tasks/", body)
-            .tenant(Tenant::FromTable(rt));
-        self.send(c).await
+        self.send_typed(self.databus_rt(Method::POST, "tasks/", &rt, body))
+            .await
     }
 
-    pub async fn get_tasks(&self, result_table_id: &str) -> Result<Value, Error> {
-        let c = self
-            .databus(Method::GET, &format!("tasks/{result_table_id}/"), json!({}))
-            .tenant(Tenant::FromTable(result_table_id.into()));
-        self.send(c).await
+    pub async fn get_tasks(&self, result_table_id: &str) -> Result<TaskState, Error> {
+        let path = format!("tasks/{result_table_id}/");
+        self.send_typed(self.databus_rt(Method::GET, &path, result_table_id, json!({})))
+            .await
     }
 
     /// DELETE `tasks/{result_table_id}/` (`storages` to stop some only).
@@ -109,108 +107,72 @@ impl BkDataClient {
         &self,
         result_table_id: &str,
         storages: Option<Vec<String>>,
-    ) -> Result<Value, Error> {
-        let c = self
-            .databus(
-                Method::DELETE,
-                &format!("tasks/{result_table_id}/"),
-                params(&[("storages", storages.map(|s| json!(s)))]),
-            )
-            .tenant(Tenant::FromTable(result_table_id.into()));
-        self.send(c).await
+    ) -> Result<TaskState, Error> {
+        let path = format!("tasks/{result_table_id}/");
+        let p = params(&[("storages", storages.map(|s| json!(s)))]);
+        self.send_typed(self.databus_rt(Method::DELETE, &path, result_table_id, p))
+            .await
     }
 
+    /// The latest records of a raw data, as ingested.
     pub async fn get_raw_data_tail(&self, raw_data_id: i64) -> Result<Value, Error> {
-        self.send(self.databus(
-            Method::GET,
-            &format!("rawdatas/{raw_data_id}/tail/"),
-            json!({}),
-        ))
-        .await
+        let path = format!("rawdatas/{raw_data_id}/tail/");
+        self.send(self.databus(Method::GET, &path, json!({}))).await
     }
 
-    pub async fn get_result_table(&self, result_table_id: &str) -> Result<Value, Error> {
-        let c = self
-            .databus(
-                Method::GET,
-                &format!("result_tables/{result_table_id}/"),
-                json!({}),
-            )
-            .tenant(Tenant::FromTable(result_table_id.into()));
-        self.send(c).await
+    pub async fn get_result_table(&self, result_table_id: &str) -> Result<ResultTableInfo, Error> {
+        let path = format!("result_tables/{result_table_id}/");
+        self.send_typed(self.databus_rt(Method::GET, &path, result_table_id, json!({})))
+            .await
     }
 
+    /// The latest rows of a result table (objects with its fields and time columns).
     pub async fn get_result_table_tail(&self, result_table_id: &str) -> Result<Value, Error> {
-        let c = self
-            .databus(
-                Method::GET,
-                &format!("result_tables/{result_table_id}/tail/"),
-                json!({}),
-            )
-            .tenant(Tenant::FromTable(result_table_id.into()));
-        self.send(c).await
+        let path = format!("result_tables/{result_table_id}/tail/");
+        self.send(self.databus_rt(Method::GET, &path, result_table_id, json!({})))
+            .await
     }
 
-    /// POST access `rawdata/` (`{bk_biz_id, raw_data_name, …}` → `raw_data_id`).
-    pub async fn create_raw_data(&self, body: Value) -> Result<Value, Error> {
-        let c = Call::new(
-            Method::POST,
-            Self::url(&self.inner.roots.access, "rawdata/"),
-            body,
-        );
-        self.send(c).await
+    /// POST access `rawdata/` (`{bk_biz_id, raw_data_name, …}`).
+    pub async fn create_raw_data(&self, body: Value) -> Result<RawDataInfo, Error> {
+        let url = Self::url(&self.inner.roots.access, "rawdata/");
+        self.send_typed(Call::new(Method::POST, url, body)).await
     }
 
     /// POST `rawdatas/{id}/ingest/`: records, one a line (NDJSON or raw log lines).
     pub async fn ingest(&self, raw_data_id: i64, lines: Vec<u8>) -> Result<Value, Error> {
-        self.send_raw(
-            Method::POST,
-            Self::url(
-                &self.inner.roots.databus_v3,
-                &format!("rawdatas/{raw_data_id}/ingest/"),
-            ),
-            lines,
-        )
-        .await
+        let url = Self::url(
+            &self.inner.roots.databus_v3,
+            &format!("rawdatas/{raw_data_id}/ingest/"),
+        );
+        self.send_raw(Method::POST, url, lines).await
     }
 
-    /// POST meta `projects/` (`{project_name, bk_biz_id}` → `project_id`).
-    pub async fn create_project(&self, body: Value) -> Result<Value, Error> {
-        let c = Call::new(
-            Method::POST,
-            Self::url(&self.inner.roots.meta, "projects/"),
-            body,
-        );
-        self.send(c).await
+    /// POST meta `projects/` (`{project_name, bk_biz_id}`).
+    pub async fn create_project(&self, body: Value) -> Result<ProjectInfo, Error> {
+        let url = Self::url(&self.inner.roots.meta, "projects/");
+        self.send_typed(Call::new(Method::POST, url, body)).await
     }
 
     /// POST meta `projects/{id}/data/add/` (`{bk_biz_id, result_table_id}`).
     pub async fn grant_project_data(&self, project_id: i64, body: Value) -> Result<Value, Error> {
-        let c = Call::new(
-            Method::POST,
-            Self::url(
-                &self.inner.roots.meta,
-                &format!("projects/{project_id}/data/add/"),
-            ),
-            body,
+        let url = Self::url(
+            &self.inner.roots.meta,
+            &format!("projects/{project_id}/data/add/"),
         );
-        self.send(c).await
+        self.send(Call::new(Method::POST, url, body)).await
     }
 
     /// POST storekit `clusters/` (`{cluster_name, cluster_type, connection_info}`).
-    pub async fn create_storage_cluster(&self, body: Value) -> Result<Value, Error> {
-        let c = Call::new(
-            Method::POST,
-            Self::url(&self.inner.roots.storekit, "clusters/"),
-            body,
-        );
-        self.send(c).await
+    pub async fn create_storage_cluster(&self, body: Value) -> Result<ClusterInfo, Error> {
+        let url = Self::url(&self.inner.roots.storekit, "clusters/");
+        self.send_typed(Call::new(Method::POST, url, body)).await
     }
 
     /// POST dataquery `query/`: read-only SQL over result tables.
     pub async fn query(&self, req: &QueryRequest) -> Result<QueryResult, Error> {
         let url = Self::url(&self.inner.roots.dataquery, "query/");
-        let c = Call::new(Method::POST, url.clone(), json!(req));
-        typed(&url, self.send(c).await?)
+        self.send_typed(Call::new(Method::POST, url, json!(req)))
+            .await
     }
 }

@@ -1,9 +1,8 @@
 //! Dataflow calls (bklog's `BkDataDataFlowApi` names, wire reference §1.3), typed with the
 //! shapes the server answers in (`crate::dataflow`). Not cached.
-use super::{typed, BkDataClient, Call, Error, Tenant};
+use super::{BkDataClient, Call, Error, Tenant};
 use crate::dataflow::*;
 use reqwest::Method;
-use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 impl BkDataClient {
@@ -15,26 +14,21 @@ impl BkDataClient {
         )
     }
 
-    async fn flow_call<T: DeserializeOwned>(&self, c: Call) -> Result<T, Error> {
-        let url = c.url.clone();
-        typed(&url, self.send(c).await?)
-    }
-
     /// POST `create/` (`{project_id, flow_name, nodes}` → `{flow_id, node_ids}`); 300 s.
     pub async fn create_flow(&self, req: &CreateFlowRequest) -> Result<CreateFlowResponse, Error> {
         let mut c = self.flows(Method::POST, "create/", json!(req));
         c.timeout = Some(self.inner.create_flow_timeout);
-        self.flow_call(c).await
+        self.send_typed(c).await
     }
 
     /// POST `{fid}/start/` (`{consuming_mode, cluster_group}` → `{task_id}`).
     pub async fn start_flow(&self, flow_id: i64, req: &DeployRequest) -> Result<DeployTask, Error> {
-        self.flow_call(self.flows(Method::POST, &format!("{flow_id}/start/"), json!(req)))
+        self.send_typed(self.flows(Method::POST, &format!("{flow_id}/start/"), json!(req)))
             .await
     }
 
     pub async fn stop_flow(&self, flow_id: i64) -> Result<DeployTask, Error> {
-        self.flow_call(self.flows(Method::POST, &format!("{flow_id}/stop/"), json!({})))
+        self.send_typed(self.flows(Method::POST, &format!("{flow_id}/stop/"), json!({})))
             .await
     }
 
@@ -43,23 +37,23 @@ impl BkDataClient {
         flow_id: i64,
         req: &DeployRequest,
     ) -> Result<DeployTask, Error> {
-        self.flow_call(self.flows(Method::POST, &format!("{flow_id}/restart/"), json!(req)))
+        self.send_typed(self.flows(Method::POST, &format!("{flow_id}/restart/"), json!(req)))
             .await
     }
 
     pub async fn get_flow_graph(&self, flow_id: i64) -> Result<FlowGraph, Error> {
-        self.flow_call(self.flows(Method::GET, &format!("{flow_id}/graph/"), json!({})))
+        self.send_typed(self.flows(Method::GET, &format!("{flow_id}/graph/"), json!({})))
             .await
     }
 
     pub async fn get_dataflow(&self, flow_id: i64) -> Result<FlowInfo, Error> {
-        self.flow_call(self.flows(Method::GET, &format!("{flow_id}/"), json!({})))
+        self.send_typed(self.flows(Method::GET, &format!("{flow_id}/"), json!({})))
             .await
     }
 
     /// GET `{fid}/latest_deploy_data/`: `None` before the first start.
     pub async fn get_latest_deploy_data(&self, flow_id: i64) -> Result<Option<DeployData>, Error> {
-        self.flow_call(self.flows(
+        self.send_typed(self.flows(
             Method::GET,
             &format!("{flow_id}/latest_deploy_data/"),
             json!({}),
@@ -77,7 +71,7 @@ impl BkDataClient {
         {
             c = c.tenant(Tenant::FromTable(format!("{b}_")));
         }
-        self.flow_call(c).await
+        self.send_typed(c).await
     }
 
     /// PATCH `{fid}/nodes/{nid}/` with part of a node's config.
@@ -87,13 +81,13 @@ impl BkDataClient {
         node_id: i64,
         body: Value,
     ) -> Result<NodeRef, Error> {
-        self.flow_call(self.flows(Method::PATCH, &format!("{flow_id}/nodes/{node_id}/"), body))
+        self.send_typed(self.flows(Method::PATCH, &format!("{flow_id}/nodes/{node_id}/"), body))
             .await
     }
 
     /// GET `{fid}/export/`: a create body.
     pub async fn export_flow(&self, flow_id: i64) -> Result<CreateFlowRequest, Error> {
-        self.flow_call(self.flows(Method::GET, &format!("{flow_id}/export/"), json!({})))
+        self.send_typed(self.flows(Method::GET, &format!("{flow_id}/export/"), json!({})))
             .await
     }
 
@@ -103,12 +97,12 @@ impl BkDataClient {
             Some(p) => json!({"project_id": p}),
             None => json!({}),
         };
-        self.flow_call(self.flows(Method::GET, "", p)).await
+        self.send_typed(self.flows(Method::GET, "", p)).await
     }
 
     /// GET `{fid}/deploy_data/`: every deploy, newest first.
     pub async fn get_deploy_data(&self, flow_id: i64) -> Result<Vec<DeployData>, Error> {
-        self.flow_call(self.flows(Method::GET, &format!("{flow_id}/deploy_data/"), json!({})))
+        self.send_typed(self.flows(Method::GET, &format!("{flow_id}/deploy_data/"), json!({})))
             .await
     }
 

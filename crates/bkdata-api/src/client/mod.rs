@@ -503,6 +503,15 @@ impl BkDataClient {
         }
     }
 
+    /// `send`, answering `data` as a wire type.
+    pub(crate) async fn send_typed<T: serde::de::DeserializeOwned>(
+        &self,
+        call: Call,
+    ) -> Result<T, Error> {
+        let url = call.url.clone();
+        typed(&url, self.send(call).await?)
+    }
+
     async fn read(
         &self,
         req: reqwest::RequestBuilder,
