@@ -287,6 +287,59 @@ async fn the_seed004_tutorial_with_the_cli() {
         .json();
     assert!(imported["flow_id"].is_i64());
 
+    // A data pipeline task: create, execute, watch its steps to the end, its files.
+    let task = cli
+        .run(&[
+            "-o",
+            "json",
+            "pipeline",
+            "create",
+            "--table-list-file",
+            "tables.txt",
+            "--business-context",
+            "高速公路",
+        ])
+        .await
+        .json()["task_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        cli.run(&["-o", "json", "pipeline", "execute", &task])
+            .await
+            .code,
+        0
+    );
+    let watched = cli.run(&["pipeline", "watch", &task]).await;
+    assert_eq!(watched.code, 0, "{}", watched.stderr);
+    assert!(
+        watched.stderr.contains("[####] 4/4  completed"),
+        "{}",
+        watched.stderr
+    );
+    let logs = cli.run(&["pipeline", "logs", &task]).await;
+    assert!(logs.code == 0 && !logs.stdout.is_empty(), "{}", logs.stderr);
+    let out = cli
+        .dir
+        .path()
+        .join("task_config.json")
+        .display()
+        .to_string();
+    assert_eq!(
+        cli.run(&[
+            "pipeline",
+            "download",
+            &task,
+            "task_config.json",
+            "-O",
+            &out
+        ])
+        .await
+        .code,
+        0
+    );
+    assert!(serde_json::from_str::<Value>(&std::fs::read_to_string(&out).unwrap()).is_ok());
+
     // Exit codes: refused by the API, usage, a missing file, wrong credentials, settings.
     assert_eq!(cli.run(&["flow", "start", "999999"]).await.code, 1);
     assert_eq!(cli.run(&["flow", "start"]).await.code, 2);

@@ -777,13 +777,7 @@ async fn pipeline(c: &BkDataClient, cmd: PipelineCmd, fmt: Format) -> Out {
             let mut last = String::new();
             loop {
                 let t = c.get_task(&task_id).await?;
-                let line = t
-                    .step_status
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join("  ");
-                let line = format!("{}  {line}", t.status);
+                let line = output::steps_progress(&t.status, &t.step_status);
                 if line != last {
                     eprintln!("{line}");
                     last = line;

@@ -165,10 +165,65 @@ pub fn graph(g: &Value) -> String {
     out.join("\n")
 }
 
+/// A task's steps in the seed's order as a progress bar: `[##>-] 2/4  ddl_generation ✓ …`.
+pub fn steps_progress(status: &str, steps: &std::collections::BTreeMap<String, String>) -> String {
+    let order = bkdata_api::pipeline::STEP_ORDER;
+    let done = |s: &str| matches!(s, "completed" | "skipped");
+    let finished = order
+        .iter()
+        .filter(|k| steps.get(**k).is_some_and(|s| done(s)))
+        .count();
+    let bar: String = order
+        .iter()
+        .map(|k| match steps.get(*k).map(String::as_str) {
+            Some(s) if done(s) => '#',
+            Some("running") => '>',
+            Some("failed" | "cancelled") => 'x',
+            _ => '-',
+        })
+        .collect();
+    let detail: Vec<String> = order
+        .iter()
+        .map(|k| {
+            let s = steps.get(*k).map_or("pending", String::as_str);
+            let mark = match s {
+                "completed" => "✓",
+                "skipped" => "(skipped)",
+                "running" => "…",
+                "failed" => "✗",
+                other => other,
+            };
+            format!("{k} {mark}")
+        })
+        .collect();
+    format!(
+        "[{bar}] {finished}/{}  {status}  {}",
+        order.len(),
+        detail.join("  ")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn step_progress_follows_the_seed_order() {
+        let steps: std::collections::BTreeMap<String, String> = [
+            ("training_load", "pending"),
+            ("ddl_generation", "completed"),
+            ("qa_generation", "running"),
+            ("sql_validation", "skipped"),
+        ]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        assert_eq!(
+            steps_progress("in_progress", &steps),
+            "[#>#-] 2/4  in_progress  ddl_generation ✓  qa_generation …  sql_validation (skipped)  training_load pending"
+        );
+    }
 
     #[test]
     fn tables_line_up_wide_characters() {
