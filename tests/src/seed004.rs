@@ -24,17 +24,9 @@ pub fn tutorial_nodes() -> Value {
     ])
 }
 
-/// The tutorial's prerequisites. `mariadb_database`: the database the `yyy-lasting` cluster
-/// writes to (tests share one MariaDB). Answers `(project_id, raw_data_id)`.
-pub async fn prerequisites(srv: &TestServer, mariadb_database: &str) -> (i64, i64) {
-    let raw = srv
-        .bk_ok(
-            Method::POST,
-            "/v3/access/rawdata/",
-            Some(json!({"bk_biz_id": 591, "raw_data_name": "system_proc"})),
-        )
-        .await;
-    let raw_id = raw["raw_data_id"].as_i64().unwrap();
+/// The clean making `591_system_proc` from JSON records: its `json_config` (event time from
+/// the record's `time`, in ms, as a collector stamps it) and the result table's fields.
+pub fn system_proc_clean() -> (Value, Vec<Value>) {
     let typed = [
         ("cpu_usage_pct", "double"),
         ("mem_usage_pct", "double"),
@@ -52,11 +44,25 @@ pub async fn prerequisites(srv: &TestServer, mariadb_database: &str) -> (i64, i6
         .enumerate()
         .map(|(i, (k, t))| json!({"field_name": k, "field_type": t, "field_alias": k, "is_dimension": false, "field_index": i + 1}))
         .collect();
-    // Event time from the record's `time` (ms), as a collector stamps it.
     let config = json!({"extract": {"type": "fun", "method": "from_json", "label": "j",
         "next": {"type": "assign", "subtype": "assign_obj", "label": "a", "assign": assign}},
         "conf": {"time_field_name": "time", "time_format": "Unix Time Stamp(milliseconds)",
                  "timestamp_len": 13, "timezone": 8}});
+    (config, fields)
+}
+
+/// The tutorial's prerequisites. `mariadb_database`: the database the `yyy-lasting` cluster
+/// writes to (tests share one MariaDB). Answers `(project_id, raw_data_id)`.
+pub async fn prerequisites(srv: &TestServer, mariadb_database: &str) -> (i64, i64) {
+    let raw = srv
+        .bk_ok(
+            Method::POST,
+            "/v3/access/rawdata/",
+            Some(json!({"bk_biz_id": 591, "raw_data_name": "system_proc"})),
+        )
+        .await;
+    let raw_id = raw["raw_data_id"].as_i64().unwrap();
+    let (config, fields) = system_proc_clean();
     srv.bk_ok(
         Method::POST,
         "/v3/databus/cleans/",

@@ -93,25 +93,7 @@ async fn the_seed004_tutorial_with_the_cli() {
         .await
         .json();
     let raw_id = raw["raw_data_id"].as_i64().unwrap();
-    let typed = [
-        ("cpu_usage_pct", "double"),
-        ("mem_usage_pct", "double"),
-        ("mem_res", "long"),
-        ("ip", "string"),
-        ("pid", "int"),
-        ("time", "long"),
-    ];
-    let assign: Vec<Value> = typed
-        .iter()
-        .map(|(k, t)| json!({"key": k, "assign_to": k, "type": t}))
-        .collect();
-    let conf = json!({"extract": {"type": "fun", "method": "from_json", "label": "j",
-        "next": {"type": "assign", "subtype": "assign_obj", "label": "a", "assign": assign}},
-        "conf": {"time_field_name": "time", "time_format": "Unix Time Stamp(milliseconds)", "timestamp_len": 13, "timezone": 8}});
-    let fields: Vec<Value> = typed[..5]
-        .iter()
-        .map(|(k, t)| json!({"field_name": k, "field_type": t}))
-        .collect();
+    let (conf, fields) = system_proc_clean();
     let conf_file = cli.file("conf.json", &conf.to_string());
     let sample = system_proc(T0, 1, 1)[0].line();
     let verify = cli

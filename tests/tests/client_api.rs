@@ -3,7 +3,7 @@
 use bkdata_api::client::{BkDataClient, Error};
 use bkdata_api::dataflow::{CreateFlowRequest, DeployRequest, QueryRequest};
 use bkdata_api::pipeline::{ArchiveRequest, CreateTaskRequest, ExecuteRequest};
-use bkdata_tests::seed004::{tutorial_nodes, T0};
+use bkdata_tests::seed004::{system_proc_clean, tutorial_nodes, T0};
 use bkdata_tests::*;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -32,24 +32,7 @@ async fn every_method_drives_the_server() {
         .unwrap();
     let raw_id = raw.raw_data_id;
     assert_eq!(raw.topic, format!("raw.{raw_id}"));
-    let typed = [
-        ("cpu_usage_pct", "double"),
-        ("mem_usage_pct", "double"),
-        ("mem_res", "long"),
-        ("ip", "string"),
-        ("pid", "int"),
-        ("time", "long"),
-    ];
-    let assign: Vec<Value> = typed
-        .iter()
-        .map(|(k, t)| json!({"key": k, "assign_to": k, "type": t}))
-        .collect();
-    let fields: Vec<Value> = typed[..5].iter().enumerate()
-        .map(|(i, (k, t))| json!({"field_name": k, "field_type": t, "field_alias": k, "is_dimension": false, "field_index": i + 1}))
-        .collect();
-    let conf = json!({"extract": {"type": "fun", "method": "from_json", "label": "j",
-        "next": {"type": "assign", "subtype": "assign_obj", "label": "a", "assign": assign}},
-        "conf": {"time_field_name": "time", "time_format": "Unix Time Stamp(milliseconds)", "timestamp_len": 13, "timezone": 8}});
+    let (conf, fields) = system_proc_clean();
     let clean_body = json!({"raw_data_id": raw_id, "bk_biz_id": 591, "result_table_name": "system_proc",
         "result_table_name_alias": "进程", "json_config": conf.to_string(), "fields": fields});
     let clean = c.databus_cleans_post(clean_body.clone()).await.unwrap();

@@ -552,6 +552,18 @@ async fn a_chained_realtime_node_feeds_a_sliding_window() {
     srv.cleanup_bus().await;
 }
 
+/// The prerequisites and a started flow counting rows and summing `mem_res` per host and
+/// minute into `mapleleaf_591.per_ip_591`; answers the raw data id.
+async fn per_ip_flow(srv: &TestServer) -> i64 {
+    let (project, raw) = prerequisites(srv, "unused").await;
+    source_running(srv).await;
+    let sql = "SELECT count(*) AS n, sum(mem_res) AS total, ip FROM 591_system_proc GROUP BY ip";
+    let window = json!({"window_type": "scroll", "count_freq": 60, "waiting_time": 0});
+    let flow = create_flow(srv, project, pg_flow("per_ip", window, sql)).await;
+    deploy(srv, flow, "start", json!({})).await;
+    raw
+}
+
 /// `(window start minute, ip) → (rows, sum of mem_res)` by hand.
 fn per_minute_by_hand(rows: &[Proc]) -> BTreeMap<(i64, String), (i64, i64)> {
     let mut out: BTreeMap<(i64, String), (i64, i64)> = BTreeMap::new();
@@ -593,20 +605,7 @@ async fn a_worker_killed_mid_window_loses_and_doubles_nothing() {
         ("BKDATA_JOB_LEASE_MS", "1500"),
     ];
     let mut first = srv.worker(&env);
-    let (project, raw) = prerequisites(&srv, "unused").await;
-    source_running(&srv).await;
-    let sql = "SELECT count(*) AS n, sum(mem_res) AS total, ip FROM 591_system_proc GROUP BY ip";
-    let flow = create_flow(
-        &srv,
-        project,
-        pg_flow(
-            "per_ip",
-            json!({"window_type": "scroll", "count_freq": 60, "waiting_time": 0}),
-            sql,
-        ),
-    )
-    .await;
-    deploy(&srv, flow, "start", json!({})).await;
+    let raw = per_ip_flow(&srv).await;
     let table = "mapleleaf_591.per_ip_591";
     let rows = system_proc(T0, 30, 7);
     let (early, late) = rows.split_at(rows.len() / 2);
@@ -647,20 +646,7 @@ async fn a_crash_between_output_and_checkpoint_emits_no_window_twice() {
         ("BKDATA_JOB_LEASE_MS", "1500"),
     ];
     let mut first = srv.worker(&[env[0], env[1], ("BKDATA_FAILPOINT", "flow_after_publish:3")]);
-    let (project, raw) = prerequisites(&srv, "unused").await;
-    source_running(&srv).await;
-    let sql = "SELECT count(*) AS n, sum(mem_res) AS total, ip FROM 591_system_proc GROUP BY ip";
-    let flow = create_flow(
-        &srv,
-        project,
-        pg_flow(
-            "per_ip",
-            json!({"window_type": "scroll", "count_freq": 60, "waiting_time": 0}),
-            sql,
-        ),
-    )
-    .await;
-    deploy(&srv, flow, "start", json!({})).await;
+    let raw = per_ip_flow(&srv).await;
     let rows = system_proc(T0, 12, 3);
     // Minute by minute: windows go out in one publish or several, as the node reads them.
     for m in 0..12 {

@@ -612,6 +612,21 @@ async fn wait_deploy(c: &BkDataClient, flow_id: i64, task_id: Option<i64>, quiet
     }
 }
 
+/// A deploy requested: wait for it when asked, then print its task.
+async fn deployed(
+    c: &BkDataClient,
+    flow_id: i64,
+    t: bkdata_api::dataflow::DeployTask,
+    wait: bool,
+    fmt: Format,
+) -> Out {
+    if wait {
+        wait_deploy(c, flow_id, Some(t.task_id), fmt == Format::Json).await?;
+    }
+    output::print(fmt, &val(&t));
+    Ok(())
+}
+
 fn create_body(
     v: Value,
     project: Option<i64>,
@@ -650,7 +665,6 @@ async fn flow(c: &BkDataClient, cmd: FlowCmd, fmt: Format) -> Out {
         consuming_mode: Some(m),
         cluster_group: None,
     };
-    let quiet = fmt == Format::Json;
     match cmd {
         FlowCmd::Create {
             file,
@@ -670,10 +684,7 @@ async fn flow(c: &BkDataClient, cmd: FlowCmd, fmt: Format) -> Out {
             wait,
         } => {
             let t = c.start_flow(flow_id, &mode(m)).await?;
-            if wait {
-                wait_deploy(c, flow_id, Some(t.task_id), quiet).await?;
-            }
-            show(val(&t))
+            deployed(c, flow_id, t, wait, fmt).await
         }
         FlowCmd::Restart {
             flow_id,
@@ -681,17 +692,11 @@ async fn flow(c: &BkDataClient, cmd: FlowCmd, fmt: Format) -> Out {
             wait,
         } => {
             let t = c.restart_flow(flow_id, &mode(m)).await?;
-            if wait {
-                wait_deploy(c, flow_id, Some(t.task_id), quiet).await?;
-            }
-            show(val(&t))
+            deployed(c, flow_id, t, wait, fmt).await
         }
         FlowCmd::Stop { flow_id, wait } => {
             let t = c.stop_flow(flow_id).await?;
-            if wait {
-                wait_deploy(c, flow_id, Some(t.task_id), quiet).await?;
-            }
-            show(val(&t))
+            deployed(c, flow_id, t, wait, fmt).await
         }
         FlowCmd::Graph { flow_id } => {
             let g = val(&c.get_flow_graph(flow_id).await?);

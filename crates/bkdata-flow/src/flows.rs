@@ -42,7 +42,8 @@ impl Catalog for DbCatalog {
     }
 }
 
-fn fields_of(v: &Value) -> Vec<(String, String)> {
+/// `(field_name, field_type)` of a result table's `fields`.
+pub(crate) fn fields_of(v: &Value) -> Vec<(String, String)> {
     v.as_array()
         .into_iter()
         .flatten()

@@ -695,17 +695,7 @@ impl RunJob {
             .get("sql")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        let fields: Vec<(String, String)> = fields
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|x| {
-                Some((
-                    x["field_name"].as_str()?.to_string(),
-                    x["field_type"].as_str().unwrap_or("string").to_string(),
-                ))
-            })
-            .collect();
+        let fields = crate::flows::fields_of(&fields);
         let sql = match FlowSql::compile(sql_text, vec![(input.clone(), schema_of(&fields))]).await
         {
             Ok(q) => q,

@@ -327,6 +327,21 @@ fn request_id() -> String {
     )
 }
 
+/// A failure to get an answer at all: a timeout, or no connection.
+fn transport(e: reqwest::Error, url: &str, timeout: Duration) -> Error {
+    if e.is_timeout() {
+        Error::Timeout {
+            url: url.to_string(),
+            secs: timeout.as_secs(),
+        }
+    } else {
+        Error::Connect {
+            url: url.to_string(),
+            message: e.to_string(),
+        }
+    }
+}
+
 fn biz_of(v: &Value) -> Option<i64> {
     match v {
         Value::Number(n) => n.as_i64(),
@@ -519,33 +534,9 @@ impl BkDataClient {
         envelope: Envelope,
         timeout: Duration,
     ) -> Result<Value, Error> {
-        let resp = req.send().await.map_err(|e| {
-            if e.is_timeout() {
-                Error::Timeout {
-                    url: url.to_string(),
-                    secs: timeout.as_secs(),
-                }
-            } else {
-                Error::Connect {
-                    url: url.to_string(),
-                    message: e.to_string(),
-                }
-            }
-        })?;
+        let resp = req.send().await.map_err(|e| transport(e, url, timeout))?;
         let status = resp.status().as_u16();
-        let text = resp.text().await.map_err(|e| {
-            if e.is_timeout() {
-                Error::Timeout {
-                    url: url.to_string(),
-                    secs: timeout.as_secs(),
-                }
-            } else {
-                Error::Connect {
-                    url: url.to_string(),
-                    message: e.to_string(),
-                }
-            }
-        })?;
+        let text = resp.text().await.map_err(|e| transport(e, url, timeout))?;
         let body: Option<Value> = serde_json::from_str(&text).ok();
         let Some(Value::Object(body)) = body else {
             if !(200..300).contains(&status) {
@@ -649,24 +640,12 @@ impl BkDataClient {
             .header("X-Bkapi-Authorization", self.auth_header())
             .send()
             .await
-            .map_err(|e| {
-                if e.is_timeout() {
-                    Error::Timeout {
-                        url: url.clone(),
-                        secs: i.timeout.as_secs(),
-                    }
-                } else {
-                    Error::Connect {
-                        url: url.clone(),
-                        message: e.to_string(),
-                    }
-                }
-            })?;
+            .map_err(|e| transport(e, &url, i.timeout))?;
         let status = resp.status().as_u16();
-        let bytes = resp.bytes().await.map_err(|e| Error::Connect {
-            url: url.clone(),
-            message: e.to_string(),
-        })?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| transport(e, &url, i.timeout))?;
         if (200..300).contains(&status) {
             return Ok(bytes.to_vec());
         }
