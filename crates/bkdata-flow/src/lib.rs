@@ -1,6 +1,8 @@
-//! Dataflows: the realtime window runtime. A realtime node's SQL runs on DataFusion over the
-//! rows of each closed window (see [`window`]); rows come from and go to result-table streams
-//! as JSON objects ([`rows`]).
+//! Dataflows and the query API. The flows API ([`flows`], [`edit`], [`deploy`]) checks node
+//! graphs ([`graph`]) and records deploys; workers carry them out and run each realtime node
+//! ([`run`]): its SQL runs on DataFusion over the rows of each closed window ([`window`],
+//! [`runtime`]); rows come from and go to result-table streams as JSON objects ([`rows`]).
+//! [`query`] checks and rewrites read-only SQL for a result table's storage.
 pub mod deploy;
 pub mod edit;
 pub mod flows;
