@@ -24,9 +24,9 @@ pub const ACK_WAIT: Duration = Duration::from_secs(10);
 pub const ERROR_SAMPLES: i64 = 1000;
 
 /// A database call from a long-running job, on the blocking pool; errors as job messages.
-pub(crate) async fn db<T: Send + 'static>(
+pub async fn db<T: Send + 'static, E: std::fmt::Display>(
     pool: &PgPool,
-    f: impl FnOnce(&mut PgConnection) -> QueryResult<T> + Send + 'static,
+    f: impl FnOnce(&mut PgConnection) -> Result<T, E> + Send + 'static,
 ) -> Result<T, String> {
     let pool = pool.clone();
     tokio::task::spawn_blocking(move || {

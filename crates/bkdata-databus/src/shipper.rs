@@ -58,7 +58,7 @@ impl ShipJob {
     /// The binding, its cluster and the shipper's status (`None`: deleted).
     async fn load(&self, rt: &str, st: &str) -> Result<Option<Loaded>, String> {
         let (rt, st) = (rt.to_string(), st.to_string());
-        db(&self.pool, move |conn| {
+        db(&self.pool, move |conn| -> QueryResult<_> {
             let Some(d) = ds::table
                 .find((&rt, &st))
                 .select(DataStorage::as_select())
@@ -236,7 +236,7 @@ impl ShipJob {
                 dead.extend(report.dead);
                 let (r, s, n) = (rt.clone(), st.clone(), (report.written + recovered) as i64);
                 db(&self.pool, move |conn| {
-                    conn.transaction(|conn| {
+                    conn.transaction(|conn| -> QueryResult<()> {
                         diesel::update(sh::table.find((&r, &s)))
                             .set((
                                 sh::rows_written.eq(sh::rows_written + n),

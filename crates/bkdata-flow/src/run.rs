@@ -14,7 +14,7 @@ use crate::rows::{schema_of, write_rows};
 use crate::{FlowSql, Pushed, WindowRuntime, WindowType};
 use bkdata_bus::{AnyBus, Batch, Bus, Consumer, ConsumerOpts, Delivery};
 use bkdata_databus::etl::time::format_ms;
-use bkdata_databus::runtime::output_topic;
+use bkdata_databus::runtime::{db, output_topic};
 use bkdata_databus::{storages, tasks};
 use bkdata_models::auth::Caller;
 use bkdata_models::databus::{Flow, FlowDeploy, FlowNode};
@@ -73,6 +73,11 @@ impl OutId {
         )
     }
 
+    /// The window end, or the input position of unwindowed output.
+    fn key(&self) -> i64 {
+        self.end.unwrap_or(self.seq as i64)
+    }
+
     fn parse(s: &str) -> Option<OutId> {
         let mut it = s.split('.');
         let node = it.next()?.strip_prefix('f')?.parse().ok()?;
@@ -94,19 +99,6 @@ impl OutId {
             parts,
         })
     }
-}
-
-async fn db<T: Send + 'static>(
-    pool: &PgPool,
-    f: impl FnOnce(&mut PgConnection) -> Result<T, String> + Send + 'static,
-) -> Result<T, String> {
-    let pool = pool.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = pool.get().map_err(|e| e.to_string())?;
-        f(&mut conn)
-    })
-    .await
-    .map_err(|e| e.to_string())?
 }
 
 fn s<E: std::fmt::Display>(e: E) -> String {
@@ -159,7 +151,7 @@ impl DeployJob {
         let id = ctx.job.data["deploy_id"]
             .as_i64()
             .ok_or("job data has no deploy_id")?;
-        let loaded = db(&self.pool, move |c| {
+        let loaded = db(&self.pool, move |c| -> Result<_, String> {
             let d: Option<FlowDeploy> = fd::table
                 .find(id)
                 .select(FlowDeploy::as_select())
@@ -394,7 +386,7 @@ impl DeployJob {
             body["storage_config"] = json!({"key_fields": keys});
         }
         let (caller, node_id) = (caller.clone(), n.node_id);
-        let prepared = db(&self.pool, move |c| {
+        let prepared = db(&self.pool, move |c| -> Result<_, String> {
             let ty: String = sc::table
                 .find(&cluster)
                 .select(sc::cluster_type)
@@ -425,11 +417,10 @@ impl DeployJob {
         );
         db(&self.pool, move |c| {
             if exists {
-                storages::update(c, &p).map_err(s)?;
+                storages::update(c, &p)
             } else {
-                storages::insert(c, &p).map_err(s)?;
+                storages::insert(c, &p)
             }
-            Ok(())
         })
         .await?;
         Ok(out)
@@ -646,7 +637,7 @@ impl RunJob {
         let node_id = ctx.job.data["node_id"]
             .as_i64()
             .ok_or("job data has no node_id")?;
-        let loaded = db(&self.pool, move |c| {
+        let loaded = db(&self.pool, move |c| -> Result<_, String> {
             let n: Option<FlowNode> = fnd::table
                 .find(node_id)
                 .select(FlowNode::as_select())
@@ -836,14 +827,8 @@ impl RunJob {
                 }
             }
             if let Some((key, from_part)) = skip_parts {
-                out.retain(|(id, _)| {
-                    let k = id.end.unwrap_or(id.seq as i64);
-                    !(k == key && id.part < from_part)
-                });
-                if out
-                    .iter()
-                    .any(|(id, _)| id.end.unwrap_or(id.seq as i64) > key)
-                {
+                out.retain(|(id, _)| !(id.key() == key && id.part < from_part));
+                if out.iter().any(|(id, _)| id.key() > key) {
                     skip_parts = None;
                 }
             }
@@ -865,19 +850,14 @@ impl RunJob {
                     .map_err(|e| format!("publishing to {out_topic}: {e}"))?;
                 failpoint_after_publish(n);
             }
-            if !deliveries.is_empty() || counts.windows > 0 || counts.rows_out > 0 {
-                dirty = true;
-            }
+            let emitted = counts.windows > 0 || counts.rows_out > 0;
+            dirty |= emitted || !deliveries.is_empty();
             cp.emitted_to = runtime.emitted_to();
             cp.max_event = runtime.max_event();
             cp.replay_from = runtime.replay_from().unwrap_or(cp.consumed + 1);
             // Output first, then the checkpoint: a crash in between is what the output's
-            // message ids cover.
-            if dirty
-                && (counts.windows > 0
-                    || counts.rows_out > 0
-                    || last_save.elapsed() >= Duration::from_secs(1))
-            {
+            // message ids cover. Reading alone is checkpointed at most once a second.
+            if emitted || (dirty && last_save.elapsed() >= Duration::from_secs(1)) {
                 self.save(node_id, &cp, &mut counts).await?;
                 dirty = false;
                 last_save = Instant::now();
