@@ -12,6 +12,21 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(60);
 
+/// Wait for the flow's latest deploy to end (success or failure); answers it.
+async fn finished_deploy(srv: &TestServer, flow: i64) -> Value {
+    eventually(WAIT, "the deploy to finish", || async {
+        let d = srv
+            .bk_ok(
+                Method::GET,
+                &format!("/v3/dataflow/flow/flows/{flow}/latest_deploy_data/"),
+                None,
+            )
+            .await;
+        matches!(d["status"].as_str(), Some("success" | "failure")).then_some(d)
+    })
+    .await
+}
+
 /// Start the flow (or restart it) and wait for its deploy to succeed; answers the deploy.
 async fn deploy(srv: &TestServer, flow: i64, action: &str, body: Value) -> Value {
     let t = srv
@@ -22,17 +37,7 @@ async fn deploy(srv: &TestServer, flow: i64, action: &str, body: Value) -> Value
         )
         .await;
     let task = t["task_id"].as_i64().expect("task_id");
-    let d = eventually(WAIT, "the deploy to finish", || async {
-        let d = srv
-            .bk_ok(
-                Method::GET,
-                &format!("/v3/dataflow/flow/flows/{flow}/latest_deploy_data/"),
-                None,
-            )
-            .await;
-        matches!(d["status"].as_str(), Some("success" | "failure")).then_some(d)
-    })
-    .await;
+    let d = finished_deploy(srv, flow).await;
     assert_eq!(d["id"], task, "{d}");
     assert_eq!(d["status"], "success", "{d}");
     d
@@ -148,17 +153,7 @@ async fn the_seed004_tutorial_runs_end_to_end() {
     )
     .await;
     let task = started["task_id"].as_i64().expect("task_id");
-    let d = eventually(WAIT, "the deploy to finish", || async {
-        let d = srv
-            .bk_ok(
-                Method::GET,
-                &format!("/v3/dataflow/flow/flows/{flow}/latest_deploy_data/"),
-                None,
-            )
-            .await;
-        matches!(d["status"].as_str(), Some("success" | "failure")).then_some(d)
-    })
-    .await;
+    let d = finished_deploy(&srv, flow).await;
     assert_eq!(
         (d["id"].as_i64(), d["status"].as_str()),
         (Some(task), Some("success")),
@@ -710,17 +705,8 @@ async fn a_failed_deploy_leaves_nothing_running_and_edits_apply_at_restart() {
             Some(json!({})),
         )
         .await;
-    let d = eventually(WAIT, "the deploy to fail", || async {
-        let d = srv
-            .bk_ok(
-                Method::GET,
-                &format!("/v3/dataflow/flow/flows/{flow}/latest_deploy_data/"),
-                None,
-            )
-            .await;
-        (d["status"] == "failure").then_some(d)
-    })
-    .await;
+    let d = finished_deploy(&srv, flow).await;
+    assert_eq!(d["status"], "failure", "{d}");
     assert_eq!(d["id"], t["task_id"]);
     assert!(
         d["logs_en"]

@@ -5,6 +5,23 @@ use bkdata_tests::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 
+/// The field names of the tutorial's realtime output table, in order.
+async fn output_fields(srv: &TestServer) -> Vec<String> {
+    let t = srv
+        .bk_ok(
+            Method::GET,
+            "/v3/databus/result_tables/591_system_proc_ip_grp/",
+            None,
+        )
+        .await;
+    t["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["field_name"].as_str().unwrap().to_string())
+        .collect()
+}
+
 async fn prerequisites(srv: &TestServer) -> i64 {
     seed004::prerequisites(srv, "bkdata_flows_api").await.0
 }
@@ -70,23 +87,9 @@ async fn the_tutorial_flow_is_created_as_sent() {
     assert_eq!(list.as_array().unwrap().len(), 1);
 
     // The realtime node's output is a result table with the fields its SQL makes.
-    let t = srv
-        .bk_ok(
-            Method::GET,
-            "/v3/databus/result_tables/591_system_proc_ip_grp/",
-            None,
-        )
-        .await;
-    let names: Vec<&str> = t["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x["field_name"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        names,
-        ["mem", "cpu_usage_pct", "mem_usage_pct", "ip", "pid"],
-        "{t}"
+        output_fields(&srv).await,
+        ["mem", "cpu_usage_pct", "mem_usage_pct", "ip", "pid"]
     );
 
     let g = srv
@@ -379,20 +382,7 @@ async fn nodes_are_added_patched_deleted_and_replaced() {
         Some(json!({"sql": "SELECT max(mem_res) AS mem, min(mem_res) AS mem_min, ip, pid FROM 591_system_proc GROUP BY ip, pid"})),
     )
     .await;
-    let t = srv
-        .bk_ok(
-            Method::GET,
-            "/v3/databus/result_tables/591_system_proc_ip_grp/",
-            None,
-        )
-        .await;
-    let names: Vec<&str> = t["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x["field_name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["mem", "mem_min", "ip", "pid"]);
+    assert_eq!(output_fields(&srv).await, ["mem", "mem_min", "ip", "pid"]);
     let g = graph().await;
     assert_eq!(
         g["nodes"][1]["node_config"]["count_freq"], 300,
@@ -463,14 +453,7 @@ async fn nodes_are_added_patched_deleted_and_replaced() {
         g["nodes"][1]["node_config"]["sql"],
         tutorial_nodes()[1]["sql"]
     );
-    let t = srv
-        .bk_ok(
-            Method::GET,
-            "/v3/databus/result_tables/591_system_proc_ip_grp/",
-            None,
-        )
-        .await;
-    assert_eq!(t["fields"].as_array().unwrap().len(), 5, "{t}");
+    assert_eq!(output_fields(&srv).await.len(), 5);
     let (_, v) = srv
         .bk(
             Method::PATCH,
