@@ -233,6 +233,18 @@ async fn bad_cleans_get_bkdata_errors() {
         ),
         (with(json!({"bk_biz_id": 3})), "1500400", "bk_biz_id"),
         (with(json!({"raw_data_id": null})), "1500400", "raw_data_id"),
+        // Wrong types are named too.
+        (
+            with(json!({"raw_data_id": "abc"})),
+            "1500400",
+            "raw_data_id",
+        ),
+        (with(json!({"fields": "ip"})), "1500400", "fields"),
+        (
+            with(json!({"fields": [{"field_name": 5}]})),
+            "1500400",
+            "fields",
+        ),
     ];
     for (body, code, field) in cases {
         let (_, v) = call(

@@ -1,6 +1,9 @@
 //! The client driving this platform's server, every method, on the real services: the
 //! databus chain of seed 000, a flow as in seed 004, the query API and the data pipeline API.
 use bkdata_api::client::{BkDataClient, Error};
+use bkdata_api::databus::{
+    CleanRequest, ClusterRequest, DataStorageRequest, ProjectRequest, RawDataRequest, TaskRequest,
+};
 use bkdata_api::dataflow::{CreateFlowRequest, DeployRequest, QueryRequest};
 use bkdata_api::pipeline::{ArchiveRequest, CreateTaskRequest, ExecuteRequest};
 use bkdata_tests::seed004::{system_proc_clean, tutorial_nodes, T0};
@@ -27,15 +30,23 @@ async fn every_method_drives_the_server() {
 
     // Databus: raw data, a clean, verify and debug, storage, tasks, ingest, tails.
     let raw = c
-        .create_raw_data(json!({"bk_biz_id": 591, "raw_data_name": "system_proc"}))
+        .create_raw_data(&RawDataRequest::new(591, "system_proc"))
         .await
         .unwrap();
     let raw_id = raw.raw_data_id;
     assert_eq!(raw.topic, format!("raw.{raw_id}"));
     let (conf, fields) = system_proc_clean();
-    let clean_body = json!({"raw_data_id": raw_id, "bk_biz_id": 591, "result_table_name": "system_proc",
-        "result_table_name_alias": "进程", "json_config": conf.to_string(), "fields": fields});
-    let clean = c.databus_cleans_post(clean_body.clone()).await.unwrap();
+    let clean_body = CleanRequest {
+        bk_biz_id: Some(591),
+        result_table_name_alias: Some("进程".into()),
+        ..CleanRequest::new(
+            raw_id,
+            "system_proc",
+            &conf,
+            serde_json::from_value(json!(fields)).unwrap(),
+        )
+    };
+    let clean = c.databus_cleans_post(&clean_body).await.unwrap();
     let rt = clean.result_table_id.clone();
     assert_eq!(
         (rt.as_str(), clean.processing_id.as_str()),
@@ -54,9 +65,15 @@ async fn every_method_drives_the_server() {
         .await
         .unwrap();
     assert_eq!(d["rules_output"][0]["value"], json!(["a", "b"]));
-    let mut changed = clean_body.clone();
-    changed["description"] = json!("changed by the client");
-    c.databus_cleans_put(&rt, changed).await.unwrap();
+    let changed = CleanRequest {
+        description: Some("changed by the client".into()),
+        ..clean_body.clone()
+    };
+    c.databus_cleans_put(&rt, &changed).await.unwrap();
+    assert_eq!(
+        c.get_clean(&rt).await.unwrap().description,
+        "changed by the client"
+    );
     assert_eq!(
         c.get_cleans(json!({"raw_data_id": raw_id}))
             .await
@@ -66,24 +83,31 @@ async fn every_method_drives_the_server() {
     );
     assert_eq!(c.get_clean(&rt).await.unwrap().processing_id, rt);
     let ds = c
-        .databus_data_storages_post(
-            json!({"result_table_id": rt, "storage_type": "postgresql", "expires": "7d"}),
-        )
+        .databus_data_storages_post(&DataStorageRequest {
+            expires: Some("7d".into()),
+            ..DataStorageRequest::new(&rt, "postgresql")
+        })
         .await
         .unwrap();
     assert_eq!(ds.physical_table_name, "mapleleaf_591.system_proc_591");
-    c.databus_data_storages_put(&rt, json!({"storage_type": "postgresql", "expires": "3d"}))
-        .await
-        .unwrap();
+    let put = DataStorageRequest {
+        storage_type: Some("postgresql".into()),
+        expires: Some("3d".into()),
+        ..DataStorageRequest::default()
+    };
+    c.databus_data_storages_put(&rt, &put).await.unwrap();
     let list = c
         .get_config_db_list(json!({"raw_data_id": raw_id}))
         .await
         .unwrap();
     assert_eq!(list[0].expires, "3d", "{list:?}");
     assert!(!list[0].status_display.is_empty());
-    c.post_tasks(json!({"result_table_id": rt, "storages": ["kafka", "postgresql"]}))
-        .await
-        .unwrap();
+    c.post_tasks(&TaskRequest::new(
+        &rt,
+        Some(vec!["kafka".into(), "postgresql".into()]),
+    ))
+    .await
+    .unwrap();
     assert_eq!(
         c.get_tasks(&rt).await.unwrap().storages["postgresql"].status,
         "running"
@@ -117,12 +141,20 @@ async fn every_method_drives_the_server() {
     );
 
     // Dataflow: the tutorial's flow (storage on PostgreSQL), every call.
-    c.create_storage_cluster(json!({"cluster_name": "yyy-lasting", "cluster_type": "tspider",
-        "connection_info": {"host": "127.0.0.1", "port": 3306, "user": "root", "password": "", "database": "bkdata_client_unused"}}))
+    c.create_storage_cluster(&ClusterRequest {
+        cluster_name: Some("yyy-lasting".into()),
+        cluster_type: Some("tspider".into()),
+        connection_info: Some(json!({"host": "127.0.0.1", "port": 3306, "user": "root", "password": "", "database": "bkdata_client_unused"})),
+        ..ClusterRequest::default()
+    })
         .await
         .unwrap();
     let project = c
-        .create_project(json!({"project_name": "tutorial", "bk_biz_id": 591}))
+        .create_project(&ProjectRequest {
+            project_name: Some("tutorial".into()),
+            bk_biz_id: Some(591),
+            description: None,
+        })
         .await
         .unwrap()
         .project_id;

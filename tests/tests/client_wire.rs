@@ -5,6 +5,7 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use bkdata_api::client::{AuthMethod, BkDataClient, Error};
+use bkdata_api::databus::{CleanRequest, DataStorageRequest, TaskRequest};
 use bkdata_api::dataflow::{CreateFlowRequest, DeployRequest};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
@@ -156,9 +157,12 @@ async fn calls_carry_what_bkdata_expects() {
     assert_eq!(rid.len(), 36);
 
     // A POST: a JSON body with the injected params, bklog_request_id in the query.
-    c.post_tasks(json!({"result_table_id": "591_system_proc", "storages": ["kafka"]}))
-        .await
-        .unwrap();
+    c.post_tasks(&TaskRequest::new(
+        "591_system_proc",
+        Some(vec!["kafka".into()]),
+    ))
+    .await
+    .unwrap();
     let s = last();
     assert_eq!(
         (s.method.as_str(), s.path.as_str()),
@@ -197,11 +201,19 @@ async fn calls_carry_what_bkdata_expects() {
     c.get_config_db_list(json!({"raw_data_id": 1}))
         .await
         .unwrap();
-    c.databus_data_storages_post(json!({})).await.unwrap();
-    c.databus_data_storages_put("2_x", json!({})).await.unwrap();
+    c.databus_data_storages_post(&DataStorageRequest::default())
+        .await
+        .unwrap();
+    c.databus_data_storages_put("2_x", &DataStorageRequest::default())
+        .await
+        .unwrap();
     c.get_clean("2_x").await.unwrap();
-    c.databus_cleans_post(json!({})).await.unwrap();
-    c.databus_cleans_put("2_x", json!({})).await.unwrap();
+    c.databus_cleans_post(&CleanRequest::default())
+        .await
+        .unwrap();
+    c.databus_cleans_put("2_x", &CleanRequest::default())
+        .await
+        .unwrap();
     c.get_tasks("2_x").await.unwrap();
     c.delete_tasks("2_x", None).await.unwrap();
     c.get_result_table("2_x").await.unwrap();
@@ -265,8 +277,12 @@ async fn calls_carry_what_bkdata_expects() {
     c.get_config_db_list(json!({"raw_data_id": 1}))
         .await
         .unwrap();
-    c.databus_data_storages_post(json!({})).await.unwrap();
-    c.databus_data_storages_post(json!({})).await.unwrap();
+    c.databus_data_storages_post(&DataStorageRequest::default())
+        .await
+        .unwrap();
+    c.databus_data_storages_post(&DataStorageRequest::default())
+        .await
+        .unwrap();
     assert_eq!(
         st.seen.lock().unwrap().len(),
         n + 2,
@@ -371,7 +387,7 @@ async fn answers_in_bkdata_shapes_are_read() {
         200,
         r#"{"result": false, "data": null, "code": "1570001", "message": "清洗配置校验失败", "errors": {"json_config": ["bad"]}}"#,
     );
-    match c.databus_cleans_post(json!({})).await {
+    match c.databus_cleans_post(&CleanRequest::default()).await {
         Err(Error::Api {
             code,
             message,

@@ -1,12 +1,13 @@
 //! BKData databus endpoints (`/v3/databus/…`, `/v4/databus/…`) in BKData's envelope: cleans
 //! (CRUD, verify, time formats), bklog's v4 debug, and result tables.
 use crate::error::ApiError;
-use crate::request::{body, db, ok, ok_as, BkResult};
+use crate::request::{bk_request, body, db, ok, ok_as, BkResult};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
+use bkdata_api::databus::CleanRequest;
 use bkdata_api::BkEnvelope;
 use bkdata_databus::etl;
 use bkdata_databus::{clean, DatabusError};
@@ -119,7 +120,7 @@ async fn create_clean(
     Extension(c): Extension<Caller>,
     bytes: Bytes,
 ) -> BkResult {
-    let req: Value = body(&bytes, false).map_err(|e| e.bkdata(BAD_REQUEST))?;
+    let req: CleanRequest = bk_request(&bytes)?;
     let (x, t) = db(&st, move |conn| clean::create(conn, &c, &req)).await?;
     // The view names the result table already (bklog reads `result_table_id`).
     ok_as(clean::view(&x, &t))
@@ -140,7 +141,7 @@ async fn update_clean(
     Path(pid): Path<String>,
     bytes: Bytes,
 ) -> BkResult {
-    let req: Value = body(&bytes, false).map_err(|e| e.bkdata(BAD_REQUEST))?;
+    let req: CleanRequest = bk_request(&bytes)?;
     let (x, t) = db(&st, move |conn| clean::update(conn, &c, &pid, &req)).await?;
     ok_as(clean::view(&x, &t))
 }

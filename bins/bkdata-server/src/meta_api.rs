@@ -1,10 +1,11 @@
 //! Projects and their result-table grants (`/v3/meta/projects/`), in BKData's envelope.
-use crate::request::{bk_body, db, id_of, ok, ok_as, BkResult};
+use crate::request::{bk_request, db, id_of, ok, ok_as, BkResult};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::routing::{delete, get, post};
 use axum::{Extension, Router};
+use bkdata_api::databus::{GrantRequest, ProjectRequest};
 use bkdata_databus::projects;
 use bkdata_models::auth::Caller;
 use serde_json::json;
@@ -23,7 +24,7 @@ async fn create(
     Extension(c): Extension<Caller>,
     bytes: Bytes,
 ) -> BkResult {
-    let req = bk_body(&bytes)?;
+    let req: ProjectRequest = bk_request(&bytes)?;
     let x = db(&st, move |conn| projects::create(conn, &c, &req)).await?;
     ok_as(projects::view(&x))
 }
@@ -63,7 +64,7 @@ async fn grant(
     bytes: Bytes,
 ) -> BkResult {
     let id = id_of("project", &id)?;
-    let req = bk_body(&bytes)?;
+    let req: GrantRequest = bk_request(&bytes)?;
     let x = db(&st, move |conn| projects::grant(conn, &c, id, &req)).await?;
     ok(projects::data_view(&x))
 }

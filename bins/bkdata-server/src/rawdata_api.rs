@@ -1,13 +1,14 @@
 //! Raw data (`/v3/access/rawdata/`, BKData's `/v3/access/deploy_plan/`), HTTP ingest onto the
 //! bus (`/v3/databus/rawdatas/{id}/ingest/`) and tail (`/v3/databus/rawdatas/{id}/tail/`).
 use crate::error::ApiError;
-use crate::request::{bk_body, db, id_of, ok, ok_as, BkResult};
+use crate::request::{bk_request, db, id_of, ok, ok_as, BkResult};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
+use bkdata_api::databus::RawDataRequest;
 use bkdata_bus::Bus;
 use bkdata_databus::rawdata::{self, IngestLimits};
 use bkdata_databus::DatabusError;
@@ -33,7 +34,7 @@ async fn create(
     Extension(c): Extension<Caller>,
     bytes: Bytes,
 ) -> BkResult {
-    let req = bk_body(&bytes)?;
+    let req: RawDataRequest = bk_request(&bytes)?;
     let row = db(&st, move |conn| rawdata::create(conn, &c, &req)).await?;
     ok_as(rawdata::view(&row, st.bus.subject(&rawdata::topic(row.id))))
 }

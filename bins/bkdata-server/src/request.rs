@@ -50,6 +50,23 @@ pub fn bk_body(bytes: &Bytes) -> Result<serde_json::Value, ApiError> {
     body(bytes, false).map_err(|e| e.bkdata("1500400"))
 }
 
+/// A BKData request body of a shared wire type (`bkdata_api`); a field of the wrong type is
+/// named in `errors`, in BKData's envelope.
+pub fn bk_request<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
+    let v = bk_body(bytes)?;
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        // `errors` is keyed by the top-level field (as BKData's are); the message has the path.
+        let top = match e.path().iter().next() {
+            Some(serde_path_to_error::Segment::Map { key }) => key.clone(),
+            _ => e.path().to_string(),
+        };
+        ApiError::from(DatabusError::field(
+            &top,
+            format!("{}: {}", e.path(), e.inner()),
+        ))
+    })
+}
+
 /// A numeric id from the path; anything else names a `what` that does not exist.
 pub fn id_of(what: &str, raw: &str) -> Result<i64, ApiError> {
     raw.parse().map_err(|_| {

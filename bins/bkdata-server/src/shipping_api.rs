@@ -2,12 +2,13 @@
 //! envelope: bind a result table to a storage cluster (the physical table is created there
 //! and then), and start, stop and watch the shippers that fill it.
 use crate::error::ApiError;
-use crate::request::{body, db, ok, ok_as, BkResult};
+use crate::request::{bk_request, body, db, ok, ok_as, BkResult};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
+use bkdata_api::databus::{DataStorageRequest, TaskRequest};
 use bkdata_databus::storages::{self, Filter};
 use bkdata_databus::tasks;
 use bkdata_databus::DatabusError;
@@ -98,7 +99,7 @@ async fn table_storages(
 async fn save(
     st: &AppState,
     c: Caller,
-    req: Value,
+    req: DataStorageRequest,
     path_rt: Option<String>,
 ) -> Result<Value, ApiError> {
     let (c2, r2) = (c.clone(), req.clone());
@@ -108,7 +109,7 @@ async fn save(
                 conn,
                 &c2,
                 rt,
-                r2.get("storage_type").and_then(Value::as_str),
+                r2.storage_type.as_deref(),
             )?),
             None => None,
         };
@@ -142,8 +143,7 @@ async fn create_storage(
     Extension(c): Extension<Caller>,
     bytes: Bytes,
 ) -> BkResult {
-    let req: Value = body(&bytes, false).map_err(|e| e.bkdata(BAD_REQUEST))?;
-    ok(save(&st, c, req, None).await?)
+    ok(save(&st, c, bk_request(&bytes)?, None).await?)
 }
 
 async fn update_storage(
@@ -152,8 +152,7 @@ async fn update_storage(
     Path(rt): Path<String>,
     bytes: Bytes,
 ) -> BkResult {
-    let req: Value = body(&bytes, false).map_err(|e| e.bkdata(BAD_REQUEST))?;
-    ok(save(&st, c, req, Some(rt)).await?)
+    ok(save(&st, c, bk_request(&bytes)?, Some(rt)).await?)
 }
 
 /// Unbind a storage: its shipper stops; the physical table and its rows are kept.
@@ -192,15 +191,15 @@ async fn start_tasks(
     Extension(c): Extension<Caller>,
     bytes: Bytes,
 ) -> BkResult {
-    let req: Value = body(&bytes, false).map_err(|e| e.bkdata(BAD_REQUEST))?;
+    let req: TaskRequest = bk_request(&bytes)?;
     let rt = req
-        .get("result_table_id")
-        .and_then(Value::as_str)
+        .result_table_id
+        .as_deref()
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .ok_or_else(|| DatabusError::field("result_table_id", "result_table_id is required"))?
         .to_string();
-    let list = tasks::parse_storages(req.get("storages"))?;
+    let list = tasks::parse_storages(req.storages.as_ref())?;
     let (c2, r2) = (c.clone(), rt.clone());
     db(&st, move |conn| tasks::start(conn, &c2, &r2, list)).await?;
     ok_as(task_view(&st, c, rt).await?)

@@ -1,10 +1,11 @@
 //! Storage clusters (`/v3/storekit/clusters/`), in BKData's envelope. Secrets never leave.
-use crate::request::{bk_body, db, ok, ok_as, BkResult};
+use crate::request::{bk_request, db, ok, ok_as, BkResult};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Extension, Router};
+use bkdata_api::databus::ClusterRequest;
 use bkdata_databus::storage;
 use bkdata_models::auth::Caller;
 use serde_json::{json, Value};
@@ -38,7 +39,7 @@ async fn create(
     Extension(c): Extension<Caller>,
     bytes: Bytes,
 ) -> BkResult {
-    let req = bk_body(&bytes)?;
+    let req: ClusterRequest = bk_request(&bytes)?;
     let x = db(&st, move |conn| storage::create(conn, &c, &req)).await?;
     ok_as(storage::view(&x))
 }
@@ -54,7 +55,7 @@ async fn update(
     Path((t, name)): Path<(String, String)>,
     bytes: Bytes,
 ) -> BkResult {
-    let req = bk_body(&bytes)?;
+    let req: ClusterRequest = bk_request(&bytes)?;
     let x = db(&st, move |conn| storage::update(conn, &c, &t, &name, &req)).await?;
     ok_as(storage::view(&x))
 }

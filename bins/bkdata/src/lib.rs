@@ -9,6 +9,7 @@ mod config;
 mod output;
 
 use bkdata_api::client::{BkDataClient, Error};
+use bkdata_api::databus::{GrantRequest, ProjectRequest, RawDataRequest, TaskRequest};
 use bkdata_api::dataflow::{CreateFlowRequest, DeployRequest, QueryRequest};
 use clap::{CommandFactory, Parser, Subcommand};
 use output::Format;
@@ -324,7 +325,8 @@ impl From<Error> for Fail {
 
 type Out = Result<(), Fail>;
 
-fn read_json(path: &str) -> Result<Value, Fail> {
+/// A JSON file (or `-` for stdin) read as `T`: a request body checked before it is sent.
+fn read_json<T: serde::de::DeserializeOwned>(path: &str) -> Result<T, Fail> {
     let text = if path == "-" {
         let mut s = String::new();
         std::io::stdin()
@@ -399,9 +401,10 @@ async fn run(cli: Cli) -> Out {
                 name,
                 description,
             } => show(val(&c
-                .create_raw_data(
-                    json!({"bk_biz_id": biz, "raw_data_name": name, "description": description}),
-                )
+                .create_raw_data(&RawDataRequest {
+                    description: Some(description),
+                    ..RawDataRequest::new(biz, &name)
+                })
                 .await?)),
             RawCmd::Ingest {
                 raw_data_id,
@@ -412,10 +415,10 @@ async fn run(cli: Cli) -> Out {
         },
         Cmd::Clean(cmd) => match cmd {
             CleanCmd::Create { file } => {
-                show(val(&c.databus_cleans_post(read_json(&file)?).await?))
+                show(val(&c.databus_cleans_post(&read_json(&file)?).await?))
             }
             CleanCmd::Verify { conf, msg } => {
-                let conf = read_json(&conf)?;
+                let conf: Value = read_json(&conf)?;
                 let v = c
                     .clean_verify(json!({"conf": conf.to_string(), "msg": msg}))
                     .await?;
@@ -457,21 +460,21 @@ async fn run(cli: Cli) -> Out {
         },
         Cmd::Storage(cmd) => match cmd {
             StorageCmd::Create { file } => show(val(&c
-                .databus_data_storages_post(read_json(&file)?)
+                .databus_data_storages_post(&read_json(&file)?)
                 .await?)),
             StorageCmd::List { raw_data_id, biz } => show(val(&c
                 .get_config_db_list(json!({"raw_data_id": raw_data_id, "bk_biz_id": biz}))
                 .await?)),
         },
         Cmd::Cluster(ClusterCmd::Create { file }) => {
-            show(val(&c.create_storage_cluster(read_json(&file)?).await?))
+            show(val(&c.create_storage_cluster(&read_json(&file)?).await?))
         }
         Cmd::Task(cmd) => match cmd {
             TaskCmd::Start {
                 result_table_id,
                 storages,
             } => show(val(&c
-                .post_tasks(json!({"result_table_id": result_table_id, "storages": storages}))
+                .post_tasks(&TaskRequest::new(&result_table_id, storages))
                 .await?)),
             TaskCmd::Stop {
                 result_table_id,
@@ -491,14 +494,24 @@ async fn run(cli: Cli) -> Out {
         },
         Cmd::Project(cmd) => match cmd {
             ProjectCmd::Create { name, biz } => show(val(&c
-                .create_project(json!({"project_name": name, "bk_biz_id": biz}))
+                .create_project(&ProjectRequest {
+                    project_name: Some(name),
+                    bk_biz_id: biz,
+                    description: None,
+                })
                 .await?)),
             ProjectCmd::Grant {
                 project_id,
                 rt,
                 biz,
             } => show(val(&c
-                .grant_project_data(project_id, json!({"result_table_id": rt, "bk_biz_id": biz}))
+                .grant_project_data(
+                    project_id,
+                    &GrantRequest {
+                        result_table_id: Some(rt),
+                        bk_biz_id: Some(biz),
+                    },
+                )
                 .await?)),
         },
         Cmd::Flow(cmd) => flow(&c, cmd, fmt).await,

@@ -196,3 +196,309 @@ pub struct ClusterInfo {
     pub updated_by: String,
     pub updated_at: Option<String>,
 }
+
+// ---- Requests. Every field is optional on the wire (PUT sends only what changes), so each is
+// an `Option` left out when unset; the server checks presence and values itself and names
+// the field. Integers may come as numbers or numeric strings.
+
+/// One field of a clean or a storage (`fields: [...]`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct FieldSpec {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field_name: Option<String>,
+    /// `int`, `long`, `double`, `string`, `text` (default `string`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field_alias: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_dimension: Option<bool>,
+    #[serde(deserialize_with = "opt_id", skip_serializing_if = "Option::is_none")]
+    pub field_index: Option<i64>,
+    /// A storage's column name for the field (default: the field name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub physical_field: Option<String>,
+}
+
+impl FieldSpec {
+    pub fn new(name: &str, field_type: &str) -> Self {
+        Self {
+            field_name: Some(name.into()),
+            field_type: Some(field_type.into()),
+            ..Self::default()
+        }
+    }
+}
+
+/// POST access `rawdata/`: the flat shape, or BKData's access shape with the names inside
+/// `access_raw_data` (which then win over the top level).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct RawDataRequest {
+    #[serde(deserialize_with = "opt_id", skip_serializing_if = "Option::is_none")]
+    pub bk_biz_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw_data_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw_data_alias: Option<String>,
+    /// `UTF-8` (the default and the only one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_encoding: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_scenario: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sensitivity: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maintainer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_raw_data: Option<Box<RawDataRequest>>,
+}
+
+impl RawDataRequest {
+    pub fn new(bk_biz_id: i64, raw_data_name: &str) -> Self {
+        Self {
+            bk_biz_id: Some(bk_biz_id),
+            raw_data_name: Some(raw_data_name.into()),
+            ..Self::default()
+        }
+    }
+
+    /// One flat request: `access_raw_data`'s fields over the top level's.
+    pub fn flattened(&self) -> RawDataRequest {
+        let mut out = self.clone();
+        if let Some(inner) = out.access_raw_data.take() {
+            let inner = inner.flattened();
+            macro_rules! over {
+                ($($f:ident),*) => { $( if inner.$f.is_some() { out.$f = inner.$f; } )* };
+            }
+            over!(
+                bk_biz_id,
+                raw_data_name,
+                raw_data_alias,
+                data_encoding,
+                data_scenario,
+                sensitivity,
+                description,
+                maintainer
+            );
+        }
+        out
+    }
+}
+
+/// POST/PUT `cleans/` as bklog sends it (wire reference §2.4).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct CleanRequest {
+    #[serde(deserialize_with = "opt_id", skip_serializing_if = "Option::is_none")]
+    pub raw_data_id: Option<i64>,
+    #[serde(deserialize_with = "opt_id", skip_serializing_if = "Option::is_none")]
+    pub bk_biz_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result_table_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result_table_name_alias: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clean_config_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The BKData v3 clean config: a JSON string as bklog sends it (an object is accepted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub json_config: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Vec<FieldSpec>>,
+}
+
+impl CleanRequest {
+    /// A new clean of `raw_data_id` into `{biz}_{result_table_name}`; `config` is sent as
+    /// the JSON string BKData expects.
+    pub fn new(
+        raw_data_id: i64,
+        result_table_name: &str,
+        config: &Value,
+        fields: Vec<FieldSpec>,
+    ) -> Self {
+        Self {
+            raw_data_id: Some(raw_data_id),
+            result_table_name: Some(result_table_name.into()),
+            json_config: Some(Value::String(config.to_string())),
+            fields: Some(fields),
+            ..Self::default()
+        }
+    }
+}
+
+/// POST/PUT `data_storages/`: a storage of a result table (`result_table_id`, or
+/// `bk_biz_id` + `result_table_name` as bklog sends it).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct DataStorageRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result_table_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result_table_name: Option<String>,
+    #[serde(deserialize_with = "opt_id", skip_serializing_if = "Option::is_none")]
+    pub bk_biz_id: Option<i64>,
+    #[serde(deserialize_with = "opt_id", skip_serializing_if = "Option::is_none")]
+    pub raw_data_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_type: Option<String>,
+    /// `postgresql`, `mysql`, `tspider`, `redis`, `es`, `queue` (`cluster_type` is read the same).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_type: Option<String>,
+    /// The cluster (`cluster_name` is read the same); the type's default when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_cluster: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_name: Option<String>,
+    /// `7d`, `30d`, `-1` (forever); default `7d`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub physical_table_name: Option<String>,
+    /// Per storage type (`key_fields`, `indexed_fields`, …): an object or its JSON string.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_config: Option<Value>,
+    /// The result table's fields to store; all of them when absent or empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Vec<FieldSpec>>,
+}
+
+impl DataStorageRequest {
+    pub fn new(result_table_id: &str, storage_type: &str) -> Self {
+        Self {
+            result_table_id: Some(result_table_id.into()),
+            storage_type: Some(storage_type.into()),
+            ..Self::default()
+        }
+    }
+}
+
+/// POST `tasks/`: start a result table's tasks.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct TaskRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result_table_id: Option<String>,
+    /// Storage types to start: a list, or a comma-separated string; all when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storages: Option<Value>,
+}
+
+impl TaskRequest {
+    pub fn new(result_table_id: &str, storages: Option<Vec<String>>) -> Self {
+        Self {
+            result_table_id: Some(result_table_id.into()),
+            storages: storages.map(Value::from),
+        }
+    }
+}
+
+/// POST meta `projects/`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ProjectRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project_name: Option<String>,
+    /// The biz whose result tables the project reads without grants.
+    #[serde(deserialize_with = "opt_id", skip_serializing_if = "Option::is_none")]
+    pub bk_biz_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// POST meta `projects/{id}/data/add/`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct GrantRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result_table_id: Option<String>,
+    /// When sent, must be the result table's biz.
+    #[serde(deserialize_with = "opt_id", skip_serializing_if = "Option::is_none")]
+    pub bk_biz_id: Option<i64>,
+}
+
+/// POST/PUT storekit `clusters/`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ClusterRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_name: Option<String>,
+    /// `postgresql`, `mysql`, `tspider`, `redis`, `es`, `queue`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_type: Option<String>,
+    /// `{host, port, user, password, …}` per type, an object or its JSON string
+    /// (`connection` is read the same); on PUT, secrets left out or sent back masked keep
+    /// their value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection_info: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn requests_send_only_what_is_set() {
+        let put = DataStorageRequest {
+            expires: Some("3d".into()),
+            ..DataStorageRequest::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&put).unwrap(),
+            json!({"expires": "3d"})
+        );
+        let c = CleanRequest::new(
+            7,
+            "t",
+            &json!({"a": 1}),
+            vec![FieldSpec::new("ip", "string")],
+        );
+        assert_eq!(
+            serde_json::to_value(&c).unwrap(),
+            json!({"raw_data_id": 7, "result_table_name": "t", "json_config": "{\"a\":1}",
+                   "fields": [{"field_name": "ip", "field_type": "string"}]})
+        );
+    }
+
+    #[test]
+    fn bklog_shapes_parse() {
+        // bklog sends ids as strings at times, json_config as a string, and extra keys.
+        let c: CleanRequest = serde_json::from_value(json!({
+            "raw_data_id": "42", "bk_biz_id": 2, "result_table_name": "x", "json_config": "{}",
+            "fields": [{"field_name": "ip", "field_index": "1", "unknown": true}], "bk_username": "a"
+        }))
+        .unwrap();
+        assert_eq!((c.raw_data_id, c.bk_biz_id), (Some(42), Some(2)));
+        assert_eq!(c.fields.unwrap()[0].field_index, Some(1));
+        let bad = serde_json::from_value::<CleanRequest>(json!({"raw_data_id": "x"}));
+        assert!(bad.is_err());
+        // The access shape: the inner names win.
+        let r: RawDataRequest = serde_json::from_value(json!({
+            "bk_biz_id": "2", "data_scenario": "log", "raw_data_name": "outer",
+            "access_raw_data": {"raw_data_name": "inner", "maintainer": "bob"}
+        }))
+        .unwrap();
+        let f = r.flattened();
+        assert_eq!(
+            (
+                f.bk_biz_id,
+                f.raw_data_name.as_deref(),
+                f.maintainer.as_deref()
+            ),
+            (Some(2), Some("inner"), Some("bob"))
+        );
+        assert_eq!(f.data_scenario.as_deref(), Some("log"));
+        assert!(f.access_raw_data.is_none());
+    }
+}

@@ -4,8 +4,8 @@
 //! `{result_table_id: "{biz}_{name}", processing_id}`.
 use crate::error::DatabusError;
 use crate::etl::{CleanPlan, FieldType};
-use crate::rawdata::{self, bk_time, int_field};
-use bkdata_api::databus::{CleanInfo, ResultTableInfo};
+use crate::rawdata::{self, bk_time};
+use bkdata_api::databus::{CleanInfo, CleanRequest, FieldSpec, ResultTableInfo};
 use bkdata_models::auth::Caller;
 use bkdata_models::databus::{Clean, ResultTable};
 use bkdata_models::schema::{cleans as c, result_tables as rt};
@@ -41,15 +41,14 @@ fn compile(v: Option<&Value>) -> Result<(Value, CleanPlan), DatabusError> {
 }
 
 /// bklog's fields, checked against what the config produces; duplicates dropped.
-fn fields(v: Option<&Value>, plan: &CleanPlan) -> Result<Value, DatabusError> {
-    let list = v
-        .and_then(Value::as_array)
+fn fields(list: Option<&[FieldSpec]>, plan: &CleanPlan) -> Result<Value, DatabusError> {
+    let list = list
         .filter(|l| !l.is_empty())
         .ok_or_else(|| DatabusError::field("fields", "fields is required (a non-empty list)"))?;
     let mut out: Vec<Value> = Vec::new();
     let mut missing = Vec::new();
     for (i, f) in list.iter().enumerate() {
-        let name = f.get("field_name").and_then(Value::as_str).unwrap_or("");
+        let name = f.field_name.as_deref().unwrap_or("");
         if name.is_empty() {
             return Err(DatabusError::field(
                 "fields",
@@ -59,10 +58,7 @@ fn fields(v: Option<&Value>, plan: &CleanPlan) -> Result<Value, DatabusError> {
         if out.iter().any(|o| o["field_name"] == name) {
             continue;
         }
-        let ty = f
-            .get("field_type")
-            .and_then(Value::as_str)
-            .unwrap_or("string");
+        let ty = f.field_type.as_deref().unwrap_or("string");
         let parsed = FieldType::parse(ty).ok_or_else(|| {
             DatabusError::field(
                 "fields",
@@ -77,9 +73,9 @@ fn fields(v: Option<&Value>, plan: &CleanPlan) -> Result<Value, DatabusError> {
         out.push(json!({
             "field_name": name,
             "field_type": parsed.name(),
-            "field_alias": f.get("field_alias").and_then(Value::as_str).unwrap_or(name),
-            "is_dimension": f.get("is_dimension").and_then(Value::as_bool).unwrap_or(false),
-            "field_index": f.get("field_index").and_then(Value::as_i64).unwrap_or(out.len() as i64 + 1),
+            "field_alias": f.field_alias.as_deref().unwrap_or(name),
+            "is_dimension": f.is_dimension.unwrap_or(false),
+            "field_index": f.field_index.unwrap_or(out.len() as i64 + 1),
         }));
     }
     if !missing.is_empty() {
@@ -90,6 +86,11 @@ fn fields(v: Option<&Value>, plan: &CleanPlan) -> Result<Value, DatabusError> {
         });
     }
     Ok(Value::Array(out))
+}
+
+/// Fields as stored (the same shape as sent).
+pub(crate) fn stored_fields(v: &Value) -> Vec<FieldSpec> {
+    serde_json::from_value(v.clone()).unwrap_or_default()
 }
 
 pub fn view(x: &Clean, t: &ResultTable) -> CleanInfo {
@@ -137,12 +138,13 @@ pub fn result_table_view(t: &ResultTable) -> ResultTableInfo {
 pub fn create(
     conn: &mut PgConnection,
     caller: &Caller,
-    body: &Value,
+    body: &CleanRequest,
 ) -> Result<(Clean, ResultTable), DatabusError> {
-    let raw_id = int_field(body.get("raw_data_id"))
+    let raw_id = body
+        .raw_data_id
         .ok_or_else(|| DatabusError::field("raw_data_id", "raw_data_id is required"))?;
     let raw = rawdata::get(conn, caller, raw_id)?;
-    if let Some(b) = int_field(body.get("bk_biz_id")) {
+    if let Some(b) = body.bk_biz_id {
         if b != raw.bk_biz_id {
             return Err(DatabusError::field(
                 "bk_biz_id",
@@ -153,24 +155,18 @@ pub fn create(
             ));
         }
     }
-    let s = |k: &str| {
-        body.get(k)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .trim()
-            .to_string()
-    };
-    let name = s("result_table_name");
+    let s = |v: &Option<String>| v.as_deref().unwrap_or("").trim().to_string();
+    let name = s(&body.result_table_name);
     if !name_ok(&name) {
         return Err(DatabusError::field(
             "result_table_name",
             "result_table_name is required: a letter, then letters, digits or '_' (at most 50)",
         ));
     }
-    let (config, plan) = compile(body.get("json_config"))?;
-    let fields = fields(body.get("fields"), &plan)?;
+    let (config, plan) = compile(body.json_config.as_ref())?;
+    let fields = fields(body.fields.as_deref(), &plan)?;
     let rt_id = format!("{}_{name}", raw.bk_biz_id);
-    let alias = Some(s("result_table_name_alias"))
+    let alias = Some(s(&body.result_table_name_alias))
         .filter(|a| !a.is_empty())
         .unwrap_or_else(|| name.clone());
     conn.transaction(|conn| {
@@ -181,7 +177,7 @@ pub fn create(
                 rt::result_table_name.eq(&name),
                 rt::result_table_name_alias.eq(&alias),
                 rt::processing_type.eq("clean"),
-                rt::description.eq(s("description")),
+                rt::description.eq(s(&body.description)),
                 rt::fields.eq(&fields),
                 rt::bk_app_code.eq(&caller.app_code),
                 rt::created_by.eq(&caller.username),
@@ -200,10 +196,10 @@ pub fn create(
                 c::processing_id.eq(&rt_id),
                 c::raw_data_id.eq(raw.id),
                 c::bk_biz_id.eq(raw.bk_biz_id),
-                c::clean_config_name.eq(Some(s("clean_config_name"))
+                c::clean_config_name.eq(Some(s(&body.clean_config_name))
                     .filter(|n| !n.is_empty())
                     .unwrap_or_else(|| alias.clone())),
-                c::description.eq(s("description")),
+                c::description.eq(s(&body.description)),
                 c::json_config.eq(&config),
                 c::bk_app_code.eq(&caller.app_code),
                 c::created_by.eq(&caller.username),
@@ -256,41 +252,33 @@ pub fn update(
     conn: &mut PgConnection,
     caller: &Caller,
     pid: &str,
-    body: &Value,
+    body: &CleanRequest,
 ) -> Result<(Clean, ResultTable), DatabusError> {
     let (old, old_rt) = get(conn, caller, pid)?;
-    if let Some(n) = body.get("result_table_name").and_then(Value::as_str) {
-        if n != old_rt.result_table_name {
+    if let Some(n) = &body.result_table_name {
+        if *n != old_rt.result_table_name {
             return Err(DatabusError::field(
                 "result_table_name",
                 "result_table_name cannot change; create a new clean",
             ));
         }
     }
-    let (config, plan) = match body.get("json_config") {
-        None => compile(Some(&old.json_config))?,
-        v => compile(v)?,
+    let (config, plan) = compile(Some(body.json_config.as_ref().unwrap_or(&old.json_config)))?;
+    let fields = match &body.fields {
+        None => fields(Some(&stored_fields(&old_rt.fields)), &plan)?,
+        Some(f) => fields(Some(f), &plan)?,
     };
-    let fields = match body.get("fields") {
-        None => fields(Some(&old_rt.fields), &plan)?,
-        v => fields(v, &plan)?,
-    };
-    let s = |k: &str, d: &str| {
-        body.get(k)
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .unwrap_or_else(|| d.to_string())
-    };
+    let s = |v: &Option<String>, d: &str| v.clone().unwrap_or_else(|| d.to_string());
     let now = chrono::Utc::now();
     conn.transaction(|conn| {
         diesel::update(rt::table.find(pid))
             .set((
                 rt::fields.eq(&fields),
                 rt::result_table_name_alias.eq(s(
-                    "result_table_name_alias",
+                    &body.result_table_name_alias,
                     &old_rt.result_table_name_alias,
                 )),
-                rt::description.eq(s("description", &old_rt.description)),
+                rt::description.eq(s(&body.description, &old_rt.description)),
                 rt::updated_by.eq(&caller.username),
                 rt::updated_at.eq(now),
             ))
@@ -298,8 +286,8 @@ pub fn update(
         diesel::update(c::table.find(pid))
             .set((
                 c::json_config.eq(&config),
-                c::clean_config_name.eq(s("clean_config_name", &old.clean_config_name)),
-                c::description.eq(s("description", &old.description)),
+                c::clean_config_name.eq(s(&body.clean_config_name, &old.clean_config_name)),
+                c::description.eq(s(&body.description, &old.description)),
                 c::updated_by.eq(&caller.username),
                 c::updated_at.eq(now),
             ))

@@ -3,7 +3,7 @@
 //! to own the result table. Projects are visible to the app that created them.
 use crate::error::DatabusError;
 use crate::rawdata::bk_time;
-use bkdata_api::databus::ProjectInfo;
+use bkdata_api::databus::{GrantRequest, ProjectInfo, ProjectRequest};
 use bkdata_models::auth::Caller;
 use bkdata_models::databus::{Project, ProjectData, ResultTable};
 use bkdata_models::schema::{project_data as pd, projects as p, result_tables as rt};
@@ -31,36 +31,16 @@ pub fn data_view(x: &ProjectData) -> Value {
     })
 }
 
-fn text<'a>(req: &'a Value, key: &str) -> Option<&'a str> {
-    req.get(key).and_then(Value::as_str).map(str::trim)
-}
-
-/// An integer given as a number or a numeric string (BKData clients send both).
-fn int(req: &Value, key: &str) -> Result<Option<i64>, DatabusError> {
-    match req.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_i64()
-            .map(Some)
-            .ok_or_else(|| DatabusError::field(key, format!("{key} must be an integer"))),
-        Some(Value::String(s)) => {
-            s.trim().parse().map(Some).map_err(|_| {
-                DatabusError::field(key, format!("{key} must be an integer, got {s:?}"))
-            })
-        }
-        Some(_) => Err(DatabusError::field(
-            key,
-            format!("{key} must be an integer"),
-        )),
-    }
+fn text(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim)
 }
 
 pub fn create(
     conn: &mut PgConnection,
     caller: &Caller,
-    req: &Value,
+    req: &ProjectRequest,
 ) -> Result<Project, DatabusError> {
-    let name = text(req, "project_name")
+    let name = text(&req.project_name)
         .filter(|s| !s.is_empty())
         .ok_or_else(|| DatabusError::field("project_name", "project_name is required"))?;
     if name.chars().count() > 255 {
@@ -69,8 +49,8 @@ pub fn create(
             "project_name is longer than 255 characters",
         ));
     }
-    let biz = int(req, "bk_biz_id")?;
-    let description = text(req, "description").unwrap_or_default();
+    let biz = req.bk_biz_id;
+    let description = text(&req.description).unwrap_or_default();
     let inserted = diesel::insert_into(p::table)
         .values((
             p::project_name.eq(name),
@@ -110,10 +90,10 @@ pub fn grant(
     conn: &mut PgConnection,
     caller: &Caller,
     id: i64,
-    req: &Value,
+    req: &GrantRequest,
 ) -> Result<ProjectData, DatabusError> {
     get(conn, caller, id)?;
-    let rt_id = text(req, "result_table_id")
+    let rt_id = text(&req.result_table_id)
         .filter(|s| !s.is_empty())
         .ok_or_else(|| DatabusError::field("result_table_id", "result_table_id is required"))?;
     let table: ResultTable = rt::table
@@ -128,7 +108,7 @@ pub fn grant(
                 format!("result table {rt_id} does not exist or is not yours to grant"),
             )
         })?;
-    if let Some(biz) = int(req, "bk_biz_id")? {
+    if let Some(biz) = req.bk_biz_id {
         if biz != table.bk_biz_id {
             return Err(DatabusError::field(
                 "bk_biz_id",

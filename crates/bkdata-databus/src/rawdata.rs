@@ -1,12 +1,12 @@
 //! Raw data: registration (BKData access shape), ingest onto the bus, tail.
 use crate::error::DatabusError;
-use bkdata_api::databus::RawDataInfo;
+use bkdata_api::databus::{RawDataInfo, RawDataRequest};
 use bkdata_bus::{Bus, BusError};
 use bkdata_models::auth::Caller;
 use bkdata_models::databus::RawData;
 use bkdata_models::schema::raw_datas as r;
 use diesel::prelude::*;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::io::Read;
 
 /// The bus topic of a raw data: NATS subject `bkdata.raw.{id}`.
@@ -44,39 +44,19 @@ pub fn view(x: &RawData, subject: Option<String>) -> RawDataInfo {
     }
 }
 
-pub(crate) fn int_field(v: Option<&Value>) -> Option<i64> {
-    match v? {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
 /// Register raw data. Accepts the flat shape `{bk_biz_id, raw_data_name, …}` and BKData's
 /// access shape `{bk_biz_id, data_scenario, access_raw_data: {raw_data_name, …}}`.
 pub fn create(
     conn: &mut PgConnection,
     caller: &Caller,
-    body: &Value,
+    body: &RawDataRequest,
 ) -> Result<RawData, DatabusError> {
-    let top = body.as_object().cloned().unwrap_or_default();
-    let mut f: Map<String, Value> = top.clone();
-    if let Some(Value::Object(inner)) = top.get("access_raw_data") {
-        f.extend(inner.clone());
-    }
-    let s = |k: &str| {
-        f.get(k)
-            .and_then(Value::as_str)
-            .map(str::trim)
-            .unwrap_or("")
-            .to_string()
-    };
-    let biz = int_field(f.get("bk_biz_id"))
-        .filter(|b| *b > 0)
-        .ok_or_else(|| {
-            DatabusError::field("bk_biz_id", "bk_biz_id is required (a positive integer)")
-        })?;
-    let name = s("raw_data_name");
+    let f = body.flattened();
+    let s = |v: &Option<String>| v.as_deref().map(str::trim).unwrap_or("").to_string();
+    let biz = f.bk_biz_id.filter(|b| *b > 0).ok_or_else(|| {
+        DatabusError::field("bk_biz_id", "bk_biz_id is required (a positive integer)")
+    })?;
+    let name = s(&f.raw_data_name);
     let name_ok = !name.is_empty()
         && name.len() <= 50
         && name.starts_with(|c: char| c.is_ascii_alphabetic())
@@ -87,7 +67,7 @@ pub fn create(
             "raw_data_name is required: a letter, then letters, digits or '_' (at most 50)",
         ));
     }
-    let encoding = match s("data_encoding")
+    let encoding = match s(&f.data_encoding)
         .to_ascii_uppercase()
         .replace('-', "")
         .as_str()
@@ -105,12 +85,12 @@ pub fn create(
         .values((
             r::bk_biz_id.eq(biz),
             r::raw_data_name.eq(&name),
-            r::raw_data_alias.eq(or(s("raw_data_alias"), &name)),
+            r::raw_data_alias.eq(or(s(&f.raw_data_alias), &name)),
             r::data_encoding.eq(&encoding),
-            r::data_scenario.eq(or(s("data_scenario"), "custom")),
-            r::sensitivity.eq(or(s("sensitivity"), "private")),
-            r::description.eq(s("description")),
-            r::maintainer.eq(or(s("maintainer"), &caller.username)),
+            r::data_scenario.eq(or(s(&f.data_scenario), "custom")),
+            r::sensitivity.eq(or(s(&f.sensitivity), "private")),
+            r::description.eq(s(&f.description)),
+            r::maintainer.eq(or(s(&f.maintainer), &caller.username)),
             r::bk_app_code.eq(&caller.app_code),
             r::created_by.eq(&caller.username),
             r::updated_by.eq(&caller.username),

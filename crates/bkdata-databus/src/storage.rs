@@ -3,7 +3,7 @@
 //! the stored ones. A default PostgreSQL cluster (the platform's own database) always exists.
 use crate::error::DatabusError;
 use crate::rawdata::bk_time;
-use bkdata_api::databus::ClusterInfo;
+use bkdata_api::databus::{ClusterInfo, ClusterRequest};
 use bkdata_models::auth::Caller;
 use bkdata_models::databus::StorageCluster;
 use bkdata_models::schema::storage_clusters as s;
@@ -107,11 +107,11 @@ fn connection(t: &str, v: Option<&Value>) -> Result<Map<String, Value>, DatabusE
 pub fn create(
     conn: &mut PgConnection,
     caller: &Caller,
-    body: &Value,
+    body: &ClusterRequest,
 ) -> Result<StorageCluster, DatabusError> {
     let name = body
-        .get("cluster_name")
-        .and_then(Value::as_str)
+        .cluster_name
+        .as_deref()
         .unwrap_or("")
         .trim()
         .to_string();
@@ -127,25 +127,18 @@ pub fn create(
             "cluster_name is required: a letter, then letters, digits, '_' or '-' (at most 64)",
         ));
     }
-    let t = body
-        .get("cluster_type")
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    let t = body.cluster_type.as_deref().unwrap_or("");
     check_type(t)?;
     let c = connection(
         t,
-        body.get("connection_info")
-            .or_else(|| body.get("connection")),
+        body.connection_info.as_ref().or(body.connection.as_ref()),
     )?;
     diesel::insert_into(s::table)
         .values((
             s::cluster_name.eq(&name),
             s::cluster_type.eq(t),
             s::connection.eq(Value::Object(c)),
-            s::description.eq(body
-                .get("description")
-                .and_then(Value::as_str)
-                .unwrap_or("")),
+            s::description.eq(body.description.as_deref().unwrap_or("")),
             s::created_by.eq(&caller.username),
             s::updated_by.eq(&caller.username),
         ))
@@ -192,13 +185,10 @@ pub fn update(
     caller: &Caller,
     cluster_type: &str,
     name: &str,
-    body: &Value,
+    body: &ClusterRequest,
 ) -> Result<StorageCluster, DatabusError> {
     let old = get(conn, cluster_type, name)?;
-    let mut c = match body
-        .get("connection_info")
-        .or_else(|| body.get("connection"))
-    {
+    let mut c = match body.connection_info.as_ref().or(body.connection.as_ref()) {
         None => old.connection.as_object().cloned().unwrap_or_default(),
         v => connection(cluster_type, v)?,
     };
@@ -211,10 +201,7 @@ pub fn update(
     diesel::update(s::table.find(name))
         .set((
             s::connection.eq(Value::Object(c)),
-            s::description.eq(body
-                .get("description")
-                .and_then(Value::as_str)
-                .unwrap_or(&old.description)),
+            s::description.eq(body.description.as_deref().unwrap_or(&old.description)),
             s::updated_by.eq(&caller.username),
             s::updated_at.eq(chrono::Utc::now()),
         ))

@@ -4,8 +4,8 @@
 //! result_table_name, result_table_name_alias, storage_type, storage_cluster, expires, fields,
 //! physical_table_name?}`.
 use crate::error::DatabusError;
-use crate::rawdata::{bk_time, int_field};
-use bkdata_api::databus::DataStorageInfo;
+use crate::rawdata::bk_time;
+use bkdata_api::databus::{DataStorageInfo, DataStorageRequest, FieldSpec};
 use bkdata_models::auth::Caller;
 use bkdata_models::databus::{DataStorage, ResultTable, Shipper, StorageCluster};
 use bkdata_models::schema::{
@@ -98,15 +98,15 @@ fn physical_name(
 
 /// The storage's fields: those sent (each must be a field of the result table; `physical_field`
 /// renames the column) or the result table's own.
-fn storage_fields(t: &ResultTable, sent: Option<&Value>) -> Result<Value, DatabusError> {
+fn storage_fields(t: &ResultTable, sent: Option<&[FieldSpec]>) -> Result<Value, DatabusError> {
     let rt_fields = t.fields.as_array().cloned().unwrap_or_default();
-    let list = match sent.and_then(Value::as_array).filter(|l| !l.is_empty()) {
-        Some(l) => l.clone(),
-        None => rt_fields.clone(),
+    let list = match sent.filter(|l| !l.is_empty()) {
+        Some(l) => l.to_vec(),
+        None => crate::clean::stored_fields(&t.fields),
     };
     let mut out: Vec<Value> = Vec::new();
     for (i, f) in list.iter().enumerate() {
-        let name = f.get("field_name").and_then(Value::as_str).unwrap_or("");
+        let name = f.field_name.as_deref().unwrap_or("");
         if name.is_empty() {
             return Err(DatabusError::field(
                 "fields",
@@ -128,8 +128,8 @@ fn storage_fields(t: &ResultTable, sent: Option<&Value>) -> Result<Value, Databu
             continue;
         }
         let ty = f
-            .get("field_type")
-            .and_then(Value::as_str)
+            .field_type
+            .as_deref()
             .or_else(|| known.and_then(|k| k["field_type"].as_str()))
             .unwrap_or("string");
         if ColType::parse(ty).is_none() {
@@ -141,8 +141,8 @@ fn storage_fields(t: &ResultTable, sent: Option<&Value>) -> Result<Value, Databu
             ));
         }
         let physical = f
-            .get("physical_field")
-            .and_then(Value::as_str)
+            .physical_field
+            .as_deref()
             .filter(|p| !p.is_empty())
             .unwrap_or(name);
         if physical.is_empty()
@@ -158,9 +158,9 @@ fn storage_fields(t: &ResultTable, sent: Option<&Value>) -> Result<Value, Databu
         }
         out.push(json!({
             "field_name": name, "field_type": ty, "physical_field": physical,
-            "field_alias": f.get("field_alias").and_then(Value::as_str).unwrap_or(name),
-            "is_dimension": f.get("is_dimension").and_then(Value::as_bool).unwrap_or(false),
-            "field_index": f.get("field_index").and_then(Value::as_i64).unwrap_or(out.len() as i64 + 1),
+            "field_alias": f.field_alias.as_deref().unwrap_or(name),
+            "is_dimension": f.is_dimension.unwrap_or(false),
+            "field_index": f.field_index.unwrap_or(out.len() as i64 + 1),
         }));
     }
     Ok(Value::Array(out))
@@ -270,20 +270,25 @@ fn cluster(conn: &mut PgConnection, name: &str) -> Result<StorageCluster, Databu
 pub fn prepare(
     conn: &mut PgConnection,
     caller: &Caller,
-    body: &Value,
+    body: &DataStorageRequest,
     existing: Option<&DataStorage>,
     path_rt: Option<&str>,
 ) -> Result<Prepared, DatabusError> {
-    let s = |k: &str| {
-        body.get(k)
-            .and_then(Value::as_str)
+    let s = |v: &Option<String>| {
+        v.as_deref()
             .map(str::trim)
             .filter(|v| !v.is_empty())
+            .map(str::to_string)
     };
-    let biz = int_field(body.get("bk_biz_id"));
-    let rt_id = match (path_rt, s("result_table_id"), s("result_table_name"), biz) {
+    let biz = body.bk_biz_id;
+    let rt_id = match (
+        path_rt,
+        s(&body.result_table_id),
+        s(&body.result_table_name),
+        biz,
+    ) {
         (Some(p), _, _, _) => p.to_string(),
-        (None, Some(id), _, _) => id.to_string(),
+        (None, Some(id), _, _) => id,
         (None, None, Some(n), Some(b)) => format!("{b}_{n}"),
         _ => {
             return Err(DatabusError::field(
@@ -302,8 +307,8 @@ pub fn prepare(
             ),
         ));
     }
-    let storage_type = match (s("storage_type").or(s("cluster_type")), existing) {
-        (Some(t), _) => t.to_string(),
+    let storage_type = match (s(&body.storage_type).or(s(&body.cluster_type)), existing) {
+        (Some(t), _) => t,
         (None, Some(e)) => e.storage_type.clone(),
         (None, None) => {
             return Err(DatabusError::field(
@@ -316,8 +321,8 @@ pub fn prepare(
         }
     };
     check_storage_type(&storage_type, "storage_type")?;
-    let c = match (s("storage_cluster").or(s("cluster_name")), existing) {
-        (Some(name), _) => cluster(conn, name)?,
+    let c = match (s(&body.storage_cluster).or(s(&body.cluster_name)), existing) {
+        (Some(name), _) => cluster(conn, &name)?,
         (None, Some(e)) => cluster(conn, &e.cluster_name)?,
         (None, None) => sc::table
             .filter(sc::cluster_type.eq(&storage_type))
@@ -344,21 +349,21 @@ pub fn prepare(
             ),
         ));
     }
-    let expires = match (s("expires"), existing) {
-        (Some(e), _) => e.to_string(),
+    let expires = match (s(&body.expires), existing) {
+        (Some(e), _) => e,
         (None, Some(e)) => e.expires.clone(),
         (None, None) => "7d".to_string(),
     };
     let expire_days = parse_expires(&expires)?;
-    let fields = match (body.get("fields"), existing) {
+    let fields = match (&body.fields, existing) {
         (None, Some(e)) => e.fields.clone(),
-        (f, _) => storage_fields(&t, f)?,
+        (f, _) => storage_fields(&t, f.as_deref())?,
     };
-    let physical = match (s("physical_table_name"), existing) {
+    let physical = match (s(&body.physical_table_name), existing) {
         (None, Some(e)) => e.physical_table_name.clone(),
-        (asked, _) => physical_name(&storage_type, &c, &t, asked)?,
+        (asked, _) => physical_name(&storage_type, &c, &t, asked.as_deref())?,
     };
-    let storage_config = match body.get("storage_config") {
+    let storage_config = match &body.storage_config {
         Some(Value::Object(m)) => Value::Object(m.clone()),
         Some(Value::String(x)) if !x.is_empty() => serde_json::from_str(x).map_err(|e| {
             DatabusError::field("storage_config", format!("storage_config is not JSON: {e}"))
@@ -395,12 +400,12 @@ pub fn prepare(
             expire_days,
             storage_config,
             fields,
-            raw_data_id: int_field(body.get("raw_data_id"))
+            raw_data_id: body
+                .raw_data_id
                 .or(existing.and_then(|e| e.raw_data_id))
                 .or_else(|| raw_data_of(conn, &t.result_table_id)),
             bk_biz_id: t.bk_biz_id,
-            data_type: s("data_type")
-                .map(str::to_string)
+            data_type: s(&body.data_type)
                 .or(existing.map(|e| e.data_type.clone()))
                 .unwrap_or_else(|| t.processing_type.clone()),
             bk_app_code: caller.app_code.clone(),

@@ -12,6 +12,7 @@ use crate::deploy::{log_line, DEPLOY_JOB};
 use crate::graph::{self, STORAGE_TYPES};
 use crate::rows::{schema_of, write_rows};
 use crate::{FlowSql, Pushed, WindowRuntime, WindowType};
+use bkdata_api::databus::DataStorageRequest;
 use bkdata_bus::{AnyBus, Batch, Bus, Consumer, ConsumerOpts, Delivery};
 use bkdata_databus::etl::time::format_ms;
 use bkdata_databus::runtime::{db, output_topic};
@@ -375,15 +376,16 @@ impl DeployJob {
         caller: &Caller,
     ) -> Result<(String, String, String), String> {
         let cluster = n.config["cluster"].as_str().unwrap_or_default().to_string();
-        let mut body = json!({
-            "result_table_id": n.result_table_id,
-            "storage_cluster": cluster,
-            "expires": expires_of(&n.config),
+        let mut body = DataStorageRequest {
+            result_table_id: Some(n.result_table_id.clone()),
+            storage_cluster: Some(cluster.clone()),
+            expires: Some(expires_of(&n.config)),
             // Empty: the table's current fields (an edited node's output may have new ones).
-            "fields": [],
-        });
+            fields: Some(Vec::new()),
+            ..DataStorageRequest::default()
+        };
         if let Some(keys) = n.config.get("keys").filter(|k| k.is_array()) {
-            body["storage_config"] = json!({"key_fields": keys});
+            body.storage_config = Some(json!({"key_fields": keys}));
         }
         let (caller, node_id) = (caller.clone(), n.node_id);
         let prepared = db(&self.pool, move |c| -> Result<_, String> {
@@ -394,9 +396,10 @@ impl DeployJob {
                 .optional()
                 .map_err(s)?
                 .ok_or_else(|| format!("storage cluster {cluster:?} does not exist"))?;
-            body["storage_type"] = json!(ty);
+            body.storage_type = Some(ty.clone());
+            let rt = body.result_table_id.clone().unwrap_or_default();
             let existing = bkdata_models::schema::data_storages::table
-                .find((body["result_table_id"].as_str().unwrap_or_default(), &ty))
+                .find((&rt, &ty))
                 .select(bkdata_models::databus::DataStorage::as_select())
                 .first(c)
                 .optional()

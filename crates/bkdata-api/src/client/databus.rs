@@ -25,8 +25,11 @@ impl BkDataClient {
     }
 
     /// POST `data_storages/`. Never cached (bklog caches writes too; that is a quirk).
-    pub async fn databus_data_storages_post(&self, body: Value) -> Result<DataStorageInfo, Error> {
-        self.send_typed(self.databus(Method::POST, "data_storages/", body))
+    pub async fn databus_data_storages_post(
+        &self,
+        body: &DataStorageRequest,
+    ) -> Result<DataStorageInfo, Error> {
+        self.send_typed(self.databus(Method::POST, "data_storages/", json!(body)))
             .await
     }
 
@@ -34,10 +37,10 @@ impl BkDataClient {
     pub async fn databus_data_storages_put(
         &self,
         result_table_id: &str,
-        body: Value,
+        body: &DataStorageRequest,
     ) -> Result<DataStorageInfo, Error> {
         let path = format!("data_storages/{result_table_id}/");
-        self.send_typed(self.databus_rt(Method::PUT, &path, result_table_id, body))
+        self.send_typed(self.databus_rt(Method::PUT, &path, result_table_id, json!(body)))
             .await
     }
 
@@ -54,18 +57,18 @@ impl BkDataClient {
     }
 
     /// POST `cleans/`: the clean, with `result_table_id` and `processing_id`.
-    pub async fn databus_cleans_post(&self, body: Value) -> Result<CleanInfo, Error> {
-        self.send_typed(self.databus(Method::POST, "cleans/", body))
+    pub async fn databus_cleans_post(&self, body: &CleanRequest) -> Result<CleanInfo, Error> {
+        self.send_typed(self.databus(Method::POST, "cleans/", json!(body)))
             .await
     }
 
     pub async fn databus_cleans_put(
         &self,
         processing_id: &str,
-        body: Value,
+        body: &CleanRequest,
     ) -> Result<CleanInfo, Error> {
         let path = format!("cleans/{processing_id}/");
-        self.send_typed(self.databus_rt(Method::PUT, &path, processing_id, body))
+        self.send_typed(self.databus_rt(Method::PUT, &path, processing_id, json!(body)))
             .await
     }
 
@@ -87,12 +90,9 @@ impl BkDataClient {
     }
 
     /// POST `tasks/` (`{result_table_id, storages}`).
-    pub async fn post_tasks(&self, body: Value) -> Result<TaskState, Error> {
-        let rt = body["result_table_id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        self.send_typed(self.databus_rt(Method::POST, "tasks/", &rt, body))
+    pub async fn post_tasks(&self, body: &TaskRequest) -> Result<TaskState, Error> {
+        let rt = body.result_table_id.clone().unwrap_or_default();
+        self.send_typed(self.databus_rt(Method::POST, "tasks/", &rt, json!(body)))
             .await
     }
 
@@ -134,9 +134,10 @@ impl BkDataClient {
     }
 
     /// POST access `rawdata/` (`{bk_biz_id, raw_data_name, …}`).
-    pub async fn create_raw_data(&self, body: Value) -> Result<RawDataInfo, Error> {
+    pub async fn create_raw_data(&self, body: &RawDataRequest) -> Result<RawDataInfo, Error> {
         let url = Self::url(&self.inner.roots.access, "rawdata/");
-        self.send_typed(Call::new(Method::POST, url, body)).await
+        self.send_typed(Call::new(Method::POST, url, json!(body)))
+            .await
     }
 
     /// POST `rawdatas/{id}/ingest/`: records, one a line (NDJSON or raw log lines).
@@ -149,24 +150,33 @@ impl BkDataClient {
     }
 
     /// POST meta `projects/` (`{project_name, bk_biz_id}`).
-    pub async fn create_project(&self, body: Value) -> Result<ProjectInfo, Error> {
+    pub async fn create_project(&self, body: &ProjectRequest) -> Result<ProjectInfo, Error> {
         let url = Self::url(&self.inner.roots.meta, "projects/");
-        self.send_typed(Call::new(Method::POST, url, body)).await
+        self.send_typed(Call::new(Method::POST, url, json!(body)))
+            .await
     }
 
     /// POST meta `projects/{id}/data/add/` (`{bk_biz_id, result_table_id}`).
-    pub async fn grant_project_data(&self, project_id: i64, body: Value) -> Result<Value, Error> {
+    pub async fn grant_project_data(
+        &self,
+        project_id: i64,
+        body: &GrantRequest,
+    ) -> Result<Value, Error> {
         let url = Self::url(
             &self.inner.roots.meta,
             &format!("projects/{project_id}/data/add/"),
         );
-        self.send(Call::new(Method::POST, url, body)).await
+        self.send(Call::new(Method::POST, url, json!(body))).await
     }
 
     /// POST storekit `clusters/` (`{cluster_name, cluster_type, connection_info}`).
-    pub async fn create_storage_cluster(&self, body: Value) -> Result<ClusterInfo, Error> {
+    pub async fn create_storage_cluster(
+        &self,
+        body: &ClusterRequest,
+    ) -> Result<ClusterInfo, Error> {
         let url = Self::url(&self.inner.roots.storekit, "clusters/");
-        self.send_typed(Call::new(Method::POST, url, body)).await
+        self.send_typed(Call::new(Method::POST, url, json!(body)))
+            .await
     }
 
     /// POST dataquery `query/`: read-only SQL over result tables.
