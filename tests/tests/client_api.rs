@@ -3,6 +3,7 @@
 use bkdata_api::client::{BkDataClient, Error};
 use bkdata_api::databus::{
     CleanRequest, ClusterRequest, DataStorageRequest, ProjectRequest, RawDataRequest, TaskRequest,
+    VerifyRequest,
 };
 use bkdata_api::dataflow::{CreateFlowRequest, DeployRequest, QueryRequest};
 use bkdata_api::pipeline::{ArchiveRequest, CreateTaskRequest, ExecuteRequest};
@@ -56,7 +57,7 @@ async fn every_method_drives_the_server() {
         json!({"time": t, "ip": "10.0.0.1", "pid": 100, "cpu_usage_pct": 1.5, "mem_usage_pct": 2.5, "mem_res": mem}).to_string()
     };
     let v = c
-        .clean_verify(json!({"conf": conf.to_string(), "msg": record(T0, 7)}))
+        .clean_verify(&VerifyRequest::new(&conf, &record(T0, 7)))
         .await
         .unwrap();
     assert!(v["result"].is_array(), "{v}");

@@ -112,6 +112,7 @@ async fn bad_configs_and_requests_get_bkdata_errors() {
         "{v}"
     );
     assert!(v["message"].as_str().unwrap().contains("msg"), "{v}");
+    assert!(v["errors"]["msg"].is_array(), "{v}");
     let r = srv
         .client
         .post(srv.url("/v3/databus/cleans/verify/"))

@@ -7,12 +7,11 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use bkdata_api::databus::CleanRequest;
+use bkdata_api::databus::{CleanRequest, VerifyRequest};
 use bkdata_api::BkEnvelope;
 use bkdata_databus::etl;
 use bkdata_databus::{clean, DatabusError};
 use bkdata_models::auth::Caller;
-use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -41,24 +40,23 @@ pub fn routes() -> Router<AppState> {
         .route("/v4/databus/clean/debug/", post(debug_v4))
 }
 
-#[derive(Deserialize)]
-struct VerifyRequest {
-    /// The json_config: a JSON string as BKData sends it, or an object.
-    conf: Value,
-    msg: String,
-}
-
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
 async fn verify(bytes: Bytes) -> Result<Json<BkEnvelope>, ApiError> {
-    let req: VerifyRequest = body(&bytes, false).map_err(|e| e.bkdata(BAD_REQUEST))?;
-    let conf = match req.conf {
+    let req: VerifyRequest = bk_request(&bytes)?;
+    let msg = req.msg.ok_or_else(|| {
+        ApiError::from(DatabusError::field(
+            "msg",
+            "msg is required (a sample message)",
+        ))
+    })?;
+    let conf = match req.conf.unwrap_or(Value::Null) {
         Value::String(s) => s,
         other => other.to_string(),
     };
-    let out = tokio::task::spawn_blocking(move || etl::verify(&conf, &req.msg, now_ms()))
+    let out = tokio::task::spawn_blocking(move || etl::verify(&conf, &msg, now_ms()))
         .await
         .map_err(|e| ApiError::from(e).bkdata("1500500"))?;
     match out {

@@ -9,7 +9,9 @@ mod config;
 mod output;
 
 use bkdata_api::client::{BkDataClient, Error};
-use bkdata_api::databus::{GrantRequest, ProjectRequest, RawDataRequest, TaskRequest};
+use bkdata_api::databus::{
+    GrantRequest, ProjectRequest, RawDataRequest, TaskRequest, VerifyRequest,
+};
 use bkdata_api::dataflow::{CreateFlowRequest, DeployRequest, QueryRequest};
 use clap::{CommandFactory, Parser, Subcommand};
 use output::Format;
@@ -419,9 +421,7 @@ async fn run(cli: Cli) -> Out {
             }
             CleanCmd::Verify { conf, msg } => {
                 let conf: Value = read_json(&conf)?;
-                let v = c
-                    .clean_verify(json!({"conf": conf.to_string(), "msg": msg}))
-                    .await?;
+                let v = c.clean_verify(&VerifyRequest::new(&conf, &msg)).await?;
                 if fmt == Format::Json {
                     return show(v);
                 }

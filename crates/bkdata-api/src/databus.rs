@@ -331,6 +331,26 @@ impl CleanRequest {
     }
 }
 
+/// POST `cleans/verify/`: a clean config run on one message, node by node.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct VerifyRequest {
+    /// The json_config: a JSON string as BKData sends it (an object is accepted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conf: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub msg: Option<String>,
+}
+
+impl VerifyRequest {
+    pub fn new(config: &Value, msg: &str) -> Self {
+        Self {
+            conf: Some(Value::String(config.to_string())),
+            msg: Some(msg.into()),
+        }
+    }
+}
+
 /// POST/PUT `data_storages/`: a storage of a result table (`result_table_id`, or
 /// `bk_biz_id` + `result_table_name` as bklog sends it).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -84,8 +84,8 @@ impl BkDataClient {
     }
 
     /// POST v3 `cleans/verify/` (`{conf, msg}` → per-node result).
-    pub async fn clean_verify(&self, body: Value) -> Result<Value, Error> {
-        self.send(self.databus(Method::POST, "cleans/verify/", body))
+    pub async fn clean_verify(&self, body: &VerifyRequest) -> Result<Value, Error> {
+        self.send(self.databus(Method::POST, "cleans/verify/", json!(body)))
             .await
     }
 
