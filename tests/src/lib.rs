@@ -137,6 +137,7 @@ impl TestServer {
             max_ingest_records: 200_000,
             query_max_rows: 10_000,
             query_timeout_ms: 30_000,
+            business_dbs: Default::default(),
         };
         tweak(&mut config);
         let secret = {
@@ -314,7 +315,12 @@ pub struct WorkerProc {
 
 impl WorkerProc {
     pub fn spawn(db_url: &str, data_dir: &Path, env: &[(&str, &str)]) -> Self {
-        let mut cmd = Command::new(workspace_bin("bkdata-test-worker"));
+        Self::spawn_bin("bkdata-test-worker", db_url, data_dir, env)
+    }
+
+    /// A worker of another binary (`bkdata-worker`: the real steps).
+    pub fn spawn_bin(bin: &str, db_url: &str, data_dir: &Path, env: &[(&str, &str)]) -> Self {
+        let mut cmd = Command::new(workspace_bin(bin));
         cmd.env("DATABASE_URL", db_url)
             .env("BKDATA_DATA_DIR", data_dir)
             .env("BKDATA_JOB_POLL_MS", "200")
@@ -324,7 +330,7 @@ impl WorkerProc {
             cmd.env(k, v);
         }
         WorkerProc {
-            child: cmd.spawn().expect("spawn test worker"),
+            child: cmd.spawn().unwrap_or_else(|e| panic!("spawn {bin}: {e}")),
         }
     }
 

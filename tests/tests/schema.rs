@@ -120,6 +120,11 @@ fn schema_matches_migrations() {
         "flow_deploys",
         flow_deploys::table.select(flow_deploys::all_columns),
     );
+    check(
+        c,
+        "training_data",
+        training_data::table.select(training_data::all_columns),
+    );
     // No table is left out.
     let tables: Vec<Col> = diesel::sql_query(
         "SELECT table_name::text AS column_name FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> '__diesel_schema_migrations'",
@@ -150,6 +155,7 @@ fn schema_matches_migrations() {
         "flows",
         "flow_nodes",
         "flow_deploys",
+        "training_data",
     ];
     checked.sort();
     assert_eq!(names, checked, "every table is checked above");

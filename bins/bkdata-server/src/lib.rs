@@ -43,6 +43,8 @@ pub struct Config {
     /// The query API's row limit and timeout.
     pub query_max_rows: usize,
     pub query_timeout_ms: u64,
+    /// The business databases tasks may name (`BKDATA_APP_DB_URL`, `BKDATA_BUSINESS_DBS_FILE`).
+    pub business_dbs: bkdata_training::registry::Registry,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8084";
@@ -73,6 +75,7 @@ impl Config {
             max_ingest_records: parse("BKDATA_MAX_INGEST_RECORDS", 200_000)?,
             query_max_rows: parse("BKDATA_QUERY_MAX_ROWS", 10_000)?.max(1),
             query_timeout_ms: parse("BKDATA_QUERY_TIMEOUT_MS", 30_000)?.max(1) as u64,
+            business_dbs: bkdata_training::registry::Registry::from_env()?,
         })
     }
 }

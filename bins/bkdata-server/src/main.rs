@@ -16,6 +16,25 @@ enum Command {
     Serve,
     /// Create the database if missing and apply pending migrations.
     Migrate,
+    /// Create (or re-create) the demo business database of seed 002: the highway
+    /// service-area schema with data, or a generated schema of `--tables` tables.
+    DemoDb {
+        /// The business database (default: BKDATA_APP_DB_URL, else highway_db on the local server).
+        #[arg(long)]
+        url: Option<String>,
+        /// Days of daily figures in the highway schema.
+        #[arg(long, default_value_t = 90)]
+        days: u32,
+        /// Instead: a generated schema `gen` of this many tables (for the benchmark).
+        #[arg(long)]
+        tables: Option<usize>,
+        /// Rows a generated table.
+        #[arg(long, default_value_t = 200)]
+        rows: usize,
+        /// Write the table list (one schema.table a line) to this file.
+        #[arg(long)]
+        table_list: Option<std::path::PathBuf>,
+    },
     /// Manage API apps.
     App {
         #[command(subcommand)]
@@ -56,6 +75,36 @@ fn main() -> anyhow::Result<()> {
             }
             for m in applied {
                 println!("applied migration {m}");
+            }
+            Ok(())
+        }
+        Command::DemoDb {
+            url,
+            days,
+            tables,
+            rows,
+            table_list,
+        } => {
+            let url = url
+                .or_else(|| {
+                    std::env::var("BKDATA_APP_DB_URL")
+                        .ok()
+                        .filter(|u| !u.is_empty())
+                })
+                .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/highway_db".into());
+            let shown = bkdata_training::registry::redacted(&url);
+            bkdata_training::demo::ensure_database(&url)?;
+            let mut c = bkdata_training::catalog::connect(&url, &shown)?;
+            let names = match tables {
+                Some(n) => bkdata_training::demo::create_generated(&mut c, n, rows)?,
+                None => bkdata_training::demo::create_highway(&mut c, days)?,
+            };
+            println!("{shown}: {} tables", names.len());
+            if let Some(path) = table_list {
+                let body: String = names.iter().map(|n| format!("{n}\n")).collect();
+                std::fs::write(&path, format!("# tables of {shown}\n{body}"))
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                println!("table list written to {}", path.display());
             }
             Ok(())
         }

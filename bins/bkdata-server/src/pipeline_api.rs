@@ -34,6 +34,8 @@ pub fn routes() -> Router<AppState> {
         .route("/monitor/metrics/history", get(metrics_history))
         .route("/monitor/anomalies", get(anomalies))
         .route("/stats", get(stats))
+        .route("/training_data", get(training_data))
+        .route("/databases", get(databases))
 }
 
 type ApiResult = Result<Response, ApiError>;
@@ -249,4 +251,79 @@ async fn anomalies(
 async fn stats(State(st): State<AppState>, Extension(c): Extension<Caller>) -> ApiResult {
     let data = call(&st, move |s| s.stats(&c)).await?;
     Ok(ok(StatusCode::OK, "获取统计信息成功", data))
+}
+
+/// `GET training_data?q=&type=&limit=&db_name=`: the caller's training items closest to `q`.
+async fn training_data(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult {
+    let text = q.get("q").map(|s| s.trim().to_string()).unwrap_or_default();
+    if text.is_empty() {
+        return Err(
+            ApiError::validation("q is required (the text to search for)")
+                .details(json!({"field": "q"})),
+        );
+    }
+    let ty = q.get("type").filter(|t| !t.is_empty()).cloned();
+    if let Some(t) = &ty {
+        if !bkdata_training::store::TYPES.contains(&t.as_str()) {
+            return Err(ApiError::validation(format!(
+                "type must be one of {} (got {t:?})",
+                bkdata_training::store::TYPES.join(", ")
+            ))
+            .details(json!({"field": "type"})));
+        }
+    }
+    let limit = match q.get("limit").filter(|l| !l.is_empty()) {
+        None => 10,
+        Some(l) => l
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=100).contains(n))
+            .ok_or_else(|| {
+                ApiError::validation("limit must be an integer from 1 to 100")
+                    .details(json!({"field": "limit"}))
+            })?,
+    };
+    let db_name = q.get("db_name").filter(|d| !d.is_empty()).cloned();
+    let pool = st.pool.clone();
+    let hits = tokio::task::spawn_blocking(move || {
+        let mut conn = pool
+            .get()
+            .map_err(|e| PipelineError::Unavailable(e.to_string()))?;
+        bkdata_training::store::search(
+            &mut conn,
+            &c.app_code,
+            &text,
+            ty.as_deref(),
+            db_name.as_deref(),
+            limit,
+        )
+        .map_err(|e| PipelineError::Internal(e.to_string()))
+    })
+    .await??;
+    let items: Vec<_> = hits
+        .into_iter()
+        .map(|h| {
+            json!({"id": h.id, "type": h.data_type, "db_name": h.db_name, "question": h.question,
+                   "content": h.content, "score": (h.score * 10_000.0).round() / 10_000.0,
+                   "task_id": h.task_id, "source_file": h.source_file})
+        })
+        .collect();
+    Ok(ok(
+        StatusCode::OK,
+        "获取训练数据成功",
+        json!({"total": items.len(), "items": items}),
+    ))
+}
+
+/// `GET databases`: the business databases tasks may name (`db_name`), without secrets.
+async fn databases(State(st): State<AppState>) -> ApiResult {
+    Ok(ok(
+        StatusCode::OK,
+        "获取业务数据库成功",
+        json!({"databases": st.config.business_dbs.views()}),
+    ))
 }

@@ -3,6 +3,6 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
-    // Until the real steps land, the worker ships placeholder steps (see README).
-    bkdata_worker::main_with(bkdata_pipeline::steps::placeholder_registry(), |r| r)
+    // Seed 002's schema training-data workflow.
+    bkdata_worker::main_with(bkdata_training::steps(), |r| r)
 }

@@ -351,6 +351,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    training_data (id) {
+        id -> Int8,
+        bk_app_code -> Text,
+        db_name -> Text,
+        data_type -> Text,
+        question -> Nullable<Text>,
+        content -> Text,
+        tokens -> Array<Text>,
+        content_hash -> Text,
+        source_file -> Text,
+        task_id -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(cleans -> result_tables (processing_id));
 diesel::joinable!(flows -> projects (project_id));
 diesel::joinable!(flow_nodes -> flows (flow_id));
@@ -383,4 +399,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     flows,
     flow_nodes,
     flow_deploys,
+    training_data,
 );

@@ -328,6 +328,8 @@ pub fn run_child(
             step_name: step_name.clone(),
             parameters: task.parameters.clone(),
             task_dir: dir.clone(),
+            app_code: task.bk_app_code.clone(),
+            pool: pool.clone(),
             logger: &logger,
             outputs: Vec::new(),
             cancel_check: &cancel_check,

@@ -16,6 +16,10 @@ pub struct StepContext<'a> {
     /// The create request as stored (`table_list_file`, `business_context`, `db_name`, flags).
     pub parameters: Value,
     pub task_dir: PathBuf,
+    /// The app that owns the task: what a step stores is scoped to it.
+    pub app_code: String,
+    /// The platform's database (the training store lives there).
+    pub pool: bkdata_models::PgPool,
     pub logger: &'a TaskLogger,
     pub(crate) outputs: Vec<(String, String)>,
     pub(crate) cancel_check: &'a dyn Fn() -> bool,
@@ -96,28 +100,4 @@ impl StepRegistry {
     pub fn get(&self, name: &str) -> Option<Arc<dyn Step>> {
         self.steps.get(name).cloned()
     }
-}
-
-/// The placeholder steps shipped until the real ones land (issue 6): each records what it
-/// was asked to do in its result file, so the task lifecycle can be exercised end to end.
-pub struct PlaceholderStep;
-
-impl Step for PlaceholderStep {
-    fn run(&self, ctx: &mut StepContext<'_>) -> Result<Value, StepError> {
-        ctx.warn(&format!(
-            "step {} is a placeholder in this version: it records its inputs and produces no data",
-            ctx.step_name
-        ));
-        Ok(serde_json::json!({
-            "placeholder": true,
-            "table_list_file": ctx.parameters.get("table_list_file"),
-            "db_name": ctx.parameters.get("db_name"),
-        }))
-    }
-}
-
-pub fn placeholder_registry() -> StepRegistry {
-    STEP_ORDER.iter().fold(StepRegistry::new(), |r, name| {
-        r.register(name, PlaceholderStep)
-    })
 }
