@@ -23,6 +23,10 @@ export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/bkdata_d
 export BKDATA_LISTEN="${BKDATA_LISTEN:-127.0.0.1:8084}"
 export BKDATA_DATA_DIR="${BKDATA_DATA_DIR:-$PWD/data/pipeline}"
 export BKDATA_METRICS_INTERVAL_MS="${BKDATA_METRICS_INTERVAL_MS:-5000}"
+# Seed 002's business database (APP_DB_CONFIG) and the folder table lists are read from.
+export BKDATA_APP_DB_URL="${BKDATA_APP_DB_URL:-postgres://postgres@127.0.0.1:5432/highway_db}"
+export BKDATA_APP_DB_NAME="${BKDATA_APP_DB_NAME:-highway_db}"
+export BKDATA_PIPELINE_INPUT_DIR="${BKDATA_PIPELINE_INPUT_DIR:-$PWD/data/inputs}"
 BASE="http://$BKDATA_LISTEN"
 API="$BASE/api/v0/data_pipeline"
 
@@ -33,6 +37,9 @@ stop
 
 echo "== migrating $DATABASE_URL"
 $BIN/bkdata-server migrate
+echo "== the demo business database (highway service areas) and its table list"
+mkdir -p "$BKDATA_PIPELINE_INPUT_DIR"
+$BIN/bkdata-server demo-db --url "$BKDATA_APP_DB_URL" --table-list "$BKDATA_PIPELINE_INPUT_DIR/tables.txt"
 SECRET=$($BIN/bkdata-server app create demo --description "demo app" --reset-secret 2>/dev/null | sed -n 's/^bk_app_secret=//p')
 AUTH="X-Bkapi-Authorization: {\"bk_app_code\":\"demo\",\"bk_app_secret\":\"$SECRET\",\"bk_username\":\"admin\"}"
 
@@ -64,7 +71,7 @@ echo
 
 echo "== waiting for the worker"
 STATUS=""
-for _ in $(seq 1 300); do
+for _ in $(seq 1 600); do
   STATUS=$(curl -sS "$API/tasks/$TASK" -H "$AUTH" | jq -r .data.status)
   case "$STATUS" in completed|failed|partial_completed) break ;; esac
   sleep 0.2
@@ -74,6 +81,12 @@ echo "== GET $API/tasks/$TASK"
 curl -sS "$API/tasks/$TASK" -H "$AUTH" | jq .
 echo "== GET $API/tasks/$TASK/files"
 curl -sS "$API/tasks/$TASK/files" -H "$AUTH" | jq -r '.data.files[] | "  \(.file_name) (\(.file_size) bytes)"'
+PAIRS=$(curl -sS "$API/tasks/$TASK/files" -H "$AUTH" | jq -r '.data.files[] | select(.file_name | test("^qs_.*_pair.json$")) | .file_name')
+echo "== the first generated question-SQL pairs ($PAIRS)"
+curl -sS "$API/tasks/$TASK/files/download/$PAIRS" -H "$AUTH" | jq -c '.[:3][]'
+echo "== GET $API/training_data?q=每个服务区名称对应的车辆数量&type=sql&limit=2"
+curl -sS -G "$API/training_data" -H "$AUTH" --data-urlencode "q=每个服务区名称对应的车辆数量" -d type=sql -d limit=2 \
+  | jq -c '.data.items[] | {score, question, content}'
 
 echo
 echo "== databus: raw data -> clean -> PostgreSQL storage -> tasks -> ingest 1,000 records"
@@ -140,7 +153,7 @@ curl -sS -X DELETE "$BASE/v3/databus/tasks/$RT/" -H "$AUTH" >/dev/null
 cat <<MSG
 
 Task $TASK finished with status: $STATUS
-(The four steps are placeholders in this version; the real schema workflow comes with issue 6.)
+(The schema workflow of seed 002 on the demo business database $BKDATA_APP_DB_URL.)
 
 Where to look (server and worker keep running; stop them with: scripts/demo.sh stop):
   export AUTH='$AUTH'

@@ -415,3 +415,97 @@ async fn bad_inputs_fail_the_step_and_load_nothing() {
     }
     assert_eq!(training_rows(srv), 0, "nothing half-loaded");
 }
+
+/// An OpenAI-compatible chat endpoint stand-in (no model can run here): it answers
+/// qa_generation with three pairs, one broken, and repair requests with a fixed SQL; or, when
+/// `fail`, HTTP 500. It records the requests' bearer keys.
+async fn chat_stand_in(fail: bool) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use axum::http::HeaderMap;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let s2 = seen.clone();
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(move |headers: HeaderMap, body: axum::Json<Value>| {
+            let seen = s2.clone();
+            async move {
+                seen.lock().unwrap().push(
+                    headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_string(),
+                );
+                if fail {
+                    return (
+                        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                        axum::Json(json!({"error": {"message": "model overloaded"}})),
+                    );
+                }
+                let system = body["messages"][0]["content"].as_str().unwrap_or("");
+                let content = if system.contains("fix") {
+                    "```sql\nSELECT COUNT(*) FROM bss_service_area\n```".to_string()
+                } else {
+                    format!(
+                        "Here they are:\n{}",
+                        json!([
+                            {"question": "服务区一共有多少个？", "sql": "SELECT COUNT(*) FROM bss_service_area"},
+                            {"question": "各公司的名称是什么？", "sql": "SELECT company_name FROM bss_company"},
+                            {"question": "服务区数量（坏的）", "sql": "SELECT COUNT(*) FROM bss_service_areas"}
+                        ])
+                    )
+                };
+                (
+                    axum::http::StatusCode::OK,
+                    axum::Json(json!({"choices": [{"message": {"role": "assistant", "content": content}}]})),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_language_model_generates_and_repairs_and_its_failure_falls_back() {
+    let (url, seen) = chat_stand_in(false).await;
+    let s = setup(&[("BKDATA_LLM_URL", &url), ("BKDATA_LLM_KEY", "sk-test")]).await;
+    let srv = &s.srv;
+    let task = create(srv, seed_request()).await;
+    run_step(srv, &task, "ddl_generation").await;
+    let r = run_step(srv, &task, "qa_generation").await;
+    assert_eq!(
+        (r["source"].as_str(), r["pairs"].as_u64()),
+        (Some("llm"), Some(3)),
+        "{r}"
+    );
+    let r = run_step(srv, &task, "sql_validation").await;
+    assert_eq!(
+        (
+            r["valid"].as_u64(),
+            r["repaired"].as_u64(),
+            r["invalid"].as_u64()
+        ),
+        (Some(2), Some(1), Some(0)),
+        "{r}"
+    );
+    let pairs = read_json(srv, &task, r["pair_file"].as_str().unwrap()).await;
+    assert_eq!(
+        pairs[2]["sql"], "SELECT COUNT(*) FROM bss_service_area",
+        "{pairs}"
+    );
+    assert!(seen.lock().unwrap().iter().all(|a| a == "Bearer sk-test"));
+    drop(s);
+
+    // A failing endpoint: the step says so and the schema generator writes the pairs.
+    let (url, _) = chat_stand_in(true).await;
+    let s = setup(&[("BKDATA_LLM_URL", &url)]).await;
+    let srv = &s.srv;
+    let task = create(srv, seed_request()).await;
+    run_step(srv, &task, "ddl_generation").await;
+    let r = run_step(srv, &task, "qa_generation").await;
+    assert_eq!(r["source"], "schema", "{r}");
+    let (_, logs) = srv.get(&format!("/tasks/{task}/logs?level=WARNING")).await;
+    assert!(logs.to_string().contains("model overloaded"), "{logs}");
+}

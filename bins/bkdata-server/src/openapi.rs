@@ -207,6 +207,29 @@ pub const OPERATIONS: &[Op] = &[
         b = None,
         st = 200
     ),
+    op!(
+        "get",
+        "/api/v0/data_pipeline/training_data",
+        "The caller's training items (DDL, documents, question-SQL pairs) closest to q, scored",
+        "training",
+        q = &[
+            ("q", "string", "the text to search for (required)"),
+            ("type", "string", "ddl | documentation | sql"),
+            ("limit", "integer", "1..100, default 10"),
+            ("db_name", "string", "one business database")
+        ],
+        b = None,
+        st = 200
+    ),
+    op!(
+        "get",
+        "/api/v0/data_pipeline/databases",
+        "Business databases a task may name (db_name), without secrets",
+        "training",
+        q = &[],
+        b = None,
+        st = 200
+    ),
     op!("get", "/v3/databus/cleans/", "List cleans", "databus", q = &[("raw_data_id", "integer", "filter"), ("bk_biz_id", "integer", "filter")], b = None, st = 200),
     op!("post", "/v3/databus/cleans/", "Create a clean and its result table (bklog's body)", "databus", q = &[], b = Some("CleanRequest"), st = 200),
     op!("get", "/v3/databus/cleans/{pid}/", "One clean", "databus", q = &[], b = None, st = 200),
