@@ -54,3 +54,6 @@ $BIN/bkdata-bench flow --secs "${FLOW_SECS:-60}" --rate "${FLOW_RATE:-300000}"
 
 echo "== the tutorial's motivation: the precomputed table against the raw one, 10 M raw rows"
 $BIN/bkdata-bench query --rows "${QUERY_ROWS:-10000000}"
+
+echo "== seed 002's schema workflow on a generated 200-table business schema"
+$BIN/bkdata-bench training --tables "${TRAINING_TABLES:-200}" --rows "${TRAINING_ROWS:-200}"

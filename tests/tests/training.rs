@@ -78,19 +78,32 @@ async fn create(srv: &TestServer, body: Value) -> String {
     v["data"]["task_id"].as_str().unwrap().to_string()
 }
 
-async fn execute(srv: &TestServer, task: &str, body: Value) {
+/// Start an execution; its id.
+async fn execute(srv: &TestServer, task: &str, body: Value) -> String {
     let (s, v) = srv.post(&format!("/tasks/{task}/execute"), body).await;
     assert_eq!(s, 202, "{v}");
+    v["data"]["execution_id"].as_str().unwrap().to_string()
 }
 
+/// Run one step (again, if it ran before) and answer its result.
 async fn run_step(srv: &TestServer, task: &str, step: &str) -> Value {
-    execute(
+    let x = execute(
         srv,
         task,
         json!({"execution_mode": "step", "step_name": step}),
     )
     .await;
-    srv.wait_step(task, step, "completed", WAIT).await;
+    let status = eventually(WAIT, &format!("{task} {step}"), || async {
+        let (_, v) = srv.get(&format!("/tasks/{task}/executions")).await;
+        v["data"]["executions"]
+            .as_array()?
+            .iter()
+            .find(|e| e["execution_id"] == x.as_str())
+            .map(|e| e["status"].as_str().unwrap_or("").to_string())
+            .filter(|s| s == "completed" || s == "failed")
+    })
+    .await;
+    assert_eq!(status, "completed", "{task} {step}");
     read_json(srv, task, &format!("{step}_result.json")).await["result"].clone()
 }
 
@@ -508,4 +521,60 @@ async fn a_language_model_generates_and_repairs_and_its_failure_falls_back() {
     assert_eq!(r["source"], "schema", "{r}");
     let (_, logs) = srv.get(&format!("/tasks/{task}/logs?level=WARNING")).await;
     assert!(logs.to_string().contains("model overloaded"), "{logs}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_table_list_uploaded_to_the_task_is_used() {
+    let s = setup(&[]).await;
+    let srv = &s.srv;
+    let mut body = seed_request();
+    body["table_list_file"] = json!("my_tables.txt");
+    let task = create(srv, body).await;
+    let upload = |ctype: &'static str, bytes: Vec<u8>| {
+        let req = srv
+            .client
+            .post(srv.url(&format!(
+                "/api/v0/data_pipeline/tasks/{task}/upload-table-list"
+            )))
+            .header("X-Bkapi-Authorization", srv.auth_header())
+            .header("Content-Type", ctype)
+            .body(bytes);
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    // Bad lists are refused whole.
+    let (st, v) = upload("text/plain", b"bss_company\na.b.c\n".to_vec()).await;
+    assert_eq!(
+        (st, v["error_type"].as_str()),
+        (400, Some("validation_error")),
+        "{v}"
+    );
+    let (st, v) = upload("text/plain", b"# nothing\n".to_vec()).await;
+    assert_eq!(st, 400, "{v}");
+    // curl -F file=@my_tables.txt
+    let multipart = b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"my_tables.txt\"\r\nContent-Type: text/plain\r\n\r\nbss_company\nbss_service_area\n\r\n--XyZ--\r\n".to_vec();
+    let (st, v) = upload("multipart/form-data; boundary=XyZ", multipart).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        (
+            v["data"]["file_name"].as_str(),
+            v["data"]["tables"].as_u64()
+        ),
+        (Some("my_tables.txt"), Some(2))
+    );
+    let r = run_step(srv, &task, "ddl_generation").await;
+    let read: Vec<&str> = r["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(read, ["bss_company", "bss_service_area"]);
+    // A raw body replaces it.
+    let (st, _) = upload("text/plain", b"public.bss_car_day_count\n".to_vec()).await;
+    assert_eq!(st, 200);
+    let r = run_step(srv, &task, "ddl_generation").await;
+    assert_eq!(r["tables"][0]["name"], "bss_car_day_count");
 }

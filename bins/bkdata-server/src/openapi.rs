@@ -222,6 +222,15 @@ pub const OPERATIONS: &[Op] = &[
         st = 200
     ),
     op!(
+        "post",
+        "/api/v0/data_pipeline/tasks/{task_id}/upload-table-list",
+        "Upload the task's table list (multipart `file` or the raw text), checked, into its folder",
+        "training",
+        q = &[],
+        b = None,
+        st = 200
+    ),
+    op!(
         "get",
         "/api/v0/data_pipeline/databases",
         "Business databases a task may name (db_name), without secrets",

@@ -23,6 +23,10 @@ pub fn routes() -> Router<AppState> {
         .route("/tasks/{task_id}/executions", get(executions))
         .route("/tasks/{task_id}/logs", get(logs))
         .route("/tasks/{task_id}/files", get(list_files))
+        .route(
+            "/tasks/{task_id}/upload-table-list",
+            post(upload_table_list),
+        )
         .route("/tasks/{task_id}/files/archive", post(archive))
         .route("/tasks/{task_id}/files/integrity", get(integrity))
         .route("/tasks/{task_id}/files/download/{file_name}", get(download))
@@ -326,4 +330,77 @@ async fn databases(State(st): State<AppState>) -> ApiResult {
         "获取业务数据库成功",
         json!({"databases": st.config.business_dbs.views()}),
     ))
+}
+
+/// `POST tasks/{id}/upload-table-list`: the table list as a multipart `file` field or as the
+/// raw body; checked (one `schema.table` a line, at least one) before it is saved.
+async fn upload_table_list(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(task_id): Path<String>,
+    headers: axum::http::HeaderMap,
+    bytes: Bytes,
+) -> ApiResult {
+    let ctype = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let content = if ctype.starts_with("multipart/form-data") {
+        multipart_file(ctype, &bytes)?
+    } else {
+        bytes.to_vec()
+    };
+    let text = std::str::from_utf8(&content).map_err(|_| {
+        ApiError::validation("the table list is not UTF-8 text").details(json!({"field": "file"}))
+    })?;
+    let tables = bkdata_training::catalog::parse_table_list(text)
+        .map_err(|e| ApiError::validation(e.to_string()).details(json!({"field": "file"})))?;
+    if tables.is_empty() {
+        return Err(ApiError::validation(
+            "the table list names no tables (one schema.table a line; # starts a comment)",
+        )
+        .details(json!({"field": "file"})));
+    }
+    let n = tables.len();
+    let mut data = call(&st, move |s| s.save_table_list(&c, &task_id, &content)).await?;
+    data["tables"] = json!(n);
+    Ok(ok(StatusCode::OK, "表清单上传成功", data))
+}
+
+/// The `file` field of a multipart/form-data body (curl `-F file=@tables.txt`).
+fn multipart_file(ctype: &str, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let bad = |m: &str| ApiError::validation(m.to_string()).details(json!({"field": "file"}));
+    let boundary = ctype
+        .split(';')
+        .filter_map(|p| p.trim().strip_prefix("boundary="))
+        .next()
+        .map(|b| b.trim_matches('"'))
+        .filter(|b| !b.is_empty())
+        .ok_or_else(|| bad("multipart body without a boundary"))?;
+    let delim = format!("--{boundary}");
+    let text = body;
+    let find = |hay: &[u8], needle: &[u8], from: usize| {
+        hay.get(from..)?
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .map(|p| p + from)
+    };
+    let mut at =
+        find(text, delim.as_bytes(), 0).ok_or_else(|| bad("multipart body without parts"))?;
+    loop {
+        let start = at + delim.len();
+        if text.get(start..start + 2) == Some(b"--") {
+            break;
+        }
+        let head_end = find(text, b"\r\n\r\n", start)
+            .ok_or_else(|| bad("a multipart part without headers"))?;
+        let head = String::from_utf8_lossy(&text[start..head_end]).to_ascii_lowercase();
+        let next = find(text, format!("\r\n{delim}").as_bytes(), head_end + 4)
+            .ok_or_else(|| bad("an unterminated multipart part"))?;
+        if head.contains("name=\"file\"") {
+            return Ok(text[head_end + 4..next].to_vec());
+        }
+        at = next + 2;
+    }
+    Err(bad("the multipart body has no `file` field"))
 }

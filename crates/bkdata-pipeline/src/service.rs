@@ -637,6 +637,43 @@ impl Service {
         })
     }
 
+    /// Save the task's table list into its folder (where `ddl_generation` looks first), under
+    /// the name the task was created with, which must then be a plain file name. The caller
+    /// checks the content. Answers the file's name, size and sha256.
+    pub fn save_table_list(
+        &self,
+        caller: &Caller,
+        task_id: &str,
+        bytes: &[u8],
+    ) -> Result<serde_json::Value> {
+        let mut conn = self.conn()?;
+        let task = self.load_task(&mut conn, caller, task_id)?;
+        let name = task.table_list_file.clone();
+        files::check_file_name(&name).map_err(|_| {
+            PipelineError::validation_with(
+                format!("the task's table_list_file {name:?} is a path: an uploaded list needs a plain file name (create the task with one)"),
+                json!({"field": "table_list_file", "value": name}),
+            )
+        })?;
+        let dir = self.task_dir(task_id)?;
+        std::fs::create_dir_all(&dir)?;
+        let tmp = dir.join(format!(".{name}.upload"));
+        std::fs::write(&tmp, bytes)?;
+        std::fs::rename(&tmp, dir.join(&name))?;
+        let sha = files::sha256_hex(bytes);
+        crate::executor::record_output(&mut conn, task_id, None, None, &dir, &name, &sha)?;
+        crate::logs::TaskLogger::new(self.pool.clone(), &dir, task_id, None).log(
+            "INFO",
+            None,
+            &format!(
+                "table list {name} uploaded by {} ({} bytes)",
+                caller.username,
+                bytes.len()
+            ),
+        );
+        Ok(json!({"task_id": task_id, "file_name": name, "file_size": bytes.len(), "sha256": sha}))
+    }
+
     /// The path of a file to download, after the ownership and name checks.
     pub fn file_path(&self, caller: &Caller, task_id: &str, name: &str) -> Result<PathBuf> {
         files::check_file_name(name)?;

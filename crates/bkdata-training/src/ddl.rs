@@ -194,7 +194,7 @@ pub fn render_ddl(t: &TableInfo, zh: bool) -> String {
     };
     out.push_str(&format!(
         "-- {name_l}: {}\n-- {desc_l}: {}\n",
-        t.comment.as_deref().unwrap_or(&t.name),
+        crate::qa::label_t(t),
         t.comment.as_deref().unwrap_or("")
     ));
     out.push_str(&format!("create table {} (\n", t.qualified()));

@@ -48,6 +48,7 @@ pub fn ensure_database(url: &str) -> Result<(), DemoError> {
 }
 
 const HIGHWAY: &str = r#"
+SET client_min_messages = warning;
 DROP TABLE IF EXISTS bss_car_day_count, bss_business_day_data, bss_section_route_area_link,
   bss_section_route, bss_service_area, bss_company CASCADE;
 CREATE TABLE bss_company (

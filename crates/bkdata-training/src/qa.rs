@@ -17,7 +17,7 @@ pub struct Pair {
 }
 
 /// At most this many pairs a table from the schema generator.
-const PER_TABLE: usize = 12;
+const PER_TABLE: usize = 16;
 
 const RESERVED: &[&str] = &[
     "all",
@@ -97,18 +97,28 @@ fn table_sql(t: &TableInfo) -> String {
     format!("{}.{}", name(&t.schema), name(&t.name))
 }
 
-fn label_t(t: &TableInfo) -> String {
-    t.comment
+/// A table's name for questions: the first clause of its comment without a category prefix
+/// (`业务支撑_公司信息表，…` reads `公司信息表`), else its name.
+pub fn label_t(t: &TableInfo) -> String {
+    let first = t
+        .comment
         .as_deref()
         .map(|c| {
             c.split(['，', ',', '。', '(', '（'])
                 .next()
                 .unwrap_or(c)
                 .trim()
-                .to_string()
         })
-        .filter(|c| !c.is_empty())
-        .unwrap_or_else(|| t.name.clone())
+        .unwrap_or("");
+    let short = match first.rsplit_once('_') {
+        Some((_, rest)) if crate::is_chinese(rest) => rest,
+        _ => first,
+    };
+    if short.is_empty() {
+        t.name.clone()
+    } else {
+        short.to_string()
+    }
 }
 
 fn label_c(c: &ColumnInfo) -> String {
@@ -160,12 +170,20 @@ pub fn table_pairs(t: &TableInfo, all: &[TableInfo], zh: bool) -> Vec<Pair> {
         },
         format!("SELECT COUNT(*) AS total FROM {ts};"),
     );
-    let numerics: Vec<&ColumnInfo> = t
+    // Measures first: totals and amounts are what people sum.
+    let mut numerics: Vec<&ColumnInfo> = t
         .columns
         .iter()
         .filter(|c| c.kind == Kind::Numeric && !is_key(t, c) && c.enum_values.is_none())
-        .take(3)
         .collect();
+    let measure = |c: &ColumnInfo| {
+        let text = format!("{} {}", c.name, c.comment.as_deref().unwrap_or(""));
+        ["sum", "total", "amount", "count", "总", "金额", "数量"]
+            .iter()
+            .any(|k| text.contains(k))
+    };
+    numerics.sort_by_key(|c| !measure(c));
+    numerics.truncate(3);
     let enums: Vec<&ColumnInfo> = t
         .columns
         .iter()
