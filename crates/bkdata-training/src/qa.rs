@@ -467,3 +467,89 @@ impl Step for QaGeneration {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::ForeignKey;
+
+    fn col(name: &str, kind: Kind, comment: &str) -> ColumnInfo {
+        ColumnInfo {
+            name: name.into(),
+            data_type: "text".into(),
+            kind,
+            nullable: false,
+            default: None,
+            comment: (!comment.is_empty()).then(|| comment.into()),
+            samples: vec![],
+            enum_values: None,
+            min: None,
+            max: None,
+        }
+    }
+
+    fn tables() -> Vec<TableInfo> {
+        let mut state = col("state", Kind::Text, "状态");
+        state.enum_values = Some(vec!["open".into(), "it's closed".into()]);
+        let mut day = col("day", Kind::Date, "日期");
+        day.max = Some("2024-03-10".into());
+        let parent = TableInfo {
+            schema: "public".into(),
+            name: "company".into(),
+            comment: Some("业务_公司表，公司".into()),
+            row_count: 2,
+            columns: vec![
+                col("id", Kind::Text, ""),
+                col("company_name", Kind::Text, "公司名称"),
+            ],
+            primary_key: vec!["id".into()],
+            foreign_keys: vec![],
+        };
+        let child = TableInfo {
+            schema: "sales".into(),
+            name: "Order".into(),
+            comment: None,
+            row_count: 10,
+            columns: vec![
+                col("id", Kind::Numeric, ""),
+                col("company_id", Kind::Text, ""),
+                col("pay_sum", Kind::Numeric, "支付总金额"),
+                state,
+                day,
+            ],
+            primary_key: vec!["id".into()],
+            foreign_keys: vec![ForeignKey {
+                columns: vec!["company_id".into()],
+                ref_schema: "public".into(),
+                ref_table: "company".into(),
+                ref_columns: vec!["id".into()],
+            }],
+        };
+        vec![parent, child]
+    }
+
+    #[test]
+    fn pairs_follow_the_schema_and_the_language() {
+        let all = tables();
+        assert_eq!(label_t(&all[0]), "公司表");
+        let en = table_pairs(&all[1], &all, false);
+        let sqls: Vec<&str> = en.iter().map(|p| p.sql.as_str()).collect();
+        // Quoted where needed, literals escaped, keys not summed, the join along the key.
+        assert!(
+            sqls.contains(&"SELECT COUNT(*) AS total FROM sales.\"Order\";"),
+            "{sqls:?}"
+        );
+        assert!(sqls.contains(&"SELECT COUNT(*) AS cnt FROM sales.\"Order\" WHERE state = 'open';"));
+        assert!(sqls
+            .iter()
+            .any(|s| s.contains("BETWEEN DATE '2024-03-04' AND DATE '2024-03-10'")));
+        assert!(sqls
+            .iter()
+            .any(|s| s.contains("JOIN public.company p ON c.company_id = p.id")));
+        assert!(!sqls.iter().any(|s| s.contains("SUM(id)")));
+        assert!(en[0].question.starts_with("How many records"));
+        let zh = table_pairs(&all[1], &all, true);
+        assert!(zh[0].question.ends_with("共有多少条记录？"));
+        assert_eq!(en.len(), zh.len());
+    }
+}
