@@ -309,6 +309,39 @@ async fn the_seed_example_runs_complete_and_each_step_alone() {
             .contains("bss_service_area"),
         "{v}"
     );
+    // The same search through the client and the command line.
+    let client = bkdata_api::client::BkDataClient::builder()
+        .base_url(&srv.base)
+        .app(&srv.app_code, &srv.secret)
+        .username("alice")
+        .build()
+        .unwrap();
+    let found = client
+        .search_training_data(&close, Some("sql"), Some(3))
+        .await
+        .unwrap();
+    assert_eq!(found.items[0].question.as_deref(), Some(question));
+    let dbs = client.list_business_databases().await.unwrap();
+    assert_eq!(dbs.databases[0].db_name, "highway_db");
+    let out = tokio::process::Command::new(workspace_bin("bkdata"))
+        .args([
+            "--output", "json", "pipeline", "search", &close, "--type", "sql", "--limit", "1",
+        ])
+        .env("BKDATA_URL", &srv.base)
+        .env("BKDATA_APP_CODE", &srv.app_code)
+        .env("BKDATA_APP_SECRET", &srv.secret)
+        .env("BKDATA_USERNAME", "alice")
+        .env("BKDATA_CONFIG", "/nonexistent/bkdata.toml")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["items"][0]["question"], question, "{v}");
     // Another app sees none of it.
     let secret =
         bkdata_models::auth::create_app(&mut srv.db.conn(), "other-app", "", false).unwrap();
@@ -590,9 +623,18 @@ async fn a_table_list_uploaded_to_the_task_is_used() {
         .map(|t| t["name"].as_str().unwrap())
         .collect();
     assert_eq!(read, ["bss_company", "bss_service_area"]);
-    // A raw body replaces it.
-    let (st, _) = upload("text/plain", b"public.bss_car_day_count\n".to_vec()).await;
-    assert_eq!(st, 200);
+    // The client's upload (a raw body) replaces it.
+    let client = bkdata_api::client::BkDataClient::builder()
+        .base_url(&srv.base)
+        .app(&srv.app_code, &srv.secret)
+        .username("alice")
+        .build()
+        .unwrap();
+    let up = client
+        .upload_table_list(&task, "public.bss_car_day_count\n")
+        .await
+        .unwrap();
+    assert_eq!((up.file_name.as_str(), up.tables), ("my_tables.txt", 1));
     let r = run_step(srv, &task, "ddl_generation").await;
     assert_eq!(r["tables"][0]["name"], "bss_car_day_count");
 }

@@ -8,6 +8,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
+use bkdata_api::pipeline::{BusinessDatabaseList, TrainingItem, TrainingSearch};
 use bkdata_api::PipelineEnvelope;
 use bkdata_pipeline::{Caller, PipelineError, Service};
 use serde::Serialize;
@@ -308,18 +309,26 @@ async fn training_data(
         .map_err(|e| PipelineError::Internal(e.to_string()))
     })
     .await??;
-    let items: Vec<_> = hits
+    let items: Vec<TrainingItem> = hits
         .into_iter()
-        .map(|h| {
-            json!({"id": h.id, "type": h.data_type, "db_name": h.db_name, "question": h.question,
-                   "content": h.content, "score": (h.score * 10_000.0).round() / 10_000.0,
-                   "task_id": h.task_id, "source_file": h.source_file})
+        .map(|h| TrainingItem {
+            id: h.id,
+            data_type: h.data_type,
+            db_name: h.db_name,
+            question: h.question,
+            content: h.content,
+            score: (h.score * 10_000.0).round() / 10_000.0,
+            task_id: h.task_id,
+            source_file: h.source_file,
         })
         .collect();
     Ok(ok(
         StatusCode::OK,
         "获取训练数据成功",
-        json!({"total": items.len(), "items": items}),
+        TrainingSearch {
+            total: items.len(),
+            items,
+        },
     ))
 }
 
@@ -328,7 +337,9 @@ async fn databases(State(st): State<AppState>) -> ApiResult {
     Ok(ok(
         StatusCode::OK,
         "获取业务数据库成功",
-        json!({"databases": st.config.business_dbs.views()}),
+        BusinessDatabaseList {
+            databases: st.config.business_dbs.views(),
+        },
     ))
 }
 

@@ -297,6 +297,22 @@ enum PipelineCmd {
     Archive {
         task_id: String,
     },
+    /// Upload the task's table list (one schema.table a line; `-` reads stdin).
+    Upload {
+        task_id: String,
+        file: String,
+    },
+    /// Search the training store (DDL, documents, question-SQL pairs) for the closest items.
+    Search {
+        query: String,
+        /// ddl, documentation or sql.
+        #[arg(long = "type")]
+        data_type: Option<String>,
+        #[arg(long, default_value_t = 5)]
+        limit: u32,
+    },
+    /// The business databases a task may name (db_name).
+    Databases,
 }
 
 /// A failure with its exit code and a one-line message that says what to do.
@@ -327,17 +343,21 @@ impl From<Error> for Fail {
 
 type Out = Result<(), Fail>;
 
-/// A JSON file (or `-` for stdin) read as `T`: a request body checked before it is sent.
-fn read_json<T: serde::de::DeserializeOwned>(path: &str) -> Result<T, Fail> {
-    let text = if path == "-" {
+/// A text file, or `-` for stdin.
+fn read_text(path: &str) -> Result<String, Fail> {
+    if path == "-" {
         let mut s = String::new();
         std::io::stdin()
             .read_to_string(&mut s)
             .map_err(|e| Fail(9, format!("cannot read stdin: {e}")))?;
-        s
-    } else {
-        std::fs::read_to_string(path).map_err(|e| Fail(9, format!("cannot read {path}: {e}")))?
-    };
+        return Ok(s);
+    }
+    std::fs::read_to_string(path).map_err(|e| Fail(9, format!("cannot read {path}: {e}")))
+}
+
+/// A JSON file (or `-` for stdin) read as `T`: a request body checked before it is sent.
+fn read_json<T: serde::de::DeserializeOwned>(path: &str) -> Result<T, Fail> {
+    let text = read_text(path)?;
     serde_json::from_str(&text).map_err(|e| Fail(9, format!("{path} is not JSON: {e}")))
 }
 
@@ -855,6 +875,53 @@ async fn pipeline(c: &BkDataClient, cmd: PipelineCmd, fmt: Format) -> Out {
         PipelineCmd::Archive { task_id } => show(val(&c
             .archive_task_files(&task_id, &ArchiveRequest::default())
             .await?)),
+        PipelineCmd::Upload { task_id, file } => {
+            let text = read_text(&file)?;
+            show(val(&c.upload_table_list(&task_id, &text).await?))
+        }
+        PipelineCmd::Search {
+            query,
+            data_type,
+            limit,
+        } => {
+            let found = c
+                .search_training_data(&query, data_type.as_deref(), Some(limit))
+                .await?;
+            if fmt == Format::Json {
+                return show(val(&found));
+            }
+            let rows: Vec<Vec<String>> = found
+                .items
+                .iter()
+                .map(|i| {
+                    let first = |s: &str| s.lines().next().unwrap_or_default().to_string();
+                    vec![
+                        format!("{:.3}", i.score),
+                        i.data_type.clone(),
+                        i.question.clone().unwrap_or_else(|| first(&i.content)),
+                        if i.question.is_some() {
+                            i.content.clone()
+                        } else {
+                            i.source_file.clone()
+                        },
+                    ]
+                })
+                .collect();
+            println!(
+                "{}",
+                output::table(
+                    &[
+                        "score".into(),
+                        "type".into(),
+                        "question / first line".into(),
+                        "sql / file".into()
+                    ],
+                    &rows
+                )
+            );
+            Ok(())
+        }
+        PipelineCmd::Databases => show(val(&c.list_business_databases().await?)),
     }
 }
 

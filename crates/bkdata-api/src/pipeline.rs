@@ -220,3 +220,54 @@ pub struct CancelResponse {
     pub execution_id: String,
     pub status: String,
 }
+
+/// One item of the training store found by `GET training_data`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TrainingItem {
+    pub id: i64,
+    /// `ddl`, `documentation` or `sql`.
+    #[serde(rename = "type")]
+    pub data_type: String,
+    pub db_name: String,
+    /// A pair's question (`sql` items only).
+    pub question: Option<String>,
+    /// The DDL, the document, or a pair's SQL.
+    pub content: String,
+    /// Similarity to the query, 0..1.
+    pub score: f64,
+    pub task_id: String,
+    pub source_file: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TrainingSearch {
+    pub total: usize,
+    pub items: Vec<TrainingItem>,
+}
+
+/// POST `tasks/{id}/upload-table-list`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UploadResponse {
+    pub task_id: String,
+    pub file_name: String,
+    pub file_size: u64,
+    pub sha256: String,
+    pub tables: usize,
+}
+
+/// A business database a task may name, without secrets (`GET databases`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BusinessDatabase {
+    pub db_name: String,
+    pub host: String,
+    pub port: u16,
+    pub database: String,
+    pub user: String,
+    pub description: String,
+    pub is_default: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BusinessDatabaseList {
+    pub databases: Vec<BusinessDatabase>,
+}

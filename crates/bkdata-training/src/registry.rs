@@ -2,7 +2,7 @@
 //! `BKDATA_BUSINESS_DBS_FILE` (TOML) and `BKDATA_APP_DB_URL` (the default, named by
 //! `BKDATA_APP_DB_NAME` or its database name). URLs carry secrets: they are never logged,
 //! answered or written to task files; `redacted` and `view` show them without the password.
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::collections::BTreeMap;
 
 #[derive(Clone, Deserialize)]
@@ -23,16 +23,7 @@ impl std::fmt::Debug for BusinessDb {
 }
 
 /// What the API shows of a database: never the password.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct BusinessDbView {
-    pub db_name: String,
-    pub host: String,
-    pub port: u16,
-    pub database: String,
-    pub user: String,
-    pub description: String,
-    pub is_default: bool,
-}
+pub use bkdata_api::pipeline::BusinessDatabase as BusinessDbView;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Registry {

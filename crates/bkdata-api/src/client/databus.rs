@@ -146,7 +146,14 @@ impl BkDataClient {
             &self.inner.roots.databus_v3,
             &format!("rawdatas/{raw_data_id}/ingest/"),
         );
-        self.send_raw(Method::POST, url, lines).await
+        self.send_raw(
+            Method::POST,
+            url,
+            lines,
+            "application/x-ndjson",
+            super::Envelope::BkData,
+        )
+        .await
     }
 
     /// POST meta `projects/` (`{project_name, bk_biz_id}`).

@@ -609,11 +609,14 @@ impl BkDataClient {
     }
 
     /// A call whose body is not JSON (ingest: one record a line). Not retried.
+    /// A body that is not JSON (NDJSON ingest, a text upload), answered in `envelope`.
     pub(crate) async fn send_raw(
         &self,
         method: reqwest::Method,
         url: String,
         body: Vec<u8>,
+        content_type: &str,
+        envelope: Envelope,
     ) -> Result<Value, Error> {
         let i = &self.inner;
         let id = request_id();
@@ -625,9 +628,9 @@ impl BkDataClient {
             .header("X-Bk-Tenant-Id", &i.tenant_id)
             .header("X-Request-Id", &id)
             .header("X-DATA-REQUEST-ID", &id)
-            .header("Content-Type", "application/x-ndjson")
+            .header("Content-Type", content_type)
             .body(body);
-        self.read(req, &url, Envelope::BkData, i.timeout).await
+        self.read(req, &url, envelope, i.timeout).await
     }
 
     /// A GET answering bytes (a file download); errors as other calls.

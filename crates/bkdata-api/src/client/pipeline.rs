@@ -105,4 +105,48 @@ impl BkDataClient {
         );
         self.get_bytes(url).await
     }
+
+    /// Upload a task's table list (one `schema.table` a line) into its folder.
+    pub async fn upload_table_list(
+        &self,
+        task_id: &str,
+        text: &str,
+    ) -> Result<UploadResponse, Error> {
+        let url = Self::url(
+            &self.inner.roots.pipeline,
+            &format!("tasks/{task_id}/upload-table-list"),
+        );
+        let v = self
+            .send_raw(
+                Method::POST,
+                url.clone(),
+                text.as_bytes().to_vec(),
+                "text/plain; charset=utf-8",
+                Envelope::Pipeline,
+            )
+            .await?;
+        typed(&url, v)
+    }
+
+    /// The training items closest to `q` (`data_type`: ddl, documentation or sql).
+    pub async fn search_training_data(
+        &self,
+        q: &str,
+        data_type: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<TrainingSearch, Error> {
+        let mut p = json!({"q": q});
+        if let Some(t) = data_type {
+            p["type"] = json!(t);
+        }
+        if let Some(l) = limit {
+            p["limit"] = json!(l);
+        }
+        self.pipeline(Method::GET, "training_data", p).await
+    }
+
+    /// The business databases a task may name.
+    pub async fn list_business_databases(&self) -> Result<BusinessDatabaseList, Error> {
+        self.pipeline(Method::GET, "databases", json!({})).await
+    }
 }
