@@ -209,6 +209,9 @@ async fn the_seed_example_runs_complete_and_each_step_alone() {
         &|n| n.starts_with("sql_validation_") && n.ends_with("_report.json"),
         "report",
     );
+    for f in &listed {
+        download(srv, &task, f).await;
+    }
     let (_, v) = srv
         .post(
             &format!("/tasks/{task}/files/archive"),
@@ -476,6 +479,7 @@ async fn bad_inputs_fail_the_step_and_load_nothing() {
         assert!(!text.contains(":pw@"), "a secret in the log: {logs}");
         let log = String::from_utf8(download(srv, &task, "data_pipeline.log").await).unwrap();
         assert!(log.contains(want), "{want:?} not in the task log:\n{log}");
+        assert!(!log.contains(":pw@"), "a secret in the task log:\n{log}");
     }
     assert_eq!(training_rows(srv), 0, "nothing half-loaded");
 }
@@ -637,4 +641,16 @@ async fn a_table_list_uploaded_to_the_task_is_used() {
     assert_eq!((up.file_name.as_str(), up.tables), ("my_tables.txt", 1));
     let r = run_step(srv, &task, "ddl_generation").await;
     assert_eq!(r["tables"][0]["name"], "bss_car_day_count");
+    // clean_existing_files (as the seed sends it) keeps the uploaded list: it is an input.
+    execute(
+        srv,
+        &task,
+        json!({"execution_mode": "complete", "clean_existing_files": true}),
+    )
+    .await;
+    let v = srv.wait_status(&task, &["completed", "failed"], WAIT).await;
+    assert_eq!(v["status"], "completed", "{v}");
+    let (_, v) = srv.get(&format!("/tasks/{task}/files/integrity")).await;
+    assert_eq!(v["data"]["all_valid"], true, "{v}");
+    assert!(v.to_string().contains("my_tables.txt"), "{v}");
 }

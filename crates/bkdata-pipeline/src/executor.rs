@@ -233,13 +233,24 @@ pub fn run_child(
 
     if x.clean_existing_files && done.is_empty() {
         let mut removed = 0;
+        // The task's inputs stay: its config, its log, and a table list uploaded to it.
+        let keep = [
+            files::TASK_CONFIG_FILE,
+            crate::logs::LOG_FILE,
+            task.table_list_file.as_str(),
+        ];
         for f in files::list(&dir)? {
-            if f.name != files::TASK_CONFIG_FILE && f.name != crate::logs::LOG_FILE {
+            if !keep.contains(&f.name.as_str()) {
                 std::fs::remove_file(dir.join(&f.name))?;
                 removed += 1;
             }
         }
-        diesel::delete(o::table.filter(o::task_id.eq(&task.task_id))).execute(&mut conn)?;
+        diesel::delete(
+            o::table
+                .filter(o::task_id.eq(&task.task_id))
+                .filter(o::file_name.ne_all(keep)),
+        )
+        .execute(&mut conn)?;
         logger.log(
             "INFO",
             Some(&label),
