@@ -1,4 +1,5 @@
 //! Seed 003's alert path (wire reference §5): events cleaned as bk-monitor cleans them,
 //! deduplicated by `dedupe_md5` into alerts with the builder's rules.
 pub mod dedupe;
+pub mod event;
 pub mod pystr;
