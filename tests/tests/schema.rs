@@ -125,6 +125,17 @@ fn schema_matches_migrations() {
         "training_data",
         training_data::table.select(training_data::all_columns),
     );
+    check(
+        c,
+        "alert_events",
+        alert_events::table.select(alert_events::all_columns),
+    );
+    check(c, "alerts", alerts::table.select(alerts::all_columns));
+    check(
+        c,
+        "alert_logs",
+        alert_logs::table.select(alert_logs::all_columns),
+    );
     // No table is left out.
     let tables: Vec<Col> = diesel::sql_query(
         "SELECT table_name::text AS column_name FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> '__diesel_schema_migrations'",
@@ -156,6 +167,9 @@ fn schema_matches_migrations() {
         "flow_nodes",
         "flow_deploys",
         "training_data",
+        "alert_events",
+        "alerts",
+        "alert_logs",
     ];
     checked.sort();
     assert_eq!(names, checked, "every table is checked above");

@@ -3,3 +3,4 @@
 pub mod dedupe;
 pub mod event;
 pub mod pystr;
+pub mod rules;

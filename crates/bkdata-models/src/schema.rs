@@ -367,7 +367,71 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    alert_events (id) {
+        id -> Text,
+        bk_app_code -> Text,
+        event_id -> Text,
+        dedupe_md5 -> Text,
+        strategy_id -> Nullable<Int8>,
+        alert_name -> Text,
+        severity -> Int4,
+        status -> Text,
+        bk_biz_id -> Text,
+        target -> Text,
+        time -> Int8,
+        doc -> Jsonb,
+        alert_id -> Nullable<Text>,
+        outcome -> Nullable<Text>,
+        seq -> Int8,
+        received_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    alerts (id) {
+        id -> Text,
+        seq -> Int8,
+        bk_app_code -> Text,
+        dedupe_md5 -> Text,
+        strategy_id -> Nullable<Int8>,
+        alert_name -> Text,
+        bk_biz_id -> Text,
+        status -> Text,
+        severity -> Int4,
+        event_severity -> Int4,
+        begin_time -> Int8,
+        latest_time -> Int8,
+        first_anomaly_time -> Int8,
+        end_time -> Nullable<Int8>,
+        create_time -> Int8,
+        update_time -> Int8,
+        next_status -> Nullable<Text>,
+        next_status_time -> Nullable<Int8>,
+        event -> Jsonb,
+        dimensions -> Jsonb,
+        event_count -> Int8,
+        is_ack -> Bool,
+        ack_operator -> Nullable<Text>,
+        cache_dirty -> Bool,
+        bk_tenant_id -> Text,
+    }
+}
+
+diesel::table! {
+    alert_logs (id) {
+        id -> Int8,
+        alert_id -> Text,
+        op_type -> Text,
+        description -> Text,
+        operator -> Nullable<Text>,
+        event_id -> Nullable<Text>,
+        time -> Int8,
+    }
+}
+
 diesel::joinable!(cleans -> result_tables (processing_id));
+diesel::joinable!(alert_logs -> alerts (alert_id));
 diesel::joinable!(flows -> projects (project_id));
 diesel::joinable!(flow_nodes -> flows (flow_id));
 diesel::joinable!(flow_deploys -> flows (flow_id));
@@ -400,4 +464,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     flow_nodes,
     flow_deploys,
     training_data,
+    alert_events,
+    alerts,
+    alert_logs,
 );
