@@ -137,6 +137,7 @@ impl TestServer {
             max_ingest_records: 200_000,
             query_max_rows: 10_000,
             query_timeout_ms: 30_000,
+            alert_max_events: 10_000,
             business_dbs: Default::default(),
         };
         tweak(&mut config);

@@ -110,6 +110,19 @@ impl From<bkdata_databus::DatabusError> for ApiError {
     }
 }
 
+impl From<bkdata_alert::store::AlertError> for ApiError {
+    fn from(e: bkdata_alert::store::AlertError) -> Self {
+        use bkdata_alert::store::AlertError as A;
+        use bkdata_databus::DatabusError as D;
+        match e {
+            A::Validation { field, message } => D::field(&field, message).into(),
+            A::NotFound(m) => D::NotFound(m).into(),
+            A::Db(e) => D::Internal(e.to_string()).into(),
+            A::Other(m) => D::Internal(m).into(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let Some(code) = self.bk_code {

@@ -1,5 +1,6 @@
 //! The HTTP API: axum router, request auth, and the one mapping of errors to envelopes.
 //! Handlers are thin: they parse, call `bkdata_pipeline::Service` on the blocking pool, and wrap.
+mod alert_api;
 mod auth;
 mod canonical;
 mod databus_api;
@@ -43,6 +44,8 @@ pub struct Config {
     /// The query API's row limit and timeout.
     pub query_max_rows: usize,
     pub query_timeout_ms: u64,
+    /// Most events one alert ingest request may carry (the rest are rejected by index).
+    pub alert_max_events: usize,
     /// The business databases tasks may name (`BKDATA_APP_DB_URL`, `BKDATA_BUSINESS_DBS_FILE`).
     pub business_dbs: bkdata_training::registry::Registry,
 }
@@ -75,6 +78,7 @@ impl Config {
             max_ingest_records: parse("BKDATA_MAX_INGEST_RECORDS", 200_000)?,
             query_max_rows: parse("BKDATA_QUERY_MAX_ROWS", 10_000)?.max(1),
             query_timeout_ms: parse("BKDATA_QUERY_TIMEOUT_MS", 30_000)?.max(1) as u64,
+            alert_max_events: parse("BKDATA_ALERT_MAX_EVENTS", 10_000)?.max(1),
             business_dbs: bkdata_training::registry::Registry::from_env()?,
         })
     }
@@ -111,6 +115,7 @@ pub fn router(state: AppState) -> Router {
         .merge(storekit_api::routes())
         .merge(shipping_api::routes())
         .merge(meta_api::routes())
+        .merge(alert_api::routes())
         .merge(dataflow_api::routes())
         .merge(query_api::routes())
         .route("/openapi.json", get(openapi::serve))

@@ -299,6 +299,13 @@ pub const OPERATIONS: &[Op] = &[
     op!("get", "/v3/databus/tasks/{rt}/", "Tasks of a result table: status, counters and bus lag per storage", "storages", q = &[], b = None, st = 200),
     op!("delete", "/v3/databus/tasks/{rt}/", "Stop tasks (storages in the query or body picks some)", "storages", q = &[("storages", "string", "comma-separated")], b = None, st = 200),
     op!("get", "/v3/databus/tasks/{rt}/dead_letters/", "Rows a storage refused for good (newest first)", "storages", q = &[("storage_type", "string", ""), ("limit", "integer", "1..1000, default 100")], b = None, st = 200),
+    op!("post", "/v3/alert/events/", "Ingest events ({events: [...]}): each bad one answered with its index and reason, the rest stored and built into alerts", "alert", q = &[], b = Some("AlertEvents"), st = 200),
+    op!("get", "/v3/alert/alerts/", "Search alerts", "alert", q = &[("status", "string", "ABNORMAL,RECOVERED,CLOSED"), ("severity", "string", "1,2,3"), ("bk_biz_id", "string", "filter"), ("strategy_id", "integer", "filter"), ("start_time", "integer", "created at or after (epoch s)"), ("end_time", "integer", "created at or before (epoch s)"), ("query", "string", "text in the name or dimensions"), ("page", "integer", "from 1"), ("page_size", "integer", "1..500, default 20"), ("ordering", "string", "create_time, severity, latest_time, begin_time, id; - for descending")], b = None, st = 200),
+    op!("get", "/v3/alert/alerts/{id}/", "One alert", "alert", q = &[], b = None, st = 200),
+    op!("get", "/v3/alert/alerts/{id}/events/", "The events of an alert with what each did", "alert", q = &[("limit", "integer", "1..10000, default 1000")], b = None, st = 200),
+    op!("get", "/v3/alert/alerts/{id}/logs/", "The alert's log: created, updated, closed, recovered, acknowledged", "alert", q = &[], b = None, st = 200),
+    op!("post", "/v3/alert/alerts/{id}/close/", "Close an open alert ({message}); the operator is recorded", "alert", q = &[], b = Some("AlertAction"), st = 200),
+    op!("post", "/v3/alert/alerts/{id}/ack/", "Acknowledge an alert ({message}); the operator is recorded", "alert", q = &[], b = Some("AlertAction"), st = 200),
     op!("get", "/v3/meta/projects/", "Projects of the calling app", "meta", q = &[], b = None, st = 200),
     op!("post", "/v3/meta/projects/", "Create a project (owner of dataflows); bk_biz_id: the biz whose tables it reads", "meta", q = &[], b = Some("ProjectRequest"), st = 200),
     op!("get", "/v3/meta/projects/{id}/", "One project", "meta", q = &[], b = None, st = 200),
@@ -370,6 +377,8 @@ fn schemas() -> Value {
         "FlowRequest": {"type": "object", "required": ["project_id", "flow_name", "nodes"], "properties": {
             "project_id": {"type": "integer"}, "flow_name": {"type": "string"}, "description": {"type": "string"},
             "nodes": {"type": "array", "items": {"type": "object", "description": "id, node_type (stream_source, realtime, tspider_storage, mysql_storage, postgresql_storage, redis_storage, elastic_storage, queue_storage), name, bk_biz_id, from_nodes [{id, from_result_table_ids}], and the type's settings"}}}},
+        "AlertEvents": {"type": "object", "required": ["events"], "properties": {"events": {"type": "array", "items": {"type": "object", "description": "bk-monitor's Event: event_id, plugin_id, strategy_id or alert_name, severity (1 fatal .. 3 remind), status, target_type, target, bk_biz_id, time (epoch s or RFC 3339), tags [{key, value}], dedupe_keys (extra keys such as tags.host), …"}}}},
+        "AlertAction": {"type": "object", "properties": {"message": {"type": "string"}}},
         "ProjectRequest": {"type": "object", "required": ["project_name"], "properties": {
             "project_name": {"type": "string"}, "description": {"type": "string"}, "bk_biz_id": {"type": "integer"}}},
         "ProjectDataRequest": {"type": "object", "required": ["result_table_id"], "properties": {

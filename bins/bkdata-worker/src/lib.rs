@@ -3,7 +3,8 @@
 //! `clean_run` jobs are running cleans and `ship_run` jobs running shippers (long-running,
 //! leased: they move if the worker dies); `storage_expire` drops expired rows, queued by every
 //! worker on a timer (at most one queued or running at a time); `flow_deploy` jobs start, stop
-//! and restart flows and `flow_run` jobs run their realtime nodes.
+//! and restart flows and `flow_run` jobs run their realtime nodes; `alert_build` jobs (queued
+//! by alert ingest and on a timer) build alerts from events.
 //! The worker also samples host metrics into `system_metrics`. SIGTERM stops claiming, waits
 //! for running jobs up to the grace period, then releases the rest to other workers.
 use anyhow::Context;
@@ -45,6 +46,9 @@ pub struct Config {
     pub expire_interval: Duration,
     pub nats_url: String,
     pub bus_prefix: String,
+    /// How often the worker queues an alert build (it also closes due alerts).
+    pub alert_poll: Duration,
+    pub alert: bkdata_alert::job::AlertConfig,
 }
 
 fn env(k: &str) -> Option<String> {
@@ -83,6 +87,8 @@ impl Config {
             ),
             nats_url: env("NATS_URL").unwrap_or_else(|| "nats://127.0.0.1:4222".into()),
             bus_prefix: env("BKDATA_BUS_PREFIX").unwrap_or_else(|| "bkdata".into()),
+            alert_poll: Duration::from_millis(num("BKDATA_ALERT_POLL_MS", 1_000u64)?.max(50)),
+            alert: bkdata_alert::job::AlertConfig::from_env(),
         })
     }
 }
@@ -160,6 +166,10 @@ fn run(config: Config, extend: impl FnOnce(Runner) -> Runner) -> anyhow::Result<
             .register(
                 bkdata_databus::shipper::EXPIRE_JOB,
                 bkdata_databus::shipper::ExpireJob::new(pool.clone()),
+            )
+            .register(
+                bkdata_alert::job::BUILD_JOB,
+                bkdata_alert::job::BuildJob::new(pool.clone(), &config.alert),
             ),
     );
     rt.block_on(async move {
@@ -222,6 +232,23 @@ fn run(config: Config, extend: impl FnOnce(Runner) -> Runner) -> anyhow::Result<
                 }
             })
         };
+        let alerts = {
+            let (pool, every) = (pool.clone(), config.alert_poll);
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    let pool = pool.clone();
+                    let res = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+                        bkdata_alert::job::schedule(&mut *pool.get()?)?;
+                        Ok(())
+                    })
+                    .await;
+                    if let Ok(Err(e)) = res {
+                        log::warn!("scheduling the alert builder failed: {e}");
+                    }
+                }
+            })
+        };
         log::info!(
             "bkdata-worker {} started (concurrency {}, database {})",
             config.worker_id,
@@ -231,6 +258,7 @@ fn run(config: Config, extend: impl FnOnce(Runner) -> Runner) -> anyhow::Result<
         let result = runner.run(rx).await;
         sampler.abort();
         expirer.abort();
+        alerts.abort();
         let mut c = pool.get()?;
         mark_worker_stopped(&mut c, &config.worker_id)?;
         log::info!("bkdata-worker {} stopped", config.worker_id);

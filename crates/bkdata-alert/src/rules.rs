@@ -2,13 +2,15 @@
 //! any) and the events in arrival order give the alerts to write, each event's outcome and
 //! the alert logs. Pure: the store loads and saves around it.
 use crate::event::{Event, ABNORMAL, CLOSED, EXPIRE_SECS, RECOVERED};
+use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 /// An alert no event touches for this long closes (`next_status`).
 pub const CLOSE_AFTER_SECS: i64 = 3600;
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = bkdata_models::schema::alerts)]
 pub struct Alert {
     pub id: String,
     pub seq: i64,

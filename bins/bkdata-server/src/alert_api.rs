@@ -1,0 +1,176 @@
+//! The alert path's API (`/v3/alert/…`, BKData envelope): event ingest, alert search, an
+//! alert's events and logs, close and acknowledge.
+use crate::error::ApiError;
+use crate::request::{bk_body, ok, ok_as, BkResult};
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use bkdata_alert::store::AlertError;
+use bkdata_alert::{api, job, store};
+use bkdata_models::auth::Caller;
+use bkdata_models::PgConn;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v3/alert/events/", post(ingest))
+        .route("/v3/alert/alerts/", get(search))
+        .route("/v3/alert/alerts/{id}/", get(read))
+        .route("/v3/alert/alerts/{id}/events/", get(events))
+        .route("/v3/alert/alerts/{id}/logs/", get(logs))
+        .route("/v3/alert/alerts/{id}/close/", post(close))
+        .route("/v3/alert/alerts/{id}/ack/", post(ack))
+}
+
+/// Run an alert call on the blocking pool.
+async fn adb<T: Send + 'static>(
+    st: &AppState,
+    f: impl FnOnce(&mut PgConn) -> Result<T, AlertError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let pool = st.pool.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = pool.get().map_err(|e| {
+            ApiError::from(bkdata_databus::DatabusError::Unavailable {
+                message: format!("database unavailable: {e}"),
+                details: json!({}),
+            })
+        })?;
+        f(&mut conn).map_err(ApiError::from)
+    })
+    .await
+    .map_err(|e| ApiError::from(e).bkdata("1500500"))?
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// `POST events/`: `{"events": [...]}` (or the list itself). Each bad event is answered with
+/// its index and reason; the others are stored and the builder is queued.
+async fn ingest(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    bytes: Bytes,
+) -> BkResult {
+    let body: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::from(bkdata_databus::DatabusError::field(
+            "events",
+            format!("request body is not valid JSON: {e}"),
+        ))
+    })?;
+    let events = match body {
+        Value::Array(a) => a,
+        Value::Object(mut m) => match m.remove("events") {
+            Some(Value::Array(a)) => a,
+            _ => {
+                return Err(ApiError::from(bkdata_databus::DatabusError::field(
+                    "events",
+                    "events is required (a list of events)",
+                )))
+            }
+        },
+        _ => {
+            return Err(ApiError::from(bkdata_databus::DatabusError::field(
+                "events",
+                "the body must be {\"events\": [...]} or a list of events",
+            )))
+        }
+    };
+    let max = st.config.alert_max_events;
+    let app = c.app_code.clone();
+    let report = adb(&st, move |conn| {
+        let r = store::ingest(conn, &app, &events, max, now())?;
+        if r.accepted > 0 {
+            job::schedule(conn)?;
+        }
+        Ok(r)
+    })
+    .await?;
+    ok_as(report)
+}
+
+async fn search(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Query(q): Query<api::Search>,
+) -> BkResult {
+    ok_as(adb(&st, move |conn| api::search(conn, &c.app_code, &q)).await?)
+}
+
+async fn read(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+) -> BkResult {
+    ok_as(adb(&st, move |conn| api::get(conn, &c.app_code, &id)).await?)
+}
+
+async fn events(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> BkResult {
+    let limit = q
+        .get("limit")
+        .and_then(|l| l.parse::<i64>().ok())
+        .unwrap_or(1000)
+        .clamp(1, 10_000);
+    ok(json!(
+        adb(&st, move |conn| api::events(conn, &c.app_code, &id, limit)).await?
+    ))
+}
+
+async fn logs(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+) -> BkResult {
+    ok_as(adb(&st, move |conn| api::logs(conn, &c.app_code, &id)).await?)
+}
+
+fn message(bytes: &Bytes) -> Result<String, ApiError> {
+    let v = if bytes.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        bk_body(bytes)?
+    };
+    Ok(v["message"].as_str().unwrap_or("").to_string())
+}
+
+async fn close(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> BkResult {
+    let m = message(&bytes)?;
+    ok_as(
+        adb(&st, move |conn| {
+            let a = api::close(conn, &c.app_code, &id, &c.username, &m, now())?;
+            job::schedule(conn)?;
+            Ok(a)
+        })
+        .await?,
+    )
+}
+
+async fn ack(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> BkResult {
+    let m = message(&bytes)?;
+    ok_as(
+        adb(&st, move |conn| {
+            let a = api::ack(conn, &c.app_code, &id, &c.username, &m, now())?;
+            job::schedule(conn)?;
+            Ok(a)
+        })
+        .await?,
+    )
+}

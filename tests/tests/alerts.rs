@@ -1,0 +1,560 @@
+//! Seed 003's alert path on the real services: events through the HTTP ingest, built into
+//! alerts by a worker (Postgres + Redis), searched and acted on through the API; builders at
+//! once; Redis down and restarted (a private redis-server of the test's own).
+use bkdata_alert::store::{self, Cache};
+use bkdata_tests::*;
+use diesel::prelude::*;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(120);
+
+/// dedupe_md5, status, severity, begin, latest, end, event count.
+type Row = (String, String, i32, i64, i64, Option<i64>, i64);
+
+fn prefix() -> String {
+    format!("bkt{:08x}.ee", rand_u32())
+}
+
+fn rand_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos(),
+    );
+    h.finish() as u32
+}
+
+fn pending(db: &TestDb) -> i64 {
+    use bkdata_models::schema::alert_events as ev;
+    ev::table
+        .filter(ev::outcome.is_null())
+        .count()
+        .get_result(&mut db.conn())
+        .unwrap()
+}
+
+fn event(target: usize, severity: i32, status: &str, time: i64, n: &str) -> Value {
+    json!({"event_id": format!("{target}-{n}"), "plugin_id": "bkmonitor", "alert_name": "CPU使用率过高",
+           "target_type": "HOST", "target": format!("10.0.{}.{}", target / 250, target % 250),
+           "bk_biz_id": 2, "severity": severity, "status": status, "time": time,
+           "tags": [{"key": "host", "value": format!("h{target}")}]})
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_of_1000_targets_builds_exactly_the_alerts_the_rules_say() {
+    let srv = TestServer::start().await;
+    let pre = prefix();
+    let _worker = srv.worker(&[
+        ("BKDATA_ALERT_REDIS_PREFIX", &pre),
+        ("BKDATA_ALERT_POLL_MS", "200"),
+    ]);
+    let t0 = chrono::Utc::now().timestamp() - 1000;
+    // Every target opens an alert; then by target % 4: 0 repeats, 1 repeats then escalates to
+    // fatal, 2 repeats then recovers, 3 repeats then sends a stale event; every fifth target
+    // also sends a less severe event (dropped).
+    let first: Vec<Value> = (0..1000)
+        .map(|i| event(i, 2, "ABNORMAL", t0, "a"))
+        .collect();
+    let mut second = Vec::new();
+    for i in 0..1000 {
+        second.push(event(i, 2, "ABNORMAL", t0 + 60, "b"));
+        if i % 5 == 0 {
+            second.push(event(i, 3, "ABNORMAL", t0 + 90, "c"));
+        }
+        match i % 4 {
+            1 => second.push(event(i, 1, "ABNORMAL", t0 + 120, "d")),
+            2 => second.push(event(i, 2, "RECOVERED", t0 + 120, "d")),
+            3 => second.push(event(i, 2, "ABNORMAL", t0 - 300, "d")),
+            _ => {}
+        }
+    }
+    for batch in [first, second] {
+        for chunk in batch.chunks(1000) {
+            let v = srv
+                .bk_ok(
+                    reqwest::Method::POST,
+                    "/v3/alert/events/",
+                    Some(json!({"events": chunk})),
+                )
+                .await;
+            assert_eq!(v["accepted"].as_u64(), Some(chunk.len() as u64), "{v}");
+            assert_eq!(v["rejected"], json!([]));
+        }
+        eventually(WAIT, "the builder", || async {
+            (pending(&srv.db) == 0).then_some(())
+        })
+        .await;
+    }
+    let count = |status: &str| {
+        let srv = &srv;
+        let status = status.to_string();
+        async move {
+            srv.bk_ok(
+                reqwest::Method::GET,
+                &format!("/v3/alert/alerts/?status={status}&page_size=1"),
+                None,
+            )
+            .await["total"]
+                .as_i64()
+                .unwrap()
+        }
+    };
+    assert_eq!(count("ABNORMAL").await, 750);
+    assert_eq!(count("CLOSED").await, 250);
+    assert_eq!(count("RECOVERED").await, 250);
+    // Per target, what the rules say.
+    use bkdata_models::schema::alerts as al;
+    let rows: Vec<Row> = al::table
+        .order(al::seq)
+        .select((
+            al::dedupe_md5,
+            al::status,
+            al::severity,
+            al::begin_time,
+            al::latest_time,
+            al::end_time,
+            al::event_count,
+        ))
+        .load(&mut srv.db.conn())
+        .unwrap();
+    let by_target = |i: usize| {
+        let md5 = bkdata_alert::event::clean(&event(i, 2, "ABNORMAL", t0, "x"), t0)
+            .unwrap()
+            .dedupe_md5;
+        rows.iter()
+            .filter(|r| r.0 == md5)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    for i in 0..1000 {
+        let a = by_target(i);
+        match i % 4 {
+            0 => {
+                assert_eq!(a.len(), 1, "{i}");
+                assert_eq!(
+                    (a[0].1.as_str(), a[0].2, a[0].4, a[0].6),
+                    ("ABNORMAL", 2, t0 + 60, 2),
+                    "{i}"
+                );
+            }
+            1 => {
+                assert_eq!(a.len(), 2, "{i}: {a:?}");
+                assert_eq!((a[0].1.as_str(), a[0].2), ("CLOSED", 2), "{i}");
+                assert_eq!(
+                    (a[1].1.as_str(), a[1].2, a[1].3),
+                    ("ABNORMAL", 1, t0 + 120),
+                    "{i}"
+                );
+            }
+            2 => {
+                assert_eq!(a.len(), 1, "{i}");
+                assert_eq!(
+                    (a[0].1.as_str(), a[0].5),
+                    ("RECOVERED", Some(t0 + 120)),
+                    "{i}"
+                );
+            }
+            _ => {
+                assert_eq!(a.len(), 1, "{i}");
+                assert_eq!(
+                    (a[0].1.as_str(), a[0].3, a[0].4),
+                    ("ABNORMAL", t0 - 300, t0 + 60),
+                    "{i}"
+                );
+            }
+        }
+    }
+    // Outcomes of the events.
+    use bkdata_models::schema::alert_events as ev;
+    let outcomes: Vec<(Option<String>, i64)> = ev::table
+        .group_by(ev::outcome)
+        .select((ev::outcome, diesel::dsl::count_star()))
+        .load(&mut srv.db.conn())
+        .unwrap();
+    let n = |o: &str| {
+        outcomes
+            .iter()
+            .find(|x| x.0.as_deref() == Some(o))
+            .map_or(0, |x| x.1)
+    };
+    assert_eq!(
+        (
+            n("created"),
+            n("updated"),
+            n("dropped"),
+            n("stale"),
+            n("recovered")
+        ),
+        (1250, 1000, 200, 250, 250),
+        "{outcomes:?}"
+    );
+
+    // The Redis cache: content and snapshot keys with bk-monitor's names and TTLs.
+    let alert = srv
+        .bk_ok(
+            reqwest::Method::GET,
+            "/v3/alert/alerts/?status=ABNORMAL&ordering=id&page_size=1",
+            None,
+        )
+        .await["alerts"][0]
+        .clone();
+    let id = alert["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        &id[..10],
+        &alert["create_time"].as_i64().unwrap().to_string()
+    );
+    let mut r = redis::Client::open("redis://127.0.0.1:6379")
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let content = format!(
+        "{pre}.alert.builder.0.{}.content",
+        alert["dedupe_md5"].as_str().unwrap()
+    );
+    let ttl: i64 = redis::cmd("TTL").arg(&content).query(&mut r).unwrap();
+    assert!((7000..=7200).contains(&ttl), "{content}: {ttl}");
+    let snap: String = redis::cmd("GET")
+        .arg(format!("{pre}.alert.builder.snapshot.0.{id}"))
+        .query(&mut r)
+        .unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&snap).unwrap()["id"],
+        id.as_str()
+    );
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(format!("{pre}.alert.builder.snapshot.0.{id}"))
+        .query(&mut r)
+        .unwrap();
+    assert!((1700..=1800).contains(&ttl), "{ttl}");
+
+    // Search, events, logs, ack and close through the API.
+    let v = srv
+        .bk_ok(
+            reqwest::Method::GET,
+            "/v3/alert/alerts/?query=h257&status=ABNORMAL,CLOSED,RECOVERED",
+            None,
+        )
+        .await;
+    // Target 257 (% 4 == 1): the closed alert and the fatal one.
+    assert_eq!(v["total"], 2, "{v}");
+    let v = srv
+        .bk_ok(
+            reqwest::Method::GET,
+            &format!("/v3/alert/alerts/{id}/events/"),
+            None,
+        )
+        .await;
+    assert!(
+        v.as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["outcome"].is_string()),
+        "{v}"
+    );
+    srv.bk_ok(
+        reqwest::Method::POST,
+        &format!("/v3/alert/alerts/{id}/ack/"),
+        Some(json!({"message": "looking"})),
+    )
+    .await;
+    let closed = srv
+        .bk_ok(
+            reqwest::Method::POST,
+            &format!("/v3/alert/alerts/{id}/close/"),
+            Some(json!({"message": "fixed"})),
+        )
+        .await;
+    assert_eq!(
+        (closed["status"].as_str(), closed["is_ack"].as_bool()),
+        (Some("CLOSED"), Some(true))
+    );
+    let logs = srv
+        .bk_ok(
+            reqwest::Method::GET,
+            &format!("/v3/alert/alerts/{id}/logs/"),
+            None,
+        )
+        .await;
+    let ops: Vec<&str> = logs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["op_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(ops, ["CREATE", "ACK", "CLOSE"], "{logs}");
+    assert_eq!(logs[2]["operator"], "tester");
+    let (_, v) = srv
+        .bk(
+            reqwest::Method::POST,
+            &format!("/v3/alert/alerts/{id}/close/"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(
+        (v["result"].as_bool(), v["code"].as_str()),
+        (Some(false), Some("1500400")),
+        "{v}"
+    );
+    let (s, _) = srv
+        .bk(reqwest::Method::GET, "/v3/alert/alerts/nope/", None)
+        .await;
+    assert_eq!(s, 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_events_are_rejected_by_index_and_the_rest_accepted() {
+    let srv = TestServer::start_with(|c| c.alert_max_events = 5).await;
+    let now = chrono::Utc::now().timestamp();
+    let events = json!([
+        {"severity": 1, "target": "x"},
+        {"alert_name": "ok", "time": now},
+        {"alert_name": "a", "severity": "critical"},
+        {"alert_name": "b", "time": "yesterday"},
+        {"strategy_id": 9, "severity": 2},
+        {"alert_name": "over the limit"},
+        {"alert_name": "over the limit too"}
+    ]);
+    let v = srv
+        .bk_ok(
+            reqwest::Method::POST,
+            "/v3/alert/events/",
+            Some(json!({"events": events})),
+        )
+        .await;
+    assert_eq!(v["accepted"], 2, "{v}");
+    let rejected: Vec<(u64, String)> = v["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["index"].as_u64().unwrap(),
+                r["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let idx: Vec<u64> = rejected.iter().map(|r| r.0).collect();
+    assert_eq!(idx, [0, 2, 3, 5, 6], "{v}");
+    assert!(rejected[0].1.contains("alert_name or strategy_id"));
+    assert!(rejected[1].1.contains("unknown severity"));
+    assert!(rejected[2].1.contains("unparseable time"));
+    assert!(rejected[3].1.contains("batch limit of 5"));
+    // The same event again is stored once.
+    let v = srv
+        .bk_ok(
+            reqwest::Method::POST,
+            "/v3/alert/events/",
+            Some(json!([{"alert_name": "ok", "time": now}])),
+        )
+        .await;
+    assert_eq!(
+        (v["accepted"].as_u64(), v["duplicates"].as_u64()),
+        (Some(1), Some(1)),
+        "{v}"
+    );
+    let (_, v) = srv
+        .bk(
+            reqwest::Method::POST,
+            "/v3/alert/events/",
+            Some(json!({"nope": 1})),
+        )
+        .await;
+    assert_eq!(v["code"], "1500400", "{v}");
+    let (_, v) = srv
+        .bk(reqwest::Method::GET, "/v3/alert/alerts/?severity=9", None)
+        .await;
+    assert!(v["errors"]["severity"].is_array(), "{v}");
+}
+
+/// Many events for few dedupe_md5s, built by two builders at once in small batches.
+#[test]
+fn two_builders_at_once_never_open_two_alerts_for_one_dedupe_md5() {
+    let db = TestDb::new();
+    let now = chrono::Utc::now().timestamp();
+    let mut events = Vec::new();
+    for round in 0..20 {
+        for i in 0..50 {
+            let sev = if round % 7 == 6 { 1 } else { 2 };
+            let status = if round % 9 == 8 {
+                "RECOVERED"
+            } else {
+                "ABNORMAL"
+            };
+            events.push(event(
+                i,
+                sev,
+                status,
+                now - 500 + round,
+                &format!("r{round}"),
+            ));
+        }
+    }
+    let r = store::ingest(&mut db.conn(), "app", &events, 10_000, now).unwrap();
+    assert_eq!(r.accepted, 1000);
+    let pre = prefix();
+    let builders: Vec<_> = (0..2)
+        .map(|_| {
+            let (url, pre) = (db.url.clone(), pre.clone());
+            std::thread::spawn(move || {
+                let mut conn = bkdata_models::db::connect(&url).unwrap();
+                let mut cache = Cache::new(Some("redis://127.0.0.1:6379"), &pre);
+                loop {
+                    let s = store::build_batch(&mut conn, &mut cache, 37, now).unwrap();
+                    if s.events == 0 {
+                        break;
+                    }
+                }
+            })
+        })
+        .collect();
+    for b in builders {
+        b.join().expect("a builder failed");
+    }
+    assert_eq!(pending(&db), 0);
+    use bkdata_models::schema::alerts as al;
+    let open: Vec<(String, i64)> = al::table
+        .filter(al::status.eq("ABNORMAL"))
+        .group_by(al::dedupe_md5)
+        .select((al::dedupe_md5, diesel::dsl::count_star()))
+        .load(&mut db.conn())
+        .unwrap();
+    assert!(open.iter().all(|(_, n)| *n == 1), "{open:?}");
+    let ids: Vec<String> = al::table.select(al::id).load(&mut db.conn()).unwrap();
+    let unique: std::collections::HashSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "alert ids are unique");
+    assert!(
+        ids.len() > 50,
+        "escalations and recoveries made more alerts: {}",
+        ids.len()
+    );
+}
+
+/// A private redis-server, killed on drop.
+struct Redis {
+    port: u16,
+    child: std::process::Child,
+}
+
+impl Redis {
+    fn start(port: u16) -> Redis {
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while redis::Client::open(format!("redis://127.0.0.1:{port}"))
+            .unwrap()
+            .get_connection()
+            .is_err()
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Redis { port, child }
+    }
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn redis_down_or_restarted_loses_nothing_and_the_snapshot_catches_up() {
+    let db = TestDb::new();
+    let port = free_port();
+    let redis_srv = Redis::start(port);
+    let url = redis_srv.url();
+    let mut cache = Cache::new(Some(&url), "t.ee");
+    let mut conn = db.conn();
+    let now = chrono::Utc::now().timestamp();
+    let batch = |from: usize, n: &str| {
+        (from..from + 100)
+            .map(|i| event(i, 2, "ABNORMAL", now - 100, n))
+            .collect::<Vec<_>>()
+    };
+    store::ingest(&mut conn, "app", &batch(0, "a"), 10_000, now).unwrap();
+    let s = store::build_batch(&mut conn, &mut cache, 5000, now).unwrap();
+    assert!(s.cache_written);
+    // Redis down: alerts are still built, and marked for the cache.
+    drop(redis_srv);
+    store::ingest(&mut conn, "app", &batch(100, "b"), 10_000, now).unwrap();
+    let s = store::build_batch(&mut conn, &mut cache, 5000, now).unwrap();
+    assert_eq!((s.created, s.cache_written), (100, false));
+    use bkdata_models::schema::alerts as al;
+    let dirty: i64 = al::table
+        .filter(al::cache_dirty.eq(true))
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(dirty, 100);
+    // Redis back (empty: it keeps nothing): the next pass writes the missed snapshots, and
+    // the id sequence continues above what Postgres holds.
+    let redis_srv = Redis::start(port);
+    store::ingest(&mut conn, "app", &batch(200, "c"), 10_000, now).unwrap();
+    let s = store::build_batch(&mut conn, &mut cache, 5000, now).unwrap();
+    assert_eq!((s.created, s.cache_written), (100, true));
+    let dirty: i64 = al::table
+        .filter(al::cache_dirty.eq(true))
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(dirty, 0);
+    let mut r = redis::Client::open(redis_srv.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let missed: Vec<(String, Option<i64>)> = al::table
+        .filter(al::seq.gt(100).and(al::seq.le(200)))
+        .select((al::id, al::strategy_id))
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(missed.len(), 100);
+    for (id, _) in &missed {
+        let exists: i64 = redis::cmd("EXISTS")
+            .arg(format!("t.ee.alert.builder.snapshot.0.{id}"))
+            .query(&mut r)
+            .unwrap();
+        assert_eq!(exists, 1, "{id}");
+    }
+    let ids: Vec<String> = al::table.select(al::id).load(&mut conn).unwrap();
+    assert_eq!(ids.len(), 300);
+    let seqs: Vec<i64> = al::table
+        .order(al::seq)
+        .select(al::seq)
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(
+        seqs,
+        (1..=300).collect::<Vec<_>>(),
+        "no id reused after the restart"
+    );
+}
