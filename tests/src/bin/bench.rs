@@ -676,6 +676,93 @@ fn training() -> anyhow::Result<()> {
     })
 }
 
+/// Events/s through HTTP ingest → Postgres → the builder (a worker) → Postgres + Redis, with
+/// `--open` alerts already open; `--events` events spread over those targets (repeats that
+/// update the open alerts), sent by `--conns` clients in batches of `--batch`.
+fn alerts() -> anyhow::Result<()> {
+    let open = arg("--open", 5_000);
+    let total = arg("--events", 200_000);
+    let batch = arg("--batch", 2_000);
+    let conns = arg("--conns", 4).max(1);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let srv = bkdata_tests::TestServer::start_with(|c| {
+            c.max_body_bytes = 64 << 20;
+            c.alert_max_events = 100_000;
+            c.pool_size = 16;
+        })
+        .await;
+        let prefix = format!("bench{}.ee", std::process::id());
+        let _worker = srv.worker(&[("BKDATA_ALERT_REDIS_PREFIX", prefix.as_str()), ("BKDATA_ALERT_POLL_MS", "100")]);
+        let t0 = chrono::Utc::now().timestamp() - 3600;
+        let ev = |target: usize, n: usize| {
+            json!({"event_id": format!("{target}-{n}"), "plugin_id": "bench", "alert_name": "cpu usage high",
+                   "target_type": "HOST", "target": format!("10.{}.{}.{}", target / 65536, (target / 256) % 256, target % 256),
+                   "bk_biz_id": 2, "severity": 2, "time": t0 + n as i64,
+                   "tags": [{"key": "host", "value": format!("h{target}")}, {"key": "region", "value": "gz"}]})
+        };
+        let pending = |db: &bkdata_tests::TestDb| -> i64 {
+            use bkdata_models::schema::alert_events as ev;
+            ev::table.filter(ev::outcome.is_null()).count().get_result(&mut db.conn()).unwrap_or(-1)
+        };
+        let post = |events: Vec<Value>| {
+            let (client, url, auth) = (srv.client.clone(), srv.url("/v3/alert/events/"), srv.auth_header());
+            async move {
+                let r = client.post(url).header("X-Bkapi-Authorization", auth)
+                    .body(serde_json::to_vec(&json!({"events": events})).unwrap()).send().await;
+                match r {
+                    Ok(r) if r.status() == 200 => {}
+                    Ok(r) => eprintln!("ingest answered {}", r.status()),
+                    Err(e) => eprintln!("ingest failed: {e}"),
+                }
+            }
+        };
+        for chunk in (0..open).collect::<Vec<_>>().chunks(batch) {
+            post(chunk.iter().map(|t| ev(*t, 0)).collect()).await;
+        }
+        while pending(&srv.db) != 0 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        println!(
+            "alerts: {open} open alerts; {total} events over them (updates) in batches of {batch} from {conns} HTTP clients; builder in one worker; {} cores shared by everything",
+            num_cpus()
+        );
+        let start = Instant::now();
+        let mut sent = 0usize;
+        let mut n = 1usize;
+        while sent < total {
+            let mut tasks = Vec::new();
+            for _ in 0..conns {
+                if sent >= total {
+                    break;
+                }
+                let k = batch.min(total - sent);
+                let events: Vec<Value> = (0..k).map(|j| ev((sent + j) % open, n)).collect();
+                sent += k;
+                tasks.push(tokio::spawn(post(events)));
+            }
+            for t in tasks {
+                t.await?;
+            }
+            n += 1;
+        }
+        let ingested = start.elapsed().as_secs_f64();
+        while pending(&srv.db) != 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let built = start.elapsed().as_secs_f64();
+        println!(
+            "  ingest accepted {total} events in {ingested:.1} s ({:.0} events/s); all built into alerts after {built:.1} s: {:.0} events/s end to end (target: >= 50,000)",
+            total as f64 / ingested,
+            total as f64 / built
+        );
+        Ok(())
+    })
+}
+
 // Records are many small allocations; mimalloc serves them markedly faster than glibc's malloc.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -688,8 +775,9 @@ fn main() -> anyhow::Result<()> {
         Some("flow") => flow(),
         Some("query") => query(),
         Some("training") => training(),
+        Some("alerts") => alerts(),
         _ => {
-            eprintln!("usage: bkdata-bench queue [--jobs N] | latency [--samples N] | e2e [--secs S] [--rate R] [--conns C] [--batch B] | flow [--secs S] [--rate R] [--keys K] [--freq F] [--wait W] | query [--rows N] [--runs N] | training [--tables N] [--rows N]");
+            eprintln!("usage: bkdata-bench queue [--jobs N] | latency [--samples N] | e2e [--secs S] [--rate R] [--conns C] [--batch B] | flow [--secs S] [--rate R] [--keys K] [--freq F] [--wait W] | query [--rows N] [--runs N] | training [--tables N] [--rows N] | alerts [--open N] [--events N] [--batch B] [--conns C]");
             std::process::exit(2)
         }
     }
