@@ -741,6 +741,30 @@ async fn a_failed_deploy_leaves_nothing_running_and_edits_apply_at_restart() {
         .unwrap()
         .get(0);
     assert_eq!(live, 0, "no realtime node or shipper of the flow runs");
+    // The failure is an alert of the flow's app, built by the worker.
+    let alert = eventually(WAIT, "the deploy failure alert", || async {
+        let v = srv
+            .bk_ok(
+                Method::GET,
+                "/v3/alert/alerts/?query=bkdata%20flow%20deploy%20failed",
+                None,
+            )
+            .await;
+        v["alerts"].as_array().and_then(|a| a.first().cloned())
+    })
+    .await;
+    assert_eq!(alert["status"], "ABNORMAL", "{alert}");
+    assert!(
+        alert["event"]["target"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("flow {flow} ")),
+        "{alert}"
+    );
+    assert!(alert["event"]["description"]
+        .as_str()
+        .unwrap()
+        .contains("creating the table"));
 
     // Point the node at a reachable cluster; the flow starts.
     let storage_node = g["nodes"][3]["node_id"].as_i64().unwrap();
@@ -758,6 +782,15 @@ async fn a_failed_deploy_leaves_nothing_running_and_edits_apply_at_restart() {
     })
     .await;
     assert_eq!(got, [(0, 2, 3)]);
+    // The successful start recovers the alert.
+    let id = alert["id"].as_str().unwrap().to_string();
+    eventually(WAIT, "the alert recovered", || async {
+        let v = srv
+            .bk_ok(Method::GET, &format!("/v3/alert/alerts/{id}/"), None)
+            .await;
+        (v["status"] == "RECOVERED").then_some(())
+    })
+    .await;
 
     // An edit of the running flow waits for a restart.
     let rt_node = g["nodes"][1]["node_id"].as_i64().unwrap();

@@ -571,3 +571,31 @@ pub fn close_due(
     refresh_cache(conn, cache, &closed)?;
     Ok(closed.len())
 }
+
+/// A fault of the platform itself (a clean, shipper or flow failing, or recovering) as an
+/// event of the app that owns the component, so its operators see it among their alerts.
+/// `target` names the component; one alert per component and kind.
+#[allow(clippy::too_many_arguments)]
+pub fn platform_event(
+    conn: &mut PgConnection,
+    app: &str,
+    alert_name: &str,
+    kind: &str,
+    target: &str,
+    bk_biz_id: i64,
+    severity: i32,
+    status: &str,
+    message: &str,
+) -> Result<(), AlertError> {
+    let now = chrono::Utc::now();
+    let ev = serde_json::json!({
+        "event_id": format!("{kind}:{target}:{status}:{}", now.timestamp_millis()),
+        "plugin_id": "bkdata", "alert_name": alert_name, "description": message,
+        "severity": severity, "status": status, "target_type": "SERVICE", "target": target,
+        "bk_biz_id": bk_biz_id, "category": "component", "time": now.timestamp(),
+        "tags": [{"key": "component", "value": kind}],
+    });
+    ingest(conn, app, &[ev], 1, now.timestamp())?;
+    crate::job::schedule(conn)?;
+    Ok(())
+}

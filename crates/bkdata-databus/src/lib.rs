@@ -14,3 +14,25 @@ pub mod storages;
 pub mod tasks;
 
 pub use error::DatabusError;
+
+/// Raise (or, `failing` false, recover) a platform fault as an alert event of the app that
+/// owns the component. A failure to raise is logged: it never fails the caller.
+#[allow(clippy::too_many_arguments)]
+pub fn raise(
+    conn: &mut diesel::PgConnection,
+    app: &str,
+    alert_name: &str,
+    kind: &str,
+    target: &str,
+    bk_biz_id: i64,
+    severity: i32,
+    failing: bool,
+    message: &str,
+) {
+    let status = if failing { "ABNORMAL" } else { "RECOVERED" };
+    if let Err(e) = bkdata_alert::store::platform_event(
+        conn, app, alert_name, kind, target, bk_biz_id, severity, status, message,
+    ) {
+        log::warn!("could not raise the {kind} event for {target}: {e}");
+    }
+}

@@ -108,9 +108,30 @@ impl CleanJob {
         let plan = match CleanPlan::compile_value(clean.json_config.clone()) {
             Ok(p) => p,
             Err(e) => {
-                return self
-                    .status(&pid, "failed", format!("json_config does not compile: {e}"))
-                    .await
+                let m = format!("json_config does not compile: {e}");
+                let (app, biz, target, msg) = (
+                    clean.bk_app_code.clone(),
+                    clean.bk_biz_id,
+                    pid.clone(),
+                    m.clone(),
+                );
+                let _ = self
+                    .db(move |conn| {
+                        crate::raise(
+                            conn,
+                            &app,
+                            "bkdata clean failed",
+                            "clean",
+                            &target,
+                            biz,
+                            1,
+                            true,
+                            &msg,
+                        );
+                        Ok::<_, diesel::result::Error>(())
+                    })
+                    .await;
+                return self.status(&pid, "failed", m).await;
             }
         };
         let shape = Arc::new(RowShape::new(plan, &rt_fields));

@@ -44,15 +44,44 @@ impl ShipJob {
     async fn message(&self, rt: &str, st: &str, msg: String) -> Result<(), String> {
         let (rt, st) = (rt.to_string(), st.to_string());
         db(&self.pool, move |conn| {
+            let before: Option<String> = sh::table
+                .find((&rt, &st))
+                .select(sh::status_message)
+                .first(conn)
+                .optional()?;
             diesel::update(sh::table.find((&rt, &st)))
                 .set((
-                    sh::status_message.eq(msg),
+                    sh::status_message.eq(&msg),
                     sh::updated_at.eq(chrono::Utc::now()),
                 ))
-                .execute(conn)
+                .execute(conn)?;
+            // A failing shipper is an alert of its owner; running again recovers it.
+            let failing = msg.starts_with("retrying");
+            let was_failing = before.is_some_and(|m| m.starts_with("retrying"));
+            if !failing && !was_failing {
+                return Ok(());
+            }
+            let owner: Option<(String, i64)> = ds::table
+                .find((&rt, &st))
+                .select((ds::bk_app_code, ds::bk_biz_id))
+                .first(conn)
+                .optional()?;
+            if let Some((app, biz)) = owner {
+                crate::raise(
+                    conn,
+                    &app,
+                    "bkdata shipper failing",
+                    "shipper",
+                    &format!("{rt} -> {st}"),
+                    biz,
+                    2,
+                    failing,
+                    &msg,
+                );
+            }
+            Ok::<_, diesel::result::Error>(())
         })
         .await
-        .map(|_| ())
     }
 
     /// The binding, its cluster and the shipper's status (`None`: deleted).

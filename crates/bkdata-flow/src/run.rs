@@ -206,6 +206,33 @@ impl DeployJob {
             },
             _ => self.start_flow(&deploy, &flow, &nodes).await,
         };
+        // A failed deploy is an alert of the flow's app; a later successful start recovers it.
+        if deploy.action != "stop" {
+            let (app, target) = (
+                flow.bk_app_code.clone(),
+                format!("flow {} {}", flow.flow_id, flow.flow_name),
+            );
+            let biz = nodes.first().map_or(0, |n| n.bk_biz_id);
+            let (failing, msg) = match &result {
+                Ok(()) => (false, format!("{} succeeded", deploy.action)),
+                Err(e) => (true, format!("{} failed: {e}", deploy.action)),
+            };
+            let _ = db(&self.pool, move |c| {
+                bkdata_databus::raise(
+                    c,
+                    &app,
+                    "bkdata flow deploy failed",
+                    "flow",
+                    &target,
+                    biz,
+                    2,
+                    failing,
+                    &msg,
+                );
+                Ok::<_, String>(())
+            })
+            .await;
+        }
         let (flow_status, deploy_status) = match &result {
             Ok(()) if deploy.action == "stop" => ("no-start", "success"),
             Ok(()) => ("running", "success"),
