@@ -558,3 +558,55 @@ fn redis_down_or_restarted_loses_nothing_and_the_snapshot_catches_up() {
         "no id reused after the restart"
     );
 }
+
+/// An alert no event touched for an hour closes (`next_status`), with a log.
+#[test]
+fn an_alert_quiet_for_an_hour_closes() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let mut cache = Cache::new(Some("redis://127.0.0.1:6379"), &prefix());
+    let t = chrono::Utc::now().timestamp();
+    store::ingest(
+        &mut conn,
+        "app",
+        &[event(1, 2, "ABNORMAL", t - 10, "a")],
+        10,
+        t,
+    )
+    .unwrap();
+    store::build_batch(&mut conn, &mut cache, 100, t).unwrap();
+    assert_eq!(
+        store::close_due(&mut conn, &mut cache, t + 3599).unwrap(),
+        0
+    );
+    // An update at t + 1800 pushes the close out to t + 5400.
+    store::ingest(
+        &mut conn,
+        "app",
+        &[event(1, 2, "ABNORMAL", t + 1800, "b")],
+        10,
+        t + 1800,
+    )
+    .unwrap();
+    store::build_batch(&mut conn, &mut cache, 100, t + 1800).unwrap();
+    assert_eq!(
+        store::close_due(&mut conn, &mut cache, t + 3600).unwrap(),
+        0
+    );
+    assert_eq!(
+        store::close_due(&mut conn, &mut cache, t + 5400).unwrap(),
+        1
+    );
+    use bkdata_models::schema::{alert_logs as lg, alerts as al};
+    let (status, end): (String, Option<i64>) = al::table
+        .select((al::status, al::end_time))
+        .first(&mut conn)
+        .unwrap();
+    assert_eq!((status.as_str(), end), ("CLOSED", Some(t + 5400)));
+    let ops: Vec<String> = lg::table
+        .order(lg::id)
+        .select(lg::op_type)
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(ops, ["CREATE", "CLOSE"]);
+}
