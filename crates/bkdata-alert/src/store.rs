@@ -394,7 +394,6 @@ pub fn build_batch(
                     al::next_status_time.eq(excluded(al::next_status_time)),
                     al::event.eq(excluded(al::event)),
                     al::event_count.eq(excluded(al::event_count)),
-                    al::cache_dirty.eq(true),
                 ))
                 .execute(conn)?;
         }
@@ -507,22 +506,33 @@ fn refresh_cache(
     cache: &mut Cache,
     written: &[Alert],
 ) -> Result<bool, AlertError> {
+    // Rows are written clean (the cache write usually follows at once); only a failed write
+    // marks them, so an alert row is not rewritten just for the flag.
     let dirty: Vec<Alert> = al::table
         .filter(al::cache_dirty.eq(true))
-        .filter(al::id.ne_all(written.iter().map(|a| a.id.clone()).collect::<Vec<_>>()))
         .limit(5000)
         .select(Alert::as_select())
         .load(conn)?;
-    let all: Vec<Alert> = written.iter().cloned().chain(dirty).collect();
+    let fresh: Vec<Alert> = written
+        .iter()
+        .filter(|w| !dirty.iter().any(|d| d.id == w.id))
+        .cloned()
+        .collect();
+    let all: Vec<Alert> = fresh.into_iter().chain(dirty.iter().cloned()).collect();
     if all.is_empty() {
         return Ok(true);
     }
     let ok = cache.write(&all);
-    // Written: clean. Not written: dirty until a later pass reaches Redis.
-    let ids: Vec<String> = all.iter().map(|a| a.id.clone()).collect();
-    diesel::update(al::table.filter(al::id.eq_any(ids)))
-        .set(al::cache_dirty.eq(!ok))
-        .execute(conn)?;
+    let ids = |l: &[Alert]| l.iter().map(|a| a.id.clone()).collect::<Vec<_>>();
+    if ok && !dirty.is_empty() {
+        diesel::update(al::table.filter(al::id.eq_any(ids(&dirty))))
+            .set(al::cache_dirty.eq(false))
+            .execute(conn)?;
+    } else if !ok {
+        diesel::update(al::table.filter(al::id.eq_any(ids(&all))))
+            .set(al::cache_dirty.eq(true))
+            .execute(conn)?;
+    }
     Ok(ok)
 }
 
