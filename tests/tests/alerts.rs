@@ -610,3 +610,44 @@ fn an_alert_quiet_for_an_hour_closes() {
         .unwrap();
     assert_eq!(ops, ["CREATE", "CLOSE"]);
 }
+
+/// Producers on the bus: events published to `alert.events` are stored and built like the
+/// HTTP ones; one without its app, or bad, is skipped and the others go on.
+#[tokio::test(flavor = "multi_thread")]
+async fn events_published_on_the_bus_build_alerts() {
+    use bkdata_bus::Bus;
+    let srv = nats_server().await;
+    let _worker = srv.worker(&[
+        ("BKDATA_ALERT_REDIS_PREFIX", &prefix()),
+        ("BKDATA_ALERT_POLL_MS", "200"),
+    ]);
+    let now = chrono::Utc::now().timestamp();
+    let mut ok = event(7, 1, "ABNORMAL", now - 5, "bus");
+    ok["bk_app_code"] = json!(srv.app_code);
+    let mut no_app = event(8, 1, "ABNORMAL", now - 5, "bus");
+    no_app["alert_name"] = json!("no app");
+    let mut bad = event(9, 1, "ABNORMAL", now - 5, "bus");
+    bad["bk_app_code"] = json!(srv.app_code);
+    bad["time"] = json!("not a time");
+    let records: Vec<Vec<u8>> = [ok, no_app, bad]
+        .iter()
+        .map(|e| e.to_string().into_bytes())
+        .collect();
+    srv.bus
+        .publish(bkdata_alert::bus::TOPIC, &records)
+        .await
+        .unwrap();
+    let v = eventually(WAIT, "the alert from the bus", || async {
+        let v = srv
+            .bk_ok(reqwest::Method::GET, "/v3/alert/alerts/?query=h7", None)
+            .await;
+        (v["total"] == 1).then_some(v)
+    })
+    .await;
+    assert_eq!(v["alerts"][0]["severity"], 1, "{v}");
+    let all = srv
+        .bk_ok(reqwest::Method::GET, "/v3/alert/alerts/", None)
+        .await;
+    assert_eq!(all["total"], 1, "only the good event built: {all}");
+    srv.cleanup_bus().await;
+}

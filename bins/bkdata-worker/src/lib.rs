@@ -4,7 +4,8 @@
 //! leased: they move if the worker dies); `storage_expire` drops expired rows, queued by every
 //! worker on a timer (at most one queued or running at a time); `flow_deploy` jobs start, stop
 //! and restart flows and `flow_run` jobs run their realtime nodes; `alert_build` jobs (queued
-//! by alert ingest and on a timer) build alerts from events.
+//! by alert ingest and on a timer) build alerts from events, and one `alert_ingest` job
+//! consumes the bus topic `alert.events`.
 //! The worker also samples host metrics into `system_metrics`. SIGTERM stops claiming, waits
 //! for running jobs up to the grace period, then releases the rest to other workers.
 use anyhow::Context;
@@ -155,7 +156,8 @@ fn run(config: Config, extend: impl FnOnce(Runner) -> Runner) -> anyhow::Result<
     let clean = bkdata_databus::runtime::CleanJob::new(pool.clone(), bus.clone());
     let ship = bkdata_databus::shipper::ShipJob::new(pool.clone(), bus.clone());
     let deploy = bkdata_flow::run::DeployJob::new(pool.clone(), bus.clone());
-    let flow_run = bkdata_flow::run::RunJob::new(pool.clone(), bus);
+    let flow_run = bkdata_flow::run::RunJob::new(pool.clone(), bus.clone());
+    let alert_ingest = bkdata_alert::bus::IngestJob::new(pool.clone(), bus);
     let runner = extend(
         Runner::new(rc, pool.clone())
             .register(EXECUTE_JOB, execute)
@@ -170,7 +172,8 @@ fn run(config: Config, extend: impl FnOnce(Runner) -> Runner) -> anyhow::Result<
             .register(
                 bkdata_alert::job::BUILD_JOB,
                 bkdata_alert::job::BuildJob::new(pool.clone(), &config.alert),
-            ),
+            )
+            .register(bkdata_alert::bus::INGEST_JOB, alert_ingest),
     );
     rt.block_on(async move {
         let (tx, rx) = tokio::sync::watch::channel(false);
@@ -239,7 +242,9 @@ fn run(config: Config, extend: impl FnOnce(Runner) -> Runner) -> anyhow::Result<
                     tokio::time::sleep(every).await;
                     let pool = pool.clone();
                     let res = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-                        bkdata_alert::job::schedule(&mut *pool.get()?)?;
+                        let mut c = pool.get()?;
+                        bkdata_alert::job::schedule(&mut c)?;
+                        bkdata_alert::bus::schedule(&mut c)?;
                         Ok(())
                     })
                     .await;

@@ -1,0 +1,118 @@
+//! The bus subject for producers: events published to the topic `alert.events`
+//! (`{BKDATA_BUS_PREFIX}.alert.events` on NATS), one JSON event a record (a line). The bus is
+//! inside the platform's trust boundary, as for raw data: each event names its app in
+//! `bk_app_code`. An `alert_ingest` job (one at a time, queued by every worker's timer) stores
+//! them as the HTTP ingest does and acks only after they are committed; a bad event is logged
+//! with its reason and skipped.
+use crate::store;
+use bkdata_bus::{AnyBus, Bus, Consumer, ConsumerOpts};
+use bkdata_models::jobs::{enqueue_unique, BoxFuture, JobContext, JobHandler, NewJob};
+use bkdata_models::PgPool;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+pub const TOPIC: &str = "alert.events";
+pub const INGEST_JOB: &str = "alert_ingest";
+const CONSUMER: &str = "alert_ingest";
+
+/// Queue the consumer unless it is queued or running.
+pub fn schedule(conn: &mut diesel::PgConnection) -> diesel::QueryResult<bool> {
+    let mut job = NewJob::new(INGEST_JOB, serde_json::json!({}));
+    job.max_attempts = 1_000_000;
+    enqueue_unique(conn, &job)
+}
+
+pub struct IngestJob {
+    pool: PgPool,
+    bus: AnyBus,
+}
+
+impl IngestJob {
+    pub fn new(pool: PgPool, bus: AnyBus) -> Self {
+        IngestJob { pool, bus }
+    }
+}
+
+/// Store one fetch's events, grouped by app; answers (accepted, rejected).
+pub fn store_records(pool: &PgPool, records: Vec<Vec<u8>>) -> Result<(usize, usize), String> {
+    let now = chrono::Utc::now().timestamp();
+    let mut by_app: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let mut rejected = 0;
+    for r in records {
+        let parsed: Result<Value, String> = serde_json::from_slice(&r).map_err(|e| e.to_string());
+        match parsed {
+            Ok(v) => match v.get("bk_app_code").and_then(Value::as_str) {
+                Some(app) if !app.is_empty() => by_app.entry(app.to_string()).or_default().push(v),
+                _ => {
+                    rejected += 1;
+                    log::warn!("alert event from the bus without bk_app_code: skipped");
+                }
+            },
+            Err(e) => {
+                rejected += 1;
+                log::warn!("alert event from the bus is not JSON ({e}): skipped");
+            }
+        }
+    }
+    let mut conn = pool.get().map_err(|e| e.to_string())?;
+    let mut accepted = 0;
+    for (app, events) in by_app {
+        let r =
+            store::ingest(&mut conn, &app, &events, usize::MAX, now).map_err(|e| e.to_string())?;
+        for x in &r.rejected {
+            log::warn!("alert event from the bus rejected: {}", x.reason);
+        }
+        accepted += r.accepted;
+        rejected += r.rejected.len();
+    }
+    if accepted > 0 {
+        crate::job::schedule(&mut conn).map_err(|e| e.to_string())?;
+    }
+    Ok((accepted, rejected))
+}
+
+impl JobHandler for IngestJob {
+    fn run(&self, ctx: JobContext) -> BoxFuture<'static, Result<(), String>> {
+        let (pool, bus) = (self.pool.clone(), self.bus.clone());
+        Box::pin(async move {
+            let mut consumer = bus
+                .consumer(
+                    TOPIC,
+                    CONSUMER,
+                    ConsumerOpts {
+                        ack_wait: Duration::from_secs(60),
+                        from_start: true,
+                        start_seq: None,
+                    },
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            loop {
+                if *ctx.lease_lost.borrow() {
+                    // Another worker's timer queues the next consumer.
+                    return Ok(());
+                }
+                let mut deliveries = consumer
+                    .fetch(64, Duration::from_millis(300))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if deliveries.is_empty() {
+                    continue;
+                }
+                let records: Vec<Vec<u8>> = deliveries
+                    .iter_mut()
+                    .flat_map(|d| std::mem::take(&mut d.records))
+                    .collect();
+                let p = pool.clone();
+                tokio::task::spawn_blocking(move || store_records(&p, records))
+                    .await
+                    .map_err(|e| e.to_string())??;
+                consumer
+                    .ack_all(deliveries)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+        })
+    }
+}
