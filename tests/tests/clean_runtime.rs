@@ -169,7 +169,11 @@ async fn ingest_clean_and_stop() {
     eventually(Duration::from_secs(30), "the clean job to end", || async {
         use bkdata_models::schema::background_jobs as j;
         use diesel::prelude::*;
-        let n: i64 = j::table.count().get_result(&mut srv.db.conn()).unwrap();
+        let n: i64 = j::table
+            .filter(j::job_type.eq("clean_run"))
+            .count()
+            .get_result(&mut srv.db.conn())
+            .unwrap();
         (n == 0).then_some(())
     })
     .await;
