@@ -31,15 +31,193 @@ impl Default for EsOptions {
     }
 }
 
-pub struct EsSink {
+/// An Elasticsearch cluster's HTTP API: requests with its credentials, and `_bulk` with the
+/// retry rules every writer shares (429s retried with backoff, refusals reported per item).
+#[derive(Clone)]
+pub struct EsClient {
     http: reqwest::Client,
     base: String,
     auth: Option<(String, Option<String>)>,
+    opts: EsOptions,
+}
+
+/// What `_bulk` did with each item of a round.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BulkItem {
+    Done,
+    /// 429 or 503: send again.
+    Retry,
+    /// Refused for good: `HTTP {status} {type}: {reason}`.
+    Refused(String),
+}
+
+/// A whole `bulk_all`: items written, and the items refused for good with why.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct BulkReport {
+    pub written: usize,
+    pub refused: Vec<(usize, String)>,
+}
+
+impl EsClient {
+    /// `connection_info` of an `es` cluster: host, port (9200), scheme, user, password.
+    pub fn connect(conn: &Map<String, Value>, opts: EsOptions) -> Result<Self> {
+        let scheme = conn_str(conn, "scheme").unwrap_or("http");
+        let host = conn_str(conn, "host")
+            .ok_or_else(|| StorageError::Config("an es cluster needs a host".into()))?;
+        let base = format!("{scheme}://{host}:{}", conn_port(conn, 9200));
+        let http = reqwest::Client::builder()
+            .timeout(opts.timeout)
+            .build()
+            .map_err(|e| StorageError::Config(format!("es client: {e}")))?;
+        let auth = conn_str(conn, "user").map(|u| {
+            (
+                u.to_string(),
+                conn_str(conn, "password").map(str::to_string),
+            )
+        });
+        Ok(EsClient {
+            http,
+            base,
+            auth,
+            opts,
+        })
+    }
+
+    pub fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let r = self.http.request(method, format!("{}/{path}", self.base));
+        match &self.auth {
+            Some((u, p)) => r.basic_auth(u, p.as_deref()),
+            None => r,
+        }
+    }
+
+    /// `PUT /{index}` with `body`; an index that exists already is fine.
+    pub async fn create_index(&self, index: &str, body: &Value) -> Result<()> {
+        let r = self
+            .req(reqwest::Method::PUT, index)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| StorageError::Connect(format!("es: {e}")))?;
+        let status = r.status();
+        let answer: Value = r.json().await.unwrap_or(Value::Null);
+        let exists = answer["error"]["type"] == "resource_already_exists_exception";
+        if !status.is_success() && !exists {
+            return Err(StorageError::Write(format!(
+                "creating index {index}: HTTP {status}: {answer}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// One `_bulk` round over `items` (indices into `lines`: action and document lines), cut
+    /// into bodies of at most `MAX_BULK`; answers each item's fate in `items` order.
+    pub async fn bulk_round(
+        &self,
+        lines: &[(String, String)],
+        items: &[usize],
+    ) -> Result<Vec<BulkItem>> {
+        let mut out = Vec::with_capacity(items.len());
+        let mut start = 0;
+        while start < items.len() {
+            let mut body = String::new();
+            let mut end = start;
+            while end < items.len() && (end == start || body.len() < MAX_BULK) {
+                let (action, doc) = &lines[items[end]];
+                body.push_str(action);
+                body.push('\n');
+                body.push_str(doc);
+                body.push('\n');
+                end += 1;
+            }
+            let chunk = &items[start..end];
+            start = end;
+            let r = self
+                .req(reqwest::Method::POST, "_bulk")
+                .header("Content-Type", "application/x-ndjson")
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| StorageError::Connect(format!("es _bulk: {e}")))?;
+            let status = r.status().as_u16();
+            if matches!(status, 429 | 502..=504) {
+                out.extend(chunk.iter().map(|_| BulkItem::Retry));
+                continue;
+            }
+            let v: Value = r.json().await.map_err(werr("es _bulk answer"))?;
+            if !(200..300).contains(&status) {
+                return Err(StorageError::Write(format!("es _bulk: HTTP {status}: {v}")));
+            }
+            let answers = v["items"].as_array().cloned().unwrap_or_default();
+            if answers.len() != chunk.len() {
+                return Err(StorageError::Write(format!(
+                    "es _bulk answered {} items for {} sent",
+                    answers.len(),
+                    chunk.len()
+                )));
+            }
+            for a in &answers {
+                let a = a
+                    .as_object()
+                    .and_then(|o| o.values().next())
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                out.push(match a["status"].as_u64().unwrap_or(0) {
+                    200..=299 => BulkItem::Done,
+                    429 | 503 => BulkItem::Retry,
+                    s => {
+                        let e = &a["error"];
+                        BulkItem::Refused(format!(
+                            "HTTP {s} {}: {}",
+                            e["type"].as_str().unwrap_or("error"),
+                            e["reason"].as_str().unwrap_or(&e.to_string())
+                        ))
+                    }
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every line written, 429s retried with backoff up to `max_retries`; refusals reported.
+    pub async fn bulk_all(&self, lines: &[(String, String)]) -> Result<BulkReport> {
+        let mut report = BulkReport::default();
+        let mut pending: Vec<usize> = (0..lines.len()).collect();
+        let mut attempt = 0;
+        while !pending.is_empty() {
+            let fates = self.bulk_round(lines, &pending).await?;
+            let mut retry = Vec::new();
+            for (i, fate) in pending.iter().zip(fates) {
+                match fate {
+                    BulkItem::Done => report.written += 1,
+                    BulkItem::Retry => retry.push(*i),
+                    BulkItem::Refused(e) => report.refused.push((*i, e)),
+                }
+            }
+            pending = retry;
+            if pending.is_empty() {
+                break;
+            }
+            if attempt >= self.opts.max_retries {
+                return Err(StorageError::Write(format!(
+                    "es kept answering 429 for {} items after {} retries",
+                    pending.len(),
+                    attempt
+                )));
+            }
+            tokio::time::sleep(self.opts.retry_base * 2u32.pow(attempt.min(6))).await;
+            attempt += 1;
+        }
+        Ok(report)
+    }
+}
+
+pub struct EsSink {
+    client: EsClient,
     spec: TableSpec,
     /// Column of the event time (picks a row's daily index).
     time_col: Option<usize>,
     shipper: String,
-    opts: EsOptions,
     created: HashSet<String>,
 }
 
@@ -72,38 +250,17 @@ impl EsSink {
         shipper: &str,
         opts: EsOptions,
     ) -> Result<Self> {
-        let scheme = conn_str(conn, "scheme").unwrap_or("http");
-        let host = conn_str(conn, "host")
-            .ok_or_else(|| StorageError::Config("an es cluster needs a host".into()))?;
-        let base = format!("{scheme}://{host}:{}", conn_port(conn, 9200));
-        let http = reqwest::Client::builder()
-            .timeout(opts.timeout)
-            .build()
-            .map_err(|e| StorageError::Config(format!("es client: {e}")))?;
-        let auth = conn_str(conn, "user").map(|u| {
-            (
-                u.to_string(),
-                conn_str(conn, "password").map(str::to_string),
-            )
-        });
         Ok(EsSink {
-            http,
-            base,
-            auth,
+            client: EsClient::connect(conn, opts)?,
             time_col: crate::col_index(&spec, TIME_COLUMN),
             spec,
             shipper: shipper.replace(|c: char| !c.is_ascii_alphanumeric() && c != '_', "_"),
-            opts,
             created: HashSet::new(),
         })
     }
 
     fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let r = self.http.request(method, format!("{}/{path}", self.base));
-        match &self.auth {
-            Some((u, p)) => r.basic_auth(u, p.as_deref()),
-            None => r,
-        }
+        self.client.req(method, path)
     }
 
     fn index_for(&self, r: &Row) -> String {
@@ -128,20 +285,9 @@ impl EsSink {
             .iter()
             .map(|c| (c.name.clone(), json!({"type": mapping_type(c.ty)})))
             .collect();
-        let r = self
-            .req(reqwest::Method::PUT, index)
-            .json(&json!({"mappings": {"properties": props}}))
-            .send()
-            .await
-            .map_err(|e| StorageError::Connect(format!("es: {e}")))?;
-        let status = r.status();
-        let body: Value = r.json().await.unwrap_or(Value::Null);
-        let exists = body["error"]["type"] == "resource_already_exists_exception";
-        if !status.is_success() && !exists {
-            return Err(StorageError::Write(format!(
-                "creating index {index}: HTTP {status}: {body}"
-            )));
-        }
+        self.client
+            .create_index(index, &json!({"mappings": {"properties": props}}))
+            .await?;
         self.created.insert(index.to_string());
         Ok(())
     }
@@ -198,81 +344,6 @@ impl EsSink {
         Value::Object(doc).to_string()
     }
 
-    /// One `_bulk` round over `items` (indices into `lines`); answers the items to retry.
-    async fn bulk(
-        &self,
-        lines: &[(String, String)],
-        items: &[usize],
-        rows: &[Row],
-        report: &mut WriteReport,
-    ) -> Result<Vec<usize>> {
-        let mut retry = Vec::new();
-        let mut start = 0;
-        while start < items.len() {
-            let mut body = String::new();
-            let mut end = start;
-            while end < items.len() && (end == start || body.len() < MAX_BULK) {
-                let (action, doc) = &lines[items[end]];
-                body.push_str(action);
-                body.push('\n');
-                body.push_str(doc);
-                body.push('\n');
-                end += 1;
-            }
-            let chunk = &items[start..end];
-            start = end;
-            let r = self
-                .req(reqwest::Method::POST, "_bulk")
-                .header("Content-Type", "application/x-ndjson")
-                .body(body)
-                .send()
-                .await
-                .map_err(|e| StorageError::Connect(format!("es _bulk: {e}")))?;
-            let status = r.status().as_u16();
-            if matches!(status, 429 | 502..=504) {
-                retry.extend_from_slice(chunk);
-                continue;
-            }
-            let v: Value = r.json().await.map_err(werr("es _bulk answer"))?;
-            if !(200..300).contains(&status) {
-                return Err(StorageError::Write(format!("es _bulk: HTTP {status}: {v}")));
-            }
-            let answers = v["items"].as_array().cloned().unwrap_or_default();
-            if answers.len() != chunk.len() {
-                return Err(StorageError::Write(format!(
-                    "es _bulk answered {} items for {} sent",
-                    answers.len(),
-                    chunk.len()
-                )));
-            }
-            for (&i, a) in chunk.iter().zip(&answers) {
-                let a = a
-                    .as_object()
-                    .and_then(|o| o.values().next())
-                    .cloned()
-                    .unwrap_or(Value::Null);
-                match a["status"].as_u64().unwrap_or(0) {
-                    200..=299 => report.written += 1,
-                    429 | 503 => retry.push(i),
-                    s => {
-                        let e = &a["error"];
-                        report.dead.push(DeadLetter {
-                            seq: rows[i].seq,
-                            idx: rows[i].idx,
-                            error: format!(
-                                "HTTP {s} {}: {}",
-                                e["type"].as_str().unwrap_or("error"),
-                                e["reason"].as_str().unwrap_or(&e.to_string())
-                            ),
-                            document: lines[i].1.clone(),
-                        })
-                    }
-                }
-            }
-        }
-        Ok(retry)
-    }
-
     pub async fn write(&mut self, rows: &[Row], last_seq: u64) -> Result<WriteReport> {
         let mut lines = Vec::with_capacity(rows.len());
         let mut indices = BTreeMap::new();
@@ -285,23 +356,18 @@ impl EsSink {
         for index in indices.keys() {
             self.create_index(index).await?;
         }
-        let mut report = WriteReport::default();
-        let mut pending: Vec<usize> = (0..rows.len()).collect();
-        let mut attempt = 0;
-        while !pending.is_empty() {
-            pending = self.bulk(&lines, &pending, rows, &mut report).await?;
-            if pending.is_empty() {
-                break;
-            }
-            if attempt >= self.opts.max_retries {
-                return Err(StorageError::Write(format!(
-                    "es kept answering 429 for {} items after {} retries",
-                    pending.len(),
-                    attempt
-                )));
-            }
-            tokio::time::sleep(self.opts.retry_base * 2u32.pow(attempt.min(6))).await;
-            attempt += 1;
+        let bulk = self.client.bulk_all(&lines).await?;
+        let mut report = WriteReport {
+            written: bulk.written as u64,
+            ..WriteReport::default()
+        };
+        for (i, error) in bulk.refused {
+            report.dead.push(DeadLetter {
+                seq: rows[i].seq,
+                idx: rows[i].idx,
+                error,
+                document: lines[i].1.clone(),
+            });
         }
         let r = self
             .req(

@@ -11,7 +11,7 @@ mod pg;
 pub mod query;
 mod redis_kv;
 
-pub use es::EsOptions;
+pub use es::{BulkItem, BulkReport, EsClient, EsOptions};
 use serde_json::{Map, Value};
 
 /// Cluster types with a driver (`queue` is the result table's own stream: nothing to ship).
