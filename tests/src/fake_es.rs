@@ -1,6 +1,6 @@
 //! An Elasticsearch stand-in for tests, speaking the documented REST protocol the driver uses
 //! (Elasticsearch cannot be installed on this machine): `PUT /{index}` (create, with
-//! `resource_already_exists_exception` when it exists), `POST /_bulk` (NDJSON `index` actions,
+//! `resource_already_exists_exception` when it exists), `POST /_bulk` (NDJSON `index` and `update` actions,
 //! per-item `status` and `error`, top-level `errors`), `GET|PUT /{index}/_doc/{id}`,
 //! `GET /_cat/indices/{pattern}?format=json`, `DELETE /{index}`, `POST /{index}/_delete_by_query`
 //! with a `range … lt` query. It checks documents against `long`/`integer` mappings as ES does
@@ -27,6 +27,10 @@ pub struct EsState {
     pub throttled: HashSet<(String, String)>,
     /// Answer 429 the first time an item whose id hashes to 0 modulo this arrives (0 = never).
     pub throttle_every: u64,
+    /// Items with these ids are refused for good (400, `mapper_parsing_exception`).
+    pub refuse_ids: HashSet<String>,
+    /// alias → index, from index creation bodies.
+    pub aliases: BTreeMap<String, String>,
     pub bulk_requests: u64,
 }
 
@@ -128,13 +132,19 @@ fn bulk(s: &mut EsState, body: &str) -> Response {
                 "bad NDJSON line",
             );
         };
-        let Some(meta) = action.get("index") else {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "illegal_argument_exception",
-                "only index actions are expected",
-            );
+        // `index` puts the document; `update` merges `doc` into it (`doc_as_upsert`: or puts it).
+        let (meta, update) = match (action.get("index"), action.get("update")) {
+            (Some(m), _) => (m, false),
+            (None, Some(m)) => (m, true),
+            _ => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "illegal_argument_exception",
+                    "only index and update actions are expected",
+                )
+            }
         };
+        let kind = if update { "update" } else { "index" };
         let index = meta["_index"].as_str().unwrap_or("").to_string();
         let id = meta["_id"].as_str().unwrap_or("").to_string();
         s.received.push((index.clone(), id.clone()));
@@ -144,20 +154,49 @@ fn bulk(s: &mut EsState, body: &str) -> Response {
             .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64));
         if s.throttle_every > 0 && hash % s.throttle_every == 0 && s.throttled.insert(key.clone()) {
             errors = true;
-            items.push(json!({"index": {"_index": index, "_id": id, "status": 429,
+            items.push(json!({kind: {"_index": index, "_id": id, "status": 429,
                 "error": {"type": "es_rejected_execution_exception", "reason": "rejected execution of coordinating operation"}}}));
             continue;
         }
+        if s.refuse_ids.contains(&id) {
+            errors = true;
+            items.push(json!({kind: {"_index": index, "_id": id, "status": 400,
+                "error": {"type": "mapper_parsing_exception", "reason": "refused by the test"}}}));
+            continue;
+        }
+        let doc = if update {
+            let patch = doc["doc"].clone();
+            match (s.docs.get(&key), doc["doc_as_upsert"].as_bool()) {
+                (Some(old), _) => {
+                    let mut merged = old.clone();
+                    if let (Some(m), Some(p)) = (merged.as_object_mut(), patch.as_object()) {
+                        for (k, v) in p {
+                            m.insert(k.clone(), v.clone());
+                        }
+                    }
+                    merged
+                }
+                (None, Some(true)) => patch,
+                (None, _) => {
+                    errors = true;
+                    items.push(json!({kind: {"_index": index, "_id": id, "status": 404,
+                        "error": {"type": "document_missing_exception", "reason": "document missing"}}}));
+                    continue;
+                }
+            }
+        } else {
+            doc
+        };
         let props = s.indices.entry(index.clone()).or_default().clone();
         if let Some(reason) = mapping_error(&props, &doc) {
             errors = true;
-            items.push(json!({"index": {"_index": index, "_id": id, "status": 400,
+            items.push(json!({kind: {"_index": index, "_id": id, "status": 400,
                 "error": {"type": "mapper_parsing_exception", "reason": reason}}}));
             continue;
         }
         let existed = s.docs.insert(key, doc).is_some();
         items.push(
-            json!({"index": {"_index": index, "_id": id, "status": if existed { 200 } else { 201 },
+            json!({kind: {"_index": index, "_id": id, "status": if existed { 200 } else { 201 },
             "result": if existed { "updated" } else { "created" }}}),
         );
     }
@@ -197,6 +236,9 @@ async fn handle(State(state): State<Arc<Mutex<EsState>>>, req: Request) -> Respo
                 .as_object()
                 .cloned()
                 .unwrap_or_default();
+            for alias in v["aliases"].as_object().into_iter().flat_map(|a| a.keys()) {
+                s.aliases.insert(alias.clone(), index.to_string());
+            }
             s.indices.insert(index.to_string(), props);
             Json(json!({"acknowledged": true, "index": index})).into_response()
         }

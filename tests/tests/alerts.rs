@@ -2,6 +2,7 @@
 //! alerts by a worker (Postgres + Redis), searched and acted on through the API; builders at
 //! once; Redis down and restarted (a private redis-server of the test's own).
 use bkdata_alert::store::{self, Cache};
+use bkdata_tests::fake_es::FakeEs;
 use bkdata_tests::*;
 use diesel::prelude::*;
 use serde_json::{json, Value};
@@ -650,4 +651,88 @@ async fn events_published_on_the_bus_build_alerts() {
         .await;
     assert_eq!(all["total"], 1, "only the good event built: {all}");
     srv.cleanup_bus().await;
+}
+
+/// With an `es` cluster named for alerts, alerts are upserted into `write_{day}_bkfta_alert`
+/// (with its read alias) and events indexed into `write_{day}_bkfta_event`; 429s are retried
+/// and a document refused for good is kept with why. Tested against the documented bulk
+/// protocol (an Elasticsearch stand-in: ES cannot be installed here).
+#[tokio::test(flavor = "multi_thread")]
+async fn alert_and_event_documents_reach_elasticsearch() {
+    let es = FakeEs::start().await;
+    es.state.lock().unwrap().throttle_every = 3;
+    let srv = TestServer::start().await;
+    srv.bk_ok(
+        reqwest::Method::POST,
+        "/v3/storekit/clusters/",
+        Some(json!({"cluster_name": "alert-es", "cluster_type": "es",
+            "connection_info": {"host": "127.0.0.1", "port": es.port}})),
+    )
+    .await;
+    let _worker = srv.worker(&[
+        ("BKDATA_ALERT_REDIS_PREFIX", &prefix()),
+        ("BKDATA_ALERT_POLL_MS", "200"),
+        ("BKDATA_ALERT_ES_CLUSTER", "alert-es"),
+    ]);
+    let now = chrono::Utc::now().timestamp();
+    let events: Vec<Value> = (0..20)
+        .map(|i| {
+            event(
+                i % 10,
+                2,
+                "ABNORMAL",
+                now - 100 + (i as i64),
+                &format!("n{i}"),
+            )
+        })
+        .collect();
+    let refused = bkdata_alert::event::clean(&events[19], now).unwrap().id;
+    es.state.lock().unwrap().refuse_ids.insert(refused.clone());
+    let v = srv
+        .bk_ok(
+            reqwest::Method::POST,
+            "/v3/alert/events/",
+            Some(json!({"events": events})),
+        )
+        .await;
+    assert_eq!(v["event_ids"][19], refused.as_str());
+    eventually(WAIT, "the outbox to drain", || async {
+        use bkdata_models::schema::alert_es_outbox as ob;
+        let n: i64 = ob::table.count().get_result(&mut srv.db.conn()).unwrap();
+        (pending(&srv.db) == 0 && n == 0).then_some(())
+    })
+    .await;
+    let day = chrono::DateTime::from_timestamp(now, 0)
+        .unwrap()
+        .format("%Y%m%d")
+        .to_string();
+    let alerts = es.docs_in(&format!("write_{day}_bkfta_alert"));
+    assert_eq!(alerts.len(), 10, "one document per alert");
+    assert!(
+        alerts.iter().all(|a| a["event_count"] == 2),
+        "upserted to the latest: {alerts:?}"
+    );
+    let events = es.docs_in(&format!("write_{day}_bkfta_event"));
+    assert_eq!(events.len(), 19, "every event but the refused one");
+    let s = es.state.lock().unwrap();
+    assert_eq!(
+        s.aliases.get(&format!("bkfta_alert_{day}_read")),
+        Some(&format!("write_{day}_bkfta_alert"))
+    );
+    assert!(
+        !s.throttled.is_empty(),
+        "some items were answered 429 and retried"
+    );
+    drop(s);
+    use bkdata_models::schema::alert_es_rejected as rj;
+    let rejected: Vec<(String, String)> = rj::table
+        .select((rj::doc_id, rj::error))
+        .load(&mut srv.db.conn())
+        .unwrap();
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert_eq!(rejected[0].0, refused);
+    assert!(
+        rejected[0].1.contains("mapper_parsing_exception"),
+        "{rejected:?}"
+    );
 }

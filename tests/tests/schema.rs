@@ -136,6 +136,16 @@ fn schema_matches_migrations() {
         "alert_logs",
         alert_logs::table.select(alert_logs::all_columns),
     );
+    check(
+        c,
+        "alert_es_outbox",
+        alert_es_outbox::table.select(alert_es_outbox::all_columns),
+    );
+    check(
+        c,
+        "alert_es_rejected",
+        alert_es_rejected::table.select(alert_es_rejected::all_columns),
+    );
     // No table is left out.
     let tables: Vec<Col> = diesel::sql_query(
         "SELECT table_name::text AS column_name FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> '__diesel_schema_migrations'",
@@ -170,6 +180,8 @@ fn schema_matches_migrations() {
         "alert_events",
         "alerts",
         "alert_logs",
+        "alert_es_outbox",
+        "alert_es_rejected",
     ];
     checked.sort();
     assert_eq!(names, checked, "every table is checked above");

@@ -24,6 +24,8 @@ pub struct AlertConfig {
     pub redis_url: Option<String>,
     /// bk-monitor's key prefix `{APP_CODE}.{ee|ce}[ENV]`.
     pub redis_prefix: String,
+    /// The `es` storage cluster alert and event documents go to (none: no documents).
+    pub es_cluster: Option<String>,
 }
 
 impl AlertConfig {
@@ -33,6 +35,7 @@ impl AlertConfig {
             redis_url: Some(env("REDIS_URL").unwrap_or_else(|| "redis://127.0.0.1:6379".into())),
             redis_prefix: env("BKDATA_ALERT_REDIS_PREFIX")
                 .unwrap_or_else(|| "bkmonitorv3.ee".into()),
+            es_cluster: env("BKDATA_ALERT_ES_CLUSTER"),
         }
     }
 }
@@ -40,16 +43,19 @@ impl AlertConfig {
 pub struct BuildJob {
     pool: PgPool,
     cache: Arc<Mutex<Cache>>,
+    es_cluster: Option<String>,
+    es: Arc<tokio::sync::Mutex<Option<crate::es::EsWriter>>>,
 }
 
 impl BuildJob {
     pub fn new(pool: PgPool, config: &AlertConfig) -> Self {
+        let mut cache = Cache::new(config.redis_url.as_deref(), &config.redis_prefix);
+        cache.es_outbox = config.es_cluster.is_some();
         BuildJob {
             pool,
-            cache: Arc::new(Mutex::new(Cache::new(
-                config.redis_url.as_deref(),
-                &config.redis_prefix,
-            ))),
+            cache: Arc::new(Mutex::new(cache)),
+            es_cluster: config.es_cluster.clone(),
+            es: Arc::default(),
         }
     }
 }
@@ -76,11 +82,39 @@ pub fn drain(pool: &PgPool, cache: &Mutex<Cache>) -> Result<usize, String> {
 impl JobHandler for BuildJob {
     fn run(&self, _ctx: JobContext) -> BoxFuture<'static, Result<(), String>> {
         let (pool, cache) = (self.pool.clone(), self.cache.clone());
+        let (cluster, es) = (self.es_cluster.clone(), self.es.clone());
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || drain(&pool, &cache))
+            let p = pool.clone();
+            tokio::task::spawn_blocking(move || drain(&p, &cache))
                 .await
-                .map_err(|e| e.to_string())?
-                .map(|_| ())
+                .map_err(|e| e.to_string())??;
+            if let Some(name) = cluster {
+                // Documents wait in the outbox while ES is away; the build itself is done.
+                if let Err(e) = flush_es(&pool, &name, &es).await {
+                    log::warn!("alert documents to es cluster {name}: {e}; they stay queued");
+                }
+            }
+            Ok(())
         })
+    }
+}
+
+/// Send the queued alert and event documents to the cluster, until the queue is empty.
+async fn flush_es(
+    pool: &PgPool,
+    cluster: &str,
+    es: &tokio::sync::Mutex<Option<crate::es::EsWriter>>,
+) -> Result<(), String> {
+    let mut guard = es.lock().await;
+    if guard.is_none() {
+        let mut c = pool.get().map_err(|e| e.to_string())?;
+        *guard = Some(crate::es::EsWriter::for_cluster(&mut c, cluster)?);
+    }
+    let writer = guard.as_mut().ok_or("no es writer")?;
+    loop {
+        let f = writer.flush(pool, 2_000).await?;
+        if f.written + f.refused < 2_000 {
+            return Ok(());
+        }
     }
 }

@@ -116,6 +116,9 @@ pub struct Cache {
     /// The highest seq Postgres has seen: a Redis counter below it (Redis restarted, it keeps
     /// nothing on disk) is raised before use, so ids never repeat.
     floor: Option<i64>,
+    /// Queue the documents of what a pass writes for Elasticsearch (an `es` cluster is
+    /// configured for alerts).
+    pub es_outbox: bool,
 }
 
 pub const CONTENT_TTL: u64 = 2 * 3600;
@@ -128,6 +131,7 @@ impl Cache {
             conn: None,
             prefix: prefix.to_string(),
             floor: None,
+            es_outbox: false,
         }
     }
 
@@ -432,6 +436,23 @@ pub fn build_batch(
             diesel::insert_into(lg::table)
                 .values(chunk.to_vec())
                 .execute(conn)?;
+        }
+        if cache.es_outbox {
+            use bkdata_models::schema::alert_es_outbox as ob;
+            let docs: Vec<_> = alerts
+                .iter()
+                .map(|a| (ob::kind.eq("alert"), ob::doc_id.eq(a.id.clone())))
+                .chain(
+                    ids.iter()
+                        .map(|id| (ob::kind.eq("event"), ob::doc_id.eq(id.clone()))),
+                )
+                .collect();
+            for chunk in docs.chunks(2000) {
+                diesel::insert_into(ob::table)
+                    .values(chunk.to_vec())
+                    .on_conflict_do_nothing()
+                    .execute(conn)?;
+            }
         }
         Ok(alerts)
     })?;

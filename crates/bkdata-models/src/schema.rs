@@ -430,6 +430,26 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    alert_es_outbox (kind, doc_id) {
+        kind -> Text,
+        doc_id -> Text,
+        queued_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    alert_es_rejected (id) {
+        id -> Int8,
+        kind -> Text,
+        doc_id -> Text,
+        index_name -> Text,
+        error -> Text,
+        document -> Jsonb,
+        rejected_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(cleans -> result_tables (processing_id));
 diesel::joinable!(alert_logs -> alerts (alert_id));
 diesel::joinable!(flows -> projects (project_id));
@@ -467,4 +487,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     alert_events,
     alerts,
     alert_logs,
+    alert_es_outbox,
+    alert_es_rejected,
 );

@@ -1,0 +1,1 @@
+DROP TABLE alert_es_rejected; DROP TABLE alert_es_outbox;
