@@ -57,3 +57,8 @@ $BIN/bkdata-bench query --rows "${QUERY_ROWS:-10000000}"
 
 echo "== seed 002's schema workflow on a generated 200-table business schema"
 $BIN/bkdata-bench training --tables "${TRAINING_TABLES:-200}" --rows "${TRAINING_ROWS:-200}"
+
+echo "== alerts: events -> builder -> Postgres + Redis with 5,000 open alerts; then the same load to Prometheus Alertmanager"
+command -v prometheus-alertmanager >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus-alertmanager >/dev/null; }
+$BIN/bkdata-bench alerts --open 5000 --events "${ALERT_EVENTS:-200000}"
+$BIN/bkdata-bench alertmanager --open 5000 --events "${ALERT_EVENTS:-200000}"

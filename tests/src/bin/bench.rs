@@ -704,9 +704,15 @@ fn alerts() -> anyhow::Result<()> {
                    "bk_biz_id": 2, "severity": 2, "time": t0 + n as i64,
                    "tags": [{"key": "host", "value": format!("h{target}")}, {"key": "region", "value": "gz"}]})
         };
+        // Whether any event is unbuilt: one probe of the partial index (a count would scan
+        // the growing table and compete with the builder for the same two cores).
         let pending = |db: &bkdata_tests::TestDb| -> i64 {
-            use bkdata_models::schema::alert_events as ev;
-            ev::table.filter(ev::outcome.is_null()).count().get_result(&mut db.conn()).unwrap_or(-1)
+            diesel::select(diesel::dsl::exists(
+                bkdata_models::schema::alert_events::table
+                    .filter(bkdata_models::schema::alert_events::outcome.is_null()),
+            ))
+            .get_result::<bool>(&mut db.conn())
+            .map_or(-1, i64::from)
         };
         let post = |events: Vec<Value>| {
             let (client, url, auth) = (srv.client.clone(), srv.url("/v3/alert/events/"), srv.auth_header());
@@ -751,7 +757,7 @@ fn alerts() -> anyhow::Result<()> {
         }
         let ingested = start.elapsed().as_secs_f64();
         while pending(&srv.db) != 0 {
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
         let built = start.elapsed().as_secs_f64();
         println!(
@@ -761,6 +767,106 @@ fn alerts() -> anyhow::Result<()> {
         );
         Ok(())
     })
+}
+
+/// The same load as `alerts`, posted to Prometheus Alertmanager (Debian's
+/// `prometheus-alertmanager`, on loopback, a null receiver): `--open` distinct alerts first,
+/// then `--events` repeats of them (Alertmanager deduplicates by label set, as the builder does
+/// by `dedupe_md5`), `POST /api/v2/alerts` in batches of `--batch` from `--conns` clients.
+fn alertmanager() -> anyhow::Result<()> {
+    let open = arg("--open", 5_000);
+    let total = arg("--events", 200_000);
+    let batch = arg("--batch", 2_000);
+    let conns = arg("--conns", 4).max(1);
+    let bin = ["/usr/bin/prometheus-alertmanager", "/usr/bin/alertmanager"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .ok_or_else(|| anyhow::anyhow!("Alertmanager is not installed: apt-get install prometheus-alertmanager (scripts/bench.sh does)"))?;
+    let dir = TempDir::new("am");
+    std::fs::write(
+        dir.path().join("am.yml"),
+        "route:\n  receiver: none\n  group_by: ['...']\nreceivers:\n  - name: none\n",
+    )?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let mut child = std::process::Command::new(bin)
+        .arg(format!(
+            "--config.file={}",
+            dir.path().join("am.yml").display()
+        ))
+        .arg(format!("--storage.path={}", dir.path().display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--cluster.listen-address=")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let result = rt.block_on(async move {
+        let client = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{port}/api/v2");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while client.get(format!("{base}/status")).send().await.is_err() {
+            anyhow::ensure!(Instant::now() < deadline, "alertmanager did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let t0 = chrono::Utc::now() - chrono::Duration::hours(1);
+        let alert = |target: usize, n: usize| {
+            json!({"labels": {"alertname": "cpu usage high", "instance": format!("10.{}.{}.{}", target / 65536, (target / 256) % 256, target % 256),
+                              "host": format!("h{target}"), "region": "gz", "severity": "warning", "bk_biz_id": "2"},
+                   "annotations": {"event_id": format!("{target}-{n}")},
+                   "startsAt": (t0 + chrono::Duration::seconds(n as i64)).to_rfc3339()})
+        };
+        let post = |alerts: Vec<Value>| {
+            let (client, url) = (client.clone(), format!("{base}/alerts"));
+            async move {
+                match client.post(url).json(&alerts).send().await {
+                    Ok(r) if r.status().is_success() => {}
+                    Ok(r) => eprintln!("alertmanager answered {}", r.status()),
+                    Err(e) => eprintln!("alertmanager failed: {e}"),
+                }
+            }
+        };
+        for chunk in (0..open).collect::<Vec<_>>().chunks(batch) {
+            post(chunk.iter().map(|t| alert(*t, 0)).collect()).await;
+        }
+        println!(
+            "alertmanager: {open} alerts open; {total} repeats over them in batches of {batch} from {conns} HTTP clients (POST /api/v2/alerts, loopback); {} cores shared",
+            num_cpus()
+        );
+        let start = Instant::now();
+        let (mut sent, mut n) = (0usize, 1usize);
+        while sent < total {
+            let mut tasks = Vec::new();
+            for _ in 0..conns {
+                if sent >= total {
+                    break;
+                }
+                let k = batch.min(total - sent);
+                let alerts: Vec<Value> = (0..k).map(|j| alert((sent + j) % open, n)).collect();
+                sent += k;
+                tasks.push(tokio::spawn(post(alerts)));
+            }
+            for t in tasks {
+                t.await?;
+            }
+            n += 1;
+        }
+        let secs = start.elapsed().as_secs_f64();
+        let groups: Value = client.get(format!("{base}/alerts")).send().await?.json().await?;
+        println!(
+            "  {total} alerts accepted in {secs:.1} s: {:.0} alerts/s (deduplicated into {} alerts; Alertmanager keeps them in memory, no database)",
+            total as f64 / secs,
+            groups.as_array().map_or(0, Vec::len)
+        );
+        Ok(())
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    result
 }
 
 // Records are many small allocations; mimalloc serves them markedly faster than glibc's malloc.
@@ -776,8 +882,9 @@ fn main() -> anyhow::Result<()> {
         Some("query") => query(),
         Some("training") => training(),
         Some("alerts") => alerts(),
+        Some("alertmanager") => alertmanager(),
         _ => {
-            eprintln!("usage: bkdata-bench queue [--jobs N] | latency [--samples N] | e2e [--secs S] [--rate R] [--conns C] [--batch B] | flow [--secs S] [--rate R] [--keys K] [--freq F] [--wait W] | query [--rows N] [--runs N] | training [--tables N] [--rows N] | alerts [--open N] [--events N] [--batch B] [--conns C]");
+            eprintln!("usage: bkdata-bench queue [--jobs N] | latency [--samples N] | e2e [--secs S] [--rate R] [--conns C] [--batch B] | flow [--secs S] [--rate R] [--keys K] [--freq F] [--wait W] | query [--rows N] [--runs N] | training [--tables N] [--rows N] | alerts [--open N] [--events N] [--batch B] [--conns C] | alertmanager [same]");
             std::process::exit(2)
         }
     }
