@@ -147,15 +147,7 @@ async fn close(
     Path(id): Path<String>,
     bytes: Bytes,
 ) -> BkResult {
-    let m = message(&bytes)?;
-    ok_as(
-        adb(&st, move |conn| {
-            let a = api::close(conn, &c.app_code, &id, &c.username, &m, now())?;
-            job::schedule(conn)?;
-            Ok(a)
-        })
-        .await?,
-    )
+    act(st, c, id, api::Action::Close, &bytes).await
 }
 
 async fn ack(
@@ -164,10 +156,15 @@ async fn ack(
     Path(id): Path<String>,
     bytes: Bytes,
 ) -> BkResult {
-    let m = message(&bytes)?;
+    act(st, c, id, api::Action::Ack, &bytes).await
+}
+
+/// An operator's action (`{message}`), recorded with the caller's username.
+async fn act(st: AppState, c: Caller, id: String, action: api::Action, bytes: &Bytes) -> BkResult {
+    let m = message(bytes)?;
     ok_as(
         adb(&st, move |conn| {
-            let a = api::ack(conn, &c.app_code, &id, &c.username, &m, now())?;
+            let a = api::act(conn, &c.app_code, &id, action, &c.username, &m, now())?;
             job::schedule(conn)?;
             Ok(a)
         })

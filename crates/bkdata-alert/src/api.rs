@@ -227,81 +227,74 @@ pub fn logs(conn: &mut PgConnection, app: &str, id: &str) -> Result<Vec<LogView>
         .load(conn)?)
 }
 
-/// Close an open alert by hand.
-pub fn close(
-    conn: &mut PgConnection,
-    app: &str,
-    id: &str,
-    operator: &str,
-    message: &str,
-    now: i64,
-) -> Result<Alert, AlertError> {
-    conn.transaction(|conn| {
-        let a = get(conn, app, id)?;
-        if a.status != ABNORMAL {
-            return Err(AlertError::field(
-                "status",
-                format!(
-                    "alert {id} is {}, not ABNORMAL: only an open alert can be closed",
-                    a.status
-                ),
-            ));
-        }
-        diesel::update(al::table.find(id))
-            .set((
-                al::status.eq(CLOSED),
-                al::end_time.eq(now),
-                al::next_status.eq(None::<String>),
-                al::next_status_time.eq(None::<i64>),
-                al::update_time.eq(now),
-                al::cache_dirty.eq(true),
-            ))
-            .execute(conn)?;
-        log(
-            conn,
-            id,
-            "CLOSE",
-            &format!("closed by {operator}: {message}"),
-            operator,
-            now,
-        )?;
-        get(conn, app, id)
-    })
+/// What an operator does to an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Close an open alert by hand.
+    Close,
+    /// Acknowledge an alert (it stays open).
+    Ack,
 }
 
-/// Acknowledge an alert (it stays open).
-pub fn ack(
+/// Do `action` to an alert, recording the operator and message in its log.
+pub fn act(
     conn: &mut PgConnection,
     app: &str,
     id: &str,
+    action: Action,
     operator: &str,
     message: &str,
     now: i64,
 ) -> Result<Alert, AlertError> {
     conn.transaction(|conn| {
         let a = get(conn, app, id)?;
-        if a.is_ack {
-            return Err(AlertError::field(
-                "is_ack",
-                format!(
-                    "alert {id} was acknowledged by {}",
-                    a.ack_operator.unwrap_or_default()
-                ),
-            ));
-        }
-        diesel::update(al::table.find(id))
-            .set((
-                al::is_ack.eq(true),
-                al::ack_operator.eq(operator),
-                al::update_time.eq(now),
-                al::cache_dirty.eq(true),
-            ))
+        let target = al::table.find(id);
+        let (op, done) = match action {
+            Action::Close => {
+                if a.status != ABNORMAL {
+                    return Err(AlertError::field(
+                        "status",
+                        format!(
+                            "alert {id} is {}, not ABNORMAL: only an open alert can be closed",
+                            a.status
+                        ),
+                    ));
+                }
+                diesel::update(target)
+                    .set((
+                        al::status.eq(CLOSED),
+                        al::end_time.eq(now),
+                        al::next_status.eq(None::<String>),
+                        al::next_status_time.eq(None::<i64>),
+                    ))
+                    .execute(conn)?;
+                ("CLOSE", "closed")
+            }
+            Action::Ack => {
+                if a.is_ack {
+                    return Err(AlertError::field(
+                        "is_ack",
+                        format!(
+                            "alert {id} was acknowledged by {}",
+                            a.ack_operator.unwrap_or_default()
+                        ),
+                    ));
+                }
+                diesel::update(target)
+                    .set((al::is_ack.eq(true), al::ack_operator.eq(operator)))
+                    .execute(conn)?;
+                ("ACK", "acknowledged")
+            }
+        };
+        // Redis learns of it at the next builder pass.
+        diesel::update(target)
+            .set((al::update_time.eq(now), al::cache_dirty.eq(true)))
             .execute(conn)?;
         log(
             conn,
             id,
-            "ACK",
-            &format!("acknowledged by {operator}: {message}"),
+            op,
+            &format!("{done} by {operator}: {message}"),
             operator,
             now,
         )?;

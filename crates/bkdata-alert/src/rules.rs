@@ -172,6 +172,25 @@ pub fn apply(
             time: now,
         })
     };
+    // A new alert from an ABNORMAL event, with its log and the event's outcome.
+    let mut create = |out: &mut Applied, e: &Event| {
+        let (id, seq) = new_id(now);
+        let n = from_event(app, e, id, seq, now);
+        log(
+            out,
+            &n,
+            "CREATE",
+            format!(
+                "created from event {} (severity {})",
+                e.event_id, e.severity
+            ),
+            Some(e),
+        );
+        out.created.push(n.id.clone());
+        out.outcomes
+            .push((e.id.clone(), Outcome::Created, Some(n.id.clone())));
+        n
+    };
     for e in events {
         let expired = e.time < now - EXPIRE_SECS || last_end.is_some_and(|end| e.time < end - 60);
         if expired {
@@ -199,22 +218,7 @@ pub fn apply(
                     );
                     last_end = a.end_time;
                     ended.push(a);
-                    let (id, seq) = new_id(now);
-                    let n = from_event(app, e, id, seq, now);
-                    log(
-                        &mut out,
-                        &n,
-                        "CREATE",
-                        format!(
-                            "created from event {} (severity {})",
-                            e.event_id, e.severity
-                        ),
-                        Some(e),
-                    );
-                    out.created.push(n.id.clone());
-                    out.outcomes
-                        .push((e.id.clone(), Outcome::Created, Some(n.id.clone())));
-                    open = Some(n);
+                    open = Some(create(&mut out, e));
                 } else if a.event_severity < e.severity {
                     out.outcomes
                         .push((e.id.clone(), Outcome::Dropped, Some(a.id.clone())));
@@ -267,24 +271,7 @@ pub fn apply(
                     }
                 }
             }
-            None if e.status == ABNORMAL => {
-                let (id, seq) = new_id(now);
-                let n = from_event(app, e, id, seq, now);
-                log(
-                    &mut out,
-                    &n,
-                    "CREATE",
-                    format!(
-                        "created from event {} (severity {})",
-                        e.event_id, e.severity
-                    ),
-                    Some(e),
-                );
-                out.created.push(n.id.clone());
-                out.outcomes
-                    .push((e.id.clone(), Outcome::Created, Some(n.id.clone())));
-                open = Some(n);
-            }
+            None if e.status == ABNORMAL => open = Some(create(&mut out, e)),
             None => out.outcomes.push((e.id.clone(), Outcome::NoAlert, None)),
         }
     }
