@@ -17,3 +17,12 @@ CREATE TABLE alert_es_rejected (
     document     JSONB NOT NULL,
     rejected_at  TIMESTAMPTZ NOT NULL DEFAULT now()
 );
+
+-- The alert path as a storage: a data storage of type `alert` ships a result table's rows into
+-- it as events (the built-in cluster `default-alert`).
+ALTER TABLE storage_clusters DROP CONSTRAINT storage_clusters_cluster_type_check;
+ALTER TABLE storage_clusters ADD CONSTRAINT storage_clusters_cluster_type_check
+    CHECK (cluster_type IN ('postgresql', 'mysql', 'tspider', 'redis', 'es', 'queue', 'alert'));
+ALTER TABLE data_storages DROP CONSTRAINT data_storages_storage_type_check;
+ALTER TABLE data_storages ADD CONSTRAINT data_storages_storage_type_check
+    CHECK (storage_type IN ('postgresql', 'mysql', 'tspider', 'redis', 'es', 'queue', 'alert'));

@@ -736,3 +736,77 @@ async fn alert_and_event_documents_reach_elasticsearch() {
         "{rejected:?}"
     );
 }
+
+/// A result table shipped to the data storage type `alert`: its rows become events, built
+/// into alerts (here: ERROR lines of a bklog clean, one alert per ip).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_result_table_shipped_to_the_alert_storage_raises_alerts() {
+    use bkdata_tests::seed000::{envelope_with, raw_and_clean};
+    let srv = nats_server().await;
+    let _worker = srv.worker(&[
+        ("BKDATA_ALERT_REDIS_PREFIX", &prefix()),
+        ("BKDATA_ALERT_POLL_MS", "200"),
+    ]);
+    let (raw, rt) = raw_and_clean(&srv, 2, "alert_src").await;
+    let d = srv
+        .bk_ok(
+            reqwest::Method::POST,
+            "/v3/databus/data_storages/",
+            Some(json!({"result_table_id": rt, "storage_type": "alert",
+                "storage_config": {"alert_name": "app log", "severity": 2, "target_field": "ip",
+                                   "target_type": "HOST", "dedupe_keys": ["tags.level"]}})),
+        )
+        .await;
+    assert_eq!(d["storage_cluster"], "default-alert", "{d}");
+    srv.bk_ok(
+        reqwest::Method::POST,
+        "/v3/databus/tasks/",
+        Some(json!({"result_table_id": rt})),
+    )
+    .await;
+    // 30 lines of now (events older than a day build nothing) over 30 ips; levels by i % 3.
+    let utc = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S").to_string();
+    let lines: String = (0..30u64)
+        .map(|i| envelope_with(i, &utc, "boom") + "\n")
+        .collect();
+    let (s, v) = srv.ingest(raw, lines).await;
+    assert_eq!(s, 200, "{v}");
+    let v = eventually(WAIT, "alerts from the rows", || async {
+        let v = srv
+            .bk_ok(
+                reqwest::Method::GET,
+                "/v3/alert/alerts/?page_size=100",
+                None,
+            )
+            .await;
+        (v["total"].as_i64() == Some(30)).then_some(v)
+    })
+    .await;
+    let a = &v["alerts"][0];
+    assert_eq!(
+        (a["alert_name"].as_str(), a["severity"].as_i64()),
+        (Some("app log"), Some(2)),
+        "{a}"
+    );
+    assert!(
+        a["event"]["target"].as_str().unwrap().starts_with("10.0."),
+        "{a}"
+    );
+    assert!(
+        a["dimensions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["key"] == "level"),
+        "{a}"
+    );
+    let t = srv
+        .bk_ok(
+            reqwest::Method::GET,
+            &format!("/v3/databus/tasks/{rt}/"),
+            None,
+        )
+        .await;
+    assert_eq!(t["storages"]["alert"]["rows_written"], 30, "{t}");
+    srv.cleanup_bus().await;
+}

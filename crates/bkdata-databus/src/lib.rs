@@ -2,6 +2,7 @@
 //! cleans and their result tables (`clean`) and their runtime (`runtime`), storage clusters
 //! (`storage`), data storages (`storages`), tasks (`tasks`) and the shippers that run them
 //! (`shipper`).
+pub mod alert_sink;
 pub mod clean;
 pub mod error;
 pub mod etl;

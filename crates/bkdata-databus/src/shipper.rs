@@ -141,7 +141,15 @@ impl ShipJob {
         let spec = storages::spec_of(&binding);
         let parser = RowParser::new(&spec);
         let opened = async {
-            let mut sink = storages::sink_for(&binding, &cluster, &spec).await?;
+            let mut sink = if binding.storage_type == "alert" {
+                ShipSink::Alert(crate::alert_sink::AlertSink::new(
+                    self.pool.clone(),
+                    &binding,
+                    &spec,
+                ))
+            } else {
+                ShipSink::Storage(storages::sink_for(&binding, &cluster, &spec).await?)
+            };
             sink.ensure().await?;
             let committed = sink.committed().await?;
             Ok::<_, bkdata_storage::StorageError>((sink, committed))
@@ -327,7 +335,7 @@ impl ExpireJob {
             ds::table
                 .inner_join(bkdata_models::schema::storage_clusters::table)
                 .filter(ds::expire_days.is_not_null())
-                .filter(ds::storage_type.ne_all(["queue", "redis"]))
+                .filter(ds::storage_type.ne_all(["queue", "redis", "alert"]))
                 .select((DataStorage::as_select(), StorageCluster::as_select()))
                 .load(conn)
         })
@@ -375,3 +383,38 @@ pub fn schedule_expire(conn: &mut PgConnection) -> QueryResult<bool> {
 
 /// Job types this module runs, for the worker to register.
 pub const JOB_TYPES: [&str; 2] = [SHIP_JOB, EXPIRE_JOB];
+
+/// Where a shipper writes: a storage driver, or the alert path.
+enum ShipSink {
+    Storage(bkdata_storage::Sink),
+    Alert(crate::alert_sink::AlertSink),
+}
+
+impl ShipSink {
+    async fn ensure(&mut self) -> Result<(), bkdata_storage::StorageError> {
+        match self {
+            ShipSink::Storage(s) => s.ensure().await,
+            ShipSink::Alert(_) => Ok(()),
+        }
+    }
+
+    /// The position written up to. The alert path's is the shipper's own count (its events are
+    /// in the platform's database, stored once whatever is replayed: ids from positions).
+    async fn committed(&mut self) -> Result<u64, bkdata_storage::StorageError> {
+        match self {
+            ShipSink::Storage(s) => s.committed().await,
+            ShipSink::Alert(a) => a.committed().await,
+        }
+    }
+
+    async fn write(
+        &mut self,
+        rows: &[Row],
+        last_seq: u64,
+    ) -> Result<bkdata_storage::WriteReport, bkdata_storage::StorageError> {
+        match self {
+            ShipSink::Storage(s) => s.write(rows, last_seq).await,
+            ShipSink::Alert(a) => a.write(rows).await,
+        }
+    }
+}

@@ -10,7 +10,15 @@ use bkdata_models::schema::storage_clusters as s;
 use diesel::prelude::*;
 use serde_json::{json, Map, Value};
 
-pub const CLUSTER_TYPES: [&str; 6] = ["postgresql", "mysql", "tspider", "redis", "es", "queue"];
+pub const CLUSTER_TYPES: [&str; 7] = [
+    "postgresql",
+    "mysql",
+    "tspider",
+    "redis",
+    "es",
+    "queue",
+    "alert",
+];
 pub const DEFAULT_POSTGRES: &str = "default-postgresql";
 const MASK: &str = "******";
 
@@ -68,7 +76,7 @@ fn connection(t: &str, v: Option<&Value>) -> Result<Map<String, Value>, DatabusE
                 format!("connection_info is not a JSON object: {e}"),
             )
         })?,
-        None | Some(Value::Null) if t == "queue" => Map::new(),
+        None | Some(Value::Null) if t == "queue" || t == "alert" => Map::new(),
         _ => {
             return Err(DatabusError::field(
                 "connection_info",
@@ -257,6 +265,19 @@ pub fn ensure_default_postgres(
             s::cluster_type.eq("postgresql"),
             s::connection.eq(Value::Object(postgres_connection(database_url))),
             s::description.eq("the platform's own PostgreSQL (created at start)"),
+            s::is_default.eq(true),
+            s::created_by.eq("bkdata"),
+            s::updated_by.eq("bkdata"),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)?;
+    // The alert path is a storage too: rows of a result table shipped there become events.
+    diesel::insert_into(s::table)
+        .values((
+            s::cluster_name.eq("default-alert"),
+            s::cluster_type.eq("alert"),
+            s::connection.eq(Value::Object(Map::new())),
+            s::description.eq("the platform's alert path: rows become events (created at start)"),
             s::is_default.eq(true),
             s::created_by.eq("bkdata"),
             s::updated_by.eq("bkdata"),

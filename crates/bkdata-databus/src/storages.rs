@@ -16,7 +16,15 @@ use diesel::prelude::*;
 use serde_json::{json, Value};
 
 /// Storage types a result table can be bound to (`queue` is its own stream).
-pub const STORAGE_TYPES: [&str; 6] = ["postgresql", "mysql", "tspider", "redis", "es", "queue"];
+pub const STORAGE_TYPES: [&str; 7] = [
+    "postgresql",
+    "mysql",
+    "tspider",
+    "redis",
+    "es",
+    "queue",
+    "alert",
+];
 /// Columns every clean row carries, added to each physical table.
 pub const TIME_COLUMNS: [(&str, &str); 3] = [
     ("dtEventTime", "string"),
@@ -82,6 +90,7 @@ fn physical_name(
             },
         ),
         None if storage_type == "queue" => crate::runtime::output_topic(&t.result_table_id),
+        None if storage_type == "alert" => crate::alert_sink::PHYSICAL.to_string(),
         None => bkdata_storage::default_physical_name(
             storage_type,
             &conn,
@@ -89,7 +98,7 @@ fn physical_name(
             t.bk_biz_id,
         ),
     };
-    if storage_type != "queue" {
+    if storage_type != "queue" && storage_type != "alert" {
         bkdata_storage::check_physical_name(storage_type, &name)
             .map_err(|m| DatabusError::field("physical_table_name", m))?;
     }
@@ -223,7 +232,7 @@ pub async fn create_physical(
     d: &DataStorage,
     cluster: &StorageCluster,
 ) -> Result<(), DatabusError> {
-    if d.storage_type == "queue" {
+    if d.storage_type == "queue" || d.storage_type == "alert" {
         return Ok(());
     }
     let mut sink = sink_for(d, cluster, &spec_of(d)).await?;

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 pub const SHIP_JOB: &str = "ship_run";
 /// What `storages` may name: the stream itself and each storage type.
-pub const TASK_STORAGES: [&str; 7] = [
+pub const TASK_STORAGES: [&str; 8] = [
     "kafka",
     "queue",
     "postgresql",
@@ -26,6 +26,7 @@ pub const TASK_STORAGES: [&str; 7] = [
     "tspider",
     "redis",
     "es",
+    "alert",
 ];
 
 fn is_stream(s: &str) -> bool {
