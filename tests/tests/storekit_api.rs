@@ -46,7 +46,8 @@ async fn clusters_with_hidden_secrets() {
 
     // Nothing anywhere shows the secret.
     let (_, all) = srv.bk(Method::GET, "/v3/storekit/clusters/", None).await;
-    assert_eq!(all["data"].as_array().unwrap().len(), 4);
+    // Those three, default-postgresql and default-alert (both created at start).
+    assert_eq!(all["data"].as_array().unwrap().len(), 5);
     assert!(!all.to_string().contains("hunter2"));
 
     // Update without the password, and with the mask sent back: the stored secret stays.
