@@ -947,3 +947,71 @@ async fn redis_and_queue_storage_nodes() {
     drop(_worker);
     srv.cleanup_bus().await;
 }
+
+/// An `alert_storage` node: the flow's output rows become alert events (the node's
+/// `alert_name` and `target_field`, the row's `severity`).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alert_storage_node_raises_alerts_from_the_flow_output() {
+    let srv = nats_server().await;
+    let _worker = srv.worker(&[
+        ("BKDATA_FLOW_IDLE_MS", "600000"),
+        ("BKDATA_ALERT_POLL_MS", "200"),
+    ]);
+    let database = unique("bkflow_");
+    let (project, raw) = prerequisites(&srv, &database).await;
+    source_running(&srv).await;
+    let mut nodes = pg_flow(
+        "memhigh",
+        json!({"window_type": "scroll", "count_freq": 60, "waiting_time": 0}),
+        "SELECT ip, max(mem_res) AS severity FROM 591_system_proc GROUP BY ip",
+    );
+    nodes[2] = json!({"id": 3, "bk_biz_id": 591, "node_type": "alert_storage", "name": "alerts",
+        "cluster": "default-alert", "alert_name": "memory high", "target_field": "ip",
+        "from_nodes": [{"id": 2, "from_result_table_ids": ["591_memhigh"]}]});
+    let flow = create_flow(&srv, project, nodes).await;
+    deploy(&srv, flow, "start", json!({})).await;
+    // Two minutes ago (a day-old event would build nothing); the next minute closes it.
+    let base = (chrono::Utc::now().timestamp_millis() / 60_000 - 2) * 60_000;
+    let row = |ms: i64, ip: &str, mem: i64| Proc {
+        time: base + ms,
+        ip: ip.into(),
+        pid: 1,
+        cpu: 1.0,
+        mem_pct: 1.0,
+        mem_res: mem,
+    };
+    ingest(
+        &srv,
+        raw,
+        &[
+            row(0, "10.9.0.1", 1),
+            row(1000, "10.9.0.2", 2),
+            row(61_000, "10.9.0.1", 1),
+        ],
+    )
+    .await;
+    let v = eventually(WAIT, "alerts from the flow", || async {
+        let v = srv
+            .bk_ok(Method::GET, "/v3/alert/alerts/?ordering=severity", None)
+            .await;
+        (v["total"] == 2).then_some(v)
+    })
+    .await;
+    let got: Vec<(String, i64)> = v["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["event"]["target"].as_str().unwrap().to_string(),
+                a["severity"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [("10.9.0.1".to_string(), 1), ("10.9.0.2".to_string(), 2)]
+    );
+    assert_eq!(v["alerts"][0]["alert_name"], "memory high");
+    srv.cleanup_bus().await;
+}

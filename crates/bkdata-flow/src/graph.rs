@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 pub const SOURCE_TYPES: [&str; 1] = ["stream_source"];
 pub const PROCESSING_TYPES: [&str; 1] = ["realtime"];
 /// Storage node types and the cluster type each writes to.
-pub const STORAGE_TYPES: [(&str, &str); 7] = [
+pub const STORAGE_TYPES: [(&str, &str); 8] = [
     ("tspider_storage", "tspider"),
     ("mysql_storage", "mysql"),
     ("postgresql_storage", "postgresql"),
@@ -21,6 +21,8 @@ pub const STORAGE_TYPES: [(&str, &str); 7] = [
     ("elastic_storage", "es"),
     ("queue_storage", "queue"),
     ("tredis_storage", "redis"),
+    // This platform's: the input's rows become alert events (cluster `default-alert`).
+    ("alert_storage", "alert"),
 ];
 
 /// A node as sent: the common fields, the rest kept as the node's config.

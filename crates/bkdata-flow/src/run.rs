@@ -414,6 +414,21 @@ impl DeployJob {
         if let Some(keys) = n.config.get("keys").filter(|k| k.is_array()) {
             body.storage_config = Some(json!({"key_fields": keys}));
         }
+        if n.node_type == "alert_storage" {
+            // The node's event settings are the storage's (see bkdata_databus::alert_sink).
+            let keys = [
+                "alert_name",
+                "severity",
+                "target_type",
+                "target_field",
+                "dedupe_keys",
+            ];
+            let cfg: serde_json::Map<String, Value> = keys
+                .iter()
+                .filter_map(|k| n.config.get(*k).map(|v| (k.to_string(), v.clone())))
+                .collect();
+            body.storage_config = Some(Value::Object(cfg));
+        }
         let (caller, node_id) = (caller.clone(), n.node_id);
         let prepared = db(&self.pool, move |c| -> Result<_, String> {
             let ty: String = sc::table
