@@ -61,9 +61,18 @@ pub struct Flushed {
     pub refused: usize,
 }
 
-fn db<T>(pool: &PgPool, f: impl FnOnce(&mut PgConnection) -> QueryResult<T>) -> Result<T, String> {
-    let mut c = pool.get().map_err(|e| e.to_string())?;
-    f(&mut c).map_err(|e| e.to_string())
+/// A database call on the blocking pool (the writer runs on the worker's async runtime).
+async fn db<T: Send + 'static>(
+    pool: &PgPool,
+    f: impl FnOnce(&mut PgConnection) -> QueryResult<T> + Send + 'static,
+) -> Result<T, String> {
+    let pool = pool.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut c = pool.get().map_err(|e| e.to_string())?;
+        f(&mut c).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())?
 }
 
 impl EsWriter {
@@ -115,13 +124,14 @@ impl EsWriter {
 
     /// Send up to `limit` queued documents; answers what ES took and refused.
     pub async fn flush(&mut self, pool: &PgPool, limit: i64) -> Result<Flushed, String> {
-        let queued: Vec<(String, String)> = db(pool, |c| {
+        let queued: Vec<(String, String)> = db(pool, move |c| {
             ob::table
                 .order(ob::queued_at)
                 .limit(limit)
                 .select((ob::kind, ob::doc_id))
                 .load(c)
-        })?;
+        })
+        .await?;
         if queued.is_empty() {
             return Ok(Flushed::default());
         }
@@ -135,18 +145,22 @@ impl EsWriter {
             .filter(|q| q.0 == "event")
             .map(|q| q.1.clone())
             .collect();
-        let alerts: Vec<Alert> = db(pool, |c| {
+        let ids = alert_ids.clone();
+        let alerts: Vec<Alert> = db(pool, move |c| {
             al::table
-                .filter(al::id.eq_any(&alert_ids))
+                .filter(al::id.eq_any(ids))
                 .select(Alert::as_select())
                 .load(c)
-        })?;
-        let events: Vec<(String, Value)> = db(pool, |c| {
+        })
+        .await?;
+        let ids = event_ids.clone();
+        let events: Vec<(String, Value)> = db(pool, move |c| {
             ev::table
-                .filter(ev::id.eq_any(&event_ids))
+                .filter(ev::id.eq_any(ids))
                 .select((ev::id, ev::doc))
                 .load(c)
-        })?;
+        })
+        .await?;
         // (kind, id, index, action line, document line)
         let mut docs: Vec<(&str, String, String, String, String)> = Vec::new();
         for a in &alerts {
@@ -198,7 +212,7 @@ impl EsWriter {
         let n_refused = refused.len();
         // Everything sent is settled: taken, or refused and kept with why. Documents queued
         // but gone from Postgres (deleted) leave the queue too.
-        db(pool, |c| {
+        db(pool, move |c| {
             c.transaction(|c| {
                 if !refused.is_empty() {
                     diesel::insert_into(rj::table).values(refused).execute(c)?;
@@ -213,7 +227,8 @@ impl EsWriter {
                 }
                 Ok(())
             })
-        })?;
+        })
+        .await?;
         Ok(Flushed {
             written: report.written,
             refused: n_refused,

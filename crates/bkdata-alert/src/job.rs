@@ -107,8 +107,14 @@ async fn flush_es(
 ) -> Result<(), String> {
     let mut guard = es.lock().await;
     if guard.is_none() {
-        let mut c = pool.get().map_err(|e| e.to_string())?;
-        *guard = Some(crate::es::EsWriter::for_cluster(&mut c, cluster)?);
+        let (pool, cluster) = (pool.clone(), cluster.to_string());
+        let w = tokio::task::spawn_blocking(move || {
+            let mut c = pool.get().map_err(|e| e.to_string())?;
+            crate::es::EsWriter::for_cluster(&mut c, &cluster)
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        *guard = Some(w);
     }
     let writer = guard.as_mut().ok_or("no es writer")?;
     loop {
