@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The demo: start the services, migrate, start bkdata-server and one bkdata-worker, create an
-# app, create and execute a data pipeline task through the API, wait for the worker to finish
-# it, print its status and where to look. Server and worker keep running in the background;
+# The demo: start the services, migrate, create the highway business database, start
+# bkdata-server and one bkdata-worker, create an app, run seed 002's schema workflow through the
+# API and search its training store, then a databus chain, a flow with the query API, and two
+# alert events built into alerts; print where to look. Server and worker keep running in the background;
 # `scripts/demo.sh stop` stops them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -149,6 +150,21 @@ curl -sS -X POST "$BASE/v3/dataquery/query/" -H "$AUTH" -d "$Q" | jq -c '{select
 curl -sS "$BASE/v3/dataflow/flow/flows/$FLOW/graph/" -H "$AUTH" | jq -c '.data.nodes[1] | {status, runtime}'
 curl -sS -X POST "$BASE/v3/dataflow/flow/flows/$FLOW/stop/" -H "$AUTH" -d '{}' >/dev/null
 curl -sS -X DELETE "$BASE/v3/databus/tasks/$RT/" -H "$AUTH" >/dev/null
+
+echo
+echo "== alerts: two events for one host (the second more severe), built by the worker"
+NOWS=$(date +%s)
+curl -sS -X POST "$BASE/v3/alert/events/" -H "$AUTH" -d "{\"events\": [
+  {\"event_id\": \"demo-$NOWS-1\", \"plugin_id\": \"demo\", \"alert_name\": \"CPU使用率过高\", \"severity\": 2, \"target_type\": \"HOST\", \"target\": \"10.0.0.1\", \"bk_biz_id\": 2, \"time\": $((NOWS - 60))},
+  {\"event_id\": \"demo-$NOWS-2\", \"plugin_id\": \"demo\", \"alert_name\": \"CPU使用率过高\", \"severity\": 1, \"target_type\": \"HOST\", \"target\": \"10.0.0.1\", \"bk_biz_id\": 2, \"time\": $NOWS}]}" \
+  | jq -c '{result, accepted: .data.accepted, rejected: .data.rejected}'
+for _ in $(seq 1 100); do
+  N=$(curl -sS "$BASE/v3/alert/alerts/?query=CPU&status=ABNORMAL,CLOSED" -H "$AUTH" | jq -r '.data.total')
+  [ "$N" -ge 2 ] && break
+  sleep 0.2
+done
+curl -sS "$BASE/v3/alert/alerts/?query=CPU&status=ABNORMAL,CLOSED&ordering=id" -H "$AUTH" \
+  | jq -c '.data.alerts[] | {id, status, severity, begin_time}'
 
 cat <<MSG
 
