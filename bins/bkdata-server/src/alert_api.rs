@@ -1,7 +1,7 @@
 //! The alert path's API (`/v3/alert/…`, BKData envelope): event ingest, alert search, an
 //! alert's events and logs, close and acknowledge.
 use crate::error::ApiError;
-use crate::request::{bk_body, ok, ok_as, BkResult};
+use crate::request::{bk_body, db, ok, ok_as, BkResult};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -10,7 +10,6 @@ use axum::{Extension, Router};
 use bkdata_alert::store::AlertError;
 use bkdata_alert::{api, job, store};
 use bkdata_models::auth::Caller;
-use bkdata_models::PgConn;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -23,25 +22,6 @@ pub fn routes() -> Router<AppState> {
         .route("/v3/alert/alerts/{id}/logs/", get(logs))
         .route("/v3/alert/alerts/{id}/close/", post(close))
         .route("/v3/alert/alerts/{id}/ack/", post(ack))
-}
-
-/// Run an alert call on the blocking pool.
-async fn adb<T: Send + 'static>(
-    st: &AppState,
-    f: impl FnOnce(&mut PgConn) -> Result<T, AlertError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let pool = st.pool.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = pool.get().map_err(|e| {
-            ApiError::from(bkdata_databus::DatabusError::Unavailable {
-                message: format!("database unavailable: {e}"),
-                details: json!({}),
-            })
-        })?;
-        f(&mut conn).map_err(ApiError::from)
-    })
-    .await
-    .map_err(|e| ApiError::from(e).bkdata("1500500"))?
 }
 
 fn now() -> i64 {
@@ -81,12 +61,12 @@ async fn ingest(
     };
     let max = st.config.alert_max_events;
     let app = c.app_code.clone();
-    let report = adb(&st, move |conn| {
+    let report = db(&st, move |conn| {
         let r = store::ingest(conn, &app, &events, max, now())?;
         if r.accepted > 0 {
             job::schedule(conn)?;
         }
-        Ok(r)
+        Ok::<_, AlertError>(r)
     })
     .await?;
     ok_as(report)
@@ -97,7 +77,7 @@ async fn search(
     Extension(c): Extension<Caller>,
     Query(q): Query<api::Search>,
 ) -> BkResult {
-    ok_as(adb(&st, move |conn| api::search(conn, &c.app_code, &q)).await?)
+    ok_as(db(&st, move |conn| api::search(conn, &c.app_code, &q)).await?)
 }
 
 async fn read(
@@ -105,7 +85,7 @@ async fn read(
     Extension(c): Extension<Caller>,
     Path(id): Path<String>,
 ) -> BkResult {
-    ok_as(adb(&st, move |conn| api::get(conn, &c.app_code, &id)).await?)
+    ok_as(db(&st, move |conn| api::get(conn, &c.app_code, &id)).await?)
 }
 
 async fn events(
@@ -120,7 +100,7 @@ async fn events(
         .unwrap_or(1000)
         .clamp(1, 10_000);
     ok(json!(
-        adb(&st, move |conn| api::events(conn, &c.app_code, &id, limit)).await?
+        db(&st, move |conn| api::events(conn, &c.app_code, &id, limit)).await?
     ))
 }
 
@@ -129,7 +109,7 @@ async fn logs(
     Extension(c): Extension<Caller>,
     Path(id): Path<String>,
 ) -> BkResult {
-    ok_as(adb(&st, move |conn| api::logs(conn, &c.app_code, &id)).await?)
+    ok_as(db(&st, move |conn| api::logs(conn, &c.app_code, &id)).await?)
 }
 
 fn message(bytes: &Bytes) -> Result<String, ApiError> {
@@ -163,10 +143,10 @@ async fn ack(
 async fn act(st: AppState, c: Caller, id: String, action: api::Action, bytes: &Bytes) -> BkResult {
     let m = message(bytes)?;
     ok_as(
-        adb(&st, move |conn| {
+        db(&st, move |conn| {
             let a = api::act(conn, &c.app_code, &id, action, &c.username, &m, now())?;
             job::schedule(conn)?;
-            Ok(a)
+            Ok::<_, AlertError>(a)
         })
         .await?,
     )

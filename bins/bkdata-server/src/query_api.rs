@@ -31,7 +31,7 @@ async fn run(
     let checked = query::check(sql)?;
     let (plan, checked) = db(&st, move |conn| {
         let plan = query::plan(conn, &c, &checked, prefer.as_deref())?;
-        Ok((plan, checked))
+        Ok::<_, DatabusError>((plan, checked))
     })
     .await?;
     let limits = Limits {

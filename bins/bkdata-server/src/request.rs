@@ -90,16 +90,17 @@ pub fn ok_as(v: impl serde::Serialize) -> BkResult {
 }
 
 /// Run a database call on the blocking pool.
-pub async fn db<T: Send + 'static>(
+pub async fn db<T: Send + 'static, E: Into<ApiError> + Send + 'static>(
     st: &AppState,
-    f: impl FnOnce(&mut PgConn) -> Result<T, DatabusError> + Send + 'static,
+    f: impl FnOnce(&mut PgConn) -> Result<T, E> + Send + 'static,
 ) -> Result<T, ApiError> {
     let pool = st.pool.clone();
     tokio::task::spawn_blocking(move || {
-        let mut conn = pool.get().map_err(DatabusError::from)?;
-        f(&mut conn)
+        let mut conn = pool
+            .get()
+            .map_err(|e| ApiError::from(DatabusError::from(e)))?;
+        f(&mut conn).map_err(Into::into)
     })
     .await
     .map_err(|e| ApiError::from(e).bkdata("1500500"))?
-    .map_err(ApiError::from)
 }

@@ -166,7 +166,7 @@ async fn delete_storage(
     let d = db(&st, move |conn| {
         let d = storages::one_of_table(conn, &c, &rt, t.as_deref())?;
         storages::delete(conn, &d)?;
-        Ok(d)
+        Ok::<_, DatabusError>(d)
     })
     .await?;
     ok(json!({

@@ -15,16 +15,9 @@ use bkdata_storage::{ColType, Column, Sink, TableSpec, TIME_COLUMN};
 use diesel::prelude::*;
 use serde_json::{json, Value};
 
-/// Storage types a result table can be bound to (`queue` is its own stream).
-pub const STORAGE_TYPES: [&str; 7] = [
-    "postgresql",
-    "mysql",
-    "tspider",
-    "redis",
-    "es",
-    "queue",
-    "alert",
-];
+/// Storage types a result table can be bound to: one per cluster type (`queue` is its own
+/// stream, `alert` the alert path).
+pub const STORAGE_TYPES: [&str; 7] = crate::storage::CLUSTER_TYPES;
 /// Columns every clean row carries, added to each physical table.
 pub const TIME_COLUMNS: [(&str, &str); 3] = [
     ("dtEventTime", "string"),
