@@ -186,6 +186,16 @@ impl TestServer {
         }
     }
 
+    /// A `bkdata-api` client of this server, as user `alice`.
+    pub fn bkdata_client(&self) -> bkdata_api::client::BkDataClient {
+        bkdata_api::client::BkDataClient::builder()
+            .base_url(&self.base)
+            .app(&self.app_code, &self.secret)
+            .username("alice")
+            .build()
+            .unwrap()
+    }
+
     pub fn auth_header(&self) -> String {
         serde_json::json!({"bk_app_code": self.app_code, "bk_app_secret": self.secret, "bk_username": "tester"}).to_string()
     }

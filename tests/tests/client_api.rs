@@ -14,20 +14,11 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(60);
 
-fn client(srv: &TestServer) -> BkDataClient {
-    BkDataClient::builder()
-        .base_url(&srv.base)
-        .app(&srv.app_code, &srv.secret)
-        .username("alice")
-        .build()
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn every_method_drives_the_server() {
     let srv = nats_server().await;
     let worker = srv.worker(&[("BKDATA_FLOW_IDLE_MS", "600000")]);
-    let c = client(&srv);
+    let c = srv.bkdata_client();
 
     // Databus: raw data, a clean, verify and debug, storage, tasks, ingest, tails.
     let raw = c

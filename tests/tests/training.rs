@@ -313,12 +313,7 @@ async fn the_seed_example_runs_complete_and_each_step_alone() {
         "{v}"
     );
     // The same search through the client and the command line.
-    let client = bkdata_api::client::BkDataClient::builder()
-        .base_url(&srv.base)
-        .app(&srv.app_code, &srv.secret)
-        .username("alice")
-        .build()
-        .unwrap();
+    let client = srv.bkdata_client();
     let found = client
         .search_training_data(&close, Some("sql"), Some(3))
         .await
@@ -628,12 +623,7 @@ async fn a_table_list_uploaded_to_the_task_is_used() {
         .collect();
     assert_eq!(read, ["bss_company", "bss_service_area"]);
     // The client's upload (a raw body) replaces it.
-    let client = bkdata_api::client::BkDataClient::builder()
-        .base_url(&srv.base)
-        .app(&srv.app_code, &srv.secret)
-        .username("alice")
-        .build()
-        .unwrap();
+    let client = srv.bkdata_client();
     let up = client
         .upload_table_list(&task, "public.bss_car_day_count\n")
         .await

@@ -676,6 +676,39 @@ fn training() -> anyhow::Result<()> {
     })
 }
 
+/// `total` repeats over `open` targets (`make(target, round)`), posted in batches of `batch`
+/// by `conns` concurrent requests a round: the load of both alert benchmarks.
+async fn repeat_load<F>(
+    total: usize,
+    batch: usize,
+    conns: usize,
+    open: usize,
+    make: impl Fn(usize, usize) -> Value,
+    post: impl Fn(Vec<Value>) -> F,
+) -> anyhow::Result<()>
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (mut sent, mut n) = (0usize, 1usize);
+    while sent < total {
+        let mut tasks = Vec::new();
+        for _ in 0..conns {
+            if sent >= total {
+                break;
+            }
+            let k = batch.min(total - sent);
+            let items: Vec<Value> = (0..k).map(|j| make((sent + j) % open, n)).collect();
+            sent += k;
+            tasks.push(tokio::spawn(post(items)));
+        }
+        for t in tasks {
+            t.await?;
+        }
+        n += 1;
+    }
+    Ok(())
+}
+
 /// Events/s through HTTP ingest → Postgres → the builder (a worker) → Postgres + Redis, with
 /// `--open` alerts already open; `--events` events spread over those targets (repeats that
 /// update the open alerts), sent by `--conns` clients in batches of `--batch`.
@@ -737,24 +770,7 @@ fn alerts() -> anyhow::Result<()> {
             num_cpus()
         );
         let start = Instant::now();
-        let mut sent = 0usize;
-        let mut n = 1usize;
-        while sent < total {
-            let mut tasks = Vec::new();
-            for _ in 0..conns {
-                if sent >= total {
-                    break;
-                }
-                let k = batch.min(total - sent);
-                let events: Vec<Value> = (0..k).map(|j| ev((sent + j) % open, n)).collect();
-                sent += k;
-                tasks.push(tokio::spawn(post(events)));
-            }
-            for t in tasks {
-                t.await?;
-            }
-            n += 1;
-        }
+        repeat_load(total, batch, conns, open, ev, post).await?;
         let ingested = start.elapsed().as_secs_f64();
         while pending(&srv.db) != 0 {
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -838,23 +854,7 @@ fn alertmanager() -> anyhow::Result<()> {
             num_cpus()
         );
         let start = Instant::now();
-        let (mut sent, mut n) = (0usize, 1usize);
-        while sent < total {
-            let mut tasks = Vec::new();
-            for _ in 0..conns {
-                if sent >= total {
-                    break;
-                }
-                let k = batch.min(total - sent);
-                let alerts: Vec<Value> = (0..k).map(|j| alert((sent + j) % open, n)).collect();
-                sent += k;
-                tasks.push(tokio::spawn(post(alerts)));
-            }
-            for t in tasks {
-                t.await?;
-            }
-            n += 1;
-        }
+        repeat_load(total, batch, conns, open, alert, post).await?;
         let secs = start.elapsed().as_secs_f64();
         let groups: Value = client.get(format!("{base}/alerts")).send().await?.json().await?;
         println!(
