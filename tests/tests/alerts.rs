@@ -29,13 +29,21 @@ fn rand_u32() -> u32 {
     h.finish() as u32
 }
 
-fn pending(db: &TestDb) -> i64 {
-    use bkdata_models::schema::alert_events as ev;
-    ev::table
-        .filter(ev::outcome.is_null())
-        .count()
-        .get_result(&mut db.conn())
-        .unwrap()
+/// Events in the inbox (queued from inside the platform), not yet built.
+fn inbox(db: &TestDb) -> i64 {
+    use bkdata_models::schema::alert_inbox as ib;
+    ib::table.count().get_result(&mut db.conn()).unwrap()
+}
+
+/// Events not yet built: on the bus (published, not acked by the builder) or in the inbox.
+async fn unbuilt(srv: &TestServer) -> u64 {
+    use bkdata_bus::Bus;
+    let lag = srv
+        .bus
+        .lag(bkdata_alert::job::CLEANED_TOPIC, bkdata_alert::job::BUILDER)
+        .await
+        .unwrap();
+    lag + inbox(&srv.db) as u64
 }
 
 fn event(target: usize, severity: i32, status: &str, time: i64, n: &str) -> Value {
@@ -47,7 +55,7 @@ fn event(target: usize, severity: i32, status: &str, time: i64, n: &str) -> Valu
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stream_of_1000_targets_builds_exactly_the_alerts_the_rules_say() {
-    let srv = TestServer::start().await;
+    let srv = nats_server().await;
     let pre = prefix();
     let _worker = srv.worker(&[
         ("BKDATA_ALERT_REDIS_PREFIX", &pre),
@@ -86,7 +94,7 @@ async fn a_stream_of_1000_targets_builds_exactly_the_alerts_the_rules_say() {
             assert_eq!(v["rejected"], json!([]));
         }
         eventually(WAIT, "the builder", || async {
-            (pending(&srv.db) == 0).then_some(())
+            (unbuilt(&srv).await == 0).then_some(())
         })
         .await;
     }
@@ -304,6 +312,87 @@ async fn a_stream_of_1000_targets_builds_exactly_the_alerts_the_rules_say() {
         .bk(reqwest::Method::GET, "/v3/alert/alerts/nope/", None)
         .await;
     assert_eq!(s, 404);
+    srv.cleanup_bus().await;
+}
+
+/// An event sent again is stored and counted once: a resend of a built event is answered as
+/// a duplicate; copies on their way to the builder (sent twice before it ran, or delivered
+/// again by the bus after a commit whose ack was lost) are dropped by the builder.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_sent_again_is_stored_and_counted_once() {
+    use bkdata_bus::Bus;
+    let srv = nats_server().await;
+    let now = chrono::Utc::now().timestamp();
+    let a = event(1, 2, "ABNORMAL", now - 30, "a");
+    let b = event(1, 2, "ABNORMAL", now - 20, "b");
+    let post = |e: Value| {
+        let srv = &srv;
+        async move {
+            srv.bk_ok(reqwest::Method::POST, "/v3/alert/events/", Some(json!([e])))
+                .await
+        }
+    };
+    // Twice before any builder runs: both accepted (neither is stored yet).
+    for _ in 0..2 {
+        let v = post(a.clone()).await;
+        assert_eq!(
+            (v["accepted"].as_u64(), v["duplicates"].as_u64()),
+            (Some(1), Some(0)),
+            "{v}"
+        );
+    }
+    let _worker = srv.worker(&[
+        ("BKDATA_ALERT_REDIS_PREFIX", &prefix()),
+        ("BKDATA_ALERT_POLL_MS", "200"),
+    ]);
+    eventually(WAIT, "the builder", || async {
+        (unbuilt(&srv).await == 0).then_some(())
+    })
+    .await;
+    // Built: sent again, it is a duplicate.
+    let v = post(a.clone()).await;
+    assert_eq!(
+        (v["accepted"].as_u64(), v["duplicates"].as_u64()),
+        (Some(1), Some(1)),
+        "{v}"
+    );
+    // The bus delivering a built event again, in one message with a new one: the new one is
+    // built, the old one not twice (the builder's insert is refused and made again without it).
+    let again = store::Incoming::new(&srv.app_code, bkdata_alert::event::clean(&a, now).unwrap());
+    let fresh = store::Incoming::new(&srv.app_code, bkdata_alert::event::clean(&b, now).unwrap());
+    srv.bus
+        .publish(
+            bkdata_alert::job::CLEANED_TOPIC,
+            &[again.record(), fresh.record()],
+        )
+        .await
+        .unwrap();
+    eventually(WAIT, "the builder", || async {
+        (unbuilt(&srv).await == 0).then_some(())
+    })
+    .await;
+    use bkdata_models::schema::alert_events as ev;
+    let stored: Vec<(String, Option<String>)> = ev::table
+        .order(ev::seq)
+        .select((ev::id, ev::outcome))
+        .load(&mut srv.db.conn())
+        .unwrap();
+    assert_eq!(
+        stored,
+        [
+            (again.event.id.clone(), Some("created".to_string())),
+            (fresh.event.id.clone(), Some("updated".to_string()))
+        ]
+    );
+    let v = srv
+        .bk_ok(reqwest::Method::GET, "/v3/alert/alerts/", None)
+        .await;
+    assert_eq!(
+        (v["total"].as_i64(), v["alerts"][0]["event_count"].as_i64()),
+        (Some(1), Some(2)),
+        "{v}"
+    );
+    srv.cleanup_bus().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -344,17 +433,19 @@ async fn bad_events_are_rejected_by_index_and_the_rest_accepted() {
     assert!(rejected[1].1.contains("unknown severity"));
     assert!(rejected[2].1.contains("unparseable time"));
     assert!(rejected[3].1.contains("batch limit of 5"));
-    // The same event again is stored once.
+    // The same event twice in a batch is stored once.
     let v = srv
         .bk_ok(
             reqwest::Method::POST,
             "/v3/alert/events/",
-            Some(json!([{"alert_name": "ok", "time": now}])),
+            Some(
+                json!([{"alert_name": "twice", "time": now}, {"alert_name": "twice", "time": now}]),
+            ),
         )
         .await;
     assert_eq!(
         (v["accepted"].as_u64(), v["duplicates"].as_u64()),
-        (Some(1), Some(1)),
+        (Some(2), Some(1)),
         "{v}"
     );
     let (_, v) = srv
@@ -415,7 +506,7 @@ fn two_builders_at_once_never_open_two_alerts_for_one_dedupe_md5() {
     for b in builders {
         b.join().expect("a builder failed");
     }
-    assert_eq!(pending(&db), 0);
+    assert_eq!(inbox(&db), 0);
     use bkdata_models::schema::alerts as al;
     let open: Vec<(String, i64)> = al::table
         .filter(al::status.eq("ABNORMAL"))
@@ -661,7 +752,7 @@ async fn events_published_on_the_bus_build_alerts() {
 async fn alert_and_event_documents_reach_elasticsearch() {
     let es = FakeEs::start().await;
     es.state.lock().unwrap().throttle_every = 3;
-    let srv = TestServer::start().await;
+    let srv = nats_server().await;
     srv.bk_ok(
         reqwest::Method::POST,
         "/v3/storekit/clusters/",
@@ -699,7 +790,7 @@ async fn alert_and_event_documents_reach_elasticsearch() {
     eventually(WAIT, "the outbox to drain", || async {
         use bkdata_models::schema::alert_es_outbox as ob;
         // Built first (outcomes and the outbox commit together), then the outbox empty.
-        if pending(&srv.db) != 0 {
+        if unbuilt(&srv).await != 0 {
             return None;
         }
         let n: i64 = ob::table.count().get_result(&mut srv.db.conn()).unwrap();
@@ -739,6 +830,7 @@ async fn alert_and_event_documents_reach_elasticsearch() {
         rejected[0].1.contains("mapper_parsing_exception"),
         "{rejected:?}"
     );
+    srv.cleanup_bus().await;
 }
 
 /// A result table shipped to the data storage type `alert`: its rows become events, built

@@ -29,47 +29,52 @@ fn now() -> i64 {
 }
 
 /// `POST events/`: `{"events": [...]}` (or the list itself). Each bad event is answered with
-/// its index and reason; the others are stored and the builder is queued.
+/// its index and reason; the others are handed to the builders through the bus (stored there
+/// when this answers) and the builder is queued.
 async fn ingest(
     State(st): State<AppState>,
     Extension(c): Extension<Caller>,
     bytes: Bytes,
 ) -> BkResult {
-    let body: Value = serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::from(bkdata_databus::DatabusError::field(
-            "events",
-            format!("request body is not valid JSON: {e}"),
-        ))
-    })?;
-    let events = match body {
-        Value::Array(a) => a,
-        Value::Object(mut m) => match m.remove("events") {
-            Some(Value::Array(a)) => a,
-            _ => {
-                return Err(ApiError::from(bkdata_databus::DatabusError::field(
-                    "events",
-                    "events is required (a list of events)",
-                )))
-            }
-        },
-        _ => {
-            return Err(ApiError::from(bkdata_databus::DatabusError::field(
-                "events",
-                "the body must be {\"events\": [...]} or a list of events",
-            )))
-        }
-    };
     let max = st.config.alert_max_events;
     let app = c.app_code.clone();
-    let report = db(&st, move |conn| {
-        let r = store::ingest(conn, &app, &events, max, now())?;
-        if r.accepted > 0 {
+    // Parsing and cleaning a large batch is CPU work: on the blocking pool, with the check
+    // for events already stored.
+    let (report, fresh) = db(&st, move |conn| {
+        let events = events_of(&bytes)?;
+        let accepted = store::accept(conn, &app, &events, max, now())?;
+        if !accepted.1.is_empty() {
             job::schedule(conn)?;
         }
-        Ok::<_, AlertError>(r)
+        Ok::<_, AlertError>(accepted)
     })
     .await?;
+    job::publish(&st.bus, &fresh).await.map_err(|e| {
+        ApiError::from(bkdata_databus::DatabusError::Unavailable {
+            message: format!("the bus did not take the events, none were accepted: {e}"),
+            details: json!({}),
+        })
+    })?;
     ok_as(report)
+}
+
+fn events_of(bytes: &[u8]) -> Result<Vec<Value>, AlertError> {
+    let body: Value = serde_json::from_slice(bytes)
+        .map_err(|e| AlertError::field("events", format!("request body is not valid JSON: {e}")))?;
+    match body {
+        Value::Array(a) => Ok(a),
+        Value::Object(mut m) => match m.remove("events") {
+            Some(Value::Array(a)) => Ok(a),
+            _ => Err(AlertError::field(
+                "events",
+                "events is required (a list of events)",
+            )),
+        },
+        _ => Err(AlertError::field(
+            "events",
+            "the body must be {\"events\": [...]} or a list of events",
+        )),
+    }
 }
 
 async fn search(

@@ -157,7 +157,7 @@ fn run(config: Config, extend: impl FnOnce(Runner) -> Runner) -> anyhow::Result<
     let ship = bkdata_databus::shipper::ShipJob::new(pool.clone(), bus.clone());
     let deploy = bkdata_flow::run::DeployJob::new(pool.clone(), bus.clone());
     let flow_run = bkdata_flow::run::RunJob::new(pool.clone(), bus.clone());
-    let alert_ingest = bkdata_alert::bus::IngestJob::new(pool.clone(), bus);
+    let alert_ingest = bkdata_alert::bus::IngestJob::new(pool.clone(), bus.clone());
     let runner = extend(
         Runner::new(rc, pool.clone())
             .register(EXECUTE_JOB, execute)
@@ -171,7 +171,7 @@ fn run(config: Config, extend: impl FnOnce(Runner) -> Runner) -> anyhow::Result<
             )
             .register(
                 bkdata_alert::job::BUILD_JOB,
-                bkdata_alert::job::BuildJob::new(pool.clone(), &config.alert),
+                bkdata_alert::job::BuildJob::new(pool.clone(), bus, &config.alert),
             )
             .register(bkdata_alert::bus::INGEST_JOB, alert_ingest),
     );

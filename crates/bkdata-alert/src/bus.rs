@@ -1,9 +1,9 @@
 //! The bus subject for producers: events published to the topic `alert.events`
 //! (`{BKDATA_BUS_PREFIX}.alert.events` on NATS), one JSON event a record (a line). The bus is
 //! inside the platform's trust boundary, as for raw data: each event names its app in
-//! `bk_app_code`. An `alert_ingest` job (one at a time, queued by every worker's timer) stores
-//! them as the HTTP ingest does and acks only after they are committed; a bad event is logged
-//! with its reason and skipped.
+//! `bk_app_code`. An `alert_ingest` job (one at a time, queued by every worker's timer) cleans
+//! them as the HTTP ingest does, hands them to the builders (`job::publish`) and acks them
+//! only after that; a bad event is logged with its reason and skipped.
 use crate::store;
 use bkdata_bus::{AnyBus, Bus, Consumer, ConsumerOpts};
 use bkdata_models::jobs::{enqueue_unique, BoxFuture, JobContext, JobHandler, NewJob};
@@ -34,8 +34,12 @@ impl IngestJob {
     }
 }
 
-/// Store one fetch's events, grouped by app; answers (accepted, rejected).
-pub fn store_records(pool: &PgPool, records: Vec<Vec<u8>>) -> Result<(usize, usize), String> {
+/// Clean one fetch's events, grouped by app: the events for the builders and the number
+/// rejected.
+pub fn clean_records(
+    pool: &PgPool,
+    records: Vec<Vec<u8>>,
+) -> Result<(Vec<store::Incoming>, usize), String> {
     let now = chrono::Utc::now().timestamp();
     let mut by_app: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     let mut rejected = 0;
@@ -56,20 +60,17 @@ pub fn store_records(pool: &PgPool, records: Vec<Vec<u8>>) -> Result<(usize, usi
         }
     }
     let mut conn = pool.get().map_err(|e| e.to_string())?;
-    let mut accepted = 0;
+    let mut out = Vec::new();
     for (app, events) in by_app {
-        let r =
-            store::ingest(&mut conn, &app, &events, usize::MAX, now).map_err(|e| e.to_string())?;
+        let (r, fresh) =
+            store::accept(&mut conn, &app, &events, usize::MAX, now).map_err(|e| e.to_string())?;
         for x in &r.rejected {
             log::warn!("alert event from the bus rejected: {}", x.reason);
         }
-        accepted += r.accepted;
         rejected += r.rejected.len();
+        out.extend(fresh);
     }
-    if accepted > 0 {
-        crate::job::schedule(&mut conn).map_err(|e| e.to_string())?;
-    }
-    Ok((accepted, rejected))
+    Ok((out, rejected))
 }
 
 impl JobHandler for IngestJob {
@@ -105,9 +106,10 @@ impl JobHandler for IngestJob {
                     .flat_map(|d| std::mem::take(&mut d.records))
                     .collect();
                 let p = pool.clone();
-                tokio::task::spawn_blocking(move || store_records(&p, records))
+                let (events, _) = tokio::task::spawn_blocking(move || clean_records(&p, records))
                     .await
                     .map_err(|e| e.to_string())??;
+                crate::job::publish(&bus, &events).await?;
                 consumer
                     .ack_all(deliveries)
                     .await

@@ -1,21 +1,80 @@
-//! The builder in workers: an `alert_build` job drains the pending events in batches, then
-//! closes the alerts whose `next_status` is due. Ingest queues it; each worker also queues it
-//! on a timer (`BKDATA_ALERT_POLL_MS`), so nothing waits for the next ingest. One runs at a
-//! time per queue entry; concurrent builders are safe all the same (see `store`).
-use crate::store::{build_batch, close_due, Cache};
+//! The builder in workers: an `alert_build` job consumes the cleaned events from the bus
+//! topic `alert.cleaned` (the HTTP ingest and the `alert_ingest` job publish there, as
+//! bk-monitor's access module hands events to its builder through Kafka), builds each fetch in
+//! one transaction and acks it after the commit; between fetches it drains the inbox (events
+//! raised from inside the platform), closes the alerts whose `next_status` is due and sends
+//! queued documents to Elasticsearch. The job runs until its lease is lost; ingest and each
+//! worker's timer (`BKDATA_ALERT_POLL_MS`) queue it again. Builders that overlap (a lease
+//! handed over) are safe all the same (see `store`).
+use crate::store::{build, build_batch, close_due, Cache, Incoming};
+use bkdata_bus::{AnyBus, Bus, Consumer, ConsumerOpts, Delivery};
 use bkdata_models::jobs::{enqueue_unique, BoxFuture, JobContext, JobHandler, NewJob};
 use bkdata_models::PgPool;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 pub const BUILD_JOB: &str = "alert_build";
-/// Events a builder pass takes at once.
+/// The topic cleaned events wait in for a builder: `{app}\t{document}` records.
+pub const CLEANED_TOPIC: &str = "alert.cleaned";
+/// The builders' durable consumer.
+pub const BUILDER: &str = "alert_build";
+/// Inbox events a builder pass takes at once.
 pub const BATCH: i64 = 5_000;
+/// Bus messages a builder pass takes at once: each holds up to `MESSAGE_BYTES` of events, so
+/// a pass builds up to ~40,000 events of ~600 bytes (the bigger the pass, the fewer times
+/// each touched alert is written).
+pub const FETCH_MESSAGES: usize = 48;
+pub const MESSAGE_BYTES: usize = 512 * 1024;
 
 /// Queue a build unless one is queued or running.
 pub fn schedule(conn: &mut diesel::PgConnection) -> diesel::QueryResult<bool> {
     let mut job = NewJob::new(BUILD_JOB, serde_json::json!({}));
-    job.max_attempts = 3;
+    job.max_attempts = 1_000_000;
     enqueue_unique(conn, &job)
+}
+
+/// Hand cleaned events to the builders: published in order, in messages of at most
+/// `MESSAGE_BYTES`; stored by the bus when this returns.
+pub async fn publish(bus: &AnyBus, events: &[Incoming]) -> Result<(), String> {
+    let mut batches = Vec::new();
+    let mut batch = bkdata_bus::Batch::with_capacity(MESSAGE_BYTES);
+    for e in events {
+        if !batch.is_empty()
+            && batch.payload().len() + e.doc.len() + e.app.len() + 2 > MESSAGE_BYTES
+        {
+            batches.push(std::mem::replace(
+                &mut batch,
+                bkdata_bus::Batch::with_capacity(MESSAGE_BYTES),
+            ));
+        }
+        batch
+            .push_with(|b| e.write_record(b))
+            .map_err(|e| e.to_string())?;
+    }
+    if !batch.is_empty() {
+        batches.push(batch);
+    }
+    if batches.is_empty() {
+        return Ok(());
+    }
+    // Ids only so the bus takes the batches together: each is new.
+    static SENT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let stamp = format!(
+        "alert-{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
+    );
+    let batches = batches
+        .into_iter()
+        .map(|b| {
+            let n = SENT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            (format!("{stamp}-{n}"), b)
+        })
+        .collect();
+    bus.publish_dedup_batches(CLEANED_TOPIC, batches)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 /// The Redis settings of the alert path.
@@ -42,17 +101,19 @@ impl AlertConfig {
 
 pub struct BuildJob {
     pool: PgPool,
+    bus: AnyBus,
     cache: Arc<Mutex<Cache>>,
     es_cluster: Option<String>,
     es: Arc<tokio::sync::Mutex<Option<crate::es::EsWriter>>>,
 }
 
 impl BuildJob {
-    pub fn new(pool: PgPool, config: &AlertConfig) -> Self {
+    pub fn new(pool: PgPool, bus: AnyBus, config: &AlertConfig) -> Self {
         let mut cache = Cache::new(config.redis_url.as_deref(), &config.redis_prefix);
         cache.es_outbox = config.es_cluster.is_some();
         BuildJob {
             pool,
+            bus,
             cache: Arc::new(Mutex::new(cache)),
             es_cluster: config.es_cluster.clone(),
             es: Arc::default(),
@@ -60,12 +121,36 @@ impl BuildJob {
     }
 }
 
-/// Drain the pending events, then close what is due; answers the events built.
+fn lock(cache: &Mutex<Cache>) -> Result<std::sync::MutexGuard<'_, Cache>, String> {
+    cache
+        .lock()
+        .map_err(|_| "alert cache lock poisoned".to_string())
+}
+
+/// Build one fetch's records; a record that is not a queued event is logged and skipped.
+pub fn build_records(
+    pool: &PgPool,
+    cache: &Mutex<Cache>,
+    records: Vec<Vec<u8>>,
+) -> Result<usize, String> {
+    let mut incoming = Vec::with_capacity(records.len());
+    for r in records {
+        match Incoming::from_record(&r) {
+            Ok(i) => incoming.push(i),
+            Err(e) => log::warn!("{CLEANED_TOPIC}: {e}; skipped"),
+        }
+    }
+    let n = incoming.len();
+    let mut conn = pool.get().map_err(|e| e.to_string())?;
+    let now = chrono::Utc::now().timestamp();
+    build(&mut conn, &mut *lock(cache)?, incoming, now).map_err(|e| e.to_string())?;
+    Ok(n)
+}
+
+/// Drain the inbox, then close what is due; answers the events built.
 pub fn drain(pool: &PgPool, cache: &Mutex<Cache>) -> Result<usize, String> {
     let mut conn = pool.get().map_err(|e| e.to_string())?;
-    let mut cache = cache
-        .lock()
-        .map_err(|_| "alert cache lock poisoned".to_string())?;
+    let mut cache = lock(cache)?;
     let mut total = 0;
     loop {
         let now = chrono::Utc::now().timestamp();
@@ -79,22 +164,77 @@ pub fn drain(pool: &PgPool, cache: &Mutex<Cache>) -> Result<usize, String> {
     Ok(total)
 }
 
+type Building = (
+    tokio::task::JoinHandle<Result<usize, String>>,
+    Vec<Delivery>,
+);
+
 impl JobHandler for BuildJob {
-    fn run(&self, _ctx: JobContext) -> BoxFuture<'static, Result<(), String>> {
-        let (pool, cache) = (self.pool.clone(), self.cache.clone());
+    fn run(&self, ctx: JobContext) -> BoxFuture<'static, Result<(), String>> {
+        let (pool, bus, cache) = (self.pool.clone(), self.bus.clone(), self.cache.clone());
         let (cluster, es) = (self.es_cluster.clone(), self.es.clone());
         Box::pin(async move {
-            let p = pool.clone();
-            tokio::task::spawn_blocking(move || drain(&p, &cache))
+            let mut consumer = bus
+                .consumer(
+                    CLEANED_TOPIC,
+                    BUILDER,
+                    ConsumerOpts {
+                        ack_wait: Duration::from_secs(120),
+                        from_start: true,
+                        start_seq: None,
+                    },
+                )
                 .await
-                .map_err(|e| e.to_string())??;
-            if let Some(name) = cluster {
-                // Documents wait in the outbox while ES is away; the build itself is done.
-                if let Err(e) = flush_es(&pool, &name, &es).await {
-                    log::warn!("alert documents to es cluster {name}: {e}; they stay queued");
+                .map_err(|e| e.to_string())?;
+            let mut swept: Option<Instant> = None;
+            // The next fetch is taken while the previous one is being built; it is built
+            // only after that one committed and was acked (arrival order per dedupe_md5).
+            let mut building: Option<Building> = None;
+            loop {
+                let stop = *ctx.lease_lost.borrow();
+                let mut deliveries = if stop {
+                    Vec::new()
+                } else {
+                    let wait = if building.is_some() { 20 } else { 250 };
+                    consumer
+                        .fetch(FETCH_MESSAGES, Duration::from_millis(wait))
+                        .await
+                        .map_err(|e| e.to_string())?
+                };
+                if let Some((task, done)) = building.take() {
+                    task.await.map_err(|e| e.to_string())??;
+                    consumer.ack_all(done).await.map_err(|e| e.to_string())?;
+                }
+                if stop {
+                    // Another worker's timer queues the next builder.
+                    return Ok(());
+                }
+                let idle = deliveries.is_empty();
+                if !idle {
+                    let records: Vec<Vec<u8>> = deliveries
+                        .iter_mut()
+                        .flat_map(|d| std::mem::take(&mut d.records))
+                        .collect();
+                    let (p, c) = (pool.clone(), cache.clone());
+                    let task = tokio::task::spawn_blocking(move || build_records(&p, &c, records));
+                    building = Some((task, deliveries));
+                }
+                if idle || swept.is_none_or(|t| t.elapsed() > Duration::from_secs(1)) {
+                    swept = Some(Instant::now());
+                    let (p, c) = (pool.clone(), cache.clone());
+                    tokio::task::spawn_blocking(move || drain(&p, &c))
+                        .await
+                        .map_err(|e| e.to_string())??;
+                    if let Some(name) = &cluster {
+                        // Documents wait in the outbox while ES is away; the build is done.
+                        if let Err(e) = flush_es(&pool, name, &es).await {
+                            log::warn!(
+                                "alert documents to es cluster {name}: {e}; they stay queued"
+                            );
+                        }
+                    }
                 }
             }
-            Ok(())
         })
     }
 }

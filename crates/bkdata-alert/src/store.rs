@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Nullable, Text};
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AlertError {
@@ -35,7 +35,8 @@ impl AlertError {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct IngestReport {
     pub accepted: usize,
-    /// Accepted events already received before (same id): stored once.
+    /// Accepted events already received before (same id, stored or earlier in the batch):
+    /// stored once.
     pub duplicates: usize,
     pub rejected: Vec<Rejected>,
     /// The ids of the accepted events, in order.
@@ -48,17 +49,67 @@ pub struct Rejected {
     pub reason: String,
 }
 
-/// Clean and store a batch: each bad event (and each beyond `max`) is rejected with its
-/// index; the others are stored in one statement.
-pub fn ingest(
-    conn: &mut PgConnection,
-    app: &str,
-    events: &[Value],
-    max: usize,
-    now: i64,
-) -> Result<IngestReport, AlertError> {
+/// A cleaned event on its way to a builder: its app, the event and its document as text
+/// (stored in `alert_events.doc` as it is, not encoded again).
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub app: String,
+    pub event: Event,
+    pub doc: String,
+}
+
+impl Incoming {
+    pub fn new(app: &str, event: Event) -> Self {
+        let doc = serde_json::to_string(&event.doc).unwrap_or_default();
+        Incoming {
+            app: app.to_string(),
+            event,
+            doc,
+        }
+    }
+
+    /// Its document as text again (the inbox and the bus carry only that).
+    pub fn from_doc(app: &str, doc: String) -> Result<Self, AlertError> {
+        let value: Value = serde_json::from_str(&doc)
+            .map_err(|e| AlertError::Other(format!("a queued event is not JSON: {e}")))?;
+        Ok(Incoming {
+            app: app.to_string(),
+            event: event_of(value)?,
+            doc,
+        })
+    }
+
+    /// The bus record: `{app}\t{doc}` (JSON text holds no raw tab or newline).
+    pub fn record(&self) -> Vec<u8> {
+        let mut r = Vec::with_capacity(self.record_len());
+        self.write_record(&mut r);
+        r
+    }
+
+    pub fn write_record(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.app.as_bytes());
+        out.push(b'\t');
+        out.extend_from_slice(self.doc.as_bytes());
+    }
+
+    pub fn record_len(&self) -> usize {
+        self.app.len() + 1 + self.doc.len()
+    }
+
+    pub fn from_record(r: &[u8]) -> Result<Self, AlertError> {
+        let text = std::str::from_utf8(r)
+            .map_err(|_| AlertError::Other("a queued event is not UTF-8".into()))?;
+        let (app, doc) = text
+            .split_once('\t')
+            .ok_or_else(|| AlertError::Other("a queued event has no app".into()))?;
+        Self::from_doc(app, doc.to_string())
+    }
+}
+
+/// Clean a batch: each bad event (and each beyond `max`) is rejected with its index.
+pub fn clean_batch(events: &[Value], max: usize, now: i64) -> (Vec<Event>, Vec<Rejected>) {
     let mut rejected = Vec::new();
-    let mut good: Vec<Event> = Vec::new();
+    let mut good = Vec::with_capacity(events.len().min(max));
     for (i, raw) in events.iter().enumerate() {
         if i >= max {
             rejected.push(Rejected {
@@ -72,39 +123,72 @@ pub fn ingest(
             Err(reason) => rejected.push(Rejected { index: i, reason }),
         }
     }
-    let mut inserted = 0;
-    for chunk in good.chunks(1000) {
-        let rows: Vec<_> = chunk
-            .iter()
-            .map(|e| {
-                (
-                    ev::id.eq(&e.id),
-                    ev::bk_app_code.eq(app),
-                    ev::event_id.eq(&e.event_id),
-                    ev::dedupe_md5.eq(&e.dedupe_md5),
-                    ev::strategy_id.eq(e.strategy_id),
-                    ev::alert_name.eq(&e.alert_name),
-                    ev::severity.eq(e.severity),
-                    ev::status.eq(&e.status),
-                    ev::bk_biz_id.eq(&e.bk_biz_id),
-                    ev::target.eq(&e.target),
-                    ev::time.eq(e.time),
-                    ev::doc.eq(Value::Object(e.doc.clone())),
-                )
-            })
-            .collect();
-        inserted += diesel::insert_into(ev::table)
-            .values(rows)
-            .on_conflict(ev::id)
-            .do_nothing()
-            .execute(conn)?;
+    (good, rejected)
+}
+
+/// Of `ids`, those already stored.
+pub fn stored_ids(conn: &mut PgConnection, ids: &[&str]) -> Result<HashSet<String>, AlertError> {
+    if ids.is_empty() {
+        return Ok(HashSet::new());
     }
-    Ok(IngestReport {
-        accepted: good.len(),
-        duplicates: good.len() - inserted,
+    Ok(ev::table
+        .filter(ev::id.eq_any(ids))
+        .select(ev::id)
+        .load::<String>(conn)?
+        .into_iter()
+        .collect())
+}
+
+/// Clean a batch and leave out what is already stored or repeated in it: the report, and the
+/// events to hand to a builder (through the bus or the inbox).
+pub fn accept(
+    conn: &mut PgConnection,
+    app: &str,
+    events: &[Value],
+    max: usize,
+    now: i64,
+) -> Result<(IngestReport, Vec<Incoming>), AlertError> {
+    let (good, rejected) = clean_batch(events, max, now);
+    let ids: Vec<&str> = good.iter().map(|e| e.id.as_str()).collect();
+    let mut seen = stored_ids(conn, &ids)?;
+    let event_ids: Vec<String> = good.iter().map(|e| e.id.clone()).collect();
+    let accepted = good.len();
+    let fresh: Vec<Incoming> = good
+        .into_iter()
+        .filter(|e| seen.insert(e.id.clone()))
+        .map(|e| Incoming::new(app, e))
+        .collect();
+    let report = IngestReport {
+        accepted,
+        duplicates: accepted - fresh.len(),
         rejected,
-        event_ids: good.into_iter().map(|e| e.id).collect(),
-    })
+        event_ids,
+    };
+    Ok((report, fresh))
+}
+
+/// Clean a batch and queue it in the inbox for a builder: the path of callers that hold only
+/// a database connection (the platform's own faults, the `alert` storage, tests). The bulk
+/// path is the bus (`job::publish`).
+pub fn ingest(
+    conn: &mut PgConnection,
+    app: &str,
+    events: &[Value],
+    max: usize,
+    now: i64,
+) -> Result<IngestReport, AlertError> {
+    let (report, fresh) = accept(conn, app, events, max, now)?;
+    for chunk in fresh.chunks(5000) {
+        let docs: Vec<&str> = chunk.iter().map(|i| i.doc.as_str()).collect();
+        diesel::sql_query(
+            "INSERT INTO alert_inbox (bk_app_code, doc) \
+             SELECT $1, d::json FROM unnest($2::text[]) WITH ORDINALITY AS t(d, n) ORDER BY n",
+        )
+        .bind::<Text, _>(app)
+        .bind::<Array<Text>, _>(&docs)
+        .execute(conn)?;
+    }
+    Ok(report)
 }
 
 /// Where alert ids' sequence and the cache live.
@@ -256,6 +340,8 @@ impl Cache {
 #[derive(Debug, Default, Clone, Serialize, PartialEq)]
 pub struct BuildStats {
     pub events: usize,
+    /// Events already stored (a redelivery, or a resend that raced its first copy): skipped.
+    pub duplicates: usize,
     pub created: usize,
     pub alerts_written: usize,
     pub outcomes: HashMap<String, usize>,
@@ -269,16 +355,18 @@ fn lock_key(app: &str, md5: &str) -> i64 {
 }
 
 #[derive(QueryableByName)]
-struct Pending {
+struct Queued {
+    #[diesel(sql_type = BigInt)]
+    seq: i64,
     #[diesel(sql_type = Text)]
     bk_app_code: String,
-    #[diesel(sql_type = diesel::sql_types::Jsonb)]
-    doc: Value,
+    #[diesel(sql_type = Text)]
+    doc: String,
 }
 
-/// One pass: up to `limit` pending events (oldest first) built into alerts. Concurrent
-/// passes take different events (SKIP LOCKED) and serialise per `dedupe_md5` (an advisory
-/// lock per group, taken in one order); the partial unique index holds one open alert each.
+/// One pass over the inbox: up to `limit` queued events (oldest first) built into alerts and
+/// taken out of it in the same transaction. Concurrent passes take different events (SKIP
+/// LOCKED).
 pub fn build_batch(
     conn: &mut PgConnection,
     cache: &mut Cache,
@@ -286,179 +374,304 @@ pub fn build_batch(
     now: i64,
 ) -> Result<BuildStats, AlertError> {
     let mut stats = BuildStats::default();
-    let written: Vec<Alert> = conn.transaction(|conn| -> Result<Vec<Alert>, AlertError> {
-        let pending: Vec<Pending> = diesel::sql_query(
-            "SELECT bk_app_code, doc FROM alert_events WHERE outcome IS NULL ORDER BY seq \
-             LIMIT $1 FOR UPDATE SKIP LOCKED",
+    let written = conn.transaction(|conn| -> Result<Vec<Alert>, AlertError> {
+        let mut queued: Vec<Queued> = diesel::sql_query(
+            "DELETE FROM alert_inbox WHERE seq IN (SELECT seq FROM alert_inbox ORDER BY seq \
+             LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING seq, bk_app_code, doc::text AS doc",
         )
         .bind::<BigInt, _>(limit)
         .load(conn)?;
-        stats.events = pending.len();
-        if pending.is_empty() {
-            return Ok(Vec::new());
-        }
-        // Groups in arrival order of their first event.
-        let mut order: Vec<(String, String)> = Vec::new();
-        let mut groups: HashMap<(String, String), Vec<Event>> = HashMap::new();
-        for p in pending {
-            let e = event_of(p.doc)?;
-            let k = (p.bk_app_code, e.dedupe_md5.clone());
-            if !groups.contains_key(&k) {
-                order.push(k.clone());
-            }
-            groups.entry(k).or_default().push(e);
-        }
-        let mut locks: Vec<i64> = order.iter().map(|(a, m)| lock_key(a, m)).collect();
-        locks.sort_unstable();
-        locks.dedup();
-        diesel::sql_query(
-            "SELECT pg_advisory_xact_lock(k) FROM unnest($1::int8[]) AS k ORDER BY k",
-        )
-        .bind::<Array<BigInt>, _>(&locks)
-        .execute(conn)?;
-        let apps: Vec<String> = order.iter().map(|k| k.0.clone()).collect();
-        let md5s: Vec<String> = order.iter().map(|k| k.1.clone()).collect();
-        // The latest alert of each group (open or not): the open one, and the last end time.
-        let latest: Vec<Alert> = al::table
-            .filter(
-                diesel::dsl::sql::<diesel::sql_types::Bool>(
-                    "(bk_app_code, dedupe_md5) IN (SELECT * FROM unnest(",
-                )
-                .bind::<Array<Text>, _>(&apps)
-                .sql("::text[], ")
-                .bind::<Array<Text>, _>(&md5s)
-                .sql("::text[]))"),
-            )
-            .distinct_on((al::bk_app_code, al::dedupe_md5))
-            .order((
-                al::bk_app_code,
-                al::dedupe_md5,
-                al::create_time.desc(),
-                al::seq.desc(),
-            ))
-            .select(Alert::as_select())
-            .load(conn)?;
-        let mut latest: HashMap<(String, String), Alert> = latest
+        queued.sort_by_key(|q| q.seq);
+        stats.events = queued.len();
+        let incoming = queued
             .into_iter()
-            .map(|a| ((a.bk_app_code.clone(), a.dedupe_md5.clone()), a))
-            .collect();
-        // Sequence numbers for new alerts, fetched once for the batch (more when escalations
-        // need them).
-        let need = order.len() as i64;
-        let mut next = cache.seqs(conn, need)?;
-        let mut left = need;
-        let mut applied: Vec<Applied> = Vec::with_capacity(order.len());
-        for k in &order {
-            let (open, last_end) = match latest.remove(k) {
-                Some(a) if a.status == crate::event::ABNORMAL => (Some(a), None),
-                Some(a) => (None, a.end_time),
-                None => (None, None),
-            };
-            let mut extra: Vec<i64> = Vec::new();
-            let mut new_id = |ts: i64| {
-                let seq = if left > 0 {
-                    left -= 1;
-                    next += 1;
-                    next - 1
-                } else {
-                    extra.push(ts);
-                    -(extra.len() as i64)
-                };
-                (alert_id(ts, seq), seq)
-            };
-            let mut r = rules::apply(&k.0, open, last_end, &groups[k], now, &mut new_id);
-            if !extra.is_empty() {
-                // Rare: more alerts than groups (severity escalations); number them now.
-                let start = cache.seqs(conn, extra.len() as i64)?;
-                renumber(&mut r, start);
-            }
-            applied.push(r);
-        }
-        // Write: alerts (ended ones before new ones), then outcomes and logs.
-        let alerts: Vec<Alert> = applied
-            .iter()
-            .flat_map(|r| r.alerts.iter().cloned())
-            .collect();
-        for chunk in alerts.chunks(500) {
-            use diesel::upsert::excluded;
-            diesel::insert_into(al::table)
-                .values(chunk)
-                .on_conflict(al::id)
-                .do_update()
-                .set((
-                    al::status.eq(excluded(al::status)),
-                    al::severity.eq(excluded(al::severity)),
-                    al::event_severity.eq(excluded(al::event_severity)),
-                    al::begin_time.eq(excluded(al::begin_time)),
-                    al::latest_time.eq(excluded(al::latest_time)),
-                    al::first_anomaly_time.eq(excluded(al::first_anomaly_time)),
-                    al::end_time.eq(excluded(al::end_time)),
-                    al::update_time.eq(excluded(al::update_time)),
-                    al::next_status.eq(excluded(al::next_status)),
-                    al::next_status_time.eq(excluded(al::next_status_time)),
-                    al::event.eq(excluded(al::event)),
-                    al::event_count.eq(excluded(al::event_count)),
-                ))
-                .execute(conn)?;
-        }
-        let (mut ids, mut outs, mut alert_ids) = (Vec::new(), Vec::new(), Vec::new());
-        for r in &applied {
-            stats.created += r.created.len();
-            for (id, o, a) in &r.outcomes {
-                ids.push(id.clone());
-                outs.push(o.as_str().to_string());
-                alert_ids.push(a.clone());
-                *stats.outcomes.entry(o.as_str().to_string()).or_default() += 1;
-            }
-        }
-        diesel::sql_query(
-            "UPDATE alert_events e SET outcome = v.o, alert_id = v.a \
-             FROM unnest($1::text[], $2::text[], $3::text[]) AS v(id, o, a) WHERE e.id = v.id",
-        )
-        .bind::<Array<Text>, _>(&ids)
-        .bind::<Array<Text>, _>(&outs)
-        .bind::<Array<Nullable<Text>>, _>(&alert_ids)
-        .execute(conn)?;
-        let logs: Vec<_> = applied
-            .iter()
-            .flat_map(|r| r.logs.iter())
-            .map(|l| {
-                (
-                    lg::alert_id.eq(l.alert_id.clone()),
-                    lg::op_type.eq(l.op_type),
-                    lg::description.eq(l.description.clone()),
-                    lg::event_id.eq(l.event_id.clone()),
-                    lg::time.eq(l.time),
-                )
-            })
-            .collect();
-        for chunk in logs.chunks(1000) {
-            diesel::insert_into(lg::table)
-                .values(chunk.to_vec())
-                .execute(conn)?;
-        }
-        if cache.es_outbox {
-            use bkdata_models::schema::alert_es_outbox as ob;
-            let docs: Vec<_> = alerts
-                .iter()
-                .map(|a| (ob::kind.eq("alert"), ob::doc_id.eq(a.id.clone())))
-                .chain(
-                    ids.iter()
-                        .map(|id| (ob::kind.eq("event"), ob::doc_id.eq(id.clone()))),
-                )
-                .collect();
-            for chunk in docs.chunks(2000) {
-                diesel::insert_into(ob::table)
-                    .values(chunk.to_vec())
-                    .on_conflict_do_nothing()
-                    .execute(conn)?;
-            }
-        }
-        Ok(alerts)
+            .map(|q| Incoming::from_doc(&q.bk_app_code, q.doc))
+            .collect::<Result<Vec<_>, _>>()?;
+        apply_events(conn, cache, incoming, now, &mut stats)
     })?;
+    finish(conn, cache, written, stats)
+}
+
+/// Build `incoming` (arrival order) into alerts in one transaction: the bus path.
+pub fn build(
+    conn: &mut PgConnection,
+    cache: &mut Cache,
+    incoming: Vec<Incoming>,
+    now: i64,
+) -> Result<BuildStats, AlertError> {
+    let mut stats = BuildStats {
+        events: incoming.len(),
+        ..Default::default()
+    };
+    let written = conn.transaction(|conn| apply_events(conn, cache, incoming, now, &mut stats))?;
+    finish(conn, cache, written, stats)
+}
+
+fn finish(
+    conn: &mut PgConnection,
+    cache: &mut Cache,
+    written: Vec<Alert>,
+    mut stats: BuildStats,
+) -> Result<BuildStats, AlertError> {
     stats.alerts_written = written.len();
     stats.cache_written = refresh_cache(conn, cache, &written)?;
     Ok(stats)
+}
+
+/// Inside the caller's transaction: each event is written once, with its outcome. Events
+/// already stored are expected to be rare (a bus redelivery after a commit whose ack was
+/// lost), so they are found by the primary key refusing them: the attempt (a savepoint) is
+/// rolled back and made again without them.
+fn apply_events(
+    conn: &mut PgConnection,
+    cache: &mut Cache,
+    mut incoming: Vec<Incoming>,
+    now: i64,
+    stats: &mut BuildStats,
+) -> Result<Vec<Alert>, AlertError> {
+    let mut seen = HashSet::new();
+    incoming.retain(|i| seen.insert(i.event.id.clone()));
+    if incoming.is_empty() {
+        stats.duplicates = stats.events;
+        return Ok(Vec::new());
+    }
+    let first = conn.transaction(|c| write_events(c, cache, &incoming, now, stats));
+    let written = match first {
+        Err(AlertError::Db(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            info,
+        ))) if info.constraint_name() == Some("alert_events_pkey") => {
+            let ids: Vec<&str> = incoming.iter().map(|i| i.event.id.as_str()).collect();
+            let stored = stored_ids(conn, &ids)?;
+            incoming.retain(|i| !stored.contains(&i.event.id));
+            *stats = BuildStats {
+                events: stats.events,
+                ..Default::default()
+            };
+            conn.transaction(|c| write_events(c, cache, &incoming, now, stats))?
+        }
+        other => other?,
+    };
+    stats.duplicates = stats.events - incoming.len();
+    Ok(written)
+}
+
+/// Group, lock, load, apply the rules and write: alerts, events with their outcomes, logs,
+/// and the Elasticsearch outbox. Answers the alerts written.
+fn write_events(
+    conn: &mut PgConnection,
+    cache: &mut Cache,
+    incoming: &[Incoming],
+    now: i64,
+    stats: &mut BuildStats,
+) -> Result<Vec<Alert>, AlertError> {
+    if incoming.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Groups in arrival order of their first event.
+    let mut order: Vec<(&str, &str)> = Vec::new();
+    let mut groups: HashMap<(&str, &str), Vec<Event>> = HashMap::new();
+    for i in incoming {
+        let k = (i.app.as_str(), i.event.dedupe_md5.as_str());
+        let g = groups.entry(k).or_insert_with(|| {
+            order.push(k);
+            Vec::new()
+        });
+        g.push(i.event.clone());
+    }
+    let mut locks: Vec<i64> = order.iter().map(|(a, m)| lock_key(a, m)).collect();
+    locks.sort_unstable();
+    locks.dedup();
+    diesel::sql_query("SELECT pg_advisory_xact_lock(k) FROM unnest($1::int8[]) AS k ORDER BY k")
+        .bind::<Array<BigInt>, _>(&locks)
+        .execute(conn)?;
+    let apps: Vec<&str> = order.iter().map(|k| k.0).collect();
+    let md5s: Vec<&str> = order.iter().map(|k| k.1).collect();
+    // The latest alert of each group (open or not): the open one, and the last end time.
+    let latest: Vec<Alert> = al::table
+        .filter(
+            diesel::dsl::sql::<diesel::sql_types::Bool>(
+                "(bk_app_code, dedupe_md5) IN (SELECT * FROM unnest(",
+            )
+            .bind::<Array<Text>, _>(&apps)
+            .sql("::text[], ")
+            .bind::<Array<Text>, _>(&md5s)
+            .sql("::text[]))"),
+        )
+        .distinct_on((al::bk_app_code, al::dedupe_md5))
+        .order((
+            al::bk_app_code,
+            al::dedupe_md5,
+            al::create_time.desc(),
+            al::seq.desc(),
+        ))
+        .select(Alert::as_select())
+        .load(conn)?;
+    let mut latest: HashMap<(String, String), Alert> = latest
+        .into_iter()
+        .map(|a| ((a.bk_app_code.clone(), a.dedupe_md5.clone()), a))
+        .collect();
+    // Sequence numbers for new alerts, fetched once for the batch (more when escalations
+    // need them).
+    let need = order.len() as i64;
+    let mut next = cache.seqs(conn, need)?;
+    let mut left = need;
+    let mut applied: Vec<Applied> = Vec::with_capacity(order.len());
+    for k in &order {
+        let (open, last_end) = match latest.remove(&(k.0.to_string(), k.1.to_string())) {
+            Some(a) if a.status == crate::event::ABNORMAL => (Some(a), None),
+            Some(a) => (None, a.end_time),
+            None => (None, None),
+        };
+        let mut extra: Vec<i64> = Vec::new();
+        let mut new_id = |ts: i64| {
+            let seq = if left > 0 {
+                left -= 1;
+                next += 1;
+                next - 1
+            } else {
+                extra.push(ts);
+                -(extra.len() as i64)
+            };
+            (alert_id(ts, seq), seq)
+        };
+        let mut r = rules::apply(k.0, open, last_end, &groups[k], now, &mut new_id);
+        if !extra.is_empty() {
+            // Rare: more alerts than groups (severity escalations); number them now.
+            let start = cache.seqs(conn, extra.len() as i64)?;
+            renumber(&mut r, start);
+        }
+        applied.push(r);
+    }
+    // Write: alerts (ended ones before new ones), then events with outcomes, and logs.
+    let alerts: Vec<Alert> = applied
+        .iter()
+        .flat_map(|r| r.alerts.iter().cloned())
+        .collect();
+    for chunk in alerts.chunks(500) {
+        use diesel::upsert::excluded;
+        diesel::insert_into(al::table)
+            .values(chunk)
+            .on_conflict(al::id)
+            .do_update()
+            .set((
+                al::status.eq(excluded(al::status)),
+                al::severity.eq(excluded(al::severity)),
+                al::event_severity.eq(excluded(al::event_severity)),
+                al::begin_time.eq(excluded(al::begin_time)),
+                al::latest_time.eq(excluded(al::latest_time)),
+                al::first_anomaly_time.eq(excluded(al::first_anomaly_time)),
+                al::end_time.eq(excluded(al::end_time)),
+                al::update_time.eq(excluded(al::update_time)),
+                al::next_status.eq(excluded(al::next_status)),
+                al::next_status_time.eq(excluded(al::next_status_time)),
+                al::event.eq(excluded(al::event)),
+                al::event_count.eq(excluded(al::event_count)),
+            ))
+            .execute(conn)?;
+    }
+    let mut outcome: HashMap<&str, (&'static str, Option<&str>)> =
+        HashMap::with_capacity(incoming.len());
+    for r in &applied {
+        stats.created += r.created.len();
+        for (id, o, a) in &r.outcomes {
+            outcome.insert(id.as_str(), (o.as_str(), a.as_deref()));
+            *stats.outcomes.entry(o.as_str().to_string()).or_default() += 1;
+        }
+    }
+    insert_events(conn, incoming, &outcome)?;
+    let logs: Vec<_> = applied
+        .iter()
+        .flat_map(|r| r.logs.iter())
+        .map(|l| {
+            (
+                lg::alert_id.eq(l.alert_id.clone()),
+                lg::op_type.eq(l.op_type),
+                lg::description.eq(l.description.clone()),
+                lg::event_id.eq(l.event_id.clone()),
+                lg::time.eq(l.time),
+            )
+        })
+        .collect();
+    for chunk in logs.chunks(1000) {
+        diesel::insert_into(lg::table)
+            .values(chunk.to_vec())
+            .execute(conn)?;
+    }
+    if cache.es_outbox {
+        use bkdata_models::schema::alert_es_outbox as ob;
+        let docs: Vec<_> = alerts
+            .iter()
+            .map(|a| (ob::kind.eq("alert"), ob::doc_id.eq(a.id.clone())))
+            .chain(
+                incoming
+                    .iter()
+                    .map(|i| (ob::kind.eq("event"), ob::doc_id.eq(i.event.id.clone()))),
+            )
+            .collect();
+        for chunk in docs.chunks(2000) {
+            diesel::insert_into(ob::table)
+                .values(chunk.to_vec())
+                .on_conflict_do_nothing()
+                .execute(conn)?;
+        }
+    }
+    Ok(alerts)
+}
+
+/// The events, in arrival order, each with its outcome: column arrays unnested in one
+/// statement per chunk (a row costs the server no parameter parsing).
+fn insert_events(
+    conn: &mut PgConnection,
+    incoming: &[Incoming],
+    outcome: &HashMap<&str, (&'static str, Option<&str>)>,
+) -> Result<(), AlertError> {
+    for chunk in incoming.chunks(10_000) {
+        let col = |f: fn(&Incoming) -> &str| chunk.iter().map(f).collect::<Vec<&str>>();
+        let out = |i: &Incoming| outcome.get(i.event.id.as_str()).copied();
+        diesel::sql_query(
+            "INSERT INTO alert_events (id, bk_app_code, event_id, dedupe_md5, strategy_id, \
+             alert_name, severity, status, bk_biz_id, target, time, doc, alert_id, outcome) \
+             SELECT id, app, eid, md5, sid, name, sev, st, biz, tgt, t, d::json, aid, o \
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], \
+             $6::text[], $7::int4[], $8::text[], $9::text[], $10::text[], $11::int8[], \
+             $12::text[], $13::text[], $14::text[]) WITH ORDINALITY \
+             AS v(id, app, eid, md5, sid, name, sev, st, biz, tgt, t, d, aid, o, n) ORDER BY n",
+        )
+        .bind::<Array<Text>, _>(col(|i| &i.event.id))
+        .bind::<Array<Text>, _>(col(|i| &i.app))
+        .bind::<Array<Text>, _>(col(|i| &i.event.event_id))
+        .bind::<Array<Text>, _>(col(|i| &i.event.dedupe_md5))
+        .bind::<Array<Nullable<BigInt>>, _>(
+            chunk
+                .iter()
+                .map(|i| i.event.strategy_id)
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Text>, _>(col(|i| &i.event.alert_name))
+        .bind::<Array<diesel::sql_types::Integer>, _>(
+            chunk.iter().map(|i| i.event.severity).collect::<Vec<_>>(),
+        )
+        .bind::<Array<Text>, _>(col(|i| &i.event.status))
+        .bind::<Array<Text>, _>(col(|i| &i.event.bk_biz_id))
+        .bind::<Array<Text>, _>(col(|i| &i.event.target))
+        .bind::<Array<BigInt>, _>(chunk.iter().map(|i| i.event.time).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(col(|i| &i.doc))
+        .bind::<Array<Nullable<Text>>, _>(
+            chunk
+                .iter()
+                .map(|i| out(i).and_then(|o| o.1))
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Nullable<Text>>, _>(
+            chunk
+                .iter()
+                .map(|i| out(i).map(|o| o.0))
+                .collect::<Vec<_>>(),
+        )
+        .execute(conn)?;
+    }
+    Ok(())
 }
 
 /// Give the placeholder (negative) seqs of `r` real numbers from `start`.

@@ -380,7 +380,7 @@ diesel::table! {
         bk_biz_id -> Text,
         target -> Text,
         time -> Int8,
-        doc -> Jsonb,
+        doc -> Json,
         alert_id -> Nullable<Text>,
         outcome -> Nullable<Text>,
         seq -> Int8,
@@ -450,6 +450,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    alert_inbox (seq) {
+        seq -> Int8,
+        bk_app_code -> Text,
+        doc -> Json,
+        received_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(cleans -> result_tables (processing_id));
 diesel::joinable!(alert_logs -> alerts (alert_id));
 diesel::joinable!(flows -> projects (project_id));
@@ -489,4 +498,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     alert_logs,
     alert_es_outbox,
     alert_es_rejected,
+    alert_inbox,
 );
