@@ -809,16 +809,17 @@ async fn alert_and_event_documents_reach_elasticsearch() {
     );
     let events = es.docs_in(&format!("write_{day}_bkfta_event"));
     assert_eq!(events.len(), 19, "every event but the refused one");
-    let s = es.state.lock().unwrap();
-    assert_eq!(
-        s.aliases.get(&format!("bkfta_alert_{day}_read")),
-        Some(&format!("write_{day}_bkfta_alert"))
-    );
-    assert!(
-        !s.throttled.is_empty(),
-        "some items were answered 429 and retried"
-    );
-    drop(s);
+    {
+        let s = es.state.lock().unwrap();
+        assert_eq!(
+            s.aliases.get(&format!("bkfta_alert_{day}_read")),
+            Some(&format!("write_{day}_bkfta_alert"))
+        );
+        assert!(
+            !s.throttled.is_empty(),
+            "some items were answered 429 and retried"
+        );
+    }
     use bkdata_models::schema::alert_es_rejected as rj;
     let rejected: Vec<(String, String)> = rj::table
         .select((rj::doc_id, rj::error))

@@ -146,6 +146,11 @@ fn schema_matches_migrations() {
         "alert_es_rejected",
         alert_es_rejected::table.select(alert_es_rejected::all_columns),
     );
+    check(
+        c,
+        "alert_inbox",
+        alert_inbox::table.select(alert_inbox::all_columns),
+    );
     // No table is left out.
     let tables: Vec<Col> = diesel::sql_query(
         "SELECT table_name::text AS column_name FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> '__diesel_schema_migrations'",
@@ -182,6 +187,7 @@ fn schema_matches_migrations() {
         "alert_logs",
         "alert_es_outbox",
         "alert_es_rejected",
+        "alert_inbox",
     ];
     checked.sort();
     assert_eq!(names, checked, "every table is checked above");

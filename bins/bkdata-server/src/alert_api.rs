@@ -42,7 +42,7 @@ async fn ingest(
     // for events already stored.
     let (report, fresh) = db(&st, move |conn| {
         let events = events_of(&bytes)?;
-        let accepted = store::accept(conn, &app, &events, max, now())?;
+        let accepted = store::accept(conn, &app, events, max, now())?;
         if !accepted.1.is_empty() {
             job::schedule(conn)?;
         }

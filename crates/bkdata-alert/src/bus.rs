@@ -63,7 +63,7 @@ pub fn clean_records(
     let mut out = Vec::new();
     for (app, events) in by_app {
         let (r, fresh) =
-            store::accept(&mut conn, &app, &events, usize::MAX, now).map_err(|e| e.to_string())?;
+            store::accept(&mut conn, &app, events, usize::MAX, now).map_err(|e| e.to_string())?;
         for x in &r.rejected {
             log::warn!("alert event from the bus rejected: {}", x.reason);
         }

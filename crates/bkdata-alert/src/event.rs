@@ -173,15 +173,22 @@ fn key_value(doc: &Map<String, Value>, key: &str) -> Value {
 
 /// Clean one event at `now` (epoch seconds). `Err` is the reason it is rejected.
 pub fn clean(raw: &Value, now: i64) -> Result<Event, String> {
-    let Value::Object(input) = raw else {
+    clean_owned(raw.clone(), now)
+}
+
+/// `clean`, taking the event (a batch's events are not copied).
+pub fn clean_owned(raw: Value, now: i64) -> Result<Event, String> {
+    // bk-monitor requires an event_id; ours is derived from the event as received, so a
+    // resend is the same.
+    let derived_id = match raw.get("event_id") {
+        Some(v) if !text(Some(v)).is_empty() => None,
+        _ => Some(crate::dedupe::count_md5(&raw)),
+    };
+    let Value::Object(mut doc) = raw else {
         return Err("an event must be a JSON object".into());
     };
     // Drop None values.
-    let mut doc: Map<String, Value> = input
-        .iter()
-        .filter(|(_, v)| !v.is_null())
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    doc.retain(|_, v| !v.is_null());
     let strategy_id = match doc.get("strategy_id") {
         None => None,
         Some(v) => match v {
@@ -290,18 +297,20 @@ pub fn clean(raw: &Value, now: i64) -> Result<Event, String> {
         put(&mut doc, "bk_tenant_id", Value::from("system"));
     }
     // K8S and APM targets dedupe without their target.
-    let mut for_md5 = doc.clone();
     let tt = target_type.to_ascii_uppercase();
-    if tt.starts_with("K8S") || tt.starts_with("APM") {
-        for_md5.insert("target".into(), Value::Null);
-        for_md5.insert("target_type".into(), Value::from(""));
-    }
-    let values: Vec<Value> = keys.iter().map(|k| key_value(&for_md5, k)).collect();
+    let untargeted = tt.starts_with("K8S") || tt.starts_with("APM");
+    let values: Vec<Value> = keys
+        .iter()
+        .map(|k| match k.as_str() {
+            "target" if untargeted => Value::Null,
+            "target_type" if untargeted => Value::from(""),
+            _ => key_value(&doc, k),
+        })
+        .collect();
     let dedupe_md5 = count_md5_list(&values);
-    let event_id = match doc.get("event_id") {
-        Some(v) if !text(Some(v)).is_empty() => text(Some(v)),
-        // bk-monitor requires one; ours is derived from the event so a resend is the same.
-        _ => crate::dedupe::count_md5(raw),
+    let event_id = match derived_id {
+        Some(id) => id,
+        None => text(doc.get("event_id")),
     };
     put(&mut doc, "event_id", Value::from(event_id.clone()));
     let id = count_md5_list(&[

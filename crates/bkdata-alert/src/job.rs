@@ -7,7 +7,7 @@
 //! worker's timer (`BKDATA_ALERT_POLL_MS`) queue it again. Builders that overlap (a lease
 //! handed over) are safe all the same (see `store`).
 use crate::store::{build, build_batch, close_due, Cache, Incoming};
-use bkdata_bus::{AnyBus, Bus, Consumer, ConsumerOpts, Delivery};
+use bkdata_bus::{AnyBus, Bus, Consumer, ConsumerOpts};
 use bkdata_models::jobs::{enqueue_unique, BoxFuture, JobContext, JobHandler, NewJob};
 use bkdata_models::PgPool;
 use std::sync::{Arc, Mutex};
@@ -21,9 +21,9 @@ pub const BUILDER: &str = "alert_build";
 /// Inbox events a builder pass takes at once.
 pub const BATCH: i64 = 5_000;
 /// Bus messages a builder pass takes at once: each holds up to `MESSAGE_BYTES` of events, so
-/// a pass builds up to ~40,000 events of ~600 bytes (the bigger the pass, the fewer times
-/// each touched alert is written).
-pub const FETCH_MESSAGES: usize = 48;
+/// a pass builds up to ~55,000 events of ~600 bytes (the bigger the pass, the fewer times
+/// each touched alert is loaded and written).
+pub const FETCH_MESSAGES: usize = 64;
 pub const MESSAGE_BYTES: usize = 512 * 1024;
 
 /// Queue a build unless one is queued or running.
@@ -133,6 +133,7 @@ pub fn build_records(
     cache: &Mutex<Cache>,
     records: Vec<Vec<u8>>,
 ) -> Result<usize, String> {
+    let t = Instant::now();
     let mut incoming = Vec::with_capacity(records.len());
     for r in records {
         match Incoming::from_record(&r) {
@@ -141,9 +142,16 @@ pub fn build_records(
         }
     }
     let n = incoming.len();
+    let parsed = t.elapsed();
     let mut conn = pool.get().map_err(|e| e.to_string())?;
     let now = chrono::Utc::now().timestamp();
-    build(&mut conn, &mut *lock(cache)?, incoming, now).map_err(|e| e.to_string())?;
+    let s = build(&mut conn, &mut *lock(cache)?, incoming, now).map_err(|e| e.to_string())?;
+    log::debug!(
+        "built {n} events ({} duplicates) into {} alerts: parse {parsed:?}, all {:?}",
+        s.duplicates,
+        s.alerts_written,
+        t.elapsed()
+    );
     Ok(n)
 }
 
@@ -164,11 +172,6 @@ pub fn drain(pool: &PgPool, cache: &Mutex<Cache>) -> Result<usize, String> {
     Ok(total)
 }
 
-type Building = (
-    tokio::task::JoinHandle<Result<usize, String>>,
-    Vec<Delivery>,
-);
-
 impl JobHandler for BuildJob {
     fn run(&self, ctx: JobContext) -> BoxFuture<'static, Result<(), String>> {
         let (pool, bus, cache) = (self.pool.clone(), self.bus.clone(), self.cache.clone());
@@ -187,27 +190,22 @@ impl JobHandler for BuildJob {
                 .await
                 .map_err(|e| e.to_string())?;
             let mut swept: Option<Instant> = None;
-            // The next fetch is taken while the previous one is being built; it is built
-            // only after that one committed and was acked (arrival order per dedupe_md5).
-            let mut building: Option<Building> = None;
             loop {
-                let stop = *ctx.lease_lost.borrow();
-                let mut deliveries = if stop {
-                    Vec::new()
-                } else {
-                    let wait = if building.is_some() { 20 } else { 250 };
-                    consumer
-                        .fetch(FETCH_MESSAGES, Duration::from_millis(wait))
-                        .await
-                        .map_err(|e| e.to_string())?
-                };
-                if let Some((task, done)) = building.take() {
-                    task.await.map_err(|e| e.to_string())??;
-                    consumer.ack_all(done).await.map_err(|e| e.to_string())?;
-                }
-                if stop {
+                if *ctx.lease_lost.borrow() {
                     // Another worker's timer queues the next builder.
                     return Ok(());
+                }
+                // What is ready (everything that arrived while the last pass was written),
+                // else wait a little for more.
+                let mut deliveries = consumer
+                    .fetch(FETCH_MESSAGES, Duration::ZERO)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if deliveries.is_empty() {
+                    deliveries = consumer
+                        .fetch(FETCH_MESSAGES, Duration::from_millis(250))
+                        .await
+                        .map_err(|e| e.to_string())?;
                 }
                 let idle = deliveries.is_empty();
                 if !idle {
@@ -216,8 +214,15 @@ impl JobHandler for BuildJob {
                         .flat_map(|d| std::mem::take(&mut d.records))
                         .collect();
                     let (p, c) = (pool.clone(), cache.clone());
-                    let task = tokio::task::spawn_blocking(move || build_records(&p, &c, records));
-                    building = Some((task, deliveries));
+                    tokio::task::spawn_blocking(move || build_records(&p, &c, records))
+                        .await
+                        .map_err(|e| e.to_string())??;
+                    // Acked once committed: a crash before this delivers them again, and the
+                    // pass that gets them skips what is stored.
+                    consumer
+                        .ack_all(deliveries)
+                        .await
+                        .map_err(|e| e.to_string())?;
                 }
                 if idle || swept.is_none_or(|t| t.elapsed() > Duration::from_secs(1)) {
                     swept = Some(Instant::now());

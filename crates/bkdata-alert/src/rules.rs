@@ -153,16 +153,24 @@ fn from_event(app: &str, e: &Event, id: String, seq: i64, now: i64) -> Alert {
 
 /// Apply `events` (one `dedupe_md5`, arrival order) to `open` (its ABNORMAL alert, if any).
 /// `last_end` is the end time of its latest alert; `new_id` gives `(id, seq)` for a new one.
-pub fn apply(
+pub fn apply<E: std::borrow::Borrow<Event>>(
     app: &str,
     mut open: Option<Alert>,
     mut last_end: Option<i64>,
-    events: &[Event],
+    events: &[E],
     now: i64,
     new_id: &mut dyn FnMut(i64) -> (String, i64),
 ) -> Applied {
     let mut out = Applied::default();
     let mut ended: Vec<Alert> = Vec::new();
+    // The open alert's latest event, copied into it only when it is written (a pass may
+    // update one alert with thousands of events).
+    let mut latest: Option<&Event> = None;
+    let settle = |a: &mut Alert, latest: &mut Option<&Event>| {
+        if let Some(e) = latest.take() {
+            a.event = Value::Object(e.doc.clone());
+        }
+    };
     let log = |out: &mut Applied, a: &Alert, op: &'static str, d: String, e: Option<&Event>| {
         out.logs.push(Log {
             alert_id: a.id.clone(),
@@ -192,6 +200,7 @@ pub fn apply(
         n
     };
     for e in events {
+        let e: &Event = e.borrow();
         let expired = e.time < now - EXPIRE_SECS || last_end.is_some_and(|end| e.time < end - 60);
         if expired {
             out.outcomes.push((e.id.clone(), Outcome::Expired, None));
@@ -201,6 +210,7 @@ pub fn apply(
             Some(mut a) => {
                 if a.severity > e.severity && e.status == ABNORMAL {
                     // A more severe event: the alert closes and a new one opens.
+                    settle(&mut a, &mut latest);
                     a.status = CLOSED.into();
                     a.end_time = Some(now);
                     a.next_status = None;
@@ -240,7 +250,7 @@ pub fn apply(
                         } else {
                             a.latest_time = e.time;
                             a.next_status_time = Some(now + CLOSE_AFTER_SECS);
-                            a.event = Value::Object(e.doc.clone());
+                            latest = Some(e);
                             a.event_severity = e.severity;
                             a.severity = a.severity.min(e.severity);
                             out.outcomes
@@ -248,6 +258,7 @@ pub fn apply(
                         }
                         open = Some(a);
                     } else {
+                        settle(&mut a, &mut latest);
                         a.status = e.status.clone();
                         a.end_time = Some(e.time);
                         a.next_status = None;
@@ -282,7 +293,10 @@ pub fn apply(
             a.as_deref() == Some(id) && !matches!(o, Outcome::Dropped | Outcome::Expired)
         })
     };
-    let open = open.filter(|a| changed(&a.id));
+    let open = open.filter(|a| changed(&a.id)).map(|mut a| {
+        settle(&mut a, &mut latest);
+        a
+    });
     let mut touched: Vec<Alert> = Vec::new();
     for a in ended.into_iter().chain(open) {
         if let Some(i) = touched.iter().position(|t| t.id == a.id) {

@@ -1,7 +1,7 @@
 //! Events and alerts in Postgres (the source of truth), the Redis content cache and snapshots
 //! (wire reference §5.4), and the builder's batch: pending events are claimed, grouped by
 //! `dedupe_md5`, locked per group, applied with `rules::apply` and written in one transaction.
-use crate::event::{clean, Event};
+use crate::event::{clean_owned, Event};
 use crate::rules::{self, alert_id, Alert, Applied};
 use bkdata_models::schema::{alert_events as ev, alert_logs as lg, alerts as al};
 use diesel::prelude::*;
@@ -107,10 +107,10 @@ impl Incoming {
 }
 
 /// Clean a batch: each bad event (and each beyond `max`) is rejected with its index.
-pub fn clean_batch(events: &[Value], max: usize, now: i64) -> (Vec<Event>, Vec<Rejected>) {
+pub fn clean_batch(events: Vec<Value>, max: usize, now: i64) -> (Vec<Event>, Vec<Rejected>) {
     let mut rejected = Vec::new();
     let mut good = Vec::with_capacity(events.len().min(max));
-    for (i, raw) in events.iter().enumerate() {
+    for (i, raw) in events.into_iter().enumerate() {
         if i >= max {
             rejected.push(Rejected {
                 index: i,
@@ -118,7 +118,7 @@ pub fn clean_batch(events: &[Value], max: usize, now: i64) -> (Vec<Event>, Vec<R
             });
             continue;
         }
-        match clean(raw, now) {
+        match clean_owned(raw, now) {
             Ok(e) => good.push(e),
             Err(reason) => rejected.push(Rejected { index: i, reason }),
         }
@@ -144,7 +144,7 @@ pub fn stored_ids(conn: &mut PgConnection, ids: &[&str]) -> Result<HashSet<Strin
 pub fn accept(
     conn: &mut PgConnection,
     app: &str,
-    events: &[Value],
+    events: Vec<Value>,
     max: usize,
     now: i64,
 ) -> Result<(IngestReport, Vec<Incoming>), AlertError> {
@@ -177,7 +177,7 @@ pub fn ingest(
     max: usize,
     now: i64,
 ) -> Result<IngestReport, AlertError> {
-    let (report, fresh) = accept(conn, app, events, max, now)?;
+    let (report, fresh) = accept(conn, app, events.to_vec(), max, now)?;
     for chunk in fresh.chunks(5000) {
         let docs: Vec<&str> = chunk.iter().map(|i| i.doc.as_str()).collect();
         diesel::sql_query(
@@ -403,8 +403,15 @@ pub fn build(
         events: incoming.len(),
         ..Default::default()
     };
+    let t = std::time::Instant::now();
     let written = conn.transaction(|conn| apply_events(conn, cache, incoming, now, &mut stats))?;
-    finish(conn, cache, written, stats)
+    let committed = t.elapsed();
+    let r = finish(conn, cache, written, stats);
+    log::debug!(
+        "pass: committed after {committed:?}, cache written after {:?}",
+        t.elapsed()
+    );
+    r
 }
 
 fn finish(
@@ -468,16 +475,18 @@ fn write_events(
     if incoming.is_empty() {
         return Ok(Vec::new());
     }
+    let t = std::time::Instant::now();
+    let mut marks: Vec<(&str, std::time::Duration)> = Vec::new();
     // Groups in arrival order of their first event.
     let mut order: Vec<(&str, &str)> = Vec::new();
-    let mut groups: HashMap<(&str, &str), Vec<Event>> = HashMap::new();
+    let mut groups: HashMap<(&str, &str), Vec<&Event>> = HashMap::new();
     for i in incoming {
         let k = (i.app.as_str(), i.event.dedupe_md5.as_str());
         let g = groups.entry(k).or_insert_with(|| {
             order.push(k);
             Vec::new()
         });
-        g.push(i.event.clone());
+        g.push(&i.event);
     }
     let mut locks: Vec<i64> = order.iter().map(|(a, m)| lock_key(a, m)).collect();
     locks.sort_unstable();
@@ -485,6 +494,7 @@ fn write_events(
     diesel::sql_query("SELECT pg_advisory_xact_lock(k) FROM unnest($1::int8[]) AS k ORDER BY k")
         .bind::<Array<BigInt>, _>(&locks)
         .execute(conn)?;
+    marks.push(("locked", t.elapsed()));
     let apps: Vec<&str> = order.iter().map(|k| k.0).collect();
     let md5s: Vec<&str> = order.iter().map(|k| k.1).collect();
     // The latest alert of each group (open or not): the open one, and the last end time.
@@ -511,6 +521,7 @@ fn write_events(
         .into_iter()
         .map(|a| ((a.bk_app_code.clone(), a.dedupe_md5.clone()), a))
         .collect();
+    marks.push(("loaded", t.elapsed()));
     // Sequence numbers for new alerts, fetched once for the batch (more when escalations
     // need them).
     let need = order.len() as i64;
@@ -543,6 +554,7 @@ fn write_events(
         }
         applied.push(r);
     }
+    marks.push(("applied", t.elapsed()));
     // Write: alerts (ended ones before new ones), then events with outcomes, and logs.
     let alerts: Vec<Alert> = applied
         .iter()
@@ -570,6 +582,7 @@ fn write_events(
             ))
             .execute(conn)?;
     }
+    marks.push(("alerts", t.elapsed()));
     let mut outcome: HashMap<&str, (&'static str, Option<&str>)> =
         HashMap::with_capacity(incoming.len());
     for r in &applied {
@@ -580,6 +593,7 @@ fn write_events(
         }
     }
     insert_events(conn, incoming, &outcome)?;
+    marks.push(("events", t.elapsed()));
     let logs: Vec<_> = applied
         .iter()
         .flat_map(|r| r.logs.iter())
@@ -616,11 +630,14 @@ fn write_events(
                 .execute(conn)?;
         }
     }
+    marks.push(("logs", t.elapsed()));
+    log::debug!("pass of {} events: {marks:?}", incoming.len());
     Ok(alerts)
 }
 
 /// The events, in arrival order, each with its outcome: column arrays unnested in one
-/// statement per chunk (a row costs the server no parameter parsing).
+/// statement per chunk (a row costs the server no parameter parsing). A lone function scan
+/// yields the arrays in order, so `seq` follows arrival without a sort.
 fn insert_events(
     conn: &mut PgConnection,
     incoming: &[Incoming],
@@ -635,8 +652,8 @@ fn insert_events(
              SELECT id, app, eid, md5, sid, name, sev, st, biz, tgt, t, d::json, aid, o \
              FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], \
              $6::text[], $7::int4[], $8::text[], $9::text[], $10::text[], $11::int8[], \
-             $12::text[], $13::text[], $14::text[]) WITH ORDINALITY \
-             AS v(id, app, eid, md5, sid, name, sev, st, biz, tgt, t, d, aid, o, n) ORDER BY n",
+             $12::text[], $13::text[], $14::text[]) \
+             AS v(id, app, eid, md5, sid, name, sev, st, biz, tgt, t, d, aid, o)",
         )
         .bind::<Array<Text>, _>(col(|i| &i.event.id))
         .bind::<Array<Text>, _>(col(|i| &i.app))
@@ -781,7 +798,10 @@ pub fn close_due(
             al::table
                 .filter(al::next_status.eq(crate::event::CLOSED))
                 .filter(al::next_status_time.le(now))
-                .filter(al::status.eq(crate::event::ABNORMAL)),
+                // A literal, so the planner can use the open alerts' partial index.
+                .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+                    "alerts.status = 'ABNORMAL'",
+                )),
         )
         .set((
             al::status.eq(crate::event::CLOSED),

@@ -234,7 +234,7 @@ pub trait Bus: Clone + Send + Sync + 'static {
 }
 
 pub trait Consumer: Send {
-    /// Up to `max` messages; waits up to `wait` when none is ready.
+    /// Up to `max` messages; waits up to `wait` when none is ready (zero: only what is ready).
     fn fetch(
         &mut self,
         max: usize,

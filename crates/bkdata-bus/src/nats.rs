@@ -283,14 +283,23 @@ impl Bus for NatsBus {
 
 impl Consumer for NatsConsumer {
     async fn fetch(&mut self, max: usize, wait: Duration) -> Result<Vec<Delivery>, BusError> {
-        let mut batch = self
-            .consumer
-            .batch()
-            .max_messages(max.max(1))
-            .expires(wait.max(Duration::from_millis(10)))
-            .messages()
-            .await
-            .map_err(err)?;
+        let mut batch = if wait.is_zero() {
+            // What is ready now, without waiting (a `no_wait` pull).
+            self.consumer
+                .fetch()
+                .max_messages(max.max(1))
+                .messages()
+                .await
+                .map_err(err)?
+        } else {
+            self.consumer
+                .batch()
+                .max_messages(max.max(1))
+                .expires(wait.max(Duration::from_millis(10)))
+                .messages()
+                .await
+                .map_err(err)?
+        };
         let mut out = Vec::new();
         while let Some(msg) = batch.next().await {
             let msg = msg.map_err(err)?;

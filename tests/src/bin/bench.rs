@@ -676,8 +676,9 @@ fn training() -> anyhow::Result<()> {
     })
 }
 
-/// `total` repeats over `open` targets (`make(target, round)`), posted in batches of `batch`
-/// by `conns` concurrent requests a round: the load of both alert benchmarks.
+/// `total` repeats over `open` targets (`make(target, n)`, `n` from 1, each event's own, so no
+/// two are the same), posted in batches of `batch` by `conns` concurrent requests a round: the
+/// load of both alert benchmarks.
 async fn repeat_load<F>(
     total: usize,
     batch: usize,
@@ -689,7 +690,7 @@ async fn repeat_load<F>(
 where
     F: std::future::Future<Output = ()> + Send + 'static,
 {
-    let (mut sent, mut n) = (0usize, 1usize);
+    let mut sent = 0usize;
     while sent < total {
         let mut tasks = Vec::new();
         for _ in 0..conns {
@@ -697,14 +698,15 @@ where
                 break;
             }
             let k = batch.min(total - sent);
-            let items: Vec<Value> = (0..k).map(|j| make((sent + j) % open, n)).collect();
+            let items: Vec<Value> = (0..k)
+                .map(|j| make((sent + j) % open, sent + j + 1))
+                .collect();
             sent += k;
             tasks.push(tokio::spawn(post(items)));
         }
         for t in tasks {
             t.await?;
         }
-        n += 1;
     }
     Ok(())
 }
@@ -730,12 +732,18 @@ fn alerts() -> anyhow::Result<()> {
         })
         .await;
         let prefix = format!("bench{}.ee", std::process::id());
-        let _worker = srv.worker(&[("BKDATA_ALERT_REDIS_PREFIX", prefix.as_str()), ("BKDATA_ALERT_POLL_MS", "100")]);
+        // BKDATA_BENCH_WORKER_LOG=bkdata_alert=debug shows each builder pass's timings.
+        let log = std::env::var("BKDATA_BENCH_WORKER_LOG").unwrap_or_else(|_| "warn".into());
+        let _worker = srv.worker(&[
+            ("BKDATA_ALERT_REDIS_PREFIX", prefix.as_str()),
+            ("BKDATA_ALERT_POLL_MS", "100"),
+            ("RUST_LOG", log.as_str()),
+        ]);
         let t0 = chrono::Utc::now().timestamp() - 3600;
         let ev = |target: usize, n: usize| {
             json!({"event_id": format!("{target}-{n}"), "plugin_id": "bench", "alert_name": "cpu usage high",
                    "target_type": "HOST", "target": format!("10.{}.{}.{}", target / 65536, (target / 256) % 256, target % 256),
-                   "bk_biz_id": 2, "severity": 2, "time": t0 + n as i64,
+                   "bk_biz_id": 2, "severity": 2, "time": t0 + (n / open) as i64,
                    "tags": [{"key": "host", "value": format!("h{target}")}, {"key": "region", "value": "gz"}]})
         };
         // Whether any event is unbuilt: the builder's backlog on the bus (published, not yet
@@ -841,7 +849,7 @@ fn alertmanager() -> anyhow::Result<()> {
             json!({"labels": {"alertname": "cpu usage high", "instance": format!("10.{}.{}.{}", target / 65536, (target / 256) % 256, target % 256),
                               "host": format!("h{target}"), "region": "gz", "severity": "warning", "bk_biz_id": "2"},
                    "annotations": {"event_id": format!("{target}-{n}")},
-                   "startsAt": (t0 + chrono::Duration::seconds(n as i64)).to_rfc3339()})
+                   "startsAt": (t0 + chrono::Duration::seconds((n / open) as i64)).to_rfc3339()})
         };
         let post = |alerts: Vec<Value>| {
             let (client, url) = (client.clone(), format!("{base}/alerts"));
