@@ -102,19 +102,30 @@ impl AlertConfig {
 pub struct BuildJob {
     pool: PgPool,
     bus: AnyBus,
-    cache: Arc<Mutex<Cache>>,
+    /// One cache (Redis connection, sequence floor) per lane.
+    lanes: Arc<Vec<Mutex<Cache>>>,
     es_cluster: Option<String>,
     es: Arc<tokio::sync::Mutex<Option<crate::es::EsWriter>>>,
 }
 
+/// A pass is built in this many lanes at once, each in its own transaction on its own
+/// connection: the events of one `dedupe_md5` always go to the same lane, so lanes never
+/// wait for each other's locks and each group keeps its order.
+pub const LANES: usize = 2;
+
 impl BuildJob {
     pub fn new(pool: PgPool, bus: AnyBus, config: &AlertConfig) -> Self {
-        let mut cache = Cache::new(config.redis_url.as_deref(), &config.redis_prefix);
-        cache.es_outbox = config.es_cluster.is_some();
+        let lanes = (0..LANES)
+            .map(|_| {
+                let mut cache = Cache::new(config.redis_url.as_deref(), &config.redis_prefix);
+                cache.es_outbox = config.es_cluster.is_some();
+                Mutex::new(cache)
+            })
+            .collect();
         BuildJob {
             pool,
             bus,
-            cache: Arc::new(Mutex::new(cache)),
+            lanes: Arc::new(lanes),
             es_cluster: config.es_cluster.clone(),
             es: Arc::default(),
         }
@@ -127,29 +138,82 @@ fn lock(cache: &Mutex<Cache>) -> Result<std::sync::MutexGuard<'_, Cache>, String
         .map_err(|_| "alert cache lock poisoned".to_string())
 }
 
-/// Build one fetch's records; a record that is not a queued event is logged and skipped.
+/// The lane of a `dedupe_md5` (hex) among `n`.
+fn lane_of(md5: &str, n: usize) -> usize {
+    md5.get(..2)
+        .and_then(|h| usize::from_str_radix(h, 16).ok())
+        .unwrap_or(0)
+        % n.max(1)
+}
+
+/// Build one fetch's records, parsed and built in lanes at once; a record that is not a
+/// queued event is logged and skipped. The pass counts only when every lane committed (a
+/// lane that failed has its messages delivered again; what the others stored is skipped).
 pub fn build_records(
     pool: &PgPool,
-    cache: &Mutex<Cache>,
+    lanes: &[Mutex<Cache>],
     records: Vec<Vec<u8>>,
 ) -> Result<usize, String> {
     let t = Instant::now();
-    let mut incoming = Vec::with_capacity(records.len());
-    for r in records {
-        match Incoming::from_record(&r) {
-            Ok(i) => incoming.push(i),
-            Err(e) => log::warn!("{CLEANED_TOPIC}: {e}; skipped"),
-        }
+    let n_lanes = lanes.len().max(1);
+    let chunk = records.len().div_ceil(n_lanes).max(1);
+    let parsed: Vec<Vec<Incoming>> = std::thread::scope(|s| {
+        let parts: Vec<_> = records
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .filter_map(|r| match Incoming::from_record(r) {
+                            Ok(i) => Some(i),
+                            Err(e) => {
+                                log::warn!("{CLEANED_TOPIC}: {e}; skipped");
+                                None
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        parts
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    let mut split: Vec<Vec<Incoming>> = (0..n_lanes).map(|_| Vec::new()).collect();
+    for i in parsed.into_iter().flatten() {
+        split[lane_of(&i.event.dedupe_md5, n_lanes)].push(i);
     }
-    let n = incoming.len();
-    let parsed = t.elapsed();
-    let mut conn = pool.get().map_err(|e| e.to_string())?;
+    let n: usize = split.iter().map(Vec::len).sum();
+    let parse = t.elapsed();
     let now = chrono::Utc::now().timestamp();
-    let s = build(&mut conn, &mut *lock(cache)?, incoming, now).map_err(|e| e.to_string())?;
+    let results: Vec<Result<String, String>> = std::thread::scope(|s| {
+        let running: Vec<_> = split
+            .into_iter()
+            .zip(lanes)
+            .filter(|(l, _)| !l.is_empty())
+            .map(|(l, cache)| {
+                s.spawn(move || {
+                    let mut conn = pool.get().map_err(|e| e.to_string())?;
+                    let st =
+                        build(&mut conn, &mut *lock(cache)?, l, now).map_err(|e| e.to_string())?;
+                    Ok(format!(
+                        "{} events ({} duplicates) into {} alerts",
+                        st.events, st.duplicates, st.alerts_written
+                    ))
+                })
+            })
+            .collect();
+        running
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("a builder lane panicked".into()))
+            })
+            .collect()
+    });
+    let done = results.into_iter().collect::<Result<Vec<_>, _>>()?;
     log::debug!(
-        "built {n} events ({} duplicates) into {} alerts: parse {parsed:?}, all {:?}",
-        s.duplicates,
-        s.alerts_written,
+        "built {n} events: parse {parse:?}, lanes {done:?}, all {:?}",
         t.elapsed()
     );
     Ok(n)
@@ -174,7 +238,7 @@ pub fn drain(pool: &PgPool, cache: &Mutex<Cache>) -> Result<usize, String> {
 
 impl JobHandler for BuildJob {
     fn run(&self, ctx: JobContext) -> BoxFuture<'static, Result<(), String>> {
-        let (pool, bus, cache) = (self.pool.clone(), self.bus.clone(), self.cache.clone());
+        let (pool, bus, lanes) = (self.pool.clone(), self.bus.clone(), self.lanes.clone());
         let (cluster, es) = (self.es_cluster.clone(), self.es.clone());
         Box::pin(async move {
             let mut consumer = bus
@@ -213,8 +277,8 @@ impl JobHandler for BuildJob {
                         .iter_mut()
                         .flat_map(|d| std::mem::take(&mut d.records))
                         .collect();
-                    let (p, c) = (pool.clone(), cache.clone());
-                    tokio::task::spawn_blocking(move || build_records(&p, &c, records))
+                    let (p, l) = (pool.clone(), lanes.clone());
+                    tokio::task::spawn_blocking(move || build_records(&p, &l, records))
                         .await
                         .map_err(|e| e.to_string())??;
                     // Acked once committed: a crash before this delivers them again, and the
@@ -226,8 +290,8 @@ impl JobHandler for BuildJob {
                 }
                 if idle || swept.is_none_or(|t| t.elapsed() > Duration::from_secs(1)) {
                     swept = Some(Instant::now());
-                    let (p, c) = (pool.clone(), cache.clone());
-                    tokio::task::spawn_blocking(move || drain(&p, &c))
+                    let (p, l) = (pool.clone(), lanes.clone());
+                    tokio::task::spawn_blocking(move || drain(&p, &l[0]))
                         .await
                         .map_err(|e| e.to_string())??;
                     if let Some(name) = &cluster {
