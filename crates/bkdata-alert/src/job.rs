@@ -333,3 +333,35 @@ async fn flush_es(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_queued_event_round_trips_and_keeps_its_lane() {
+        let e = crate::event::clean(
+            &json!({"event_id": "e1", "alert_name": "cpu", "target": "h1", "time": 1_700_000_000,
+                    "description": "tab\there, newline\nthere"}),
+            1_700_000_000,
+        )
+        .unwrap();
+        let i = Incoming::new("app-1", e);
+        let r = i.record();
+        assert!(!r.contains(&b'\n'), "a record is one line");
+        let back = Incoming::from_record(&r).unwrap();
+        assert_eq!((back.app.as_str(), &back.event), ("app-1", &i.event));
+        assert_eq!(back.doc, i.doc);
+        assert!(Incoming::from_record(b"no tab here").is_err());
+        // A dedupe_md5 always lands in the same lane, and lanes are all used.
+        let md5 = &i.event.dedupe_md5;
+        assert_eq!(lane_of(md5, 2), lane_of(md5, 2));
+        let used: std::collections::HashSet<usize> = ["00", "01", "fe", "ff"]
+            .iter()
+            .map(|h| lane_of(h, 2))
+            .collect();
+        assert_eq!(used.len(), 2);
+        assert_eq!(lane_of("zz", 2), 0, "not hex: the first lane");
+    }
+}
