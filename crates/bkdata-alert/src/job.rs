@@ -39,9 +39,8 @@ pub async fn publish(bus: &AnyBus, events: &[Incoming]) -> Result<(), String> {
     let mut batches = Vec::new();
     let mut batch = bkdata_bus::Batch::with_capacity(MESSAGE_BYTES);
     for e in events {
-        if !batch.is_empty()
-            && batch.payload().len() + e.doc.len() + e.app.len() + 2 > MESSAGE_BYTES
-        {
+        // The record and its newline.
+        if !batch.is_empty() && batch.payload().len() + e.record_len() + 1 > MESSAGE_BYTES {
             batches.push(std::mem::replace(
                 &mut batch,
                 bkdata_bus::Batch::with_capacity(MESSAGE_BYTES),
@@ -157,6 +156,7 @@ pub fn build_records(
     let t = Instant::now();
     let n_lanes = lanes.len().max(1);
     let chunk = records.len().div_ceil(n_lanes).max(1);
+    // A part lost to a panic fails the pass (nothing is acked), never drops its events.
     let parsed: Vec<Vec<Incoming>> = std::thread::scope(|s| {
         let parts: Vec<_> = records
             .chunks(chunk)
@@ -176,9 +176,12 @@ pub fn build_records(
             .collect();
         parts
             .into_iter()
-            .map(|h| h.join().unwrap_or_default())
-            .collect()
-    });
+            .map(|h| {
+                h.join()
+                    .map_err(|_| "parsing queued events panicked".to_string())
+            })
+            .collect::<Result<Vec<_>, _>>()
+    })?;
     let mut split: Vec<Vec<Incoming>> = (0..n_lanes).map(|_| Vec::new()).collect();
     for i in parsed.into_iter().flatten() {
         split[lane_of(&i.event.dedupe_md5, n_lanes)].push(i);
