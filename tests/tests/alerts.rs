@@ -46,6 +46,16 @@ async fn unbuilt(srv: &TestServer) -> u64 {
     lag + inbox(&srv.db) as u64
 }
 
+/// A worker building alerts for `srv`, with its own Redis key prefix, polling every 200 ms.
+fn alert_worker(srv: &TestServer, prefix: &str, extra: &[(&str, &str)]) -> WorkerProc {
+    let mut env = vec![
+        ("BKDATA_ALERT_REDIS_PREFIX", prefix),
+        ("BKDATA_ALERT_POLL_MS", "200"),
+    ];
+    env.extend_from_slice(extra);
+    srv.worker(&env)
+}
+
 fn event(target: usize, severity: i32, status: &str, time: i64, n: &str) -> Value {
     json!({"event_id": format!("{target}-{n}"), "plugin_id": "bkmonitor", "alert_name": "CPU使用率过高",
            "target_type": "HOST", "target": format!("10.0.{}.{}", target / 250, target % 250),
@@ -57,10 +67,7 @@ fn event(target: usize, severity: i32, status: &str, time: i64, n: &str) -> Valu
 async fn a_stream_of_1000_targets_builds_exactly_the_alerts_the_rules_say() {
     let srv = nats_server().await;
     let pre = prefix();
-    let _worker = srv.worker(&[
-        ("BKDATA_ALERT_REDIS_PREFIX", &pre),
-        ("BKDATA_ALERT_POLL_MS", "200"),
-    ]);
+    let _worker = alert_worker(&srv, &pre, &[]);
     let t0 = chrono::Utc::now().timestamp() - 1000;
     // Every target opens an alert; then by target % 4: 0 repeats, 1 repeats then escalates to
     // fatal, 2 repeats then recovers, 3 repeats then sends a stale event; every fifth target
@@ -341,10 +348,7 @@ async fn an_event_sent_again_is_stored_and_counted_once() {
             "{v}"
         );
     }
-    let _worker = srv.worker(&[
-        ("BKDATA_ALERT_REDIS_PREFIX", &prefix()),
-        ("BKDATA_ALERT_POLL_MS", "200"),
-    ]);
+    let _worker = alert_worker(&srv, &prefix(), &[]);
     eventually(WAIT, "the builder", || async {
         (unbuilt(&srv).await == 0).then_some(())
     })
@@ -709,10 +713,7 @@ fn an_alert_quiet_for_an_hour_closes() {
 async fn events_published_on_the_bus_build_alerts() {
     use bkdata_bus::Bus;
     let srv = nats_server().await;
-    let _worker = srv.worker(&[
-        ("BKDATA_ALERT_REDIS_PREFIX", &prefix()),
-        ("BKDATA_ALERT_POLL_MS", "200"),
-    ]);
+    let _worker = alert_worker(&srv, &prefix(), &[]);
     let now = chrono::Utc::now().timestamp();
     let mut ok = event(7, 1, "ABNORMAL", now - 5, "bus");
     ok["bk_app_code"] = json!(srv.app_code);
@@ -760,11 +761,7 @@ async fn alert_and_event_documents_reach_elasticsearch() {
             "connection_info": {"host": "127.0.0.1", "port": es.port}})),
     )
     .await;
-    let _worker = srv.worker(&[
-        ("BKDATA_ALERT_REDIS_PREFIX", &prefix()),
-        ("BKDATA_ALERT_POLL_MS", "200"),
-        ("BKDATA_ALERT_ES_CLUSTER", "alert-es"),
-    ]);
+    let _worker = alert_worker(&srv, &prefix(), &[("BKDATA_ALERT_ES_CLUSTER", "alert-es")]);
     let now = chrono::Utc::now().timestamp();
     let events: Vec<Value> = (0..20)
         .map(|i| {
@@ -840,10 +837,7 @@ async fn alert_and_event_documents_reach_elasticsearch() {
 async fn a_result_table_shipped_to_the_alert_storage_raises_alerts() {
     use bkdata_tests::seed000::{envelope_with, raw_and_clean};
     let srv = nats_server().await;
-    let _worker = srv.worker(&[
-        ("BKDATA_ALERT_REDIS_PREFIX", &prefix()),
-        ("BKDATA_ALERT_POLL_MS", "200"),
-    ]);
+    let _worker = alert_worker(&srv, &prefix(), &[]);
     let (raw, rt) = raw_and_clean(&srv, 2, "alert_src").await;
     let d = srv
         .bk_ok(
