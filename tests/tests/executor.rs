@@ -122,10 +122,15 @@ async fn a_child_killed_from_outside_fails_the_execution_with_the_reason() {
     assert_eq!(st["step_status"]["ddl_generation"], "failed");
     let msg = st["error_message"].as_str().unwrap();
     assert!(msg.contains("killed by signal 9"), "{msg}");
-    assert!(logs(&srv, &task)
-        .await
-        .iter()
-        .any(|l| l["level"] == "ERROR" && l["message"].as_str().unwrap().contains("signal 9")));
+    // The worker marks the execution failed, then writes its log line: poll for it.
+    eventually(WAIT, "the ERROR log line naming the signal", || async {
+        logs(&srv, &task)
+            .await
+            .iter()
+            .any(|l| l["level"] == "ERROR" && l["message"].as_str().unwrap().contains("signal 9"))
+            .then_some(())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
