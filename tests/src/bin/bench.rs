@@ -677,38 +677,116 @@ fn training() -> anyhow::Result<()> {
 }
 
 /// `total` repeats over `open` targets (`make(target, n)`, `n` from 1, each event's own, so no
-/// two are the same), posted in batches of `batch` by `conns` concurrent requests a round: the
-/// load of both alert benchmarks.
-async fn repeat_load<F>(
+/// two are the same) in request bodies of `batch` items (`wrap` makes the body of a batch):
+/// the load of both alert benchmarks, built before the clock starts as a load tool (wrk)
+/// sends prepared bodies, so its cost is not charged to the system measured.
+fn repeat_bodies(
     total: usize,
     batch: usize,
-    conns: usize,
     open: usize,
     make: impl Fn(usize, usize) -> Value,
-    post: impl Fn(Vec<Value>) -> F,
+    wrap: impl Fn(Vec<Value>) -> Value,
+) -> Vec<Vec<u8>> {
+    (0..total)
+        .step_by(batch.max(1))
+        .map(|from| {
+            let items = (from..(from + batch).min(total))
+                .map(|i| make(i % open, i + 1))
+                .collect();
+            serde_json::to_vec(&wrap(items)).unwrap_or_default()
+        })
+        .collect()
+}
+
+/// Post `bodies` with `conns` concurrent requests a round.
+async fn send_rounds<F>(
+    bodies: Vec<Vec<u8>>,
+    conns: usize,
+    post: impl Fn(Vec<u8>) -> F,
 ) -> anyhow::Result<()>
 where
     F: std::future::Future<Output = ()> + Send + 'static,
 {
-    let mut sent = 0usize;
-    while sent < total {
-        let mut tasks = Vec::new();
-        for _ in 0..conns {
-            if sent >= total {
-                break;
-            }
-            let k = batch.min(total - sent);
-            let items: Vec<Value> = (0..k)
-                .map(|j| make((sent + j) % open, sent + j + 1))
-                .collect();
-            sent += k;
-            tasks.push(tokio::spawn(post(items)));
-        }
+    let mut bodies = bodies.into_iter().peekable();
+    while bodies.peek().is_some() {
+        let tasks: Vec<_> = bodies
+            .by_ref()
+            .take(conns)
+            .map(|b| tokio::spawn(post(b)))
+            .collect();
         for t in tasks {
             t.await?;
         }
     }
     Ok(())
+}
+
+/// CPU seconds used by each part of the system between two readings (`/proc/*/stat`): where
+/// the two cores went during a run.
+struct CpuMeter {
+    parts: Vec<(&'static str, Vec<u32>)>,
+    start: Vec<f64>,
+}
+
+impl CpuMeter {
+    /// `parts`: a name and the pids it covers; `by_comm` adds every process of that command
+    /// name (Postgres' backends, NATS, Redis).
+    fn new(mut parts: Vec<(&'static str, Vec<u32>)>, by_comm: &[(&'static str, &str)]) -> Self {
+        for (name, comm) in by_comm {
+            parts.push((name, pids_of(comm)));
+        }
+        let start = parts.iter().map(|(_, p)| cpu_secs(p)).collect();
+        CpuMeter { parts, start }
+    }
+
+    /// One line: each part's CPU seconds and its share of `cores * wall`.
+    fn report(&self, wall: f64) -> String {
+        let cores = num_cpus() as f64;
+        let mut total = 0.0;
+        let mut out: Vec<String> = self
+            .parts
+            .iter()
+            .zip(&self.start)
+            .map(|((name, pids), s0)| {
+                let used = cpu_secs(pids) - s0;
+                total += used;
+                format!("{name} {used:.1} s ({:.0} %)", 100.0 * used / (cores * wall))
+            })
+            .collect();
+        out.push(format!(
+            "all {total:.1} of {:.1} core-seconds",
+            cores * wall
+        ));
+        out.join(", ")
+    }
+}
+
+fn pids_of(comm: &str) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == comm)
+        })
+        .collect()
+}
+
+/// utime + stime of `pids` (and of their threads), in seconds; a process gone counts 0.
+fn cpu_secs(pids: &[u32]) -> f64 {
+    #[allow(unsafe_code)]
+    // SAFETY: sysconf only reads a system constant.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    pids.iter()
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // Fields after the command name (which may hold spaces) in parentheses.
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split(' ').collect();
+            let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+            Some(ticks / hz)
+        })
+        .sum()
 }
 
 /// Events/s through HTTP ingest → Postgres → the builder (a worker) → Postgres + Redis, with
@@ -757,11 +835,11 @@ fn alerts() -> anyhow::Result<()> {
                     .map_or(-1, |n| n as i64)
             }
         };
-        let post = |events: Vec<Value>| {
+        let post = |body: Vec<u8>| {
             let (client, url, auth) = (srv.client.clone(), srv.url("/v3/alert/events/"), srv.auth_header());
             async move {
                 let r = client.post(url).header("X-Bkapi-Authorization", auth)
-                    .body(serde_json::to_vec(&json!({"events": events})).unwrap()).send().await;
+                    .body(body).send().await;
                 match r {
                     Ok(r) if r.status() == 200 => {}
                     Ok(r) => eprintln!("ingest answered {}", r.status()),
@@ -769,8 +847,9 @@ fn alerts() -> anyhow::Result<()> {
                 }
             }
         };
-        for chunk in (0..open).collect::<Vec<_>>().chunks(batch) {
-            post(chunk.iter().map(|t| ev(*t, 0)).collect()).await;
+        let wrap = |events: Vec<Value>| json!({"events": events});
+        for body in repeat_bodies(open, batch, open, |t, _| ev(t, 0), wrap) {
+            post(body).await;
         }
         while pending(&srv).await != 0 {
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -779,8 +858,13 @@ fn alerts() -> anyhow::Result<()> {
             "alerts: {open} open alerts; {total} events over them (updates) in batches of {batch} from {conns} HTTP clients; builder in one worker; {} cores shared by everything",
             num_cpus()
         );
+        let bodies = repeat_bodies(total, batch, open, ev, wrap);
+        let cpu = CpuMeter::new(
+            vec![("server", vec![std::process::id()]), ("worker", vec![_worker.child.id()])],
+            &[("postgres", "postgres"), ("nats", "nats-server"), ("redis", "redis-server")],
+        );
         let start = Instant::now();
-        repeat_load(total, batch, conns, open, ev, post).await?;
+        send_rounds(bodies, conns, post).await?;
         let ingested = start.elapsed().as_secs_f64();
         while pending(&srv).await != 0 {
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -791,6 +875,7 @@ fn alerts() -> anyhow::Result<()> {
             total as f64 / ingested,
             total as f64 / built
         );
+        println!("  CPU: {}", cpu.report(built));
         let stored: i64 = bkdata_models::schema::alert_events::table
             .count()
             .get_result(&mut srv.db.conn())?;
@@ -832,6 +917,7 @@ fn alertmanager() -> anyhow::Result<()> {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()?;
+    let am_pid = child.id();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -851,26 +937,30 @@ fn alertmanager() -> anyhow::Result<()> {
                    "annotations": {"event_id": format!("{target}-{n}")},
                    "startsAt": (t0 + chrono::Duration::seconds((n / open) as i64)).to_rfc3339()})
         };
-        let post = |alerts: Vec<Value>| {
+        let post = |body: Vec<u8>| {
             let (client, url) = (client.clone(), format!("{base}/alerts"));
             async move {
-                match client.post(url).json(&alerts).send().await {
+                match client.post(url).header("content-type", "application/json").body(body).send().await {
                     Ok(r) if r.status().is_success() => {}
                     Ok(r) => eprintln!("alertmanager answered {}", r.status()),
                     Err(e) => eprintln!("alertmanager failed: {e}"),
                 }
             }
         };
-        for chunk in (0..open).collect::<Vec<_>>().chunks(batch) {
-            post(chunk.iter().map(|t| alert(*t, 0)).collect()).await;
+        let wrap = Value::Array;
+        for body in repeat_bodies(open, batch, open, |t, _| alert(t, 0), wrap) {
+            post(body).await;
         }
         println!(
             "alertmanager: {open} alerts open; {total} repeats over them in batches of {batch} from {conns} HTTP clients (POST /api/v2/alerts, loopback); {} cores shared",
             num_cpus()
         );
+        let bodies = repeat_bodies(total, batch, open, alert, wrap);
+        let cpu = CpuMeter::new(vec![("alertmanager", vec![am_pid]), ("load", vec![std::process::id()])], &[]);
         let start = Instant::now();
-        repeat_load(total, batch, conns, open, alert, post).await?;
+        send_rounds(bodies, conns, post).await?;
         let secs = start.elapsed().as_secs_f64();
+        println!("  CPU: {}", cpu.report(secs));
         let groups: Value = client.get(format!("{base}/alerts")).send().await?.json().await?;
         println!(
             "  {total} alerts accepted in {secs:.1} s: {:.0} alerts/s (deduplicated into {} alerts; Alertmanager keeps them in memory, no database)",
