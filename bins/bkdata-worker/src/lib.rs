@@ -99,6 +99,7 @@ pub fn main_with(
     registry: StepRegistry,
     extend: impl FnOnce(Runner) -> Runner,
 ) -> anyhow::Result<()> {
+    bkdata_models::alloc::keep_freed_memory();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
     let config = Config::from_env()?;

@@ -45,7 +45,23 @@ pub struct Event {
     pub dedupe_keys: Vec<String>,
     pub dedupe_md5: String,
     pub time: i64,
+    /// `anomaly_time` (`time` when absent).
+    pub anomaly_time: i64,
     pub doc: Map<String, Value>,
+    /// The document as text when `doc` was left empty: the builder reads only the fields
+    /// above, and an alert takes its latest event's document once, when written.
+    #[serde(skip)]
+    pub raw: Option<std::sync::Arc<str>>,
+}
+
+impl Event {
+    /// The whole document.
+    pub fn document(&self) -> Map<String, Value> {
+        match &self.raw {
+            Some(text) if self.doc.is_empty() => serde_json::from_str(text).unwrap_or_default(),
+            _ => self.doc.clone(),
+        }
+    }
 }
 
 fn text(v: Option<&Value>) -> String {
@@ -335,7 +351,9 @@ pub fn clean_owned(raw: Value, now: i64) -> Result<Event, String> {
         dedupe_keys: keys,
         dedupe_md5,
         time,
+        anomaly_time,
         doc,
+        raw: None,
     })
 }
 

@@ -4,7 +4,7 @@
 use crate::event::{Event, ABNORMAL, CLOSED, EXPIRE_SECS, RECOVERED};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 /// An alert no event touches for this long closes (`next_status`).
 pub const CLOSE_AFTER_SECS: i64 = 3600;
@@ -92,9 +92,8 @@ pub struct Applied {
 }
 
 /// The alert's dimensions: its event's tags, with display names defaulting to the key/value.
-fn dimensions(e: &Event) -> Value {
-    let tags = e
-        .doc
+fn dimensions(doc: &Map<String, Value>) -> Value {
+    let tags = doc
         .get("tags")
         .and_then(Value::as_array)
         .cloned()
@@ -113,11 +112,7 @@ fn dimensions(e: &Event) -> Value {
 }
 
 fn from_event(app: &str, e: &Event, id: String, seq: i64, now: i64) -> Alert {
-    let anomaly = e
-        .doc
-        .get("anomaly_time")
-        .and_then(Value::as_i64)
-        .unwrap_or(e.time);
+    let doc = e.document();
     Alert {
         id,
         seq,
@@ -131,23 +126,22 @@ fn from_event(app: &str, e: &Event, id: String, seq: i64, now: i64) -> Alert {
         event_severity: e.severity,
         begin_time: e.time,
         latest_time: e.time,
-        first_anomaly_time: anomaly,
+        first_anomaly_time: e.anomaly_time,
         end_time: None,
         create_time: now,
         update_time: now,
         next_status: Some(CLOSED.into()),
         next_status_time: Some(now + CLOSE_AFTER_SECS),
-        event: Value::Object(e.doc.clone()),
-        dimensions: dimensions(e),
+        dimensions: dimensions(&doc),
         event_count: 1,
         is_ack: false,
         ack_operator: None,
-        bk_tenant_id: e
-            .doc
+        bk_tenant_id: doc
             .get("bk_tenant_id")
             .and_then(Value::as_str)
             .unwrap_or("system")
             .to_string(),
+        event: Value::Object(doc),
     }
 }
 
@@ -168,7 +162,7 @@ pub fn apply<E: std::borrow::Borrow<Event>>(
     let mut latest: Option<&Event> = None;
     let settle = |a: &mut Alert, latest: &mut Option<&Event>| {
         if let Some(e) = latest.take() {
-            a.event = Value::Object(e.doc.clone());
+            a.event = Value::Object(e.document());
         }
     };
     let log = |out: &mut Applied, a: &Alert, op: &'static str, d: String, e: Option<&Event>| {
@@ -234,12 +228,7 @@ pub fn apply<E: std::borrow::Borrow<Event>>(
                         .push((e.id.clone(), Outcome::Dropped, Some(a.id.clone())));
                     open = Some(a);
                 } else {
-                    let anomaly = e
-                        .doc
-                        .get("anomaly_time")
-                        .and_then(Value::as_i64)
-                        .unwrap_or(e.time);
-                    a.first_anomaly_time = a.first_anomaly_time.min(anomaly);
+                    a.first_anomaly_time = a.first_anomaly_time.min(e.anomaly_time);
                     a.event_count += 1;
                     a.update_time = now;
                     if e.status == ABNORMAL {

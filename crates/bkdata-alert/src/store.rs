@@ -60,7 +60,10 @@ pub struct Incoming {
 
 impl Incoming {
     pub fn new(app: &str, event: Event) -> Self {
-        let doc = serde_json::to_string(&event.doc).unwrap_or_default();
+        let doc = match &event.raw {
+            Some(text) if event.doc.is_empty() => text.to_string(),
+            _ => serde_json::to_string(&event.doc).unwrap_or_default(),
+        };
         Incoming {
             app: app.to_string(),
             event,
@@ -68,13 +71,20 @@ impl Incoming {
         }
     }
 
-    /// Its document as text again (the inbox and the bus carry only that).
+    /// Its document as text again (the inbox and the bus carry only that). Only the fields
+    /// the builder reads are parsed; the document stays text (`Event::document`).
     pub fn from_doc(app: &str, doc: String) -> Result<Self, AlertError> {
-        let value: Value = serde_json::from_str(&doc)
-            .map_err(|e| AlertError::Other(format!("a queued event is not JSON: {e}")))?;
+        let event = match serde_json::from_str::<QueuedFields>(&doc) {
+            Ok(q) => q.event(&doc),
+            // Not the shape the clean writes (an older document): the general path.
+            Err(_) => event_of(
+                serde_json::from_str(&doc)
+                    .map_err(|e| AlertError::Other(format!("a queued event is not JSON: {e}")))?,
+            )?,
+        };
         Ok(Incoming {
             app: app.to_string(),
-            event: event_of(value)?,
+            event,
             doc,
         })
     }
@@ -761,6 +771,73 @@ fn renumber(r: &mut Applied, start: i64) {
     }
 }
 
+/// The fields of a cleaned document the builder reads, as `event_of` reads them (values a
+/// caller sent unchanged are taken as JSON values; others are as the clean writes them).
+#[derive(serde::Deserialize)]
+struct QueuedFields {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    event_id: Value,
+    #[serde(default)]
+    strategy_id: Value,
+    #[serde(default)]
+    alert_name: Value,
+    #[serde(default)]
+    severity: Value,
+    #[serde(default)]
+    status: Value,
+    #[serde(default)]
+    target_type: Value,
+    #[serde(default)]
+    target: Option<Value>,
+    #[serde(default)]
+    bk_biz_id: Option<Value>,
+    #[serde(default)]
+    dedupe_keys: Option<Vec<String>>,
+    #[serde(default)]
+    dedupe_md5: String,
+    #[serde(default)]
+    time: Value,
+    #[serde(default)]
+    anomaly_time: Value,
+}
+
+impl QueuedFields {
+    fn event(self, doc: &str) -> Event {
+        let s = |v: Value| match v {
+            Value::String(s) => s,
+            _ => String::new(),
+        };
+        let time = self.time.as_i64().unwrap_or(0);
+        Event {
+            id: self.id,
+            event_id: s(self.event_id),
+            strategy_id: self.strategy_id.as_i64(),
+            alert_name: s(self.alert_name),
+            severity: self.severity.as_i64().unwrap_or(0) as i32,
+            status: s(self.status),
+            target_type: s(self.target_type),
+            target: self
+                .target
+                .as_ref()
+                .map(crate::pystr::scalar)
+                .unwrap_or_default(),
+            bk_biz_id: self
+                .bk_biz_id
+                .as_ref()
+                .map(crate::pystr::scalar)
+                .unwrap_or_default(),
+            dedupe_keys: self.dedupe_keys.unwrap_or_default(),
+            dedupe_md5: self.dedupe_md5,
+            time,
+            anomaly_time: self.anomaly_time.as_i64().unwrap_or(time),
+            doc: serde_json::Map::new(),
+            raw: Some(doc.into()),
+        }
+    }
+}
+
 fn event_of(doc: Value) -> Result<Event, AlertError> {
     let Value::Object(doc) = doc else {
         return Err(AlertError::Other("a stored event is not an object".into()));
@@ -789,7 +866,12 @@ fn event_of(doc: Value) -> Result<Event, AlertError> {
             .unwrap_or_default(),
         dedupe_md5: s("dedupe_md5"),
         time: i("time"),
+        anomaly_time: doc
+            .get("anomaly_time")
+            .and_then(Value::as_i64)
+            .unwrap_or_else(|| i("time")),
         doc,
+        raw: None,
     })
 }
 

@@ -1,5 +1,6 @@
 //! The one schema shared by `bkdata-server` and `bkdata-worker`: diesel tables, the pool,
 //! embedded migrations, apps, and the Postgres job queue.
+pub mod alloc;
 pub mod auth;
 pub mod databus;
 pub mod db;

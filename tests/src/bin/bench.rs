@@ -979,6 +979,7 @@ fn alertmanager() -> anyhow::Result<()> {
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
+    bkdata_models::alloc::keep_freed_memory();
     match std::env::args().nth(1).as_deref() {
         Some("queue") => queue(),
         Some("latency") => latency(),
