@@ -750,7 +750,10 @@ impl CpuMeter {
             .map(|((name, pids), s0)| {
                 let used = cpu_secs(pids) - s0;
                 total += used;
-                format!("{name} {used:.1} s ({:.0} %)", 100.0 * used / (cores * wall))
+                format!(
+                    "{name} {used:.1} s ({:.0} %)",
+                    100.0 * used / (cores * wall)
+                )
             })
             .collect();
         out.push(format!(
