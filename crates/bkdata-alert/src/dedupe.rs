@@ -4,44 +4,68 @@
 use md5::{Digest, Md5};
 use serde_json::Value;
 
-fn hex(text: &str) -> String {
-    let mut h = Md5::new();
-    h.update(text.as_bytes());
-    format!("{:x}", h.finalize())
+/// A hex digest, as Python's `hexdigest()` text (ASCII): kept on the stack, as the ingest
+/// computes about ten of them per event.
+type Hex = [u8; 32];
+
+fn hex(text: &[u8]) -> Hex {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 32];
+    for (i, b) in Md5::digest(text).iter().enumerate() {
+        out[2 * i] = DIGITS[usize::from(b >> 4)];
+        out[2 * i + 1] = DIGITS[usize::from(b & 15)];
+    }
+    out
 }
 
-/// The repr of a list of hex digests (no quotes to escape): `['a', 'b']`.
-fn repr_list(items: &[String]) -> String {
-    let inner: Vec<String> = items.iter().map(|i| format!("'{i}'")).collect();
-    format!("[{}]", inner.join(", "))
+/// `count_md5` of a list of already hashed items: the md5 of the repr of the sorted list
+/// (`['a', 'b']`; hex digests have no quotes to escape, and sort as their bytes do).
+fn of_hashes(mut items: Vec<Hex>) -> Hex {
+    items.sort_unstable();
+    let mut repr = Vec::with_capacity(2 + items.len() * 36);
+    repr.push(b'[');
+    for (i, h) in items.iter().enumerate() {
+        if i > 0 {
+            repr.extend_from_slice(b", ");
+        }
+        repr.push(b'\'');
+        repr.extend_from_slice(h);
+        repr.push(b'\'');
+    }
+    repr.push(b']');
+    hex(&repr)
 }
 
-/// `count_md5` of a list of already hashed items.
-fn of_hashes(mut items: Vec<String>) -> String {
-    items.sort();
-    hex(&repr_list(&items))
-}
-
-pub fn count_md5(v: &Value) -> String {
+fn digest(v: &Value) -> Hex {
     match v {
-        Value::Array(items) => of_hashes(items.iter().map(count_md5).collect()),
+        Value::Array(items) => of_hashes(items.iter().map(digest).collect()),
         Value::Object(map) => {
             // `sorted(keys, key=str)`; each `(str(k), md5(v))` tuple is itself a list to hash.
             let mut keys: Vec<&String> = map.keys().collect();
             keys.sort();
             of_hashes(
                 keys.into_iter()
-                    .map(|k| of_hashes(vec![hex(k), hex(&count_md5(&map[k]))]))
+                    .map(|k| of_hashes(vec![hex(k.as_bytes()), hex(&digest(&map[k]))]))
                     .collect(),
             )
         }
-        scalar => hex(&crate::pystr::scalar(scalar)),
+        // `str(s)` is `s`.
+        Value::String(s) => hex(s.as_bytes()),
+        scalar => hex(crate::pystr::scalar(scalar).as_bytes()),
     }
+}
+
+fn text(h: Hex) -> String {
+    h.iter().map(|&b| char::from(b)).collect()
+}
+
+pub fn count_md5(v: &Value) -> String {
+    text(digest(v))
 }
 
 /// `count_md5` of a list of values (the dedupe values, or an event's id parts).
 pub fn count_md5_list(values: &[Value]) -> String {
-    count_md5(&Value::Array(values.to_vec()))
+    text(of_hashes(values.iter().map(digest).collect()))
 }
 
 #[cfg(test)]
