@@ -437,6 +437,23 @@ async fn bad_events_are_rejected_by_index_and_the_rest_accepted() {
     assert!(rejected[1].1.contains("unknown severity"));
     assert!(rejected[2].1.contains("unparseable time"));
     assert!(rejected[3].1.contains("batch limit of 5"));
+    // A NUL character (Postgres cannot store it) is refused here, not left to fail a build.
+    let v = srv
+        .bk_ok(
+            reqwest::Method::POST,
+            "/v3/alert/events/",
+            Some(json!([{"alert_name": "nul\u{0}here", "time": now}, {"alert_name": "fine", "time": now}])),
+        )
+        .await;
+    assert_eq!(v["accepted"], 1, "{v}");
+    assert_eq!(v["rejected"][0]["index"], 0, "{v}");
+    assert!(
+        v["rejected"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("alert_name holds the NUL character"),
+        "{v}"
+    );
     // The same event twice in a batch is stored once.
     let v = srv
         .bk_ok(

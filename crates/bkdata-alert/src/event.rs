@@ -64,6 +64,24 @@ impl Event {
     }
 }
 
+/// The path of the first key or string under `v` (at `path`) that holds a NUL character.
+fn has_nul(v: &Value, path: &str) -> Option<String> {
+    if path.contains('\0') {
+        return Some("a field name".into());
+    }
+    match v {
+        Value::String(s) if s.contains('\0') => Some(path.to_string()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, x)| has_nul(x, &format!("{path}[{i}]"))),
+        Value::Object(m) => m
+            .iter()
+            .find_map(|(k, x)| has_nul(x, &format!("{path}.{k}"))),
+        _ => None,
+    }
+}
+
 fn text(v: Option<&Value>) -> String {
     match v {
         None | Some(Value::Null) => String::new(),
@@ -203,6 +221,13 @@ pub fn clean_owned(raw: Value, now: i64) -> Result<Event, String> {
     let Value::Object(mut doc) = raw else {
         return Err("an event must be a JSON object".into());
     };
+    // Postgres stores no NUL in text or jsonb: such an event would fail every builder pass
+    // it is in, so it is refused here.
+    if let Some(at) = doc.iter().find_map(|(k, v)| has_nul(v, k)) {
+        return Err(format!(
+            "{at} holds the NUL character (\\u0000), which cannot be stored"
+        ));
+    }
     // Drop None values.
     doc.retain(|_, v| !v.is_null());
     let strategy_id = match doc.get("strategy_id") {
@@ -455,6 +480,11 @@ mod tests {
                 "unparseable time",
             ),
             (json!({"alert_name": "x", "tags": "a=b"}), "tags"),
+            (
+                json!({"alert_name": "x", "tags": [{"key": "h", "value": "a\0b"}]}),
+                "tags[0].value holds the NUL character",
+            ),
+            (json!({"alert_name": "x", "a\0": 1}), "a field name holds"),
             (json!("x"), "JSON object"),
         ] {
             let e = clean(&bad, NOW).unwrap_err();
