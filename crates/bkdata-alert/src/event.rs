@@ -64,8 +64,18 @@ impl Event {
     }
 }
 
+/// Whether a key or string under `v` holds a NUL character (no paths built: most don't).
+fn holds_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(m) => m.iter().any(|(k, x)| k.contains('\0') || holds_nul(x)),
+        _ => false,
+    }
+}
+
 /// The path of the first key or string under `v` (at `path`) that holds a NUL character.
-fn has_nul(v: &Value, path: &str) -> Option<String> {
+fn nul_path(v: &Value, path: &str) -> Option<String> {
     if path.contains('\0') {
         return Some("a field name".into());
     }
@@ -74,10 +84,10 @@ fn has_nul(v: &Value, path: &str) -> Option<String> {
         Value::Array(items) => items
             .iter()
             .enumerate()
-            .find_map(|(i, x)| has_nul(x, &format!("{path}[{i}]"))),
+            .find_map(|(i, x)| nul_path(x, &format!("{path}[{i}]"))),
         Value::Object(m) => m
             .iter()
-            .find_map(|(k, x)| has_nul(x, &format!("{path}.{k}"))),
+            .find_map(|(k, x)| nul_path(x, &format!("{path}.{k}"))),
         _ => None,
     }
 }
@@ -223,7 +233,11 @@ pub fn clean_owned(raw: Value, now: i64) -> Result<Event, String> {
     };
     // Postgres stores no NUL in text or jsonb: such an event would fail every builder pass
     // it is in, so it is refused here.
-    if let Some(at) = doc.iter().find_map(|(k, v)| has_nul(v, k)) {
+    if doc.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)) {
+        let at = doc
+            .iter()
+            .find_map(|(k, v)| nul_path(v, k))
+            .unwrap_or_default();
         return Err(format!(
             "{at} holds the NUL character (\\u0000), which cannot be stored"
         ));

@@ -977,6 +977,61 @@ fn alertmanager() -> anyhow::Result<()> {
     result
 }
 
+/// The server's share of an alert event without HTTP, bus or database, on one thread: parse
+/// a batch body, clean each event (`dedupe_md5`, id) and write its bus record. Steadier than
+/// the end-to-end run for changes to the clean.
+fn alert_clean() -> anyhow::Result<()> {
+    let total = arg("--events", 200_000);
+    let t0 = chrono::Utc::now().timestamp() - 3600;
+    let bodies = repeat_bodies(
+        total,
+        2_000,
+        5_000,
+        |target, n| {
+            json!({"event_id": format!("{target}-{n}"), "plugin_id": "bench", "alert_name": "cpu usage high",
+                   "target_type": "HOST", "target": format!("10.{}.{}.{}", target / 65536, (target / 256) % 256, target % 256),
+                   "bk_biz_id": 2, "severity": 2, "time": t0 + (n / 5_000) as i64,
+                   "tags": [{"key": "host", "value": format!("h{target}")}, {"key": "region", "value": "gz"}]})
+        },
+        |events| json!({ "events": events }),
+    );
+    let mut phases = [Duration::ZERO; 3];
+    let mut bytes = 0usize;
+    let now = chrono::Utc::now().timestamp();
+    for body in &bodies {
+        let t = Instant::now();
+        let mut v: Value = serde_json::from_slice(body)?;
+        let events = match v["events"].take() {
+            Value::Array(a) => a,
+            _ => anyhow::bail!("not a batch"),
+        };
+        phases[0] += t.elapsed();
+        let t = Instant::now();
+        let (good, rejected) = bkdata_alert::store::clean_batch(events, usize::MAX, now);
+        anyhow::ensure!(rejected.is_empty(), "rejected: {rejected:?}");
+        phases[1] += t.elapsed();
+        let t = Instant::now();
+        let mut out = Vec::new();
+        for e in good {
+            bkdata_alert::store::Incoming::new("bench", e).write_record(&mut out);
+            out.push(b'\n');
+        }
+        bytes += out.len();
+        phases[2] += t.elapsed();
+    }
+    let per = |d: Duration| d.as_secs_f64() * 1e6 / total as f64;
+    println!(
+        "alert clean: {total} events on one thread: parse {:.2} µs, clean (dedupe_md5, id) {:.2} µs, bus record {:.2} µs: {:.2} µs an event ({:.0} events/s a core; {} MB of records)",
+        per(phases[0]),
+        per(phases[1]),
+        per(phases[2]),
+        per(phases[0] + phases[1] + phases[2]),
+        total as f64 / (phases[0] + phases[1] + phases[2]).as_secs_f64(),
+        bytes >> 20
+    );
+    Ok(())
+}
+
 // Records are many small allocations; mimalloc serves them markedly faster than glibc's malloc.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -992,8 +1047,9 @@ fn main() -> anyhow::Result<()> {
         Some("training") => training(),
         Some("alerts") => alerts(),
         Some("alertmanager") => alertmanager(),
+        Some("alert-clean") => alert_clean(),
         _ => {
-            eprintln!("usage: bkdata-bench queue [--jobs N] | latency [--samples N] | e2e [--secs S] [--rate R] [--conns C] [--batch B] | flow [--secs S] [--rate R] [--keys K] [--freq F] [--wait W] | query [--rows N] [--runs N] | training [--tables N] [--rows N] | alerts [--open N] [--events N] [--batch B] [--conns C] | alertmanager [same]");
+            eprintln!("usage: bkdata-bench queue [--jobs N] | latency [--samples N] | e2e [--secs S] [--rate R] [--conns C] [--batch B] | flow [--secs S] [--rate R] [--keys K] [--freq F] [--wait W] | query [--rows N] [--runs N] | training [--tables N] [--rows N] | alerts [--open N] [--events N] [--batch B] [--conns C] | alertmanager [same] | alert-clean [--events N]");
             std::process::exit(2)
         }
     }
