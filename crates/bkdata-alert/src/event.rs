@@ -55,11 +55,16 @@ pub struct Event {
 }
 
 impl Event {
+    /// The document's text when it was left unparsed.
+    pub fn unparsed(&self) -> Option<&str> {
+        self.raw.as_deref().filter(|_| self.doc.is_empty())
+    }
+
     /// The whole document.
     pub fn document(&self) -> Map<String, Value> {
-        match &self.raw {
-            Some(text) if self.doc.is_empty() => serde_json::from_str(text).unwrap_or_default(),
-            _ => self.doc.clone(),
+        match self.unparsed() {
+            Some(text) => serde_json::from_str(text).unwrap_or_default(),
+            None => self.doc.clone(),
         }
     }
 }
@@ -228,12 +233,13 @@ pub fn clean_owned(raw: Value, now: i64) -> Result<Event, String> {
         Some(v) if !text(Some(v)).is_empty() => None,
         _ => Some(crate::dedupe::count_md5(&raw)),
     };
+    // Postgres stores no NUL in text or jsonb: such an event would fail every builder pass
+    // it is in, so it is refused here.
+    let nul = holds_nul(&raw);
     let Value::Object(mut doc) = raw else {
         return Err("an event must be a JSON object".into());
     };
-    // Postgres stores no NUL in text or jsonb: such an event would fail every builder pass
-    // it is in, so it is refused here.
-    if doc.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)) {
+    if nul {
         let at = doc
             .iter()
             .find_map(|(k, v)| nul_path(v, k))

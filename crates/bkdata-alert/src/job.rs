@@ -363,6 +363,18 @@ mod tests {
         assert_eq!((back.app.as_str(), &full), ("app-1", &i.event));
         assert_eq!(back.doc, i.doc);
         assert!(Incoming::from_record(b"no tab here").is_err());
+        assert!(Incoming::from_record(b"app\t[1]").is_err(), "not an object");
+        // A key given twice counts once, the last; a null target prints as Python's None.
+        let odd =
+            Incoming::from_record(br#"app	{"id":"a","id":"b","target":null,"time":"x"}"#).unwrap();
+        assert_eq!(
+            (
+                odd.event.id.as_str(),
+                odd.event.target.as_str(),
+                odd.event.time
+            ),
+            ("b", "None", 0)
+        );
         // A dedupe_md5 always lands in the same lane, and lanes are all used.
         let md5 = &i.event.dedupe_md5;
         assert_eq!(lane_of(md5, 2), lane_of(md5, 2));

@@ -60,9 +60,9 @@ pub struct Incoming {
 
 impl Incoming {
     pub fn new(app: &str, event: Event) -> Self {
-        let doc = match &event.raw {
-            Some(text) if event.doc.is_empty() => text.to_string(),
-            _ => serde_json::to_string(&event.doc).unwrap_or_default(),
+        let doc = match event.unparsed() {
+            Some(text) => text.to_string(),
+            None => serde_json::to_string(&event.doc).unwrap_or_default(),
         };
         Incoming {
             app: app.to_string(),
@@ -74,14 +74,22 @@ impl Incoming {
     /// Its document as text again (the inbox and the bus carry only that). Only the fields
     /// the builder reads are parsed; the document stays text (`Event::document`).
     pub fn from_doc(app: &str, doc: String) -> Result<Self, AlertError> {
-        let event = match serde_json::from_str::<QueuedFields>(&doc) {
-            Ok(q) => q.event(&doc),
-            // Not the shape the clean writes (an older document): the general path.
-            Err(_) => event_of(
-                serde_json::from_str(&doc)
-                    .map_err(|e| AlertError::Other(format!("a queued event is not JSON: {e}")))?,
-            )?,
+        // A derived struct would also take a JSON list (its fields in order).
+        if !doc.trim_start().starts_with('{') {
+            return Err(AlertError::Other("a queued event is not an object".into()));
+        }
+        let fields = match serde_json::from_str::<QueuedFields>(&doc) {
+            Ok(q) => q,
+            // A key given twice (the typed parse refuses it; as a map, the last one counts).
+            Err(_) => {
+                let value: Value = serde_json::from_str(&doc)
+                    .map_err(|e| AlertError::Other(format!("a queued event is not JSON: {e}")))?;
+                serde_json::from_value(value).map_err(|e| {
+                    AlertError::Other(format!("a queued event is not an object: {e}"))
+                })?
+            }
         };
+        let event = fields.event(&doc);
         Ok(Incoming {
             app: app.to_string(),
             event,
@@ -771,36 +779,32 @@ fn renumber(r: &mut Applied, start: i64) {
     }
 }
 
-/// The fields of a cleaned document the builder reads, as `event_of` reads them (values a
-/// caller sent unchanged are taken as JSON values; others are as the clean writes them).
-#[derive(serde::Deserialize)]
+/// The fields of a queued (cleaned) document the builder reads. Each is taken whatever its
+/// JSON type: a string field of another type reads as "", a number as 0 (`time`) or none.
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
 struct QueuedFields {
-    #[serde(default)]
-    id: String,
-    #[serde(default)]
+    id: Value,
     event_id: Value,
-    #[serde(default)]
     strategy_id: Value,
-    #[serde(default)]
     alert_name: Value,
-    #[serde(default)]
     severity: Value,
-    #[serde(default)]
     status: Value,
-    #[serde(default)]
     target_type: Value,
-    #[serde(default)]
+    /// Absent: ""; present (even null): as Python prints it.
+    #[serde(deserialize_with = "present")]
     target: Option<Value>,
-    #[serde(default)]
+    #[serde(deserialize_with = "present")]
     bk_biz_id: Option<Value>,
-    #[serde(default)]
-    dedupe_keys: Option<Vec<String>>,
-    #[serde(default)]
-    dedupe_md5: String,
-    #[serde(default)]
+    dedupe_keys: Value,
+    dedupe_md5: Value,
     time: Value,
-    #[serde(default)]
     anomaly_time: Value,
+}
+
+/// A field that is there, null included (`Option<Value>` alone reads null as absent).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    <Value as serde::Deserialize>::deserialize(d).map(Some)
 }
 
 impl QueuedFields {
@@ -809,70 +813,26 @@ impl QueuedFields {
             Value::String(s) => s,
             _ => String::new(),
         };
+        let scalar = |v: Option<Value>| v.as_ref().map(crate::pystr::scalar).unwrap_or_default();
         let time = self.time.as_i64().unwrap_or(0);
         Event {
-            id: self.id,
+            id: s(self.id),
             event_id: s(self.event_id),
             strategy_id: self.strategy_id.as_i64(),
             alert_name: s(self.alert_name),
             severity: self.severity.as_i64().unwrap_or(0) as i32,
             status: s(self.status),
             target_type: s(self.target_type),
-            target: self
-                .target
-                .as_ref()
-                .map(crate::pystr::scalar)
-                .unwrap_or_default(),
-            bk_biz_id: self
-                .bk_biz_id
-                .as_ref()
-                .map(crate::pystr::scalar)
-                .unwrap_or_default(),
-            dedupe_keys: self.dedupe_keys.unwrap_or_default(),
-            dedupe_md5: self.dedupe_md5,
+            target: scalar(self.target),
+            bk_biz_id: scalar(self.bk_biz_id),
+            dedupe_keys: serde_json::from_value(self.dedupe_keys).unwrap_or_default(),
+            dedupe_md5: s(self.dedupe_md5),
             time,
             anomaly_time: self.anomaly_time.as_i64().unwrap_or(time),
             doc: serde_json::Map::new(),
             raw: Some(doc.into()),
         }
     }
-}
-
-fn event_of(doc: Value) -> Result<Event, AlertError> {
-    let Value::Object(doc) = doc else {
-        return Err(AlertError::Other("a stored event is not an object".into()));
-    };
-    let s = |k: &str| doc.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    let i = |k: &str| doc.get(k).and_then(Value::as_i64).unwrap_or(0);
-    Ok(Event {
-        id: s("id"),
-        event_id: s("event_id"),
-        strategy_id: doc.get("strategy_id").and_then(Value::as_i64),
-        alert_name: s("alert_name"),
-        severity: i("severity") as i32,
-        status: s("status"),
-        target_type: s("target_type"),
-        target: doc
-            .get("target")
-            .map(crate::pystr::scalar)
-            .unwrap_or_default(),
-        bk_biz_id: doc
-            .get("bk_biz_id")
-            .map(crate::pystr::scalar)
-            .unwrap_or_default(),
-        dedupe_keys: doc
-            .get("dedupe_keys")
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
-            .unwrap_or_default(),
-        dedupe_md5: s("dedupe_md5"),
-        time: i("time"),
-        anomaly_time: doc
-            .get("anomaly_time")
-            .and_then(Value::as_i64)
-            .unwrap_or_else(|| i("time")),
-        doc,
-        raw: None,
-    })
 }
 
 /// Write the cache of `written` and of alerts left dirty by an earlier Redis outage; clear
