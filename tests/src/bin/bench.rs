@@ -792,6 +792,15 @@ fn cpu_secs(pids: &[u32]) -> f64 {
         .sum()
 }
 
+/// The alert benchmarks' event `n` for `target` of `open`: one second later each round over
+/// the targets, from `t0`.
+fn bench_event(t0: i64, open: usize, target: usize, n: usize) -> Value {
+    json!({"event_id": format!("{target}-{n}"), "plugin_id": "bench", "alert_name": "cpu usage high",
+           "target_type": "HOST", "target": format!("10.{}.{}.{}", target / 65536, (target / 256) % 256, target % 256),
+           "bk_biz_id": 2, "severity": 2, "time": t0 + (n / open) as i64,
+           "tags": [{"key": "host", "value": format!("h{target}")}, {"key": "region", "value": "gz"}]})
+}
+
 /// Events/s through HTTP ingest → Postgres → the builder (a worker) → Postgres + Redis, with
 /// `--open` alerts already open; `--events` events spread over those targets (repeats that
 /// update the open alerts), sent by `--conns` clients in batches of `--batch`.
@@ -821,12 +830,7 @@ fn alerts() -> anyhow::Result<()> {
             ("RUST_LOG", log.as_str()),
         ]);
         let t0 = chrono::Utc::now().timestamp() - 3600;
-        let ev = |target: usize, n: usize| {
-            json!({"event_id": format!("{target}-{n}"), "plugin_id": "bench", "alert_name": "cpu usage high",
-                   "target_type": "HOST", "target": format!("10.{}.{}.{}", target / 65536, (target / 256) % 256, target % 256),
-                   "bk_biz_id": 2, "severity": 2, "time": t0 + (n / open) as i64,
-                   "tags": [{"key": "host", "value": format!("h{target}")}, {"key": "region", "value": "gz"}]})
-        };
+        let ev = |target: usize, n: usize| bench_event(t0, open, target, n);
         // Whether any event is unbuilt: the builder's backlog on the bus (published, not yet
         // acked after its commit).
         let pending = |srv: &bkdata_tests::TestServer| {
@@ -987,12 +991,7 @@ fn alert_clean() -> anyhow::Result<()> {
         total,
         2_000,
         5_000,
-        |target, n| {
-            json!({"event_id": format!("{target}-{n}"), "plugin_id": "bench", "alert_name": "cpu usage high",
-                   "target_type": "HOST", "target": format!("10.{}.{}.{}", target / 65536, (target / 256) % 256, target % 256),
-                   "bk_biz_id": 2, "severity": 2, "time": t0 + (n / 5_000) as i64,
-                   "tags": [{"key": "host", "value": format!("h{target}")}, {"key": "region", "value": "gz"}]})
-        },
+        |target, n| bench_event(t0, 5_000, target, n),
         |events| json!({ "events": events }),
     );
     let mut phases = [Duration::ZERO; 3];
