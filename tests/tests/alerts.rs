@@ -454,6 +454,32 @@ async fn bad_events_are_rejected_by_index_and_the_rest_accepted() {
             .contains("alert_name holds the NUL character"),
         "{v}"
     );
+    // An event a JSON parser refuses (a number out of range) is rejected alone: the body is
+    // split into events before any is parsed.
+    let body = format!(
+        r#"{{"events": [{{"alert_name": "huge", "v": 1e400}}, {{"alert_name": "fine", "time": {now}}}]}}"#
+    );
+    let v: Value = srv
+        .client
+        .post(srv.url("/v3/alert/events/"))
+        .header("X-Bkapi-Authorization", srv.auth_header())
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["result"], true, "{v}");
+    assert_eq!(v["data"]["accepted"], 1, "{v}");
+    assert_eq!(v["data"]["rejected"][0]["index"], 0, "{v}");
+    assert!(
+        v["data"]["rejected"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("number out of range"),
+        "{v}"
+    );
     // The same event twice in a batch is stored once.
     let v = srv
         .bk_ok(

@@ -10,7 +10,7 @@ use axum::{Extension, Router};
 use bkdata_alert::store::AlertError;
 use bkdata_alert::{api, job, store};
 use bkdata_models::auth::Caller;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::HashMap;
 
 pub fn routes() -> Router<AppState> {
@@ -41,8 +41,8 @@ async fn ingest(
     // Parsing and cleaning a large batch is CPU work: on the blocking pool, with the check
     // for events already stored.
     let (report, fresh) = db(&st, move |conn| {
-        let events = events_of(&bytes)?;
-        let accepted = store::accept(conn, &app, events, max, now())?;
+        let events = store::batch_of(&bytes)?;
+        let accepted = store::accept(conn, &app, &events, max, now())?;
         if !accepted.1.is_empty() {
             job::schedule(conn)?;
         }
@@ -56,25 +56,6 @@ async fn ingest(
         })
     })?;
     ok_as(report)
-}
-
-fn events_of(bytes: &[u8]) -> Result<Vec<Value>, AlertError> {
-    let body: Value = serde_json::from_slice(bytes)
-        .map_err(|e| AlertError::field("events", format!("request body is not valid JSON: {e}")))?;
-    match body {
-        Value::Array(a) => Ok(a),
-        Value::Object(mut m) => match m.remove("events") {
-            Some(Value::Array(a)) => Ok(a),
-            _ => Err(AlertError::field(
-                "events",
-                "events is required (a list of events)",
-            )),
-        },
-        _ => Err(AlertError::field(
-            "events",
-            "the body must be {\"events\": [...]} or a list of events",
-        )),
-    }
 }
 
 async fn search(

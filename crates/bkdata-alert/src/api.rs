@@ -184,7 +184,7 @@ pub fn events(
     limit: i64,
 ) -> Result<Vec<Value>, AlertError> {
     get(conn, app, id)?;
-    let rows: Vec<(Value, Option<String>)> = ev::table
+    let rows: Vec<(String, Option<String>)> = ev::table
         .filter(ev::alert_id.eq(id))
         .order(ev::seq)
         .limit(limit)
@@ -192,7 +192,8 @@ pub fn events(
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|(mut d, o)| {
+        .map(|(d, o)| {
+            let mut d: Value = serde_json::from_str(&d).unwrap_or_default();
             d["outcome"] = Value::from(o);
             d
         })

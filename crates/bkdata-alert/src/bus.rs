@@ -8,7 +8,7 @@ use crate::store;
 use bkdata_bus::{AnyBus, Bus, Consumer, ConsumerOpts};
 use bkdata_models::jobs::{enqueue_unique, BoxFuture, JobContext, JobHandler, NewJob};
 use bkdata_models::PgPool;
-use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -41,13 +41,27 @@ pub fn clean_records(
     records: Vec<Vec<u8>>,
 ) -> Result<(Vec<store::Incoming>, usize), String> {
     let now = chrono::Utc::now().timestamp();
-    let mut by_app: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    /// The app of an event record (its other fields are read by the clean).
+    #[derive(serde::Deserialize)]
+    struct AppOf<'a> {
+        #[serde(borrow)]
+        bk_app_code: Option<Cow<'a, str>>,
+    }
+    let mut by_app: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     let mut rejected = 0;
-    for r in records {
-        let parsed: Result<Value, String> = serde_json::from_slice(&r).map_err(|e| e.to_string());
+    for r in &records {
+        let parsed = std::str::from_utf8(r)
+            .map_err(|e| e.to_string())
+            .and_then(|t| {
+                serde_json::from_str::<AppOf>(t)
+                    .map(|a| (t, a))
+                    .map_err(|e| e.to_string())
+            });
         match parsed {
-            Ok(v) => match v.get("bk_app_code").and_then(Value::as_str) {
-                Some(app) if !app.is_empty() => by_app.entry(app.to_string()).or_default().push(v),
+            Ok((text, a)) => match a.bk_app_code {
+                Some(app) if !app.is_empty() => {
+                    by_app.entry(app.into_owned()).or_default().push(text)
+                }
                 _ => {
                     rejected += 1;
                     log::warn!("alert event from the bus without bk_app_code: skipped");
@@ -63,7 +77,7 @@ pub fn clean_records(
     let mut out = Vec::new();
     for (app, events) in by_app {
         let (r, fresh) =
-            store::accept(&mut conn, &app, events, usize::MAX, now).map_err(|e| e.to_string())?;
+            store::accept(&mut conn, &app, &events, usize::MAX, now).map_err(|e| e.to_string())?;
         for x in &r.rejected {
             log::warn!("alert event from the bus rejected: {}", x.reason);
         }

@@ -154,7 +154,7 @@ impl EsWriter {
         })
         .await?;
         let ids = event_ids.clone();
-        let events: Vec<(String, Value)> = db(pool, move |c| {
+        let events: Vec<(String, String)> = db(pool, move |c| {
             ev::table
                 .filter(ev::id.eq_any(ids))
                 .select((ev::id, ev::doc))
@@ -175,7 +175,7 @@ impl EsWriter {
             ));
         }
         for (id, doc) in &events {
-            let index = event_index(doc);
+            let index = event_index(&serde_json::from_str(doc).unwrap_or_default());
             docs.push((
                 "event",
                 id.clone(),

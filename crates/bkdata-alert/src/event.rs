@@ -2,8 +2,11 @@
 //! keys and `dedupe_md5`, the event id. A bad event is rejected with its reason; the rest of
 //! its batch goes on.
 use crate::dedupe::count_md5_list;
-use serde::{Deserialize, Serialize};
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::fmt;
 
 pub const ABNORMAL: &str = "ABNORMAL";
 pub const RECOVERED: &str = "RECOVERED";
@@ -29,9 +32,9 @@ const CATEGORIES: &[&str] = &[
     "other_rt",
 ];
 
-/// A cleaned event: the document (`doc`, every field as bk-monitor stores it) and the fields
-/// the builder reads.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// A cleaned event: the fields the builder reads, and the whole document as bk-monitor
+/// stores it, as JSON text (stored and sent on as it is; parsed only where an alert takes it).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     pub id: String,
     pub event_id: String,
@@ -47,35 +50,14 @@ pub struct Event {
     pub time: i64,
     /// `anomaly_time` (`time` when absent).
     pub anomaly_time: i64,
-    pub doc: Map<String, Value>,
-    /// The document as text when `doc` was left empty: the builder reads only the fields
-    /// above, and an alert takes its latest event's document once, when written.
-    #[serde(skip)]
-    pub raw: Option<std::sync::Arc<str>>,
+    /// The document: a JSON object.
+    pub doc: String,
 }
 
 impl Event {
-    /// The document's text when it was left unparsed.
-    pub fn unparsed(&self) -> Option<&str> {
-        self.raw.as_deref().filter(|_| self.doc.is_empty())
-    }
-
-    /// The whole document.
+    /// The whole document, parsed.
     pub fn document(&self) -> Map<String, Value> {
-        match self.unparsed() {
-            Some(text) => serde_json::from_str(text).unwrap_or_default(),
-            None => self.doc.clone(),
-        }
-    }
-}
-
-/// Whether a key or string under `v` holds a NUL character (no paths built: most don't).
-fn holds_nul(v: &Value) -> bool {
-    match v {
-        Value::String(s) => s.contains('\0'),
-        Value::Array(items) => items.iter().any(holds_nul),
-        Value::Object(m) => m.iter().any(|(k, x)| k.contains('\0') || holds_nul(x)),
-        _ => false,
+        serde_json::from_str(&self.doc).unwrap_or_default()
     }
 }
 
@@ -207,50 +189,165 @@ fn clean_tags(v: Option<&Value>) -> Result<Vec<Value>, String> {
         .collect())
 }
 
-/// The value a dedupe key reads: `tags.k` a tag, anything else a field.
-fn key_value(doc: &Map<String, Value>, key: &str) -> Value {
-    if let Some(tag) = key.strip_prefix("tags.") {
-        return doc
-            .get("tags")
-            .and_then(Value::as_array)
-            .and_then(|l| l.iter().find(|t| t["key"] == tag))
-            .map(|t| t["value"].clone())
-            .unwrap_or(Value::Null);
+/// An event's top-level fields as they came: each name (unescaped) with its value's JSON
+/// text, nothing below the top level parsed. A name given twice counts the last time, as in
+/// a parsed map.
+struct Fields<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'a> Fields<'a> {
+    /// A field's JSON text; a null counts as absent (bk-monitor drops None values).
+    fn raw(&self, k: &str) -> Option<&'a str> {
+        self.0
+            .iter()
+            .find(|(x, _)| x == k)
+            .map(|(_, v)| v.get())
+            .filter(|t| *t != "null")
     }
-    doc.get(key).cloned().unwrap_or(Value::Null)
+
+    /// A field's value (the text was checked to parse: see `Checked`).
+    fn value(&self, k: &str) -> Option<Value> {
+        self.raw(k)
+            .map(|t| serde_json::from_str(t).unwrap_or(Value::Null))
+    }
+}
+
+impl<'de> Deserialize<'de> for Fields<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Object;
+        impl<'de> Visitor<'de> for Object {
+            type Value = Fields<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Fields<'de>, A::Error> {
+                let mut pairs: Vec<(Cow<'de, str>, &'de RawValue)> = Vec::with_capacity(24);
+                while let Some(Name(k)) = m.next_key()? {
+                    let v: &'de RawValue = m.next_value()?;
+                    match pairs.iter_mut().find(|(x, _)| *x == k) {
+                        Some(p) => p.1 = v,
+                        None => pairs.push((k, v)),
+                    }
+                }
+                Ok(Fields(pairs))
+            }
+        }
+        d.deserialize_map(Object)
+    }
+}
+
+/// A field name, borrowed from the text unless it holds escapes.
+struct Name<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Name<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl<'de> Visitor<'de> for Text {
+            type Value = Name<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Name<'de>, E> {
+                Ok(Name(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Name<'de>, E> {
+                Ok(Name(Cow::Owned(s.to_string())))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Name<'de>, E> {
+                Ok(Name(Cow::Owned(s)))
+            }
+        }
+        d.deserialize_str(Text)
+    }
+}
+
+/// A JSON text walked as it would be parsed into a `Value` (numbers in range, escapes
+/// valid), building nothing: whether a name or string in it holds a NUL character.
+struct Checked(bool);
+
+impl<'de> Deserialize<'de> for Checked {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Walk;
+        impl<'de> Visitor<'de> for Walk {
+            type Value = Checked;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("JSON")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
+                Ok(Checked(false))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
+                Ok(Checked(false))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
+                Ok(Checked(false))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
+                Ok(Checked(false))
+            }
+            fn visit_unit<E>(self) -> Result<Checked, E> {
+                Ok(Checked(false))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Checked, E> {
+                Ok(Checked(s.contains('\0')))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Checked, A::Error> {
+                let mut nul = false;
+                while let Some(Checked(n)) = a.next_element()? {
+                    nul |= n;
+                }
+                Ok(Checked(nul))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Checked, A::Error> {
+                let mut nul = false;
+                while let Some(Checked(k)) = m.next_key()? {
+                    let Checked(v) = m.next_value()?;
+                    nul |= k || v;
+                }
+                Ok(Checked(nul))
+            }
+        }
+        d.deserialize_any(Walk)
+    }
 }
 
 /// Clean one event at `now` (epoch seconds). `Err` is the reason it is rejected.
 pub fn clean(raw: &Value, now: i64) -> Result<Event, String> {
-    clean_owned(raw.clone(), now)
+    clean_text(&raw.to_string(), now)
 }
 
-/// `clean`, taking the event (a batch's events are not copied).
-pub fn clean_owned(raw: Value, now: i64) -> Result<Event, String> {
+/// `clean`, from the event's JSON text (an ingest batch is not parsed into trees): the
+/// fields the rules read are parsed; the others are copied into the document as they came.
+pub fn clean_text(raw: &str, now: i64) -> Result<Event, String> {
+    if !raw.trim_start().starts_with('{') {
+        return Err("an event must be a JSON object".into());
+    }
+    // Postgres stores no NUL in text or json: such an event would fail every builder pass
+    // it is in, so it is refused here.
+    match serde_json::from_str::<Checked>(raw) {
+        Ok(Checked(false)) => {}
+        Ok(Checked(true)) => {
+            let doc: Map<String, Value> = serde_json::from_str(raw).unwrap_or_default();
+            let at = doc
+                .iter()
+                .find_map(|(k, v)| nul_path(v, k))
+                .unwrap_or_default();
+            return Err(format!(
+                "{at} holds the NUL character (\\u0000), which cannot be stored"
+            ));
+        }
+        Err(e) => return Err(format!("the event is not valid JSON: {e}")),
+    }
+    let fields: Fields = serde_json::from_str(raw).map_err(|e| format!("the event: {e}"))?;
+    let get = |k: &str| fields.value(k);
     // bk-monitor requires an event_id; ours is derived from the event as received, so a
     // resend is the same.
-    let derived_id = match raw.get("event_id") {
-        Some(v) if !text(Some(v)).is_empty() => None,
-        _ => Some(crate::dedupe::count_md5(&raw)),
+    let derived_id = match get("event_id") {
+        Some(v) if !text(Some(&v)).is_empty() => None,
+        _ => Some(crate::dedupe::count_md5(
+            &serde_json::from_str(raw).unwrap_or(Value::Null),
+        )),
     };
-    // Postgres stores no NUL in text or jsonb: such an event would fail every builder pass
-    // it is in, so it is refused here.
-    let nul = holds_nul(&raw);
-    let Value::Object(mut doc) = raw else {
-        return Err("an event must be a JSON object".into());
-    };
-    if nul {
-        let at = doc
-            .iter()
-            .find_map(|(k, v)| nul_path(v, k))
-            .unwrap_or_default();
-        return Err(format!(
-            "{at} holds the NUL character (\\u0000), which cannot be stored"
-        ));
-    }
-    // Drop None values.
-    doc.retain(|_, v| !v.is_null());
-    let strategy_id = match doc.get("strategy_id") {
+    let strategy_id = match get("strategy_id") {
         None => None,
         Some(v) => match v {
             Value::Number(n) if n.is_i64() => n.as_i64(),
@@ -263,14 +360,14 @@ pub fn clean_owned(raw: Value, now: i64) -> Result<Event, String> {
             other => return Err(format!("strategy_id {other} is not an integer")),
         },
     };
-    let alert_name = text(doc.get("alert_name"));
+    let alert_name = text(get("alert_name").as_ref());
     if strategy_id.is_none() && alert_name.trim().is_empty() {
         return Err("alert_name or strategy_id is required".into());
     }
-    let severity = match doc.get("severity") {
+    let severity = match get("severity") {
         None => 3,
         Some(v) => {
-            let n = match v {
+            let n = match &v {
                 Value::Number(n) => n.as_f64(),
                 Value::String(s) => s.trim().parse::<f64>().ok(),
                 _ => None,
@@ -282,24 +379,19 @@ pub fn clean_owned(raw: Value, now: i64) -> Result<Event, String> {
             (n as i64).clamp(1, 3) as i32
         }
     };
-    let ingest = match doc.get("bk_ingest_time") {
-        None => now,
-        Some(v) => parse_time(v).ok_or_else(|| format!("unparseable bk_ingest_time {v}"))?,
+    let time_of = |k: &str, default: i64| match get(k) {
+        None => Ok(default),
+        Some(v) => parse_time(&v).ok_or_else(|| format!("unparseable {k} {v}")),
     };
-    let time = match doc.get("time") {
-        None => ingest,
-        Some(v) => parse_time(v).ok_or_else(|| format!("unparseable time {v}"))?,
-    };
-    let anomaly_time = match doc.get("anomaly_time") {
-        None => time,
-        Some(v) => parse_time(v).ok_or_else(|| format!("unparseable anomaly_time {v}"))?,
-    };
-    let status = match text(doc.get("status")).as_str() {
+    let ingest = time_of("bk_ingest_time", now)?;
+    let time = time_of("time", ingest)?;
+    let anomaly_time = time_of("anomaly_time", time)?;
+    let status = match text(get("status").as_ref()).as_str() {
         s @ (CLOSED | RECOVERED) => s.to_string(),
         _ => ABNORMAL.to_string(),
     };
     let target_type = {
-        let t = text(doc.get("target_type"));
+        let t = text(get("target_type").as_ref());
         let up = t.to_ascii_uppercase();
         if ["HOST", "SERVICE", "TOPO"].contains(&up.as_str()) {
             up
@@ -307,14 +399,14 @@ pub fn clean_owned(raw: Value, now: i64) -> Result<Event, String> {
             t
         }
     };
-    let data_type = match text(doc.get("data_type")).as_str() {
+    let data_type = match text(get("data_type").as_ref()).as_str() {
         d @ ("time_series" | "log") => d.to_string(),
         _ => "event".to_string(),
     };
-    let category = Some(text(doc.get("category")))
+    let category = Some(text(get("category").as_ref()))
         .filter(|c| CATEGORIES.contains(&c.as_str()))
         .unwrap_or_else(|| "other_rt".into());
-    let tags = clean_tags(doc.get("tags"))?;
+    let tags = clean_tags(get("tags").as_ref())?;
     let mut keys: Vec<String> = if strategy_id.is_some() {
         vec!["strategy_id", "target_type", "target", "bk_biz_id"]
     } else {
@@ -323,7 +415,7 @@ pub fn clean_owned(raw: Value, now: i64) -> Result<Event, String> {
     .into_iter()
     .map(str::to_string)
     .collect();
-    match doc.get("dedupe_keys") {
+    match get("dedupe_keys") {
         None => {}
         Some(Value::Array(extra)) => {
             for k in extra {
@@ -337,26 +429,45 @@ pub fn clean_owned(raw: Value, now: i64) -> Result<Event, String> {
         }
         Some(_) => return Err("dedupe_keys must be a list of field names".into()),
     }
-    let put = |doc: &mut Map<String, Value>, k: &str, v: Value| {
-        doc.insert(k.to_string(), v);
-    };
+    // The fields the clean sets, over what came.
+    let mut set: Vec<(&'static str, Value)> = Vec::with_capacity(18);
     if let Some(s) = strategy_id {
-        put(&mut doc, "strategy_id", Value::from(s));
+        set.push(("strategy_id", Value::from(s)));
     }
-    put(&mut doc, "severity", Value::from(severity));
-    put(&mut doc, "status", Value::from(status.clone()));
-    put(&mut doc, "target_type", Value::from(target_type.clone()));
-    put(&mut doc, "data_type", Value::from(data_type));
-    put(&mut doc, "category", Value::from(category));
-    put(&mut doc, "tags", Value::Array(tags));
-    put(&mut doc, "time", Value::from(time));
-    put(&mut doc, "anomaly_time", Value::from(anomaly_time));
-    put(&mut doc, "bk_ingest_time", Value::from(ingest));
-    put(&mut doc, "bk_clean_time", Value::from(now));
-    put(&mut doc, "create_time", Value::from(now));
-    if !doc.contains_key("bk_tenant_id") {
-        put(&mut doc, "bk_tenant_id", Value::from("system"));
+    set.extend([
+        ("severity", Value::from(severity)),
+        ("status", Value::from(status.clone())),
+        ("target_type", Value::from(target_type.clone())),
+        ("data_type", Value::from(data_type)),
+        ("category", Value::from(category)),
+        ("tags", Value::Array(tags)),
+        ("time", Value::from(time)),
+        ("anomaly_time", Value::from(anomaly_time)),
+        ("bk_ingest_time", Value::from(ingest)),
+        ("bk_clean_time", Value::from(now)),
+        ("create_time", Value::from(now)),
+    ]);
+    if fields.raw("bk_tenant_id").is_none() {
+        set.push(("bk_tenant_id", Value::from("system")));
     }
+    // The value a dedupe key reads in the cleaned event: `tags.k` a tag, else a field.
+    let cleaned = |set: &[(&str, Value)], key: &str| -> Value {
+        let field = |k: &str| {
+            set.iter()
+                .find(|(x, _)| *x == k)
+                .map(|(_, v)| v.clone())
+                .or_else(|| get(k))
+        };
+        match key.strip_prefix("tags.") {
+            Some(tag) => field("tags")
+                .as_ref()
+                .and_then(Value::as_array)
+                .and_then(|l| l.iter().find(|t| t["key"] == tag))
+                .map(|t| t["value"].clone()),
+            None => field(key),
+        }
+        .unwrap_or(Value::Null)
+    };
     // K8S and APM targets dedupe without their target.
     let tt = target_type.to_ascii_uppercase();
     let untargeted = tt.starts_with("K8S") || tt.starts_with("APM");
@@ -365,24 +476,26 @@ pub fn clean_owned(raw: Value, now: i64) -> Result<Event, String> {
         .map(|k| match k.as_str() {
             "target" if untargeted => Value::Null,
             "target_type" if untargeted => Value::from(""),
-            _ => key_value(&doc, k),
+            _ => cleaned(&set, k),
         })
         .collect();
     let dedupe_md5 = count_md5_list(&values);
     let event_id = match derived_id {
         Some(id) => id,
-        None => text(doc.get("event_id")),
+        None => text(get("event_id").as_ref()),
     };
-    put(&mut doc, "event_id", Value::from(event_id.clone()));
     let id = count_md5_list(&[
-        doc.get("plugin_id").cloned().unwrap_or(Value::Null),
+        get("plugin_id").unwrap_or(Value::Null),
         Value::from(event_id.clone()),
         Value::from(status.clone()),
         Value::from(time),
     ]);
-    put(&mut doc, "id", Value::from(id.clone()));
-    put(&mut doc, "dedupe_keys", Value::from(keys.clone()));
-    put(&mut doc, "dedupe_md5", Value::from(dedupe_md5.clone()));
+    set.extend([
+        ("event_id", Value::from(event_id.clone())),
+        ("id", Value::from(id.clone())),
+        ("dedupe_keys", Value::from(keys.clone())),
+        ("dedupe_md5", Value::from(dedupe_md5.clone())),
+    ]);
     Ok(Event {
         id,
         event_id,
@@ -391,15 +504,52 @@ pub fn clean_owned(raw: Value, now: i64) -> Result<Event, String> {
         severity,
         status,
         target_type,
-        target: text(doc.get("target")),
-        bk_biz_id: text(doc.get("bk_biz_id")),
+        target: text(get("target").as_ref()),
+        bk_biz_id: text(get("bk_biz_id").as_ref()),
         dedupe_keys: keys,
         dedupe_md5,
         time,
         anomaly_time,
-        doc,
-        raw: None,
+        doc: document(&fields, &set, raw.len()),
     })
+}
+
+/// The cleaned document's text: the fields that came (but nulls and those the clean set) as
+/// they came, then the set ones.
+fn document(fields: &Fields, set: &[(&str, Value)], size: usize) -> String {
+    let mut out: Vec<u8> = Vec::with_capacity(size + 512);
+    out.push(b'{');
+    for (k, v) in &fields.0 {
+        if v.get() == "null" || set.iter().any(|(x, _)| x == k) {
+            continue;
+        }
+        if out.len() > 1 {
+            out.push(b',');
+        }
+        match k {
+            // Borrowed: it held no escapes, so it is its own JSON text.
+            Cow::Borrowed(k) => {
+                out.push(b'"');
+                out.extend_from_slice(k.as_bytes());
+                out.push(b'"');
+            }
+            Cow::Owned(k) => serde_json::to_writer(&mut out, k).unwrap_or_default(),
+        }
+        out.push(b':');
+        out.extend_from_slice(v.get().as_bytes());
+    }
+    for (k, v) in set {
+        if out.len() > 1 {
+            out.push(b',');
+        }
+        out.push(b'"');
+        out.extend_from_slice(k.as_bytes());
+        out.extend_from_slice(b"\":");
+        serde_json::to_writer(&mut out, v).unwrap_or_default();
+    }
+    out.push(b'}');
+    // Made of UTF-8 texts and serde_json's output.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -435,7 +585,7 @@ mod tests {
         assert_eq!(e1.dedupe_md5, "fcdd410bb6079535de0dce4b639300c8");
         assert_eq!(e1.id, "80e6e8fa889bfa034da4a7ce63a92715");
         assert!(
-            !e1.doc.contains_key("description"),
+            !e1.document().contains_key("description"),
             "None values are dropped"
         );
         assert_eq!((e1.severity, e1.target_type.as_str()), (2, "HOST"));
@@ -448,7 +598,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            e2.doc["tags"][0]["value"],
+            e2.document()["tags"][0]["value"],
             "{\"a\": \"\\u4e2d\", \"b\": 1.0}"
         );
         assert_eq!(e2.dedupe_md5, "c7f8f11ace5df2559451dbae7dc17ee2");
@@ -477,12 +627,12 @@ mod tests {
             (
                 e.time,
                 e.status.as_str(),
-                e.doc["data_type"].as_str(),
-                e.doc["category"].as_str()
+                e.document()["data_type"].as_str(),
+                e.document()["category"].as_str()
             ),
             (NOW, "ABNORMAL", Some("event"), Some("other_rt"))
         );
-        assert_eq!(e.doc["bk_tenant_id"], "system");
+        assert_eq!(e.document()["bk_tenant_id"], "system");
         assert_eq!(
             clean(&json!({"alert_name": "x", "severity": 0}), NOW)
                 .unwrap()
@@ -516,5 +666,51 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t.time, 1_700_000_000);
+    }
+
+    /// The clean reads the event's text, not a parsed tree: it must take what a tree would.
+    #[test]
+    fn the_text_is_read_as_a_parsed_map_would_be() {
+        // A name given twice counts the last time; a name with escapes keeps them; values
+        // not read are copied as they came (escapes included) and read back the same.
+        let e = clean_text(
+            r#"{"alert_name": "first", "a\"b": {"x": [1, 2.5, "\u4e2d"]}, "alert_name": "cpu",
+                "note": null, "bk_tenant_id": "t1", "time": 1700000000}"#,
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(e.alert_name, "cpu");
+        let doc = e.document();
+        assert_eq!(doc["alert_name"], "cpu");
+        assert_eq!(doc["a\"b"], json!({"x": [1, 2.5, "中"]}));
+        assert!(!doc.contains_key("note"), "None values are dropped");
+        assert_eq!(doc["bk_tenant_id"], "t1", "a tenant given is kept");
+        assert_eq!(e.doc.matches("\"alert_name\":").count(), 1, "{}", e.doc);
+        // The same event as a parsed value cleans to the same event (the derived event id
+        // included: a null is part of the event as received).
+        let v: Value = serde_json::from_str(
+            r#"{"alert_name": "cpu", "a\"b": {"x": [1, 2.5, "中"]}, "note": null, "bk_tenant_id": "t1", "time": 1700000000}"#,
+        )
+        .unwrap();
+        let same = clean(&v, NOW).unwrap();
+        assert_eq!((&same.id, &same.dedupe_md5), (&e.id, &e.dedupe_md5));
+        assert_eq!(same.document(), doc);
+
+        // What a parsed tree refuses is refused, event by event.
+        for (bad, why) in [
+            (r#"{"alert_name": "x", "v": 1e400}"#, "not valid JSON"),
+            (r#"{"alert_name": "x", "v": ["\ud800"]}"#, "not valid JSON"),
+            (
+                r#"{"alert_name": "x", "extra": {"a": ["ok", "b\u0000"]}}"#,
+                "extra.a[1] holds the NUL character",
+            ),
+            (r#"["alert_name"]"#, "JSON object"),
+        ] {
+            let e = clean_text(bad, NOW).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+        // An escaped backslash before `u0000` is text, not a NUL.
+        let ok = clean_text(r#"{"alert_name": "x", "path": "C:\\u0000"}"#, NOW).unwrap();
+        assert_eq!(ok.document()["path"], "C:\\u0000");
     }
 }

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod bus;
 pub mod dedupe;
+pub mod doc;
 pub mod es;
 pub mod event;
 pub mod job;

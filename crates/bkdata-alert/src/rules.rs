@@ -1,6 +1,7 @@
 //! The builder's rules (wire reference §5.2–5.3) on one `dedupe_md5`: the open alert (if
 //! any) and the events in arrival order give the alerts to write, each event's outcome and
 //! the alert logs. Pure: the store loads and saves around it.
+use crate::doc::Doc;
 use crate::event::{Event, ABNORMAL, CLOSED, EXPIRE_SECS, RECOVERED};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -30,8 +31,10 @@ pub struct Alert {
     pub update_time: i64,
     pub next_status: Option<String>,
     pub next_status_time: Option<i64>,
-    pub event: Value,
-    pub dimensions: Value,
+    /// The latest event's document.
+    pub event: Doc,
+    /// Its tags with display names (`[{key, value, display_key, display_value}]`).
+    pub dimensions: Doc,
     pub event_count: i64,
     pub is_ack: bool,
     pub ack_operator: Option<String>,
@@ -111,6 +114,11 @@ fn dimensions(doc: &Map<String, Value>) -> Value {
     )
 }
 
+/// An event's document for its alert (the clean wrote it: it parses).
+fn event_doc(e: &Event) -> Doc {
+    Doc::parse(&e.doc).unwrap_or_else(|_| Doc::of(&e.document()))
+}
+
 fn from_event(app: &str, e: &Event, id: String, seq: i64, now: i64) -> Alert {
     let doc = e.document();
     Alert {
@@ -132,7 +140,7 @@ fn from_event(app: &str, e: &Event, id: String, seq: i64, now: i64) -> Alert {
         update_time: now,
         next_status: Some(CLOSED.into()),
         next_status_time: Some(now + CLOSE_AFTER_SECS),
-        dimensions: dimensions(&doc),
+        dimensions: Doc::of(&dimensions(&doc)),
         event_count: 1,
         is_ack: false,
         ack_operator: None,
@@ -141,7 +149,7 @@ fn from_event(app: &str, e: &Event, id: String, seq: i64, now: i64) -> Alert {
             .and_then(Value::as_str)
             .unwrap_or("system")
             .to_string(),
-        event: Value::Object(doc),
+        event: event_doc(e),
     }
 }
 
@@ -162,7 +170,7 @@ pub fn apply<E: std::borrow::Borrow<Event>>(
     let mut latest: Option<&Event> = None;
     let settle = |a: &mut Alert, latest: &mut Option<&Event>| {
         if let Some(e) = latest.take() {
-            a.event = Value::Object(e.document());
+            a.event = event_doc(e);
         }
     };
     let log = |out: &mut Applied, a: &Alert, op: &'static str, d: String, e: Option<&Event>| {

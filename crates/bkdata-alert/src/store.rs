@@ -1,13 +1,15 @@
 //! Events and alerts in Postgres (the source of truth), the Redis content cache and snapshots
 //! (wire reference §5.4), and the builder's batch: pending events are claimed, grouped by
 //! `dedupe_md5`, locked per group, applied with `rules::apply` and written in one transaction.
-use crate::event::{clean_owned, Event};
+use crate::event::{clean_text, Event};
 use crate::rules::{self, alert_id, Alert, Applied};
 use bkdata_models::schema::{alert_events as ev, alert_logs as lg, alerts as al};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Text};
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 #[derive(Debug, thiserror::Error)]
@@ -49,26 +51,25 @@ pub struct Rejected {
     pub reason: String,
 }
 
-/// A cleaned event on its way to a builder: its app, the event and its document as text
-/// (stored in `alert_events.doc` as it is, not encoded again).
+/// A cleaned event on its way to a builder, with its app. Its document (`event.doc`) is
+/// stored in `alert_events.doc` as it is, not encoded again.
 #[derive(Debug, Clone)]
 pub struct Incoming {
     pub app: String,
     pub event: Event,
-    pub doc: String,
 }
 
 impl Incoming {
     pub fn new(app: &str, event: Event) -> Self {
-        let doc = match event.unparsed() {
-            Some(text) => text.to_string(),
-            None => serde_json::to_string(&event.doc).unwrap_or_default(),
-        };
         Incoming {
             app: app.to_string(),
             event,
-            doc,
         }
+    }
+
+    /// The document's text.
+    pub fn doc(&self) -> &str {
+        &self.event.doc
     }
 
     /// Its document as text again (the inbox and the bus carry only that). Only the fields
@@ -89,46 +90,144 @@ impl Incoming {
                 })?
             }
         };
-        let event = fields.event(&doc);
-        Ok(Incoming {
-            app: app.to_string(),
-            event,
-            doc,
-        })
+        Ok(Incoming::new(app, fields.event(doc)))
     }
 
-    /// The bus record: `{app}\t{doc}` (JSON text holds no raw tab or newline).
+    /// The bus record: `{app}\t{head}\t{doc}`, the head a JSON list of the fields the
+    /// builder reads (`Head`), so it never parses the document (JSON text holds no raw tab
+    /// or newline).
     pub fn record(&self) -> Vec<u8> {
-        let mut r = Vec::with_capacity(self.record_len());
+        let mut r = Vec::with_capacity(self.app.len() + self.doc().len() + 256);
         self.write_record(&mut r);
         r
     }
 
     pub fn write_record(&self, out: &mut Vec<u8>) {
+        let e = &self.event;
         out.extend_from_slice(self.app.as_bytes());
         out.push(b'\t');
-        out.extend_from_slice(self.doc.as_bytes());
+        let head: Head = (
+            Cow::Borrowed(&e.id),
+            Cow::Borrowed(&e.event_id),
+            e.strategy_id,
+            Cow::Borrowed(&e.alert_name),
+            e.severity,
+            Cow::Borrowed(&e.status),
+            Cow::Borrowed(&e.target_type),
+            Cow::Borrowed(&e.target),
+            Cow::Borrowed(&e.bk_biz_id),
+            Cow::Borrowed(&e.dedupe_keys),
+            Cow::Borrowed(&e.dedupe_md5),
+            e.time,
+            e.anomaly_time,
+        );
+        // Strings and numbers: serializing cannot fail.
+        serde_json::to_writer(&mut *out, &head).unwrap_or_default();
+        out.push(b'\t');
+        out.extend_from_slice(self.doc().as_bytes());
     }
 
-    pub fn record_len(&self) -> usize {
-        self.app.len() + 1 + self.doc.len()
-    }
-
+    /// A bus record back: with its head, or (records queued before heads) the document alone.
     pub fn from_record(r: &[u8]) -> Result<Self, AlertError> {
         let text = std::str::from_utf8(r)
             .map_err(|_| AlertError::Other("a queued event is not UTF-8".into()))?;
-        let (app, doc) = text
+        let (app, rest) = text
             .split_once('\t')
             .ok_or_else(|| AlertError::Other("a queued event has no app".into()))?;
-        Self::from_doc(app, doc.to_string())
+        if !rest.starts_with('[') {
+            return Self::from_doc(app, rest.to_string());
+        }
+        let bad = |why: String| AlertError::Other(format!("a queued event's head: {why}"));
+        let mut heads = serde_json::Deserializer::from_str(rest).into_iter::<Head>();
+        let h = heads
+            .next()
+            .ok_or_else(|| bad("missing".into()))?
+            .map_err(|e| bad(e.to_string()))?;
+        let doc = rest[heads.byte_offset()..]
+            .strip_prefix('\t')
+            .ok_or_else(|| bad("no document after it".into()))?;
+        let event = Event {
+            id: h.0.into_owned(),
+            event_id: h.1.into_owned(),
+            strategy_id: h.2,
+            alert_name: h.3.into_owned(),
+            severity: h.4,
+            status: h.5.into_owned(),
+            target_type: h.6.into_owned(),
+            target: h.7.into_owned(),
+            bk_biz_id: h.8.into_owned(),
+            dedupe_keys: h.9.into_owned(),
+            dedupe_md5: h.10.into_owned(),
+            time: h.11,
+            anomaly_time: h.12,
+            doc: doc.to_string(),
+        };
+        Ok(Incoming::new(app, event))
     }
 }
 
+/// The builder's fields of a queued event, in this order: id, event_id, strategy_id,
+/// alert_name, severity, status, target_type, target, bk_biz_id, dedupe_keys, dedupe_md5,
+/// time, anomaly_time.
+type Head<'a> = (
+    Cow<'a, str>,
+    Cow<'a, str>,
+    Option<i64>,
+    Cow<'a, str>,
+    i32,
+    Cow<'a, str>,
+    Cow<'a, str>,
+    Cow<'a, str>,
+    Cow<'a, str>,
+    Cow<'a, [String]>,
+    Cow<'a, str>,
+    i64,
+    i64,
+);
+
+/// The events of an ingest body, `{"events": [...]}` or the list itself, each as its JSON
+/// text (a batch is not parsed into trees; the clean reads what it needs).
+pub fn batch_of(body: &[u8]) -> Result<Vec<&str>, AlertError> {
+    #[derive(serde::Deserialize)]
+    struct Wrapped<'a> {
+        #[serde(borrow)]
+        events: Option<Vec<&'a RawValue>>,
+    }
+    let not_json = |e: serde_json::Error| {
+        AlertError::field("events", format!("request body is not valid JSON: {e}"))
+    };
+    let required = || AlertError::field("events", "events is required (a list of events)");
+    let list: Vec<&RawValue> = match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => serde_json::from_slice(body).map_err(not_json)?,
+        Some(b'{') => match serde_json::from_slice::<Wrapped>(body) {
+            Ok(Wrapped { events: Some(list) }) => list,
+            Ok(Wrapped { events: None }) => return Err(required()),
+            // Not JSON, or `events` not a list.
+            Err(e) => {
+                return Err(
+                    match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+                        Ok(_) => required(),
+                        Err(_) => not_json(e),
+                    },
+                )
+            }
+        },
+        _ => {
+            serde_json::from_slice::<serde::de::IgnoredAny>(body).map_err(not_json)?;
+            return Err(AlertError::field(
+                "events",
+                "the body must be {\"events\": [...]} or a list of events",
+            ));
+        }
+    };
+    Ok(list.into_iter().map(RawValue::get).collect())
+}
+
 /// Clean a batch: each bad event (and each beyond `max`) is rejected with its index.
-pub fn clean_batch(events: Vec<Value>, max: usize, now: i64) -> (Vec<Event>, Vec<Rejected>) {
+pub fn clean_batch(events: &[&str], max: usize, now: i64) -> (Vec<Event>, Vec<Rejected>) {
     let mut rejected = Vec::new();
     let mut good = Vec::with_capacity(events.len().min(max));
-    for (i, raw) in events.into_iter().enumerate() {
+    for (i, raw) in events.iter().enumerate() {
         if i >= max {
             rejected.push(Rejected {
                 index: i,
@@ -136,7 +235,7 @@ pub fn clean_batch(events: Vec<Value>, max: usize, now: i64) -> (Vec<Event>, Vec
             });
             continue;
         }
-        match clean_owned(raw, now) {
+        match clean_text(raw, now) {
             Ok(e) => good.push(e),
             Err(reason) => rejected.push(Rejected { index: i, reason }),
         }
@@ -162,7 +261,7 @@ pub fn stored_ids(conn: &mut PgConnection, ids: &[&str]) -> Result<HashSet<Strin
 pub fn accept(
     conn: &mut PgConnection,
     app: &str,
-    events: Vec<Value>,
+    events: &[&str],
     max: usize,
     now: i64,
 ) -> Result<(IngestReport, Vec<Incoming>), AlertError> {
@@ -195,9 +294,11 @@ pub fn ingest(
     max: usize,
     now: i64,
 ) -> Result<IngestReport, AlertError> {
-    let (report, fresh) = accept(conn, app, events.to_vec(), max, now)?;
+    let texts: Vec<String> = events.iter().map(Value::to_string).collect();
+    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let (report, fresh) = accept(conn, app, &texts, max, now)?;
     for chunk in fresh.chunks(5000) {
-        let docs: Vec<&str> = chunk.iter().map(|i| i.doc.as_str()).collect();
+        let docs: Vec<&str> = chunk.iter().map(|i| i.doc()).collect();
         diesel::sql_query(
             "INSERT INTO alert_inbox (bk_app_code, doc) \
              SELECT $1, d::json FROM unnest($2::text[]) WITH ORDINALITY AS t(d, n) ORDER BY n",
@@ -322,7 +423,7 @@ impl Cache {
     }
 
     /// Write the content cache and snapshot of `alerts`; false when Redis is not there.
-    pub fn write(&mut self, alerts: &[Alert]) -> bool {
+    pub fn write(&mut self, alerts: &[&Alert]) -> bool {
         if alerts.is_empty() {
             return true;
         }
@@ -575,8 +676,8 @@ fn write_events(
     marks.push(("applied", t.elapsed()));
     // Write: alerts (ended ones before new ones), then events with outcomes, and logs.
     let alerts: Vec<Alert> = applied
-        .iter()
-        .flat_map(|r| r.alerts.iter().cloned())
+        .iter_mut()
+        .flat_map(|r| std::mem::take(&mut r.alerts))
         .collect();
     for chunk in alerts.chunks(500) {
         use diesel::upsert::excluded;
@@ -662,7 +763,7 @@ fn insert_events(
     outcome: &HashMap<&str, (&'static str, Option<&str>)>,
 ) -> Result<(), AlertError> {
     for chunk in incoming.chunks(10_000) {
-        let mut rows = CopyRows::new(chunk.iter().map(|i| i.doc.len() + 256).sum());
+        let mut rows = CopyRows::new(chunk.iter().map(|i| i.doc().len() + 256).sum());
         for i in chunk {
             let e = &i.event;
             let out = outcome.get(e.id.as_str());
@@ -678,8 +779,7 @@ fn insert_events(
             rows.text(Some(&e.bk_biz_id));
             rows.text(Some(&e.target));
             rows.int8(Some(e.time));
-            // `json`'s binary form is its text.
-            rows.text(Some(&i.doc));
+            rows.text(Some(i.doc()));
             rows.text(out.and_then(|o| o.1));
             rows.text(out.map(|o| o.0));
         }
@@ -808,7 +908,7 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::E
 }
 
 impl QueuedFields {
-    fn event(self, doc: &str) -> Event {
+    fn event(self, doc: String) -> Event {
         let s = |v: Value| match v {
             Value::String(s) => s,
             _ => String::new(),
@@ -829,8 +929,7 @@ impl QueuedFields {
             dedupe_md5: s(self.dedupe_md5),
             time,
             anomaly_time: self.anomaly_time.as_i64().unwrap_or(time),
-            doc: serde_json::Map::new(),
-            raw: Some(doc.into()),
+            doc,
         }
     }
 }
@@ -849,23 +948,23 @@ fn refresh_cache(
         .limit(5000)
         .select(Alert::as_select())
         .load(conn)?;
-    let fresh: Vec<Alert> = written
+    let dirty_ids: HashSet<&str> = dirty.iter().map(|d| d.id.as_str()).collect();
+    let all: Vec<&Alert> = written
         .iter()
-        .filter(|w| !dirty.iter().any(|d| d.id == w.id))
-        .cloned()
+        .filter(|w| !dirty_ids.contains(w.id.as_str()))
+        .chain(&dirty)
         .collect();
-    let all: Vec<Alert> = fresh.into_iter().chain(dirty.iter().cloned()).collect();
     if all.is_empty() {
         return Ok(true);
     }
     let ok = cache.write(&all);
-    let ids = |l: &[Alert]| l.iter().map(|a| a.id.clone()).collect::<Vec<_>>();
     if ok && !dirty.is_empty() {
-        diesel::update(al::table.filter(al::id.eq_any(ids(&dirty))))
+        diesel::update(al::table.filter(al::id.eq_any(dirty_ids)))
             .set(al::cache_dirty.eq(false))
             .execute(conn)?;
     } else if !ok {
-        diesel::update(al::table.filter(al::id.eq_any(ids(&all))))
+        let ids: Vec<&str> = all.iter().map(|a| a.id.as_str()).collect();
+        diesel::update(al::table.filter(al::id.eq_any(ids)))
             .set(al::cache_dirty.eq(true))
             .execute(conn)?;
     }
@@ -947,4 +1046,36 @@ pub fn platform_event(
     ingest(conn, app, &[ev], 1, now.timestamp())?;
     crate::job::schedule(conn)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ingest_body_is_split_into_its_events() {
+        let two = [r#"{"a": 1}"#, r#"{"b": [2, {"c": 3}]}"#];
+        for body in [
+            format!("[{}, {}]", two[0], two[1]),
+            format!(
+                r#" {{"bk_username": "u", "events": [{}, {}]}}"#,
+                two[0], two[1]
+            ),
+        ] {
+            assert_eq!(batch_of(body.as_bytes()).unwrap(), two, "{body}");
+        }
+        // Events that are not objects are split too: the clean rejects each with its index.
+        assert_eq!(batch_of(b"[1, \"x\"]").unwrap(), ["1", "\"x\""]);
+        for (body, why) in [
+            (&b"{\"events\": \"x\"}"[..], "events is required"),
+            (b"{\"other\": []}", "events is required"),
+            (b"{\"events\": [}", "not valid JSON"),
+            (b"[{\"a\": 1}", "not valid JSON"),
+            (b"\"x\"", "the body must be"),
+            (b"", "not valid JSON"),
+        ] {
+            let e = batch_of(body).unwrap_err().to_string();
+            assert!(e.contains(why), "{}: {e}", String::from_utf8_lossy(body));
+        }
+    }
 }

@@ -999,14 +999,10 @@ fn alert_clean() -> anyhow::Result<()> {
     let now = chrono::Utc::now().timestamp();
     for body in &bodies {
         let t = Instant::now();
-        let mut v: Value = serde_json::from_slice(body)?;
-        let events = match v["events"].take() {
-            Value::Array(a) => a,
-            _ => anyhow::bail!("not a batch"),
-        };
+        let events = bkdata_alert::store::batch_of(body)?;
         phases[0] += t.elapsed();
         let t = Instant::now();
-        let (good, rejected) = bkdata_alert::store::clean_batch(events, usize::MAX, now);
+        let (good, rejected) = bkdata_alert::store::clean_batch(&events, usize::MAX, now);
         anyhow::ensure!(rejected.is_empty(), "rejected: {rejected:?}");
         phases[1] += t.elapsed();
         let t = Instant::now();
