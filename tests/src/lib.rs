@@ -422,16 +422,23 @@ pub async fn nats_server() -> TestServer {
 impl TestServer {
     /// POST records to a raw data's ingest endpoint; answers status and body.
     pub async fn ingest(&self, raw_id: i64, body: impl Into<reqwest::Body>) -> (u16, Value) {
+        self.post_raw(&format!("/v3/databus/rawdatas/{raw_id}/ingest/"), body)
+            .await
+    }
+
+    /// POST a body as it is (not necessarily JSON) to any path, authenticated; answers status
+    /// and body.
+    pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
         let r = self
             .client
-            .post(self.url(&format!("/v3/databus/rawdatas/{raw_id}/ingest/")))
+            .post(self.url(path))
             .header("X-Bkapi-Authorization", self.auth_header())
             .body(body)
             .send()
             .await;
         match r {
             Ok(r) => (r.status().as_u16(), r.json().await.unwrap_or(Value::Null)),
-            Err(e) => panic!("ingest request failed: {e}"),
+            Err(e) => panic!("POST {path} failed: {e}"),
         }
     }
 

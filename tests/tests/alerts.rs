@@ -459,18 +459,8 @@ async fn bad_events_are_rejected_by_index_and_the_rest_accepted() {
     let body = format!(
         r#"{{"events": [{{"alert_name": "huge", "v": 1e400}}, {{"alert_name": "fine", "time": {now}}}]}}"#
     );
-    let v: Value = srv
-        .client
-        .post(srv.url("/v3/alert/events/"))
-        .header("X-Bkapi-Authorization", srv.auth_header())
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(v["result"], true, "{v}");
+    let (st, v) = srv.post_raw("/v3/alert/events/", body).await;
+    assert_eq!((st, &v["result"]), (200, &json!(true)), "{v}");
     assert_eq!(v["data"]["accepted"], 1, "{v}");
     assert_eq!(v["data"]["rejected"][0]["index"], 0, "{v}");
     assert!(

@@ -344,19 +344,17 @@ async fn the_seed_example_runs_complete_and_each_step_alone() {
     let secret =
         bkdata_models::auth::create_app(&mut srv.db.conn(), "other-app", "", false).unwrap();
     let other = json!({"bk_app_code": "other-app", "bk_app_secret": secret, "bk_username": "x"});
-    let v: Value = srv
-        .client
-        .get(srv.url(&format!(
-            "/api/v0/data_pipeline/training_data?q={}",
-            urlencoding(&close)
-        )))
-        .header("X-Bkapi-Authorization", other.to_string())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, v) = srv
+        .bk_as(
+            &other.to_string(),
+            reqwest::Method::GET,
+            &format!(
+                "/api/v0/data_pipeline/training_data?q={}",
+                urlencoding(&close)
+            ),
+            None,
+        )
+        .await;
     assert_eq!(v["data"]["total"], 0, "{v}");
     let (st, v) = srv.get("/training_data?q=x&type=nope").await;
     assert_eq!(

@@ -339,14 +339,7 @@ pub fn clean_text(raw: &str, now: i64) -> Result<Event, String> {
     }
     let fields: Fields = serde_json::from_str(raw).map_err(|e| format!("the event: {e}"))?;
     let get = |k: &str| fields.value(k);
-    // bk-monitor requires an event_id; ours is derived from the event as received, so a
-    // resend is the same.
-    let derived_id = match get("event_id") {
-        Some(v) if !text(Some(&v)).is_empty() => None,
-        _ => Some(crate::dedupe::count_md5(
-            &serde_json::from_str(raw).unwrap_or(Value::Null),
-        )),
-    };
+    let given_id = text(get("event_id").as_ref());
     let strategy_id = match get("strategy_id") {
         None => None,
         Some(v) => match v {
@@ -480,9 +473,12 @@ pub fn clean_text(raw: &str, now: i64) -> Result<Event, String> {
         })
         .collect();
     let dedupe_md5 = count_md5_list(&values);
-    let event_id = match derived_id {
-        Some(id) => id,
-        None => text(get("event_id").as_ref()),
+    // bk-monitor requires an event_id; ours is derived from the event as received, so a
+    // resend is the same.
+    let event_id = if given_id.is_empty() {
+        crate::dedupe::count_md5(&serde_json::from_str(raw).unwrap_or(Value::Null))
+    } else {
+        given_id
     };
     let id = count_md5_list(&[
         get("plugin_id").unwrap_or(Value::Null),

@@ -72,8 +72,8 @@ impl Incoming {
         &self.event.doc
     }
 
-    /// Its document as text again (the inbox and the bus carry only that). Only the fields
-    /// the builder reads are parsed; the document stays text (`Event::document`).
+    /// Its document as text again (the inbox carries only that, as bus records did before
+    /// heads). Only the fields the builder reads are parsed; the document stays text.
     pub fn from_doc(app: &str, doc: String) -> Result<Self, AlertError> {
         // A derived struct would also take a JSON list (its fields in order).
         if !doc.trim_start().starts_with('{') {
