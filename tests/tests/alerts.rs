@@ -688,6 +688,34 @@ fn redis_down_or_restarted_loses_nothing_and_the_snapshot_catches_up() {
     );
 }
 
+/// One pass touching more alerts than Postgres' shared lock table holds (6,400 with the
+/// default `max_locks_per_transaction` of 64 and 100 connections, plus some slack: a
+/// transaction taking 14,000 advisory locks was refused here): built, not refused with "out
+/// of shared memory" as it was while a pass took one advisory lock per alert.
+#[test]
+fn a_pass_over_more_alerts_than_the_lock_table_holds_builds_them_all() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let mut cache = Cache::new(Some("redis://127.0.0.1:6379"), &prefix());
+    let t = chrono::Utc::now().timestamp();
+    let n = 20_000;
+    let incoming: Vec<store::Incoming> = (0..n)
+        .map(|i| {
+            let e = bkdata_alert::event::clean(&event(i, 2, "ABNORMAL", t - 10, "a"), t).unwrap();
+            store::Incoming::new("app", e)
+        })
+        .collect();
+    let s = store::build(&mut conn, &mut cache, incoming, t).unwrap();
+    assert_eq!((s.events, s.created), (n, n));
+    use bkdata_models::schema::alerts as al;
+    let open: i64 = al::table
+        .filter(al::status.eq("ABNORMAL"))
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(open, n as i64);
+}
+
 /// An alert no event touched for an hour closes (`next_status`), with a log.
 #[test]
 fn an_alert_quiet_for_an_hour_closes() {

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 /// A hex digest, as Python's `hexdigest()` text (ASCII): kept on the stack, as the ingest
 /// computes about ten of them per event.
-type Hex = [u8; 32];
+pub type Hex = [u8; 32];
 
 fn hex(text: &[u8]) -> Hex {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
@@ -20,7 +20,7 @@ fn hex(text: &[u8]) -> Hex {
 
 /// `count_md5` of a list of already hashed items: the md5 of the repr of the sorted list
 /// (`['a', 'b']`; hex digests have no quotes to escape, and sort as their bytes do).
-fn of_hashes(mut items: Vec<Hex>) -> Hex {
+fn of_hashes(items: &mut [Hex]) -> Hex {
     items.sort_unstable();
     let mut repr = Vec::with_capacity(2 + items.len() * 36);
     repr.push(b'[');
@@ -38,15 +38,16 @@ fn of_hashes(mut items: Vec<Hex>) -> Hex {
 
 fn digest(v: &Value) -> Hex {
     match v {
-        Value::Array(items) => of_hashes(items.iter().map(digest).collect()),
+        Value::Array(items) => of_hashes(&mut items.iter().map(digest).collect::<Vec<_>>()),
         Value::Object(map) => {
             // `sorted(keys, key=str)`; each `(str(k), md5(v))` tuple is itself a list to hash.
             let mut keys: Vec<&String> = map.keys().collect();
             keys.sort();
             of_hashes(
-                keys.into_iter()
-                    .map(|k| of_hashes(vec![hex(k.as_bytes()), hex(&digest(&map[k]))]))
-                    .collect(),
+                &mut keys
+                    .into_iter()
+                    .map(|k| of_hashes(&mut [hex(k.as_bytes()), hex(&digest(&map[k]))]))
+                    .collect::<Vec<_>>(),
             )
         }
         // `str(s)` is `s`.
@@ -65,7 +66,24 @@ pub fn count_md5(v: &Value) -> String {
 
 /// `count_md5` of a list of values (the dedupe values, or an event's id parts).
 pub fn count_md5_list(values: &[Value]) -> String {
-    text(of_hashes(values.iter().map(digest).collect()))
+    text(of_hashes(
+        &mut values.iter().map(digest).collect::<Vec<_>>(),
+    ))
+}
+
+/// The digest `count_md5` gives a string item (`str(s)` is `s`), without a `Value` for it.
+pub fn of_str(s: &str) -> Hex {
+    hex(s.as_bytes())
+}
+
+/// The digest `count_md5` gives a value as a list item.
+pub fn of_value(v: &Value) -> Hex {
+    digest(v)
+}
+
+/// `count_md5` of a list whose items were hashed with `of_str` / `of_value`.
+pub fn of_list(items: &mut [Hex]) -> String {
+    text(of_hashes(items))
 }
 
 #[cfg(test)]

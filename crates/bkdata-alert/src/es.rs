@@ -8,14 +8,20 @@
 //! retried by the shared `_bulk` loop), removes what ES took, and keeps what ES refused for
 //! good in `alert_es_rejected`. ES down: the queue waits.
 use crate::rules::Alert;
-use bkdata_models::schema::{
-    alert_es_outbox as ob, alert_es_rejected as rj, alert_events as ev, alerts as al,
-};
+use bkdata_models::schema::{alert_es_outbox as ob, alert_es_rejected as rj, alerts as al};
 use bkdata_models::PgPool;
 use bkdata_storage::{EsClient, EsOptions};
 use diesel::prelude::*;
 use serde_json::{json, Map, Value};
 use std::collections::HashSet;
+
+#[derive(diesel::QueryableByName)]
+struct EventDoc {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    id: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    doc: String,
+}
 
 pub const ALERT_INDEX: &str = "bkfta_alert";
 pub const EVENT_INDEX: &str = "bkfta_event";
@@ -124,11 +130,11 @@ impl EsWriter {
 
     /// Send up to `limit` queued documents; answers what ES took and refused.
     pub async fn flush(&mut self, pool: &PgPool, limit: i64) -> Result<Flushed, String> {
-        let queued: Vec<(String, String)> = db(pool, move |c| {
+        let queued: Vec<(String, String, Option<i64>)> = db(pool, move |c| {
             ob::table
                 .order(ob::queued_at)
                 .limit(limit)
-                .select((ob::kind, ob::doc_id))
+                .select((ob::kind, ob::doc_id, ob::time))
                 .load(c)
         })
         .await?;
@@ -145,6 +151,12 @@ impl EsWriter {
             .filter(|q| q.0 == "event")
             .map(|q| q.1.clone())
             .collect();
+        // Events are found by their key, (time, id).
+        let event_times: Vec<i64> = queued
+            .iter()
+            .filter(|q| q.0 == "event")
+            .map(|q| q.2.unwrap_or_default())
+            .collect();
         let ids = alert_ids.clone();
         let alerts: Vec<Alert> = db(pool, move |c| {
             al::table
@@ -155,10 +167,14 @@ impl EsWriter {
         .await?;
         let ids = event_ids.clone();
         let events: Vec<(String, String)> = db(pool, move |c| {
-            ev::table
-                .filter(ev::id.eq_any(ids))
-                .select((ev::id, ev::doc))
-                .load(c)
+            diesel::sql_query(
+                "SELECT e.id, e.doc FROM unnest($1::int8[], $2::text[]) AS k(time, id) \
+                 JOIN alert_events e ON e.time = k.time AND e.id = k.id COLLATE \"C\"",
+            )
+            .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(event_times)
+            .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(ids)
+            .load::<EventDoc>(c)
+            .map(|rows| rows.into_iter().map(|r| (r.id, r.doc)).collect())
         })
         .await?;
         // (kind, id, index, action line, document line)

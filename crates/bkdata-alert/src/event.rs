@@ -1,7 +1,7 @@
 //! Events as bk-monitor cleans them (wire reference §5.1): defaults and clamps, the dedupe
 //! keys and `dedupe_md5`, the event id. A bad event is rejected with its reason; the rest of
 //! its batch goes on.
-use crate::dedupe::count_md5_list;
+use crate::dedupe::{of_list, of_str, of_value, Hex};
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -79,14 +79,6 @@ fn nul_path(v: &Value, path: &str) -> Option<String> {
     }
 }
 
-fn text(v: Option<&Value>) -> String {
-    match v {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => crate::pystr::scalar(other),
-    }
-}
-
 /// Epoch seconds from seconds, milliseconds, a numeric string or an RFC 3339 time.
 pub fn parse_time(v: &Value) -> Option<i64> {
     let secs = |x: f64| {
@@ -154,39 +146,38 @@ pub fn py_json(v: &Value) -> String {
     }
 }
 
-/// `tags` as `[{key, value}]`: from that list, or from an object of key → value.
-fn clean_tags(v: Option<&Value>) -> Result<Vec<Value>, String> {
-    let pairs: Vec<(String, Value, Map<String, Value>)> = match v {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Object(m)) => m
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone(), Map::new()))
-            .collect(),
-        Some(Value::Array(list)) => list
-            .iter()
-            .map(|t| match t {
-                Value::Object(m) if m.get("key").is_some_and(Value::is_string) => Ok((
-                    text(m.get("key")),
-                    m.get("value").cloned().unwrap_or(Value::Null),
-                    m.clone(),
-                )),
-                _ => Err("tags must be [{key, value}] or an object".to_string()),
-            })
-            .collect::<Result<_, _>>()?,
-        Some(_) => return Err("tags must be [{key, value}] or an object".into()),
+/// `tags` as `[{key, value}]`: from that list, or from an object of key → value; dict
+/// values JSON-encoded as Python's `json.dumps` would.
+fn clean_tags(v: Option<Value>) -> Result<Vec<Value>, String> {
+    const BAD: &str = "tags must be [{key, value}] or an object";
+    let encoded = |v: Value| match v {
+        Value::Object(_) => Value::String(py_json(&v)),
+        other => other,
     };
-    Ok(pairs
-        .into_iter()
-        .map(|(k, v, mut rest)| {
-            let value = match v {
-                Value::Object(_) => Value::String(py_json(&v)),
-                other => other,
-            };
-            rest.insert("key".into(), Value::String(k));
-            rest.insert("value".into(), value);
-            Value::Object(rest)
-        })
-        .collect())
+    match v {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Object(m)) => Ok(m
+            .into_iter()
+            .map(|(k, v)| {
+                let mut t = Map::new();
+                t.insert("key".into(), Value::String(k));
+                t.insert("value".into(), encoded(v));
+                Value::Object(t)
+            })
+            .collect()),
+        Some(Value::Array(list)) => list
+            .into_iter()
+            .map(|t| match t {
+                Value::Object(mut m) if m.get("key").is_some_and(Value::is_string) => {
+                    let v = m.get_mut("value").map(std::mem::take);
+                    m.insert("value".into(), encoded(v.unwrap_or(Value::Null)));
+                    Ok(Value::Object(m))
+                }
+                _ => Err(BAD.to_string()),
+            })
+            .collect(),
+        Some(_) => Err(BAD.into()),
+    }
 }
 
 /// An event's top-level fields as they came: each name (unescaped) with its value's JSON
@@ -204,11 +195,79 @@ impl<'a> Fields<'a> {
             .filter(|t| *t != "null")
     }
 
-    /// A field's value (the text was checked to parse: see `Checked`).
+    /// A field's value (its text was checked to parse: see `check`).
     fn value(&self, k: &str) -> Option<Value> {
         self.raw(k)
             .map(|t| serde_json::from_str(t).unwrap_or(Value::Null))
     }
+
+    /// Python's `str()` of a field as the rules read it: "" when absent, a string as it is
+    /// (borrowed from the text when it holds no escapes), another value as Python prints it.
+    fn text(&self, k: &str) -> Cow<'a, str> {
+        match self.raw(k) {
+            None => Cow::Borrowed(""),
+            Some(raw) => match plain_str(raw) {
+                Some(s) => Cow::Borrowed(s),
+                None => match serde_json::from_str(raw).unwrap_or(Value::Null) {
+                    Value::Null => Cow::Borrowed(""),
+                    Value::String(s) => Cow::Owned(s),
+                    other => Cow::Owned(crate::pystr::scalar(&other)),
+                },
+            },
+        }
+    }
+
+    /// The digest `count_md5` gives a field as a list item (`None` when absent).
+    fn digest(&self, k: &str) -> Hex {
+        match self.raw(k) {
+            None => of_str("None"),
+            Some(raw) => match plain_str(raw) {
+                Some(s) => of_str(s),
+                None => of_value(&serde_json::from_str(raw).unwrap_or(Value::Null)),
+            },
+        }
+    }
+
+    /// Refuse what parsing the event into a tree would refuse (a number out of range, a bad
+    /// escape), and NUL characters, which Postgres does not store in text: such an event
+    /// would fail every builder pass it is in. Only values with escapes, numbers and
+    /// containers are walked; a plain string is valid as the split found it.
+    fn check(&self) -> Result<(), String> {
+        for (k, v) in &self.0 {
+            let raw = v.get();
+            let nul = match raw.as_bytes().first() {
+                Some(b'"') if !raw.contains('\\') => false,
+                Some(b'"') => serde_json::from_str::<String>(raw)
+                    .map_err(|e| invalid(k, e))?
+                    .contains('\0'),
+                Some(b't' | b'f' | b'n') => false,
+                _ => {
+                    serde_json::from_str::<Checked>(raw)
+                        .map_err(|e| invalid(k, e))?
+                        .0
+                }
+            };
+            if nul || k.contains('\0') {
+                let v: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
+                let at = nul_path(&v, k).unwrap_or_else(|| k.to_string());
+                return Err(format!(
+                    "{at} holds the NUL character (\\u0000), which cannot be stored"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn invalid(k: &str, e: serde_json::Error) -> String {
+    format!("the event is not valid JSON: field {k:?}: {e}")
+}
+
+/// A JSON string literal's content when it holds no escapes (it is then its own text).
+fn plain_str(raw: &str) -> Option<&str> {
+    raw.strip_prefix('"')?
+        .strip_suffix('"')
+        .filter(|s| !s.contains('\\'))
 }
 
 impl<'de> Deserialize<'de> for Fields<'de> {
@@ -315,32 +374,38 @@ pub fn clean(raw: &Value, now: i64) -> Result<Event, String> {
     clean_text(&raw.to_string(), now)
 }
 
+/// The fields the clean sets over what came (`strategy_id` and `bk_tenant_id` only in some
+/// cases: see `clean_text`).
+const SET: &[&str] = &[
+    "severity",
+    "status",
+    "target_type",
+    "data_type",
+    "category",
+    "tags",
+    "time",
+    "anomaly_time",
+    "bk_ingest_time",
+    "bk_clean_time",
+    "create_time",
+    "event_id",
+    "id",
+    "dedupe_keys",
+    "dedupe_md5",
+];
+
 /// `clean`, from the event's JSON text (an ingest batch is not parsed into trees): the
-/// fields the rules read are parsed; the others are copied into the document as they came.
+/// fields the rules read are parsed (strings without escapes are read in place); the others
+/// are copied into the document as they came.
 pub fn clean_text(raw: &str, now: i64) -> Result<Event, String> {
     if !raw.trim_start().starts_with('{') {
         return Err("an event must be a JSON object".into());
     }
-    // Postgres stores no NUL in text or json: such an event would fail every builder pass
-    // it is in, so it is refused here.
-    match serde_json::from_str::<Checked>(raw) {
-        Ok(Checked(false)) => {}
-        Ok(Checked(true)) => {
-            let doc: Map<String, Value> = serde_json::from_str(raw).unwrap_or_default();
-            let at = doc
-                .iter()
-                .find_map(|(k, v)| nul_path(v, k))
-                .unwrap_or_default();
-            return Err(format!(
-                "{at} holds the NUL character (\\u0000), which cannot be stored"
-            ));
-        }
-        Err(e) => return Err(format!("the event is not valid JSON: {e}")),
-    }
-    let fields: Fields = serde_json::from_str(raw).map_err(|e| format!("the event: {e}"))?;
-    let get = |k: &str| fields.value(k);
-    let given_id = text(get("event_id").as_ref());
-    let strategy_id = match get("strategy_id") {
+    let fields: Fields =
+        serde_json::from_str(raw).map_err(|e| format!("the event is not valid JSON: {e}"))?;
+    fields.check()?;
+    let given_id = fields.text("event_id");
+    let strategy_id = match fields.value("strategy_id") {
         None => None,
         Some(v) => match v {
             Value::Number(n) if n.is_i64() => n.as_i64(),
@@ -353,11 +418,11 @@ pub fn clean_text(raw: &str, now: i64) -> Result<Event, String> {
             other => return Err(format!("strategy_id {other} is not an integer")),
         },
     };
-    let alert_name = text(get("alert_name").as_ref());
+    let alert_name = fields.text("alert_name");
     if strategy_id.is_none() && alert_name.trim().is_empty() {
         return Err("alert_name or strategy_id is required".into());
     }
-    let severity = match get("severity") {
+    let severity = match fields.value("severity") {
         None => 3,
         Some(v) => {
             let n = match &v {
@@ -372,43 +437,51 @@ pub fn clean_text(raw: &str, now: i64) -> Result<Event, String> {
             (n as i64).clamp(1, 3) as i32
         }
     };
-    let time_of = |k: &str, default: i64| match get(k) {
+    let time_of = |k: &str, default: i64| match fields.value(k) {
         None => Ok(default),
         Some(v) => parse_time(&v).ok_or_else(|| format!("unparseable {k} {v}")),
     };
     let ingest = time_of("bk_ingest_time", now)?;
     let time = time_of("time", ingest)?;
     let anomaly_time = time_of("anomaly_time", time)?;
-    let status = match text(get("status").as_ref()).as_str() {
-        s @ (CLOSED | RECOVERED) => s.to_string(),
-        _ => ABNORMAL.to_string(),
+    let status = match &*fields.text("status") {
+        CLOSED => CLOSED,
+        RECOVERED => RECOVERED,
+        _ => ABNORMAL,
     };
     let target_type = {
-        let t = text(get("target_type").as_ref());
-        let up = t.to_ascii_uppercase();
-        if ["HOST", "SERVICE", "TOPO"].contains(&up.as_str()) {
-            up
-        } else {
-            t
+        let t = fields.text("target_type");
+        match ["HOST", "SERVICE", "TOPO"]
+            .into_iter()
+            .find(|x| t.eq_ignore_ascii_case(x))
+        {
+            Some(up) => Cow::Borrowed(up),
+            None => t,
         }
     };
-    let data_type = match text(get("data_type").as_ref()).as_str() {
-        d @ ("time_series" | "log") => d.to_string(),
-        _ => "event".to_string(),
+    let data_type = match &*fields.text("data_type") {
+        "time_series" => "time_series",
+        "log" => "log",
+        _ => "event",
     };
-    let category = Some(text(get("category").as_ref()))
-        .filter(|c| CATEGORIES.contains(&c.as_str()))
-        .unwrap_or_else(|| "other_rt".into());
-    let tags = clean_tags(get("tags").as_ref())?;
+    let category = {
+        let c = fields.text("category");
+        CATEGORIES
+            .iter()
+            .find(|x| **x == c)
+            .copied()
+            .unwrap_or("other_rt")
+    };
+    let tags = Value::Array(clean_tags(fields.value("tags"))?);
     let mut keys: Vec<String> = if strategy_id.is_some() {
-        vec!["strategy_id", "target_type", "target", "bk_biz_id"]
+        ["strategy_id", "target_type", "target", "bk_biz_id"]
     } else {
-        vec!["alert_name", "target_type", "target", "bk_biz_id"]
+        ["alert_name", "target_type", "target", "bk_biz_id"]
     }
     .into_iter()
     .map(str::to_string)
     .collect();
-    match get("dedupe_keys") {
+    match fields.value("dedupe_keys") {
         None => {}
         Some(Value::Array(extra)) => {
             for k in extra {
@@ -422,130 +495,147 @@ pub fn clean_text(raw: &str, now: i64) -> Result<Event, String> {
         }
         Some(_) => return Err("dedupe_keys must be a list of field names".into()),
     }
-    // The fields the clean sets, over what came.
-    let mut set: Vec<(&'static str, Value)> = Vec::with_capacity(18);
-    if let Some(s) = strategy_id {
-        set.push(("strategy_id", Value::from(s)));
-    }
-    set.extend([
-        ("severity", Value::from(severity)),
-        ("status", Value::from(status.clone())),
-        ("target_type", Value::from(target_type.clone())),
-        ("data_type", Value::from(data_type)),
-        ("category", Value::from(category)),
-        ("tags", Value::Array(tags)),
-        ("time", Value::from(time)),
-        ("anomaly_time", Value::from(anomaly_time)),
-        ("bk_ingest_time", Value::from(ingest)),
-        ("bk_clean_time", Value::from(now)),
-        ("create_time", Value::from(now)),
-    ]);
-    if fields.raw("bk_tenant_id").is_none() {
-        set.push(("bk_tenant_id", Value::from("system")));
-    }
-    // The value a dedupe key reads in the cleaned event: `tags.k` a tag, else a field.
-    let cleaned = |set: &[(&str, Value)], key: &str| -> Value {
-        let field = |k: &str| {
-            set.iter()
-                .find(|(x, _)| *x == k)
-                .map(|(_, v)| v.clone())
-                .or_else(|| get(k))
-        };
-        match key.strip_prefix("tags.") {
-            Some(tag) => field("tags")
-                .as_ref()
-                .and_then(Value::as_array)
-                .and_then(|l| l.iter().find(|t| t["key"] == tag))
-                .map(|t| t["value"].clone()),
-            None => field(key),
-        }
-        .unwrap_or(Value::Null)
+    let tenant_set = fields.raw("bk_tenant_id").is_none();
+    let int = |n: i64| of_str(&n.to_string());
+    // The digest of the value a dedupe key reads in the cleaned event: what the clean set,
+    // else the field as it came; `tags.k` a tag.
+    let set_digest = |k: &str| -> Option<Hex> {
+        Some(match k {
+            "strategy_id" => int(strategy_id?),
+            "severity" => int(severity.into()),
+            "status" => of_str(status),
+            "target_type" => of_str(&target_type),
+            "data_type" => of_str(data_type),
+            "category" => of_str(category),
+            "tags" => of_value(&tags),
+            "time" => int(time),
+            "anomaly_time" => int(anomaly_time),
+            "bk_ingest_time" => int(ingest),
+            "bk_clean_time" | "create_time" => int(now),
+            "bk_tenant_id" if tenant_set => of_str("system"),
+            _ => return None,
+        })
     };
     // K8S and APM targets dedupe without their target.
-    let tt = target_type.to_ascii_uppercase();
-    let untargeted = tt.starts_with("K8S") || tt.starts_with("APM");
-    let values: Vec<Value> = keys
+    let untargeted = ["K8S", "APM"].into_iter().any(|p| {
+        target_type
+            .get(..p.len())
+            .is_some_and(|x| x.eq_ignore_ascii_case(p))
+    });
+    let mut digests: Vec<Hex> = keys
         .iter()
         .map(|k| match k.as_str() {
-            "target" if untargeted => Value::Null,
-            "target_type" if untargeted => Value::from(""),
-            _ => cleaned(&set, k),
+            "target" if untargeted => of_str("None"),
+            "target_type" if untargeted => of_str(""),
+            k => match k.strip_prefix("tags.") {
+                Some(tag) => tags
+                    .as_array()
+                    .and_then(|l| l.iter().find(|t| t["key"] == tag))
+                    .map_or_else(|| of_str("None"), |t| of_value(&t["value"])),
+                None => set_digest(k).unwrap_or_else(|| fields.digest(k)),
+            },
         })
         .collect();
-    let dedupe_md5 = count_md5_list(&values);
+    let dedupe_md5 = of_list(&mut digests);
     // bk-monitor requires an event_id; ours is derived from the event as received, so a
     // resend is the same.
     let event_id = if given_id.is_empty() {
         crate::dedupe::count_md5(&serde_json::from_str(raw).unwrap_or(Value::Null))
     } else {
-        given_id
+        given_id.into_owned()
     };
-    let id = count_md5_list(&[
-        get("plugin_id").unwrap_or(Value::Null),
-        Value::from(event_id.clone()),
-        Value::from(status.clone()),
-        Value::from(time),
+    let id = of_list(&mut [
+        fields.digest("plugin_id"),
+        of_str(&event_id),
+        of_str(status),
+        int(time),
     ]);
-    set.extend([
-        ("event_id", Value::from(event_id.clone())),
-        ("id", Value::from(id.clone())),
-        ("dedupe_keys", Value::from(keys.clone())),
-        ("dedupe_md5", Value::from(dedupe_md5.clone())),
-    ]);
+    // The document: the fields that came (but nulls and those the clean sets) as they came,
+    // then the set ones.
+    let mut out = Out(Vec::with_capacity(raw.len() + 512));
+    out.0.push(b'{');
+    for (k, v) in &fields.0 {
+        let set = SET.contains(&k.as_ref())
+            || (k == "strategy_id" && strategy_id.is_some())
+            || (k == "bk_tenant_id" && tenant_set);
+        if v.get() == "null" || set {
+            continue;
+        }
+        out.name(k);
+        out.0.extend_from_slice(v.get().as_bytes());
+    }
+    if let Some(s) = strategy_id {
+        out.name("strategy_id");
+        out.int(s);
+    }
+    out.name("severity");
+    out.int(severity.into());
+    out.field("status", status);
+    out.field("target_type", &target_type);
+    out.field("data_type", data_type);
+    out.field("category", category);
+    out.name("tags");
+    out.json(&tags);
+    for (k, n) in [
+        ("time", time),
+        ("anomaly_time", anomaly_time),
+        ("bk_ingest_time", ingest),
+        ("bk_clean_time", now),
+        ("create_time", now),
+    ] {
+        out.name(k);
+        out.int(n);
+    }
+    if tenant_set {
+        out.field("bk_tenant_id", "system");
+    }
+    out.field("event_id", &event_id);
+    out.field("id", &id);
+    out.name("dedupe_keys");
+    out.json(&keys);
+    out.field("dedupe_md5", &dedupe_md5);
+    out.0.push(b'}');
     Ok(Event {
         id,
         event_id,
         strategy_id,
-        alert_name,
+        alert_name: alert_name.into_owned(),
         severity,
-        status,
-        target_type,
-        target: text(get("target").as_ref()),
-        bk_biz_id: text(get("bk_biz_id").as_ref()),
+        status: status.to_string(),
+        target_type: target_type.into_owned(),
+        target: fields.text("target").into_owned(),
+        bk_biz_id: fields.text("bk_biz_id").into_owned(),
         dedupe_keys: keys,
         dedupe_md5,
         time,
         anomaly_time,
-        doc: document(&fields, &set, raw.len()),
+        // Made of UTF-8 texts and serde_json's output.
+        doc: String::from_utf8(out.0).unwrap_or_default(),
     })
 }
 
-/// The cleaned document's text: the fields that came (but nulls and those the clean set) as
-/// they came, then the set ones.
-fn document(fields: &Fields, set: &[(&str, Value)], size: usize) -> String {
-    let mut out: Vec<u8> = Vec::with_capacity(size + 512);
-    out.push(b'{');
-    for (k, v) in &fields.0 {
-        if v.get() == "null" || set.iter().any(|(x, _)| x == k) {
-            continue;
+/// A JSON object's text being written.
+struct Out(Vec<u8>);
+
+impl Out {
+    /// `"k":`, after a comma unless it is the first.
+    fn name(&mut self, k: &str) {
+        if self.0.len() > 1 {
+            self.0.push(b',');
         }
-        if out.len() > 1 {
-            out.push(b',');
-        }
-        match k {
-            // Borrowed: it held no escapes, so it is its own JSON text.
-            Cow::Borrowed(k) => {
-                out.push(b'"');
-                out.extend_from_slice(k.as_bytes());
-                out.push(b'"');
-            }
-            Cow::Owned(k) => serde_json::to_writer(&mut out, k).unwrap_or_default(),
-        }
-        out.push(b':');
-        out.extend_from_slice(v.get().as_bytes());
+        self.json(k);
+        self.0.push(b':');
     }
-    for (k, v) in set {
-        if out.len() > 1 {
-            out.push(b',');
-        }
-        out.push(b'"');
-        out.extend_from_slice(k.as_bytes());
-        out.extend_from_slice(b"\":");
-        serde_json::to_writer(&mut out, v).unwrap_or_default();
+    fn field(&mut self, k: &str, v: &str) {
+        self.name(k);
+        self.json(v);
     }
-    out.push(b'}');
-    // Made of UTF-8 texts and serde_json's output.
-    String::from_utf8(out).unwrap_or_default()
+    fn int(&mut self, n: i64) {
+        self.0.extend_from_slice(n.to_string().as_bytes());
+    }
+    fn json<T: serde::Serialize + ?Sized>(&mut self, v: &T) {
+        serde_json::to_writer(&mut self.0, v).unwrap_or_default();
+    }
 }
 
 #[cfg(test)]
@@ -696,6 +786,10 @@ mod tests {
         for (bad, why) in [
             (r#"{"alert_name": "x", "v": 1e400}"#, "not valid JSON"),
             (r#"{"alert_name": "x", "v": ["\ud800"]}"#, "not valid JSON"),
+            (r#"{"alert_name": "x", "v": "a\ud800"}"#, "not valid JSON"),
+            (r#"{"alert_name": "x", "v": -1e999}"#, "not valid JSON"),
+            (r#"{"alert_name": "x", "v": "a\u0000"}"#, "v holds the NUL"),
+            (r#"{"alert_name": "x", "v\u0000": 1}"#, "a field name holds"),
             (
                 r#"{"alert_name": "x", "extra": {"a": ["ok", "b\u0000"]}}"#,
                 "extra.a[1] holds the NUL character",

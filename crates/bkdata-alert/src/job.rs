@@ -143,12 +143,10 @@ fn lock(cache: &Mutex<Cache>) -> Result<std::sync::MutexGuard<'_, Cache>, String
         .map_err(|_| "alert cache lock poisoned".to_string())
 }
 
-/// The lane of a `dedupe_md5` (hex) among `n`.
+/// The lane of a `dedupe_md5` (hex) among `n`: by its lock bucket, so lanes never wait for
+/// each other's locks.
 fn lane_of(md5: &str, n: usize) -> usize {
-    md5.get(..2)
-        .and_then(|h| usize::from_str_radix(h, 16).ok())
-        .unwrap_or(0)
-        % n.max(1)
+    crate::store::bucket_of(md5) % n.max(1)
 }
 
 /// Build one fetch's records, parsed and built in lanes at once; a record that is not a

@@ -243,17 +243,33 @@ pub fn clean_batch(events: &[&str], max: usize, now: i64) -> (Vec<Event>, Vec<Re
     (good, rejected)
 }
 
-/// Of `ids`, those already stored.
-pub fn stored_ids(conn: &mut PgConnection, ids: &[&str]) -> Result<HashSet<String>, AlertError> {
-    if ids.is_empty() {
+#[derive(QueryableByName)]
+struct StoredId {
+    #[diesel(sql_type = Text)]
+    id: String,
+}
+
+/// Of the events keyed `(time, id)`, the ids of those already stored: a probe of the events'
+/// key per event.
+pub fn stored_ids(
+    conn: &mut PgConnection,
+    keys: &[(i64, &str)],
+) -> Result<HashSet<String>, AlertError> {
+    if keys.is_empty() {
         return Ok(HashSet::new());
     }
-    Ok(ev::table
-        .filter(ev::id.eq_any(ids))
-        .select(ev::id)
-        .load::<String>(conn)?
-        .into_iter()
-        .collect())
+    let times: Vec<i64> = keys.iter().map(|k| k.0).collect();
+    let ids: Vec<&str> = keys.iter().map(|k| k.1).collect();
+    Ok(diesel::sql_query(
+        "SELECT e.id FROM unnest($1::int8[], $2::text[]) AS k(time, id) \
+         JOIN alert_events e ON e.time = k.time AND e.id = k.id COLLATE \"C\"",
+    )
+    .bind::<Array<BigInt>, _>(&times)
+    .bind::<Array<Text>, _>(&ids)
+    .load::<StoredId>(conn)?
+    .into_iter()
+    .map(|r| r.id)
+    .collect())
 }
 
 /// Clean a batch and leave out what is already stored or repeated in it: the report, and the
@@ -266,8 +282,8 @@ pub fn accept(
     now: i64,
 ) -> Result<(IngestReport, Vec<Incoming>), AlertError> {
     let (good, rejected) = clean_batch(events, max, now);
-    let ids: Vec<&str> = good.iter().map(|e| e.id.as_str()).collect();
-    let mut seen = stored_ids(conn, &ids)?;
+    let keys: Vec<(i64, &str)> = good.iter().map(|e| (e.time, e.id.as_str())).collect();
+    let mut seen = stored_ids(conn, &keys)?;
     let event_ids: Vec<String> = good.iter().map(|e| e.id.clone()).collect();
     let accepted = good.len();
     let fresh: Vec<Incoming> = good
@@ -467,10 +483,20 @@ pub struct BuildStats {
     pub cache_written: bool,
 }
 
-/// A lock key per (app, dedupe_md5): its md5's first 8 bytes.
-fn lock_key(app: &str, md5: &str) -> i64 {
-    let h = crate::dedupe::count_md5(&Value::String(format!("{app}:{md5}")));
-    i64::from_str_radix(&h[..15], 16).unwrap_or(0)
+/// Builders take turns per bucket of `dedupe_md5`s (the digest's first byte): a pass holds
+/// at most 256 advisory locks however many alerts it touches. One lock per alert ran out of
+/// Postgres' shared lock table (`max_locks_per_transaction` × connections: 6,400 by default)
+/// when a pass touched more alerts than that. A bucket's events are built in one lane
+/// (`job::lane_of`), so lanes never wait for each other.
+pub fn bucket_of(md5: &str) -> usize {
+    md5.get(..2)
+        .and_then(|h| usize::from_str_radix(h, 16).ok())
+        .unwrap_or(0)
+}
+
+/// A bucket's advisory lock (above the alert id sequence's `7368713`).
+fn lock_key(md5: &str) -> i64 {
+    0x616c_6572_7400 + bucket_of(md5) as i64
 }
 
 #[derive(QueryableByName)]
@@ -567,8 +593,11 @@ fn apply_events(
             diesel::result::DatabaseErrorKind::UniqueViolation,
             info,
         ))) if info.constraint_name() == Some("alert_events_pkey") => {
-            let ids: Vec<&str> = incoming.iter().map(|i| i.event.id.as_str()).collect();
-            let stored = stored_ids(conn, &ids)?;
+            let keys: Vec<(i64, &str)> = incoming
+                .iter()
+                .map(|i| (i.event.time, i.event.id.as_str()))
+                .collect();
+            let stored = stored_ids(conn, &keys)?;
             incoming.retain(|i| !stored.contains(&i.event.id));
             *stats = BuildStats {
                 events: stats.events,
@@ -607,7 +636,7 @@ fn write_events(
         });
         g.push(&i.event);
     }
-    let mut locks: Vec<i64> = order.iter().map(|(a, m)| lock_key(a, m)).collect();
+    let mut locks: Vec<i64> = order.iter().map(|(_, m)| lock_key(m)).collect();
     locks.sort_unstable();
     locks.dedup();
     diesel::sql_query("SELECT pg_advisory_xact_lock(k) FROM unnest($1::int8[]) AS k ORDER BY k")
@@ -735,12 +764,20 @@ fn write_events(
         use bkdata_models::schema::alert_es_outbox as ob;
         let docs: Vec<_> = alerts
             .iter()
-            .map(|a| (ob::kind.eq("alert"), ob::doc_id.eq(a.id.clone())))
-            .chain(
-                incoming
-                    .iter()
-                    .map(|i| (ob::kind.eq("event"), ob::doc_id.eq(i.event.id.clone()))),
-            )
+            .map(|a| {
+                (
+                    ob::kind.eq("alert"),
+                    ob::doc_id.eq(a.id.clone()),
+                    ob::time.eq(None::<i64>),
+                )
+            })
+            .chain(incoming.iter().map(|i| {
+                (
+                    ob::kind.eq("event"),
+                    ob::doc_id.eq(i.event.id.clone()),
+                    ob::time.eq(Some(i.event.time)),
+                )
+            }))
             .collect();
         for chunk in docs.chunks(2000) {
             diesel::insert_into(ob::table)

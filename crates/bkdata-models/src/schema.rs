@@ -368,7 +368,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    alert_events (id) {
+    alert_events (time, id) {
         id -> Text,
         bk_app_code -> Text,
         event_id -> Text,
@@ -435,6 +435,7 @@ diesel::table! {
         kind -> Text,
         doc_id -> Text,
         queued_at -> Timestamptz,
+        time -> Nullable<Int8>,
     }
 }
 

@@ -724,34 +724,62 @@ where
 /// CPU seconds used by each part of the system between two readings (`/proc/*/stat`): where
 /// the two cores went during a run.
 struct CpuMeter {
-    parts: Vec<(&'static str, Vec<u32>)>,
-    start: Vec<f64>,
+    /// A name, its pids, and the command name whose processes it also covers.
+    parts: Vec<(&'static str, Vec<u32>, Option<&'static str>)>,
+    /// CPU seconds of each pid at the start.
+    start: std::collections::HashMap<u32, f64>,
 }
 
 impl CpuMeter {
     /// `parts`: a name and the pids it covers; `by_comm` adds every process of that command
-    /// name (Postgres' backends, NATS, Redis).
-    fn new(mut parts: Vec<(&'static str, Vec<u32>)>, by_comm: &[(&'static str, &str)]) -> Self {
+    /// name (Postgres' backends, NATS, Redis), also those started during the window.
+    fn new(parts: Vec<(&'static str, Vec<u32>)>, by_comm: &[(&'static str, &'static str)]) -> Self {
+        let mut parts: Vec<_> = parts.into_iter().map(|(n, p)| (n, p, None)).collect();
         for (name, comm) in by_comm {
-            parts.push((name, pids_of(comm)));
+            parts.push((*name, Vec::new(), Some(*comm)));
         }
-        let start = parts.iter().map(|(_, p)| cpu_secs(p)).collect();
-        CpuMeter { parts, start }
+        let mut m = CpuMeter {
+            parts,
+            start: Default::default(),
+        };
+        m.start = m
+            .parts
+            .iter()
+            .flat_map(|p| m.pids(p))
+            .filter_map(|pid| Some((pid, cpu_secs(pid)?)))
+            .collect();
+        m
     }
 
-    /// One line: each part's CPU seconds and its share of `cores * wall`.
+    fn pids(&self, (_, pids, comm): &(&'static str, Vec<u32>, Option<&'static str>)) -> Vec<u32> {
+        let mut all = pids.clone();
+        if let Some(c) = comm {
+            all.extend(pids_of(c));
+        }
+        all
+    }
+
+    /// One line: each part's CPU seconds and its share of `cores * wall`. A process that
+    /// ended during the window counts nothing of it (its last figures are gone with it).
     fn report(&self, wall: f64) -> String {
         let cores = num_cpus() as f64;
         let mut total = 0.0;
         let mut out: Vec<String> = self
             .parts
             .iter()
-            .zip(&self.start)
-            .map(|((name, pids), s0)| {
-                let used = cpu_secs(pids) - s0;
+            .map(|part| {
+                let used: f64 = self
+                    .pids(part)
+                    .into_iter()
+                    .filter_map(|pid| {
+                        let now = cpu_secs(pid)?;
+                        Some((now - self.start.get(&pid).copied().unwrap_or(0.0)).max(0.0))
+                    })
+                    .sum();
                 total += used;
                 format!(
-                    "{name} {used:.1} s ({:.0} %)",
+                    "{} {used:.1} s ({:.0} %)",
+                    part.0,
                     100.0 * used / (cores * wall)
                 )
             })
@@ -775,21 +803,17 @@ fn pids_of(comm: &str) -> Vec<u32> {
         .collect()
 }
 
-/// utime + stime of `pids` (and of their threads), in seconds; a process gone counts 0.
-fn cpu_secs(pids: &[u32]) -> f64 {
+/// utime + stime of `pid` (all its threads), in seconds; `None` when it is gone.
+fn cpu_secs(pid: u32) -> Option<f64> {
     #[allow(unsafe_code)]
     // SAFETY: sysconf only reads a system constant.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    pids.iter()
-        .filter_map(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            // Fields after the command name (which may hold spaces) in parentheses.
-            let rest = &stat[stat.rfind(')')? + 2..];
-            let f: Vec<&str> = rest.split(' ').collect();
-            let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-            Some(ticks / hz)
-        })
-        .sum()
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / hz)
 }
 
 /// The alert benchmarks' event `n` for `target` of `open`: one second later each round over
@@ -803,10 +827,14 @@ fn bench_event(t0: i64, open: usize, target: usize, n: usize) -> Value {
 
 /// Events/s through HTTP ingest → Postgres → the builder (a worker) → Postgres + Redis, with
 /// `--open` alerts already open; `--events` events spread over those targets (repeats that
-/// update the open alerts), sent by `--conns` clients in batches of `--batch`.
+/// update the open alerts), sent by `--conns` clients in batches of `--batch`. A first round
+/// of `--warmup` events (default: as many) is timed and printed apart: it is the processes'
+/// first, and a fresh process faults its heap in (zeroed pages) as it grows; the second
+/// round is the steady state of a running server and worker.
 fn alerts() -> anyhow::Result<()> {
     let open = arg("--open", 5_000);
     let total = arg("--events", 200_000);
+    let warm = arg("--warmup", total);
     let batch = arg("--batch", 2_000);
     let conns = arg("--conns", 4).max(1);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -865,28 +893,37 @@ fn alerts() -> anyhow::Result<()> {
             "alerts: {open} open alerts; {total} events over them (updates) in batches of {batch} from {conns} HTTP clients; builder in one worker; {} cores shared by everything",
             num_cpus()
         );
-        let bodies = repeat_bodies(total, batch, open, ev, wrap);
-        let cpu = CpuMeter::new(
-            vec![("server", vec![std::process::id()]), ("worker", vec![_worker.child.id()])],
-            &[("postgres", "postgres"), ("nats", "nats-server"), ("redis", "redis-server")],
-        );
-        let start = Instant::now();
-        send_rounds(bodies, conns, post).await?;
-        let ingested = start.elapsed().as_secs_f64();
-        while pending(&srv).await != 0 {
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        // Rounds of `n` events, each event later than the round before.
+        let mut sent = 0;
+        for (round, n) in [("first round (fresh processes)", warm), ("second round", total)] {
+            if n == 0 {
+                continue;
+            }
+            let from = sent;
+            let bodies = repeat_bodies(n, batch, open, |t, i| ev(t, i + from), wrap);
+            sent += n;
+            let cpu = CpuMeter::new(
+                vec![("server", vec![std::process::id()]), ("worker", vec![_worker.child.id()])],
+                &[("postgres", "postgres"), ("nats", "nats-server"), ("redis", "redis-server")],
+            );
+            let start = Instant::now();
+            send_rounds(bodies, conns, post).await?;
+            let ingested = start.elapsed().as_secs_f64();
+            while pending(&srv).await != 0 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let built = start.elapsed().as_secs_f64();
+            println!(
+                "  {round}: ingest accepted {n} events in {ingested:.1} s ({:.0} events/s); all built into alerts after {built:.1} s: {:.0} events/s end to end (target: >= 50,000)",
+                n as f64 / ingested,
+                n as f64 / built
+            );
+            println!("    CPU: {}", cpu.report(built));
         }
-        let built = start.elapsed().as_secs_f64();
-        println!(
-            "  ingest accepted {total} events in {ingested:.1} s ({:.0} events/s); all built into alerts after {built:.1} s: {:.0} events/s end to end (target: >= 50,000)",
-            total as f64 / ingested,
-            total as f64 / built
-        );
-        println!("  CPU: {}", cpu.report(built));
         let stored: i64 = bkdata_models::schema::alert_events::table
             .count()
             .get_result(&mut srv.db.conn())?;
-        println!("  {stored} events stored with their outcome ({} sent)", open + total);
+        println!("  {stored} events stored with their outcome ({} sent)", open + sent);
         srv.cleanup_bus().await;
         Ok(())
     })
@@ -899,6 +936,7 @@ fn alerts() -> anyhow::Result<()> {
 fn alertmanager() -> anyhow::Result<()> {
     let open = arg("--open", 5_000);
     let total = arg("--events", 200_000);
+    let warm = arg("--warmup", total);
     let batch = arg("--batch", 2_000);
     let conns = arg("--conns", 4).max(1);
     let bin = ["/usr/bin/prometheus-alertmanager", "/usr/bin/alertmanager"]
@@ -962,16 +1000,28 @@ fn alertmanager() -> anyhow::Result<()> {
             "alertmanager: {open} alerts open; {total} repeats over them in batches of {batch} from {conns} HTTP clients (POST /api/v2/alerts, loopback); {} cores shared",
             num_cpus()
         );
-        let bodies = repeat_bodies(total, batch, open, alert, wrap);
-        let cpu = CpuMeter::new(vec![("alertmanager", vec![am_pid]), ("load", vec![std::process::id()])], &[]);
-        let start = Instant::now();
-        send_rounds(bodies, conns, post).await?;
-        let secs = start.elapsed().as_secs_f64();
-        println!("  CPU: {}", cpu.report(secs));
+        // As the alerts bench: a first round on the fresh process, then the timed one.
+        let mut sent = 0;
+        for (round, n) in [("first round (fresh process)", warm), ("second round", total)] {
+            if n == 0 {
+                continue;
+            }
+            let from = sent;
+            let bodies = repeat_bodies(n, batch, open, |t, i| alert(t, i + from), wrap);
+            sent += n;
+            let cpu = CpuMeter::new(vec![("alertmanager", vec![am_pid]), ("load", vec![std::process::id()])], &[]);
+            let start = Instant::now();
+            send_rounds(bodies, conns, post).await?;
+            let secs = start.elapsed().as_secs_f64();
+            println!(
+                "  {round}: {n} alerts accepted in {secs:.1} s: {:.0} alerts/s",
+                n as f64 / secs
+            );
+            println!("    CPU: {}", cpu.report(secs));
+        }
         let groups: Value = client.get(format!("{base}/alerts")).send().await?.json().await?;
         println!(
-            "  {total} alerts accepted in {secs:.1} s: {:.0} alerts/s (deduplicated into {} alerts; Alertmanager keeps them in memory, no database)",
-            total as f64 / secs,
+            "  deduplicated into {} alerts (Alertmanager keeps them in memory, no database)",
             groups.as_array().map_or(0, Vec::len)
         );
         Ok(())
