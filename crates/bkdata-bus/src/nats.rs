@@ -283,37 +283,33 @@ impl Bus for NatsBus {
 
 impl Consumer for NatsConsumer {
     async fn fetch(&mut self, max: usize, wait: Duration) -> Result<Vec<Delivery>, BusError> {
-        let max = max.max(1);
-        let mut out = Vec::new();
-        if !wait.is_zero() {
-            // Wait on the server for the first message only. A waiting pull for many that
-            // expired after part of them came was not always ended by the server, and the
-            // client then waited out its own timer (the wait plus 5 s): the alert builder
-            // stalled 5 s at the start of a burst.
-            let first = self
-                .consumer
+        let mut batch = if wait.is_zero() {
+            // What is ready now, without waiting (a `no_wait` pull).
+            self.consumer
+                .fetch()
+                .max_messages(max.max(1))
+                .messages()
+                .await
+                .map_err(err)?
+        } else {
+            self.consumer
                 .batch()
-                .max_messages(1)
+                .max_messages(max.max(1))
                 .expires(wait.max(Duration::from_millis(10)))
                 .messages()
                 .await
-                .map_err(err)?;
-            take(first, &mut out).await?;
-            if out.is_empty() {
-                return Ok(out);
-            }
-        }
-        if out.len() < max {
-            // What is ready now, without waiting (a `no_wait` pull; without an expiry, which
-            // makes the server hold it until then when fewer than asked for are ready).
-            let ready = self
-                .consumer
-                .fetch()
-                .max_messages(max - out.len())
-                .messages()
-                .await
-                .map_err(err)?;
-            take(ready, &mut out).await?;
+                .map_err(err)?
+        };
+        let mut out = Vec::new();
+        while let Some(msg) = batch.next().await {
+            let msg = msg.map_err(err)?;
+            let info = msg.info().map_err(err)?;
+            out.push(Delivery {
+                seq: info.stream_sequence,
+                redelivered: info.delivered > 1,
+                records: decode(&msg.payload),
+                handle: Handle::Nats(Box::new(msg)),
+            });
         }
         Ok(out)
     }
@@ -328,21 +324,6 @@ impl Consumer for NatsConsumer {
             .into_iter()
             .collect()
     }
-}
-
-/// The messages of a pull, as deliveries, onto `out`.
-async fn take(mut batch: pull::Batch, out: &mut Vec<Delivery>) -> Result<(), BusError> {
-    while let Some(msg) = batch.next().await {
-        let msg = msg.map_err(err)?;
-        let info = msg.info().map_err(err)?;
-        out.push(Delivery {
-            seq: info.stream_sequence,
-            redelivered: info.delivered > 1,
-            records: decode(&msg.payload),
-            handle: Handle::Nats(Box::new(msg)),
-        });
-    }
-    Ok(())
 }
 
 /// Ack a delivery and wait for the server's confirmation, so a crash right after does not
