@@ -64,13 +64,6 @@ pub fn count_md5(v: &Value) -> String {
     text(digest(v))
 }
 
-/// `count_md5` of a list of values (the dedupe values, or an event's id parts).
-pub fn count_md5_list(values: &[Value]) -> String {
-    text(of_hashes(
-        &mut values.iter().map(digest).collect::<Vec<_>>(),
-    ))
-}
-
 /// The digest `count_md5` gives a string item (`str(s)` is `s`), without a `Value` for it.
 pub fn of_str(s: &str) -> Hex {
     hex(s.as_bytes())

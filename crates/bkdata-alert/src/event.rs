@@ -201,30 +201,31 @@ impl<'a> Fields<'a> {
             .map(|t| serde_json::from_str(t).unwrap_or(Value::Null))
     }
 
-    /// Python's `str()` of a field as the rules read it: "" when absent, a string as it is
-    /// (borrowed from the text when it holds no escapes), another value as Python prints it.
+    /// A field read as cheaply as it can be: a plain string (no escapes) in place, anything
+    /// else parsed.
+    fn read(&self, k: &str) -> Option<Result<&'a str, Value>> {
+        self.raw(k).map(|raw| {
+            plain_str(raw).ok_or_else(|| serde_json::from_str(raw).unwrap_or(Value::Null))
+        })
+    }
+
+    /// Python's `str()` of a field as the rules read it: "" when absent, a string as it is,
+    /// another value as Python prints it.
     fn text(&self, k: &str) -> Cow<'a, str> {
-        match self.raw(k) {
-            None => Cow::Borrowed(""),
-            Some(raw) => match plain_str(raw) {
-                Some(s) => Cow::Borrowed(s),
-                None => match serde_json::from_str(raw).unwrap_or(Value::Null) {
-                    Value::Null => Cow::Borrowed(""),
-                    Value::String(s) => Cow::Owned(s),
-                    other => Cow::Owned(crate::pystr::scalar(&other)),
-                },
-            },
+        match self.read(k) {
+            None | Some(Err(Value::Null)) => Cow::Borrowed(""),
+            Some(Ok(s)) => Cow::Borrowed(s),
+            Some(Err(Value::String(s))) => Cow::Owned(s),
+            Some(Err(other)) => Cow::Owned(crate::pystr::scalar(&other)),
         }
     }
 
     /// The digest `count_md5` gives a field as a list item (`None` when absent).
     fn digest(&self, k: &str) -> Hex {
-        match self.raw(k) {
+        match self.read(k) {
             None => of_str("None"),
-            Some(raw) => match plain_str(raw) {
-                Some(s) => of_str(s),
-                None => of_value(&serde_json::from_str(raw).unwrap_or(Value::Null)),
-            },
+            Some(Ok(s)) => of_str(s),
+            Some(Err(v)) => of_value(&v),
         }
     }
 

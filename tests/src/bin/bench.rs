@@ -738,20 +738,16 @@ impl CpuMeter {
         for (name, comm) in by_comm {
             parts.push((*name, Vec::new(), Some(*comm)));
         }
-        let mut m = CpuMeter {
-            parts,
-            start: Default::default(),
-        };
-        m.start = m
-            .parts
+        let start = parts
             .iter()
-            .flat_map(|p| m.pids(p))
+            .flat_map(Self::pids)
             .filter_map(|pid| Some((pid, cpu_secs(pid)?)))
             .collect();
-        m
+        CpuMeter { parts, start }
     }
 
-    fn pids(&self, (_, pids, comm): &(&'static str, Vec<u32>, Option<&'static str>)) -> Vec<u32> {
+    /// A part's pids now: its own, and its command's processes running now.
+    fn pids((_, pids, comm): &(&'static str, Vec<u32>, Option<&'static str>)) -> Vec<u32> {
         let mut all = pids.clone();
         if let Some(c) = comm {
             all.extend(pids_of(c));
@@ -768,8 +764,7 @@ impl CpuMeter {
             .parts
             .iter()
             .map(|part| {
-                let used: f64 = self
-                    .pids(part)
+                let used: f64 = Self::pids(part)
                     .into_iter()
                     .filter_map(|pid| {
                         let now = cpu_secs(pid)?;
