@@ -99,6 +99,7 @@ impl JobHandler for IngestJob {
                         ack_wait: Duration::from_secs(60),
                         from_start: true,
                         start_seq: None,
+                        take_over: false,
                     },
                 )
                 .await

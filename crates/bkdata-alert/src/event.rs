@@ -375,25 +375,26 @@ pub fn clean(raw: &Value, now: i64) -> Result<Event, String> {
     clean_text(&raw.to_string(), now)
 }
 
-/// The fields the clean sets over what came (`strategy_id` and `bk_tenant_id` only in some
-/// cases: see `clean_text`).
-const SET: &[&str] = &[
-    "severity",
-    "status",
-    "target_type",
-    "data_type",
-    "category",
-    "tags",
-    "time",
-    "anomaly_time",
-    "bk_ingest_time",
-    "bk_clean_time",
-    "create_time",
-    "event_id",
-    "id",
-    "dedupe_keys",
-    "dedupe_md5",
-];
+/// A value the clean sets in the event.
+enum Set<'a> {
+    Int(i64),
+    Str(&'a str),
+    Json(&'a Value),
+}
+
+impl Set<'_> {
+    fn digest(&self) -> Hex {
+        match self {
+            Set::Int(n) => of_str(&n.to_string()),
+            Set::Str(s) => of_str(s),
+            Set::Json(v) => of_value(v),
+        }
+    }
+}
+
+/// The fields the clean writes from what it derived last (the ids and dedupe fields); a
+/// dedupe key naming one of them reads it as it came.
+const DERIVED: [&str; 4] = ["event_id", "id", "dedupe_keys", "dedupe_md5"];
 
 /// `clean`, from the event's JSON text (an ingest batch is not parsed into trees): the
 /// fields the rules read are parsed (strings without escapes are read in place); the others
@@ -497,26 +498,28 @@ pub fn clean_text(raw: &str, now: i64) -> Result<Event, String> {
         Some(_) => return Err("dedupe_keys must be a list of field names".into()),
     }
     let tenant_set = fields.raw("bk_tenant_id").is_none();
-    let int = |n: i64| of_str(&n.to_string());
-    // The digest of the value a dedupe key reads in the cleaned event: what the clean set,
-    // else the field as it came; `tags.k` a tag.
-    let set_digest = |k: &str| -> Option<Hex> {
-        Some(match k {
-            "strategy_id" => int(strategy_id?),
-            "severity" => int(severity.into()),
-            "status" => of_str(status),
-            "target_type" => of_str(&target_type),
-            "data_type" => of_str(data_type),
-            "category" => of_str(category),
-            "tags" => of_value(&tags),
-            "time" => int(time),
-            "anomaly_time" => int(anomaly_time),
-            "bk_ingest_time" => int(ingest),
-            "bk_clean_time" | "create_time" => int(now),
-            "bk_tenant_id" if tenant_set => of_str("system"),
-            _ => return None,
-        })
-    };
+    // What the clean sets, in the document's order: these replace what came, and a dedupe
+    // key reads them rather than the field as it came (`strategy_id` and `bk_tenant_id`
+    // only when set).
+    let set: Vec<(&str, Set)> = [
+        ("strategy_id", strategy_id.map(Set::Int)),
+        ("severity", Some(Set::Int(severity.into()))),
+        ("status", Some(Set::Str(status))),
+        ("target_type", Some(Set::Str(&target_type))),
+        ("data_type", Some(Set::Str(data_type))),
+        ("category", Some(Set::Str(category))),
+        ("tags", Some(Set::Json(&tags))),
+        ("time", Some(Set::Int(time))),
+        ("anomaly_time", Some(Set::Int(anomaly_time))),
+        ("bk_ingest_time", Some(Set::Int(ingest))),
+        ("bk_clean_time", Some(Set::Int(now))),
+        ("create_time", Some(Set::Int(now))),
+        ("bk_tenant_id", tenant_set.then_some(Set::Str("system"))),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| Some((k, v?)))
+    .collect();
+    let set_value = |k: &str| set.iter().find(|(n, _)| *n == k).map(|(_, v)| v);
     // K8S and APM targets dedupe without their target.
     let untargeted = ["K8S", "APM"].into_iter().any(|p| {
         target_type
@@ -533,7 +536,7 @@ pub fn clean_text(raw: &str, now: i64) -> Result<Event, String> {
                     .as_array()
                     .and_then(|l| l.iter().find(|t| t["key"] == tag))
                     .map_or_else(|| of_str("None"), |t| of_value(&t["value"])),
-                None => set_digest(k).unwrap_or_else(|| fields.digest(k)),
+                None => set_value(k).map_or_else(|| fields.digest(k), Set::digest),
             },
         })
         .collect();
@@ -549,46 +552,26 @@ pub fn clean_text(raw: &str, now: i64) -> Result<Event, String> {
         fields.digest("plugin_id"),
         of_str(&event_id),
         of_str(status),
-        int(time),
+        Set::Int(time).digest(),
     ]);
     // The document: the fields that came (but nulls and those the clean sets) as they came,
     // then the set ones.
     let mut out = Out(Vec::with_capacity(raw.len() + 512));
     out.0.push(b'{');
     for (k, v) in &fields.0 {
-        let set = SET.contains(&k.as_ref())
-            || (k == "strategy_id" && strategy_id.is_some())
-            || (k == "bk_tenant_id" && tenant_set);
-        if v.get() == "null" || set {
+        if v.get() == "null" || set_value(k).is_some() || DERIVED.contains(&k.as_ref()) {
             continue;
         }
         out.name(k);
         out.0.extend_from_slice(v.get().as_bytes());
     }
-    if let Some(s) = strategy_id {
-        out.name("strategy_id");
-        out.int(s);
-    }
-    out.name("severity");
-    out.int(severity.into());
-    out.field("status", status);
-    out.field("target_type", &target_type);
-    out.field("data_type", data_type);
-    out.field("category", category);
-    out.name("tags");
-    out.json(&tags);
-    for (k, n) in [
-        ("time", time),
-        ("anomaly_time", anomaly_time),
-        ("bk_ingest_time", ingest),
-        ("bk_clean_time", now),
-        ("create_time", now),
-    ] {
+    for (k, v) in &set {
         out.name(k);
-        out.int(n);
-    }
-    if tenant_set {
-        out.field("bk_tenant_id", "system");
+        match v {
+            Set::Int(n) => out.int(*n),
+            Set::Str(s) => out.json(s),
+            Set::Json(v) => out.json(v),
+        }
     }
     out.field("event_id", &event_id);
     out.field("id", &id);

@@ -256,6 +256,7 @@ impl JobHandler for BuildJob {
                         ack_wait: Duration::from_secs(120),
                         from_start: true,
                         start_seq: None,
+                        take_over: false,
                     },
                 )
                 .await

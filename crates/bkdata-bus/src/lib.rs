@@ -44,6 +44,13 @@ pub struct ConsumerOpts {
     /// messages included). For readers that keep their own committed position (shippers):
     /// from there on, messages arrive in order.
     pub start_seq: Option<u64>,
+    /// The caller takes the consumer over from an owner that may have died holding
+    /// messages it had not acked: those are delivered again at once and in order (the
+    /// consumer restarts after the last message acked with all before it) instead of after
+    /// their ack wait, behind newer ones. For readers whose output must keep the input's
+    /// order (a clean feeding windowed flows). Messages acked after an unacked one come
+    /// again too: the reader must tolerate a replay (publish with message ids).
+    pub take_over: bool,
 }
 
 impl Default for ConsumerOpts {
@@ -52,6 +59,7 @@ impl Default for ConsumerOpts {
             ack_wait: Duration::from_secs(30),
             from_start: true,
             start_seq: None,
+            take_over: false,
         }
     }
 }

@@ -141,6 +141,11 @@ impl Bus for MemoryBus {
                 ..Default::default()
             };
         }
+        if opts.take_over {
+            // What the last owner holds comes again now, before anything newer.
+            let now = Instant::now();
+            c.pending.values_mut().for_each(|due| *due = now);
+        }
         c.ack_wait = opts.ack_wait;
         Ok(MemoryConsumer {
             inner: self.inner.clone(),

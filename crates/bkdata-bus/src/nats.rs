@@ -5,7 +5,7 @@ use crate::{
     LastMessage,
 };
 use async_nats::jetstream::{self, consumer::pull, consumer::PullConsumer, stream};
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -134,6 +134,11 @@ fn check_name(name: &str) -> Result<(), BusError> {
 
 pub struct NatsConsumer {
     consumer: PullConsumer,
+    /// Pulls given up on before they ended (see `PULL_GRACE`): a message the server sent
+    /// just before is still on its way, so they stay subscribed and are drained by the next
+    /// fetches until each ends (the client library ends one at its expiry + 5 s at the
+    /// latest). Dropping one would leave such a message unseen until its ack wait.
+    unfinished: Vec<pull::Batch>,
 }
 
 impl Bus for NatsBus {
@@ -210,7 +215,17 @@ impl Bus for NatsBus {
     ) -> Result<NatsConsumer, BusError> {
         check_name(name)?;
         let stream = self.stream(topic).await?;
-        if opts.start_seq.is_some() {
+        let mut start_seq = opts.start_seq;
+        if opts.take_over && start_seq.is_none() {
+            // Messages the last owner held come back only after their ack wait, behind newer
+            // ones: restart the consumer after its ack floor to have them first, in order.
+            if let Ok(info) = stream.consumer_info(name).await {
+                if info.num_ack_pending > 0 {
+                    start_seq = Some(info.ack_floor.stream_sequence + 1);
+                }
+            }
+        }
+        if start_seq.is_some() {
             // A consumer's start cannot be changed: replace it (absent is fine).
             let _ = stream.delete_consumer(name).await;
         }
@@ -221,7 +236,7 @@ impl Bus for NatsBus {
                     durable_name: Some(name.to_string()),
                     ack_policy: jetstream::consumer::AckPolicy::Explicit,
                     ack_wait: opts.ack_wait,
-                    deliver_policy: match (opts.start_seq, opts.from_start) {
+                    deliver_policy: match (start_seq, opts.from_start) {
                         (Some(s), _) => jetstream::consumer::DeliverPolicy::ByStartSequence {
                             start_sequence: s.max(1),
                         },
@@ -233,7 +248,10 @@ impl Bus for NatsBus {
             )
             .await
             .map_err(err)?;
-        Ok(NatsConsumer { consumer })
+        Ok(NatsConsumer {
+            consumer,
+            unfinished: Vec::new(),
+        })
     }
 
     async fn last(&self, topic: &str) -> Result<Option<LastMessage>, BusError> {
@@ -281,36 +299,112 @@ impl Bus for NatsBus {
     }
 }
 
+/// How long past a waiting pull's expiry the client waits for the server to end it before
+/// going on without it (it is kept in `unfinished`). The server does not always send the end:
+/// NATS 2.9 sometimes expires a partly filled pull without its 408, and a restarting server
+/// loses it; the client library's own timer (expiry + 5 s) stalled a builder for 5 s.
+const PULL_GRACE: Duration = Duration::from_millis(100);
+/// A `no_wait` pull is answered at once; this bounds the wait for its next message when its
+/// answer is lost.
+const NO_WAIT_GAP: Duration = Duration::from_secs(1);
+
+fn delivery(msg: jetstream::Message) -> Result<Delivery, BusError> {
+    let info = msg.info().map_err(err)?;
+    Ok(Delivery {
+        seq: info.stream_sequence,
+        redelivered: info.delivered > 1,
+        records: decode(&msg.payload),
+        handle: Handle::Nats(Box::new(msg)),
+    })
+}
+
+impl NatsConsumer {
+    /// Send one pull (a waiting one when `expires` is set) and take its messages into `out`
+    /// until it ends or nothing came for `gap`; one given up on is kept in `unfinished`.
+    async fn pull(
+        &mut self,
+        max: usize,
+        expires: Option<Duration>,
+        gap: Duration,
+        out: &mut Vec<Delivery>,
+    ) -> Result<(), BusError> {
+        // Sending is queued by the client (also while it reconnects): it does not wait.
+        let mut batch = match expires {
+            Some(wait) => {
+                self.consumer
+                    .batch()
+                    .max_messages(max)
+                    .expires(wait)
+                    .messages()
+                    .await
+            }
+            None => self.consumer.fetch().max_messages(max).messages().await,
+        }
+        .map_err(err)?;
+        loop {
+            match tokio::time::timeout(gap, batch.next()).await {
+                Ok(Some(msg)) => out.push(delivery(msg.map_err(err)?)?),
+                Ok(None) => return Ok(()),
+                Err(_) => {
+                    self.unfinished.push(batch);
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Up to `max` messages that reached unfinished pulls, without waiting; those that
+    /// ended are dropped.
+    fn drain_unfinished(&mut self, max: usize, out: &mut Vec<Delivery>) {
+        let mut kept = Vec::new();
+        for mut batch in std::mem::take(&mut self.unfinished) {
+            loop {
+                if out.len() >= max {
+                    kept.push(batch);
+                    break;
+                }
+                match batch.next().now_or_never() {
+                    Some(Some(Ok(msg))) => match delivery(msg) {
+                        Ok(d) => out.push(d),
+                        // Not ours to judge: acked or not, it comes again after its wait.
+                        Err(_) => continue,
+                    },
+                    // Ended, or failed (what failed the pull fails the next one too).
+                    Some(None) | Some(Some(Err(_))) => break,
+                    None => {
+                        kept.push(batch);
+                        break;
+                    }
+                }
+            }
+        }
+        self.unfinished = kept;
+    }
+}
+
 impl Consumer for NatsConsumer {
     async fn fetch(&mut self, max: usize, wait: Duration) -> Result<Vec<Delivery>, BusError> {
-        let mut batch = if wait.is_zero() {
-            // What is ready now, without waiting (a `no_wait` pull).
-            self.consumer
-                .fetch()
-                .max_messages(max.max(1))
-                .messages()
-                .await
-                .map_err(err)?
-        } else {
-            self.consumer
-                .batch()
-                .max_messages(max.max(1))
-                .expires(wait.max(Duration::from_millis(10)))
-                .messages()
-                .await
-                .map_err(err)?
-        };
+        let max = max.max(1);
         let mut out = Vec::new();
-        while let Some(msg) = batch.next().await {
-            let msg = msg.map_err(err)?;
-            let info = msg.info().map_err(err)?;
-            out.push(Delivery {
-                seq: info.stream_sequence,
-                redelivered: info.delivered > 1,
-                records: decode(&msg.payload),
-                handle: Handle::Nats(Box::new(msg)),
-            });
+        self.drain_unfinished(max, &mut out);
+        if out.is_empty() && !wait.is_zero() {
+            // Wait for the first message only: a pull for many that waits would hold what
+            // came until the rest came or it expired.
+            let wait = wait.max(Duration::from_millis(10));
+            self.pull(1, Some(wait), wait + PULL_GRACE, &mut out)
+                .await?;
+            if out.is_empty() {
+                return Ok(out);
+            }
         }
+        // Then what is ready now (a `no_wait` pull).
+        if out.len() < max {
+            self.pull(max - out.len(), None, NO_WAIT_GAP, &mut out)
+                .await?;
+        }
+        // A message that reached a pull given up on just now came before these.
+        self.drain_unfinished(max, &mut out);
+        out.sort_by_key(|d| d.seq);
         Ok(out)
     }
 

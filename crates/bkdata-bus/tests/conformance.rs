@@ -32,6 +32,7 @@ fn opts(ack_ms: u64) -> ConsumerOpts {
         ack_wait: Duration::from_millis(ack_ms),
         from_start: true,
         start_seq: None,
+        take_over: false,
     }
 }
 
@@ -241,6 +242,88 @@ async fn fetch_waits_for_new_messages<B: Bus>(bus: B) {
     assert!(bus.publish(&t, &[b"two\nlines".to_vec()]).await.is_err());
 }
 
+/// A waiting fetch returns what is ready: it does not hold it to wait for `max` or out its
+/// wait (a NATS pull for many used to, until it expired).
+async fn a_waiting_fetch_returns_what_is_ready<B: Bus>(bus: B) {
+    let t = topic("ready");
+    for b in 0..3 {
+        bus.publish(&t, &recs(b, 2)).await.unwrap();
+    }
+    let mut c = bus.consumer(&t, "ready", opts(30_000)).await.unwrap();
+    let start = Instant::now();
+    let mut got = Vec::new();
+    // Ready here may mean after a few fetches (the messages reach a consumer one by one),
+    // never after the wait.
+    while got.len() < 3 && start.elapsed() < Duration::from_secs(10) {
+        got.extend(c.fetch(100, Duration::from_secs(10)).await.unwrap());
+    }
+    assert_eq!(got.len(), 3);
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "took {:?} for messages that were ready",
+        start.elapsed()
+    );
+    c.ack_all(got).await.unwrap();
+}
+
+/// A new owner taking a consumer over gets what the last one held unacked at once and in
+/// order, before newer messages (not after their ack wait, behind them).
+async fn a_take_over_gets_the_unacked_first_in_order<B: Bus>(bus: B) {
+    let t = topic("takeover");
+    let mut seqs = Vec::new();
+    for b in 0..3 {
+        seqs.push(bus.publish(&t, &recs(b, 1)).await.unwrap());
+    }
+    let mut dead = bus.consumer(&t, "clean", opts(60_000)).await.unwrap();
+    let held = fetch_n(&mut dead, 3, Duration::from_secs(5)).await;
+    assert_eq!(held.len(), 3);
+    // The first is acked; the owner dies holding the other two.
+    dead.ack(held.into_iter().next().unwrap()).await.unwrap();
+    for b in 3..5 {
+        seqs.push(bus.publish(&t, &recs(b, 1)).await.unwrap());
+    }
+    let mut heir = bus
+        .consumer(
+            &t,
+            "clean",
+            ConsumerOpts {
+                take_over: true,
+                ..opts(60_000)
+            },
+        )
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let got = fetch_n(&mut heir, 4, Duration::from_secs(10)).await;
+    assert_eq!(
+        got.iter().map(|d| d.seq).collect::<Vec<_>>(),
+        seqs[1..].to_vec(),
+        "the held ones first, then the new, each once"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "not after the ack wait"
+    );
+    heir.ack_all(got).await.unwrap();
+    // Nothing held: a take-over changes nothing.
+    let mut next = bus
+        .consumer(
+            &t,
+            "clean",
+            ConsumerOpts {
+                take_over: true,
+                ..opts(60_000)
+            },
+        )
+        .await
+        .unwrap();
+    assert!(next
+        .fetch(10, Duration::from_millis(300))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 macro_rules! suite {
     ($name:ident) => {
         mod $name {
@@ -365,6 +448,8 @@ suite!(durable_consumers_resume);
 suite!(consumers_restart_at_a_sequence);
 suite!(handles_on_one_name_share_the_work);
 suite!(fetch_waits_for_new_messages);
+suite!(a_waiting_fetch_returns_what_is_ready);
+suite!(a_take_over_gets_the_unacked_first_in_order);
 
 /// Streams get the configured retention (JetStream drops records older than it).
 #[tokio::test(flavor = "multi_thread")]

@@ -146,6 +146,10 @@ impl CleanJob {
                     ack_wait: ACK_WAIT,
                     from_start: true,
                     start_seq: None,
+                    // A dead owner's unacked messages first, in order: a windowed flow
+                    // reading the output would take rows that came after them as late.
+                    // Those it had published come again and are dropped as duplicates.
+                    take_over: true,
                 },
             )
             .await

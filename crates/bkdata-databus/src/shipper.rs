@@ -181,6 +181,7 @@ impl ShipJob {
                     // Messages the storage holds but the counters miss (the worker died between
                     // the two) are read again to be counted, not written.
                     start_seq: Some(counted + 1),
+                    take_over: false,
                 },
             )
             .await

@@ -782,6 +782,7 @@ impl RunJob {
                     ack_wait: Duration::from_secs(60),
                     from_start: true,
                     start_seq: Some(cp.replay_from.max(1)),
+                    take_over: false,
                 },
             )
             .await

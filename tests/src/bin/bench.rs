@@ -10,6 +10,12 @@
 //!                        and the delay from window end to stored row (target p99 < wait + 2 s)
 //!   bkdata-bench query   [--rows 10000000] [--runs 10]  the tutorial's questions on the precomputed table
 //!                        against the same question on the raw table in PostgreSQL
+//!   bkdata-bench training [--tables 200] [--rows 200]  seed 002's workflow, each step's duration
+//!   bkdata-bench alerts  [--open 5000] [--events 200000] [--warmup N] [--batch B] [--conns C]
+//!                        HTTP ingest → builder → PostgreSQL + Redis, events/s end to end
+//!                        (target ≥ 50,000), with each process' CPU and Postgres' WAL a round
+//!   bkdata-bench alertmanager [same]  the same load posted to Prometheus Alertmanager
+//!   bkdata-bench alert-clean [--events N]  the server's clean of an event, µs on one thread
 //! The HTTP figure comes from wrk in scripts/bench.sh.
 use bkdata_models::jobs::{self, JobContext, NewJob, Runner, RunnerConfig};
 use bkdata_tests::{TempDir, TestDb, WorkerProc};
@@ -721,6 +727,46 @@ where
     Ok(())
 }
 
+/// Postgres' write-ahead log between two readings (the whole cluster), and how much of it
+/// were full-page images (a checkpoint makes the next change to each page log the whole
+/// page). The image count is what backends have reported, which can lag by a second.
+struct WalMeter {
+    start: WalReading,
+}
+
+#[derive(QueryableByName)]
+struct WalReading {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    bytes: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    full_pages: i64,
+}
+
+impl WalMeter {
+    fn read(conn: &mut PgConnection) -> QueryResult<WalReading> {
+        diesel::sql_query(
+            "SELECT (pg_current_wal_lsn() - '0/0')::bigint AS bytes, \
+                    (SELECT wal_fpi FROM pg_stat_wal) AS full_pages",
+        )
+        .get_result(conn)
+    }
+
+    fn new(conn: &mut PgConnection) -> QueryResult<Self> {
+        Ok(WalMeter {
+            start: Self::read(conn)?,
+        })
+    }
+
+    fn report(&self, conn: &mut PgConnection) -> QueryResult<String> {
+        let now = Self::read(conn)?;
+        Ok(format!(
+            "{:.0} MB of WAL, {} full-page images",
+            (now.bytes - self.start.bytes) as f64 / 1e6,
+            now.full_pages - self.start.full_pages
+        ))
+    }
+}
+
 /// CPU seconds used by each part of the system between two readings (`/proc/*/stat`): where
 /// the two cores went during a run.
 struct CpuMeter {
@@ -811,6 +857,19 @@ fn cpu_secs(pid: u32) -> Option<f64> {
     Some(ticks / hz)
 }
 
+/// The alert benchmarks' rounds: a first of `warm` events on fresh processes (labelled
+/// `fresh`), then the timed second of `total`; each as (label, events, number of its first
+/// event). An empty round is skipped.
+fn rounds(
+    fresh: &'static str,
+    warm: usize,
+    total: usize,
+) -> impl Iterator<Item = (&'static str, usize, usize)> {
+    [(fresh, warm, 0), ("second round", total, warm)]
+        .into_iter()
+        .filter(|r| r.1 > 0)
+}
+
 /// The alert benchmarks' event `n` for `target` of `open`: one second later each round over
 /// the targets, from `t0`.
 fn bench_event(t0: i64, open: usize, target: usize, n: usize) -> Value {
@@ -889,14 +948,9 @@ fn alerts() -> anyhow::Result<()> {
             num_cpus()
         );
         // Rounds of `n` events, each event later than the round before.
-        let mut sent = 0;
-        for (round, n) in [("first round (fresh processes)", warm), ("second round", total)] {
-            if n == 0 {
-                continue;
-            }
-            let from = sent;
+        for (round, n, from) in rounds("first round (fresh processes)", warm, total) {
             let bodies = repeat_bodies(n, batch, open, |t, i| ev(t, i + from), wrap);
-            sent += n;
+            let wal = WalMeter::new(&mut srv.db.conn())?;
             let cpu = CpuMeter::new(
                 vec![("server", vec![std::process::id()]), ("worker", vec![_worker.child.id()])],
                 &[("postgres", "postgres"), ("nats", "nats-server"), ("redis", "redis-server")],
@@ -914,11 +968,15 @@ fn alerts() -> anyhow::Result<()> {
                 n as f64 / built
             );
             println!("    CPU: {}", cpu.report(built));
+            println!("    Postgres: {}", wal.report(&mut srv.db.conn())?);
         }
         let stored: i64 = bkdata_models::schema::alert_events::table
             .count()
             .get_result(&mut srv.db.conn())?;
-        println!("  {stored} events stored with their outcome ({} sent)", open + sent);
+        println!(
+            "  {stored} events stored with their outcome ({} sent)",
+            open + warm + total
+        );
         srv.cleanup_bus().await;
         Ok(())
     })
@@ -996,14 +1054,8 @@ fn alertmanager() -> anyhow::Result<()> {
             num_cpus()
         );
         // As the alerts bench: a first round on the fresh process, then the timed one.
-        let mut sent = 0;
-        for (round, n) in [("first round (fresh process)", warm), ("second round", total)] {
-            if n == 0 {
-                continue;
-            }
-            let from = sent;
+        for (round, n, from) in rounds("first round (fresh process)", warm, total) {
             let bodies = repeat_bodies(n, batch, open, |t, i| alert(t, i + from), wrap);
-            sent += n;
             let cpu = CpuMeter::new(vec![("alertmanager", vec![am_pid]), ("load", vec![std::process::id()])], &[]);
             let start = Instant::now();
             send_rounds(bodies, conns, post).await?;
@@ -1089,7 +1141,7 @@ fn main() -> anyhow::Result<()> {
         Some("alertmanager") => alertmanager(),
         Some("alert-clean") => alert_clean(),
         _ => {
-            eprintln!("usage: bkdata-bench queue [--jobs N] | latency [--samples N] | e2e [--secs S] [--rate R] [--conns C] [--batch B] | flow [--secs S] [--rate R] [--keys K] [--freq F] [--wait W] | query [--rows N] [--runs N] | training [--tables N] [--rows N] | alerts [--open N] [--events N] [--batch B] [--conns C] | alertmanager [same] | alert-clean [--events N]");
+            eprintln!("usage: bkdata-bench queue [--jobs N] | latency [--samples N] | e2e [--secs S] [--rate R] [--conns C] [--batch B] | flow [--secs S] [--rate R] [--keys K] [--freq F] [--wait W] | query [--rows N] [--runs N] | training [--tables N] [--rows N] | alerts [--open N] [--events N] [--warmup N] [--batch B] [--conns C] | alertmanager [same] | alert-clean [--events N]");
             std::process::exit(2)
         }
     }
