@@ -325,6 +325,84 @@ async fn a_stream_of_1000_targets_builds_exactly_the_alerts_the_rules_say() {
 /// An event sent again is stored and counted once: a resend of a built event is answered as
 /// a duplicate; copies on their way to the builder (sent twice before it ran, or delivered
 /// again by the bus after a commit whose ack was lost) are dropped by the builder.
+/// A builder that died holding events (fetched, not acked) leaves them to the next one, which
+/// builds them first and in order: left to their ack wait (2 minutes), they would come after
+/// newer events and be taken as stale.
+#[tokio::test(flavor = "multi_thread")]
+async fn events_a_dead_builder_held_are_built_first_by_the_next() {
+    use bkdata_bus::{Bus, Consumer, ConsumerOpts};
+    let srv = nats_server().await;
+    let now = chrono::Utc::now().timestamp();
+    let (first, second) = (
+        event(1, 2, "ABNORMAL", now - 30, "first"),
+        event(1, 2, "ABNORMAL", now - 20, "second"),
+    );
+    srv.bk_ok(
+        reqwest::Method::POST,
+        "/v3/alert/events/",
+        Some(json!([first])),
+    )
+    .await;
+    // The dead builder: it took the first event from the builders' consumer and never acked.
+    let mut dead = srv
+        .bus
+        .consumer(
+            bkdata_alert::job::CLEANED_TOPIC,
+            bkdata_alert::job::BUILDER,
+            ConsumerOpts {
+                ack_wait: Duration::from_secs(120),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    let mut held = Vec::new();
+    while held.is_empty() && std::time::Instant::now() < deadline {
+        held = dead.fetch(10, Duration::from_millis(200)).await.unwrap();
+    }
+    assert_eq!(held.len(), 1, "the first event on the bus");
+    srv.bk_ok(
+        reqwest::Method::POST,
+        "/v3/alert/events/",
+        Some(json!([second])),
+    )
+    .await;
+    let _worker = alert_worker(&srv, &prefix(), &[]);
+    // Well within the held event's ack wait.
+    eventually(Duration::from_secs(60), "both events built", || async {
+        (unbuilt(&srv).await == 0).then_some(())
+    })
+    .await;
+    use bkdata_models::schema::alert_events as ev;
+    let stored: Vec<(String, Option<String>)> = ev::table
+        .order(ev::time)
+        .select((ev::event_id, ev::outcome))
+        .load(&mut srv.db.conn())
+        .unwrap();
+    assert_eq!(
+        stored,
+        [
+            ("1-first".to_string(), Some("created".to_string())),
+            ("1-second".to_string(), Some("updated".to_string()))
+        ]
+    );
+    let v = srv
+        .bk_ok(reqwest::Method::GET, "/v3/alert/alerts/", None)
+        .await;
+    assert_eq!(
+        (
+            v["total"].as_i64(),
+            v["alerts"][0]["begin_time"].as_i64(),
+            v["alerts"][0]["event_count"].as_i64()
+        ),
+        (Some(1), Some(now - 30), Some(2)),
+        "{v}"
+    );
+    drop(held);
+    srv.cleanup_bus().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_event_sent_again_is_stored_and_counted_once() {
     use bkdata_bus::Bus;

@@ -99,7 +99,9 @@ impl JobHandler for IngestJob {
                         ack_wait: Duration::from_secs(60),
                         from_start: true,
                         start_seq: None,
-                        take_over: false,
+                        // What a dead consumer held comes first, in order (the builder
+                        // takes an event older than its alert's latest as stale).
+                        take_over: true,
                     },
                 )
                 .await

@@ -256,7 +256,9 @@ impl JobHandler for BuildJob {
                         ack_wait: Duration::from_secs(120),
                         from_start: true,
                         start_seq: None,
-                        take_over: false,
+                        // What a dead builder held comes first: left to its ack wait, it
+                        // would come behind newer events and be taken as stale.
+                        take_over: true,
                     },
                 )
                 .await
