@@ -266,6 +266,14 @@ async fn a_waiting_fetch_returns_what_is_ready<B: Bus>(bus: B) {
     c.ack_all(got).await.unwrap();
 }
 
+async fn take_over<B: Bus>(bus: &B, t: &str) -> B::Consumer {
+    let opts = ConsumerOpts {
+        take_over: true,
+        ..opts(60_000)
+    };
+    bus.consumer(t, "clean", opts).await.unwrap()
+}
+
 /// A new owner taking a consumer over gets what the last one held unacked at once and in
 /// order, before newer messages (not after their ack wait, behind them).
 async fn a_take_over_gets_the_unacked_first_in_order<B: Bus>(bus: B) {
@@ -282,17 +290,7 @@ async fn a_take_over_gets_the_unacked_first_in_order<B: Bus>(bus: B) {
     for b in 3..5 {
         seqs.push(bus.publish(&t, &recs(b, 1)).await.unwrap());
     }
-    let mut heir = bus
-        .consumer(
-            &t,
-            "clean",
-            ConsumerOpts {
-                take_over: true,
-                ..opts(60_000)
-            },
-        )
-        .await
-        .unwrap();
+    let mut heir = take_over(&bus, &t).await;
     let start = Instant::now();
     let got = fetch_n(&mut heir, 4, Duration::from_secs(10)).await;
     assert_eq!(
@@ -306,17 +304,7 @@ async fn a_take_over_gets_the_unacked_first_in_order<B: Bus>(bus: B) {
     );
     heir.ack_all(got).await.unwrap();
     // Nothing held: a take-over changes nothing.
-    let mut next = bus
-        .consumer(
-            &t,
-            "clean",
-            ConsumerOpts {
-                take_over: true,
-                ..opts(60_000)
-            },
-        )
-        .await
-        .unwrap();
+    let mut next = take_over(&bus, &t).await;
     assert!(next
         .fetch(10, Duration::from_millis(300))
         .await
