@@ -136,9 +136,10 @@ pub struct NatsConsumer {
     consumer: PullConsumer,
     /// Pulls given up on before they ended (see `PULL_GRACE`): a message the server sent
     /// just before is still on its way, so they stay subscribed and are drained by the next
-    /// fetches until each ends (the client library ends one at its expiry + 5 s at the
-    /// latest). Dropping one would leave such a message unseen until its ack wait.
-    unfinished: Vec<pull::Batch>,
+    /// fetches until each ends (the client library ends a waiting one at its expiry + 5 s;
+    /// a `no_wait` one whose end was lost is dropped after `UNFINISHED_FOR`). Dropping one
+    /// sooner would leave such a message unseen until its ack wait.
+    unfinished: Vec<(tokio::time::Instant, pull::Batch)>,
 }
 
 impl Bus for NatsBus {
@@ -307,6 +308,8 @@ const PULL_GRACE: Duration = Duration::from_millis(100);
 /// A `no_wait` pull is answered at once; this bounds the wait for its next message when its
 /// answer is lost.
 const NO_WAIT_GAP: Duration = Duration::from_secs(1);
+/// An unfinished pull older than this will get nothing more: it is dropped.
+const UNFINISHED_FOR: Duration = Duration::from_secs(30);
 
 fn delivery(msg: jetstream::Message) -> Result<Delivery, BusError> {
     let info = msg.info().map_err(err)?;
@@ -346,7 +349,7 @@ impl NatsConsumer {
                 Ok(Some(msg)) => out.push(delivery(msg.map_err(err)?)?),
                 Ok(None) => return Ok(()),
                 Err(_) => {
-                    self.unfinished.push(batch);
+                    self.unfinished.push((tokio::time::Instant::now(), batch));
                     return Ok(());
                 }
             }
@@ -354,13 +357,13 @@ impl NatsConsumer {
     }
 
     /// Up to `max` messages that reached unfinished pulls, without waiting; those that
-    /// ended are dropped.
+    /// ended (or are too old to get more) are dropped.
     fn drain_unfinished(&mut self, max: usize, out: &mut Vec<Delivery>) {
         let mut kept = Vec::new();
-        for mut batch in std::mem::take(&mut self.unfinished) {
+        for (since, mut batch) in std::mem::take(&mut self.unfinished) {
             loop {
                 if out.len() >= max {
-                    kept.push(batch);
+                    kept.push((since, batch));
                     break;
                 }
                 match batch.next().now_or_never() {
@@ -371,10 +374,11 @@ impl NatsConsumer {
                     },
                     // Ended, or failed (what failed the pull fails the next one too).
                     Some(None) | Some(Some(Err(_))) => break,
-                    None => {
-                        kept.push(batch);
+                    None if since.elapsed() < UNFINISHED_FOR => {
+                        kept.push((since, batch));
                         break;
                     }
+                    None => break,
                 }
             }
         }
