@@ -146,17 +146,13 @@ impl EsWriter {
             .filter(|q| q.0 == "alert")
             .map(|q| q.1.clone())
             .collect();
-        let event_ids: Vec<String> = queued
-            .iter()
-            .filter(|q| q.0 == "event")
-            .map(|q| q.1.clone())
-            .collect();
         // Events are found by their key, (time, id).
-        let event_times: Vec<i64> = queued
+        let event_keys: Vec<(i64, String)> = queued
             .iter()
             .filter(|q| q.0 == "event")
-            .map(|q| q.2.unwrap_or_default())
+            .map(|q| (q.2.unwrap_or_default(), q.1.clone()))
             .collect();
+        let event_ids: Vec<String> = event_keys.iter().map(|k| k.1.clone()).collect();
         let ids = alert_ids.clone();
         let alerts: Vec<Alert> = db(pool, move |c| {
             al::table
@@ -165,16 +161,11 @@ impl EsWriter {
                 .load(c)
         })
         .await?;
-        let ids = event_ids.clone();
         let events: Vec<(String, String)> = db(pool, move |c| {
-            diesel::sql_query(
-                "SELECT e.id, e.doc FROM unnest($1::int8[], $2::text[]) AS k(time, id) \
-                 JOIN alert_events e ON e.time = k.time AND e.id = k.id COLLATE \"C\"",
-            )
-            .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(event_times)
-            .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(ids)
-            .load::<EventDoc>(c)
-            .map(|rows| rows.into_iter().map(|r| (r.id, r.doc)).collect())
+            let keys: Vec<(i64, &str)> =
+                event_keys.iter().map(|(t, id)| (*t, id.as_str())).collect();
+            crate::store::events_by_key::<EventDoc>(c, "e.id, e.doc", &keys)
+                .map(|rows| rows.into_iter().map(|r| (r.id, r.doc)).collect())
         })
         .await?;
         // (kind, id, index, action line, document line)

@@ -249,8 +249,27 @@ struct StoredId {
     id: String,
 }
 
-/// Of the events keyed `(time, id)`, the ids of those already stored: a probe of the events'
-/// key per event.
+/// Rows of `alert_events` found by their key `(time, id)` (a probe of the key each),
+/// selecting `columns` of `e`.
+pub(crate) fn events_by_key<R>(
+    conn: &mut PgConnection,
+    columns: &str,
+    keys: &[(i64, &str)],
+) -> QueryResult<Vec<R>>
+where
+    R: QueryableByName<diesel::pg::Pg> + 'static,
+{
+    let (times, ids): (Vec<i64>, Vec<&str>) = keys.iter().copied().unzip();
+    diesel::sql_query(format!(
+        "SELECT {columns} FROM unnest($1::int8[], $2::text[]) AS k(time, id) \
+         JOIN alert_events e ON e.time = k.time AND e.id = k.id COLLATE \"C\""
+    ))
+    .bind::<Array<BigInt>, _>(times)
+    .bind::<Array<Text>, _>(ids)
+    .load(conn)
+}
+
+/// Of the events keyed `(time, id)`, the ids of those already stored.
 pub fn stored_ids(
     conn: &mut PgConnection,
     keys: &[(i64, &str)],
@@ -258,18 +277,10 @@ pub fn stored_ids(
     if keys.is_empty() {
         return Ok(HashSet::new());
     }
-    let times: Vec<i64> = keys.iter().map(|k| k.0).collect();
-    let ids: Vec<&str> = keys.iter().map(|k| k.1).collect();
-    Ok(diesel::sql_query(
-        "SELECT e.id FROM unnest($1::int8[], $2::text[]) AS k(time, id) \
-         JOIN alert_events e ON e.time = k.time AND e.id = k.id COLLATE \"C\"",
-    )
-    .bind::<Array<BigInt>, _>(&times)
-    .bind::<Array<Text>, _>(&ids)
-    .load::<StoredId>(conn)?
-    .into_iter()
-    .map(|r| r.id)
-    .collect())
+    Ok(events_by_key::<StoredId>(conn, "e.id", keys)?
+        .into_iter()
+        .map(|r| r.id)
+        .collect())
 }
 
 /// Clean a batch and leave out what is already stored or repeated in it: the report, and the
