@@ -1,5 +1,6 @@
 //! Test support: a fresh database per test, an in-process server on a free port, worker
 //! processes (`bkdata-test-worker`, the real worker with test steps), and polling helpers.
+pub mod conformance;
 pub mod fake_es;
 pub mod seed000;
 pub mod seed004;

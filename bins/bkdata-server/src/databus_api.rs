@@ -12,6 +12,7 @@ use bkdata_api::BkEnvelope;
 use bkdata_databus::etl;
 use bkdata_databus::{clean, DatabusError};
 use bkdata_models::auth::Caller;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -44,7 +45,7 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-async fn verify(bytes: Bytes) -> Result<Json<BkEnvelope>, ApiError> {
+async fn verify(bytes: Bytes) -> Result<Json<BkEnvelope<Box<RawValue>>>, ApiError> {
     let req: VerifyRequest = bk_request(&bytes)?;
     let msg = req.msg.ok_or_else(|| {
         ApiError::from(DatabusError::field(
@@ -60,7 +61,17 @@ async fn verify(bytes: Bytes) -> Result<Json<BkEnvelope>, ApiError> {
         .await
         .map_err(|e| ApiError::from(e).bkdata("1500500"))?;
     match out {
-        Ok(data) => Ok(Json(BkEnvelope::ok(data))),
+        // The answer is built as JSON text: its numbers keep every digit (a bigint's too).
+        Ok(data) => RawValue::from_string(data)
+            .map(|raw| Json(BkEnvelope::ok(raw)))
+            .map_err(|e| {
+                ApiError::new(
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal_error",
+                    format!("verify answer: {e}"),
+                )
+                .bkdata("1500500")
+            }),
         Err(e) => Err(
             ApiError::validation(format!("clean config is invalid: {e}"))
                 .details(json!({"conf": [e.0]}))

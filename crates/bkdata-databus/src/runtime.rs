@@ -4,7 +4,7 @@
 //! `rt.{result_table_id}` with the raw message's position as the message id (a redelivery
 //! after a crash is dropped by the bus, not duplicated), records counters and error samples,
 //! and only then acks. Bad records never stop it. It ends when the clean is stopped.
-use crate::etl::{CleanPlan, Outcome};
+use crate::etl::{CleanPlan, Failure, J};
 use crate::rawdata;
 use bkdata_bus::{AnyBus, Batch, Bus, Consumer, ConsumerOpts};
 use bkdata_models::databus::Clean;
@@ -367,25 +367,23 @@ fn clean_message(shape: &RowShape, seq: u64, records: &[Vec<u8>]) -> Cleaned {
         samples: Vec::new(),
     };
     for rec in records {
-        match shape.plan.clean(rec, now) {
-            Outcome::Rows(rs) => {
-                for r in rs {
-                    // JSON text escapes newlines, so a row is always one line.
-                    let _ = out
-                        .rows
-                        .push_with(|buf| encode_row(buf, &shape.keys, &shape.columns, &r));
-                    out.rows_out += 1;
-                }
-            }
-            Outcome::Failed { label, error } => {
-                out.errors += 1;
-                if out.samples.len() < SAMPLES_PER_MESSAGE {
-                    let raw = String::from_utf8_lossy(rec)
-                        .chars()
-                        .take(2000)
-                        .collect::<String>();
-                    out.samples.push((seq as i64, label, error, raw));
-                }
+        let outcome = shape.plan.clean(rec, now);
+        for r in &outcome.rows {
+            // JSON text escapes newlines, so a row is always one line.
+            let _ = out
+                .rows
+                .push_with(|buf| encode_row(buf, &shape.keys, &shape.columns, r));
+            out.rows_out += 1;
+        }
+        // A record with a failure counts as bad even when it kept some rows (as in BKData).
+        if let Some(Failure { label, error }) = outcome.failure {
+            out.errors += 1;
+            if out.samples.len() < SAMPLES_PER_MESSAGE {
+                let raw = String::from_utf8_lossy(rec)
+                    .chars()
+                    .take(2000)
+                    .collect::<String>();
+                out.samples.push((seq as i64, label, error, raw));
             }
         }
     }
@@ -445,7 +443,7 @@ fn projection(schema: &[crate::etl::Field], rt_fields: &Value) -> Vec<usize> {
         .filter_map(|f| f["field_name"].as_str());
     let time = ["dtEventTime", "dtEventTimeStamp", "localTime", "timestamp"].into_iter();
     for name in declared.chain(time) {
-        if let Some(i) = schema.iter().position(|f| f.name == name) {
+        if let Some(i) = schema.iter().rposition(|f| f.name == name) {
             if !out.contains(&i) {
                 out.push(i);
             }
@@ -456,15 +454,14 @@ fn projection(schema: &[crate::etl::Field], rt_fields: &Value) -> Vec<usize> {
 
 /// A row as the JSON object the result table's stream carries, written straight from the
 /// schema order (no intermediate map).
-fn encode_row(out: &mut Vec<u8>, keys: &[String], columns: &[usize], values: &[Value]) {
+fn encode_row(out: &mut Vec<u8>, keys: &[String], columns: &[usize], values: &[J]) {
     out.push(b'{');
     for (n, (k, &i)) in keys.iter().zip(columns).enumerate() {
         if n > 0 {
             out.push(b',');
         }
         out.extend_from_slice(k.as_bytes());
-        // Writing a Value into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut *out, &values[i]);
+        values[i].write_json(out, true);
     }
     out.push(b'}');
 }
@@ -479,7 +476,12 @@ mod tests {
             .map(|n| format!("{}:", json!(n)))
             .collect();
         let mut row = Vec::new();
-        super::encode_row(&mut row, &keys, &[1, 0], &[json!("x\ny"), json!(1)]);
+        super::encode_row(
+            &mut row,
+            &keys,
+            &[1, 0],
+            &[super::J::Str("x\ny".into()), super::J::Int(1)],
+        );
         let v: serde_json::Value = serde_json::from_slice(&row).unwrap();
         assert_eq!(v, json!({"a": 1, "b\"q": "x\ny"}));
     }

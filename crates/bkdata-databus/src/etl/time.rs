@@ -1,128 +1,437 @@
-//! Event time: Java time patterns (as BKData and bklog send them) or epoch numbers, to epoch
-//! milliseconds; and the formatted `dtEventTime` / `localTime` strings.
-use super::types::{ErrorKind, EtlError};
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone};
-use serde_json::Value;
+//! Event time as BKData's `TimeTransformer` reads it: epoch numbers of 8/10/13/16 digits, or a
+//! Java `SimpleDateFormat` pattern read in UTC and shifted by the config's `timezone` (hours
+//! east of UTC, fractions allowed); then rounded down to `time_round` milliseconds. Also the
+//! formatted `dtEventTime` / `localTime` strings a clean stores.
+//!
+//! Where BKData's Java gives a wrong instant this does not copy it (docs/CONFORMANCE.md): a
+//! pattern with a zone (`Z`, `X`, `z`) takes the zone from the text and is not shifted a second
+//! time; `S` runs longer than three letters read a fraction of a second (Java reads
+//! `SSSSSS` as a count of milliseconds); a month, day, hour, minute or second out of range is
+//! an error rather than rolled over into the next unit.
+use super::jv::J;
+use super::types::{java_trim, ErrorKind, EtlError};
+use chrono::{Datelike, FixedOffset, NaiveDate};
 
 #[derive(Debug, Clone)]
 pub enum TimeSpec {
-    /// Epoch number: divide by this many units per millisecond (or multiply when < 1).
-    Epoch { len: i64 },
-    /// A chrono pattern converted from Java; `zoned` when it carries an offset.
+    /// Epoch number of this many digits: 10 s, 13 ms, 16 µs, 8 min (others as BKData scales
+    /// them).
+    Epoch { len: i64, format: Option<String> },
+    /// A `SimpleDateFormat` pattern; `Err` holds why the pattern is invalid (every record then
+    /// fails its time, as in BKData, where the pattern is only compiled when a record comes).
     Format {
         java: String,
-        chrono: String,
-        zoned: bool,
-        has_time: bool,
+        pattern: Result<Vec<Tok>, String>,
     },
 }
 
+#[derive(Debug, Clone, PartialEq)]
+pub enum Tok {
+    Lit(String),
+    Field(char, usize),
+}
+
+/// What a record's time became, and whether BKData would have read it differently.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parsed {
+    pub ms: i64,
+    /// Set when BKData's Java would have given another instant (and why).
+    pub bkdata_differs: Option<String>,
+}
+
 impl TimeSpec {
+    /// From a config's `timestamp_len` and `time_format`.
     pub fn new(timestamp_len: i64, time_format: Option<&str>) -> Result<Self, String> {
-        match timestamp_len {
-            0 => {
-                let java = time_format
-                    .filter(|f| !f.trim().is_empty())
-                    .ok_or("time_format is required when timestamp_len is 0")?;
-                let (chrono, zoned, has_time) = java_to_chrono(java)?;
-                Ok(TimeSpec::Format {
-                    java: java.to_string(),
-                    chrono,
-                    zoned,
-                    has_time,
-                })
+        if timestamp_len > 0 {
+            if timestamp_len >= 10 && !matches!(timestamp_len, 10 | 13 | 16) {
+                return Err(format!(
+                    "timestamp_len {timestamp_len} is not supported: use 0 (formatted), 10 (s), 13 (ms), 16 (µs) or 8 (min)"
+                ));
             }
-            8 | 10 | 13 | 16 => Ok(TimeSpec::Epoch { len: timestamp_len }),
-            other => Err(format!(
-                "timestamp_len {other} is not supported: use 0 (formatted), 10 (s), 13 (ms), 16 (µs) or 8 (min)"
-            )),
+            return Ok(TimeSpec::Epoch {
+                len: timestamp_len,
+                format: time_format.map(str::to_string),
+            });
+        }
+        match time_format {
+            None => Err("time_format is required when timestamp_len is 0".into()),
+            Some("") => Err(
+                "At least we need one of time_format and timestamp_len, please check configuration"
+                    .into(),
+            ),
+            Some(f) => Ok(TimeSpec::Format {
+                java: f.to_string(),
+                pattern: compile(f),
+            }),
         }
     }
 
-    /// Epoch milliseconds of `v`.
-    pub fn parse(&self, v: &Value, tz: FixedOffset) -> Result<i64, EtlError> {
-        let bad = |why: &str| EtlError::new(ErrorKind::TimeFormat, format!("{why}: {v}"));
+    /// The format as BKData's error message names it.
+    pub fn format(&self) -> String {
         match self {
-            TimeSpec::Epoch { len } => {
-                let n: f64 = match v {
-                    Value::Number(n) => n.as_f64().ok_or_else(|| bad("not a number"))?,
-                    Value::String(s) => s.trim().parse().map_err(|_| bad("not an epoch number"))?,
-                    _ => return Err(bad("not an epoch number")),
+            TimeSpec::Epoch { format, .. } => format.clone().unwrap_or_else(|| "null".into()),
+            TimeSpec::Format { java, .. } => java.clone(),
+        }
+    }
+
+    /// Epoch milliseconds of a field value.
+    pub fn transform(&self, v: &J, tz_hours: f64, round: i64) -> Result<Parsed, EtlError> {
+        let bad = |why: String| EtlError::new(ErrorKind::TimeFormat, why);
+        if v.is_null() {
+            return Err(bad("the time field is null".into()));
+        }
+        let text = v.java_string();
+        let round = round.max(1);
+        match self {
+            TimeSpec::Epoch { len, .. } => {
+                let t = java_trim(&text);
+                let digits = t.strip_prefix('+').unwrap_or(t);
+                let n: i64 = digits
+                    .parse()
+                    .map_err(|_| bad(format!("For input string: \"{t}\"")))?;
+                let ms = match len {
+                    13 => n,
+                    10 => n.saturating_mul(1000),
+                    8 => n.saturating_mul(60_000),
+                    16 => n / 1000,
+                    l => n / (10 * (10 - l)) * 1000,
                 };
-                Ok(match len {
-                    8 => (n * 60_000.0) as i64,
-                    10 => (n * 1000.0) as i64,
-                    13 => n as i64,
-                    _ => (n / 1000.0) as i64,
+                Ok(Parsed {
+                    ms: ms / round * round,
+                    bkdata_differs: None,
                 })
             }
-            TimeSpec::Format {
-                java,
-                chrono,
-                zoned,
-                has_time,
-            } => {
-                let s = match v {
-                    Value::String(s) => s.trim(),
-                    _ => return Err(bad(&format!("not a time string for {java}"))),
+            TimeSpec::Format { java, pattern } => {
+                let toks = pattern.as_ref().map_err(|e| bad(e.clone()))?;
+                let f = parse_fields(toks, &text).map_err(|e| {
+                    bad(format!("Unparseable date: \"{text}\" ({e}; format {java})"))
+                })?;
+                let shifted = match f.zone_ms {
+                    Some(z) => (f.utc_ms - z) as f64,
+                    None => f.utc_ms as f64 - tz_hours * 3_600_000.0,
                 };
-                let mismatch = || bad(&format!("does not match {java}"));
-                if *zoned {
-                    return DateTime::parse_from_str(s, chrono)
-                        .map(|d| d.timestamp_millis())
-                        .map_err(|_| mismatch());
-                }
-                let fast = if chrono == "%Y-%m-%d %H:%M:%S" {
-                    ymd_hms(s)
-                } else {
-                    None
+                let ms = (shifted / round as f64) as i64 * round;
+                let bkdata_differs = match (f.zone_ms, f.long_fraction) {
+                    (Some(_), _) if tz_hours != 0.0 => Some(format!(
+                        "BKData subtracts timezone {tz_hours} from a time that carries its own zone"
+                    )),
+                    (_, Some(raw)) => Some(format!(
+                        "BKData reads the fraction {raw} as {raw} milliseconds"
+                    )),
+                    _ => None,
                 };
-                let naive = if let Some(n) = fast {
-                    n
-                } else if *has_time {
-                    NaiveDateTime::parse_from_str(s, chrono).map_err(|_| mismatch())?
-                } else {
-                    NaiveDate::parse_from_str(s, chrono)
-                        .map_err(|_| mismatch())?
-                        .and_hms_opt(0, 0, 0)
-                        .ok_or_else(mismatch)?
-                };
-                tz.from_local_datetime(&naive)
-                    .single()
-                    .map(|d| d.timestamp_millis())
-                    .ok_or_else(mismatch)
+                Ok(Parsed { ms, bkdata_differs })
             }
         }
     }
 }
 
-/// `yyyy-MM-dd HH:mm:ss` exactly (bklog's `utctime`), without chrono's pattern interpreter;
-/// anything else goes the general way (and fails or succeeds there).
-fn ymd_hms(s: &str) -> Option<NaiveDateTime> {
-    let b = s.as_bytes();
-    let shape = b.len() == 19
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && b[10] == b' '
-        && b[13] == b':'
-        && b[16] == b':';
-    if !shape {
+/// A `SimpleDateFormat` pattern as tokens; `'` quotes literals, `''` is a quote.
+pub fn compile(java: &str) -> Result<Vec<Tok>, String> {
+    let chars: Vec<char> = java.chars().collect();
+    let mut toks: Vec<Tok> = Vec::new();
+    let mut lit = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\'' {
+            if chars.get(i + 1) == Some(&'\'') {
+                lit.push('\'');
+                i += 2;
+                continue;
+            }
+            i += 1;
+            loop {
+                match chars.get(i) {
+                    None => return Err(format!("Unterminated quote in pattern {java:?}")),
+                    Some('\'') if chars.get(i + 1) == Some(&'\'') => {
+                        lit.push('\'');
+                        i += 2;
+                    }
+                    Some('\'') => {
+                        i += 1;
+                        break;
+                    }
+                    Some(&ch) => {
+                        lit.push(ch);
+                        i += 1;
+                    }
+                }
+            }
+            continue;
+        }
+        if !c.is_ascii_alphabetic() {
+            lit.push(c);
+            i += 1;
+            continue;
+        }
+        if !"GyYMLwWDdFEuaHkKhmsSzZX".contains(c) {
+            return Err(format!("Illegal pattern character '{c}'"));
+        }
+        let mut n = 1;
+        while chars.get(i + n) == Some(&c) {
+            n += 1;
+        }
+        if !lit.is_empty() {
+            toks.push(Tok::Lit(std::mem::take(&mut lit)));
+        }
+        toks.push(Tok::Field(c, n));
+        i += n;
+    }
+    if !lit.is_empty() {
+        toks.push(Tok::Lit(lit));
+    }
+    Ok(toks)
+}
+
+fn numeric(c: char, n: usize) -> bool {
+    match c {
+        'M' | 'L' => n <= 2,
+        'y' | 'Y' | 'u' | 'd' | 'H' | 'k' | 'K' | 'h' | 'm' | 's' | 'S' | 'D' | 'F' | 'w' | 'W' => {
+            true
+        }
+        _ => false,
+    }
+}
+
+#[derive(Default)]
+struct Fields {
+    utc_ms: i64,
+    zone_ms: Option<i64>,
+    long_fraction: Option<String>,
+}
+
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+const DAYS: [&str; 7] = [
+    "Sunday",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+];
+
+/// Match one of `names` (full or three-letter, case-insensitive, longest first) at `s`.
+fn name_at(s: &str, names: &[&str]) -> Option<(usize, usize)> {
+    let lower = s.to_ascii_lowercase();
+    let mut best: Option<(usize, usize)> = None;
+    for (i, n) in names.iter().enumerate() {
+        for cand in [n.to_string(), n[..3].to_string()] {
+            if lower.starts_with(&cand.to_ascii_lowercase())
+                && best.is_none_or(|(_, l)| cand.len() > l)
+            {
+                best = Some((i, cand.len()));
+            }
+        }
+    }
+    best
+}
+
+/// Read the text against the pattern from its start (what follows is ignored, as
+/// `SimpleDateFormat.parse` does).
+fn parse_fields(toks: &[Tok], text: &str) -> Result<Fields, String> {
+    let mut pos = 0usize;
+    let (mut year, mut month, mut day) = (1970i64, 1i64, 1i64);
+    let (mut hour, mut minute, mut second, mut milli) = (0i64, 0i64, 0i64, 0i64);
+    let mut day_of_year: Option<i64> = None;
+    let (mut pm, mut hour12): (Option<bool>, Option<i64>) = (None, None);
+    let mut out = Fields::default();
+    for (ti, tok) in toks.iter().enumerate() {
+        let rest = &text[pos..];
+        match tok {
+            Tok::Lit(l) => {
+                if !rest.starts_with(l.as_str()) {
+                    return Err(format!("expected {l:?} at {pos}"));
+                }
+                pos += l.len();
+            }
+            &Tok::Field(c, n) => {
+                // Each field skips the spaces before it.
+                let skipped = rest.len() - rest.trim_start_matches([' ', '\t']).len();
+                pos += skipped;
+                let rest = &text[pos..];
+                if numeric(c, n) {
+                    let abutting =
+                        matches!(toks.get(ti + 1), Some(&Tok::Field(c2, n2)) if numeric(c2, n2));
+                    let digits: &str = if abutting {
+                        let end = rest
+                            .char_indices()
+                            .take(n)
+                            .take_while(|(_, ch)| ch.is_ascii_digit())
+                            .count();
+                        if end < n {
+                            return Err(format!("expected {n} digits at {pos}"));
+                        }
+                        &rest[..n]
+                    } else {
+                        let end = rest.bytes().take_while(u8::is_ascii_digit).count();
+                        if end == 0 {
+                            return Err(format!("expected a number at {pos}"));
+                        }
+                        &rest[..end]
+                    };
+                    pos += digits.len();
+                    let v: i64 = digits
+                        .parse()
+                        .map_err(|_| format!("number too long at {pos}"))?;
+                    match c {
+                        'y' | 'Y' | 'u' if n <= 2 && digits.len() == 2 => {
+                            // Two-digit years land within 80 years before and 20 after now.
+                            let now = chrono::Utc::now().year() as i64;
+                            let start = now - 80;
+                            let mut y = start / 100 * 100 + v;
+                            if y < start {
+                                y += 100;
+                            }
+                            year = y;
+                        }
+                        'y' | 'Y' | 'u' => year = v,
+                        'M' | 'L' => month = v,
+                        'd' => day = v,
+                        'D' => day_of_year = Some(v),
+                        'H' => hour = v,
+                        'k' => hour = if v == 24 { 0 } else { v },
+                        'K' => hour12 = Some(v),
+                        'h' => hour12 = Some(if v == 12 { 0 } else { v }),
+                        'm' => minute = v,
+                        's' => second = v,
+                        'S' if n > 3 => {
+                            // A fraction of a second, to milliseconds (truncated).
+                            let frac = format!("{digits:0<3}");
+                            milli = frac[..3].parse().unwrap_or(0);
+                            if digits.len() > 3 {
+                                out.long_fraction = Some(digits.to_string());
+                            }
+                        }
+                        'S' => milli = v,
+                        _ => {} // week fields: read, not used
+                    }
+                } else {
+                    match c {
+                        'M' | 'L' => {
+                            let (i, len) = name_at(rest, &MONTHS)
+                                .ok_or_else(|| format!("expected a month name at {pos}"))?;
+                            month = i as i64 + 1;
+                            pos += len;
+                        }
+                        'E' => {
+                            let (_, len) = name_at(rest, &DAYS)
+                                .ok_or_else(|| format!("expected a day name at {pos}"))?;
+                            pos += len;
+                        }
+                        'a' => {
+                            let up = rest.to_ascii_uppercase();
+                            if up.starts_with("AM") {
+                                pm = Some(false);
+                            } else if up.starts_with("PM") {
+                                pm = Some(true);
+                            } else {
+                                return Err(format!("expected AM or PM at {pos}"));
+                            }
+                            pos += 2;
+                        }
+                        'G' => {
+                            let up = rest.to_ascii_uppercase();
+                            if !(up.starts_with("AD") || up.starts_with("BC")) {
+                                return Err(format!("expected an era at {pos}"));
+                            }
+                            pos += 2;
+                        }
+                        'z' | 'Z' | 'X' => {
+                            let (off, len) = zone_at(rest, c)
+                                .ok_or_else(|| format!("expected a time zone at {pos}"))?;
+                            out.zone_ms = Some(off);
+                            pos += len;
+                        }
+                        _ => return Err(format!("pattern letter {c} is not supported")),
+                    }
+                }
+            }
+        }
+    }
+    if let Some(h) = hour12 {
+        if h > 11 {
+            return Err(format!("hour {h} out of range"));
+        }
+        hour = h + if pm == Some(true) { 12 } else { 0 };
+    }
+    let date = match day_of_year {
+        Some(d) => NaiveDate::from_yo_opt(year as i32, d as u32),
+        None => NaiveDate::from_ymd_opt(year as i32, month as u32, day as u32),
+    }
+    .filter(|_| (1..=12).contains(&month))
+    .ok_or_else(|| format!("no such date: year {year} month {month} day {day}"))?;
+    if hour > 23 || minute > 59 || second > 59 || milli > 999 {
+        return Err(format!(
+            "time {hour}:{minute}:{second}.{milli} out of range"
+        ));
+    }
+    let days = date.signed_duration_since(NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default());
+    out.utc_ms = days.num_days() * 86_400_000 + ((hour * 60 + minute) * 60 + second) * 1000 + milli;
+    Ok(out)
+}
+
+/// A zone at the start of `s`: `Z` (for `X`), `+08`, `+0800`, `+08:00`, `GMT`/`UTC` with an
+/// optional offset. Answers (offset in ms, bytes read).
+fn zone_at(s: &str, letter: char) -> Option<(i64, usize)> {
+    if letter == 'X' && s.starts_with('Z') {
+        return Some((0, 1));
+    }
+    let mut used = 0;
+    let mut t = s;
+    for name in ["GMT", "UTC"] {
+        if t.starts_with(name) {
+            used = 3;
+            t = &t[3..];
+            if !t.starts_with(['+', '-']) {
+                return Some((0, 3));
+            }
+            break;
+        }
+    }
+    let sign = match t.as_bytes().first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let b = t.as_bytes();
+    let d = |i: usize| {
+        b.get(i)
+            .filter(|c| c.is_ascii_digit())
+            .map(|c| i64::from(c - b'0'))
+    };
+    let h = d(1)? * 10 + d(2)?;
+    let (m, len) = if b.get(3) == Some(&b':') {
+        (d(4)? * 10 + d(5)?, 6)
+    } else if let (Some(a), Some(c)) = (d(3), d(4)) {
+        (a * 10 + c, 5)
+    } else {
+        (0, 3)
+    };
+    if h > 23 || m > 59 {
         return None;
     }
-    let n = |r: std::ops::Range<usize>| {
-        b[r].iter().try_fold(0u32, |a, &c| {
-            c.is_ascii_digit().then(|| a * 10 + u32::from(c - b'0'))
-        })
-    };
-    NaiveDate::from_ymd_opt(n(0..4)? as i32, n(5..7)?, n(8..10)?)?.and_hms_opt(
-        n(11..13)?,
-        n(14..16)?,
-        n(17..19)?,
-    )
+    Some((sign * (h * 60 + m) * 60_000, used + len))
 }
 
-pub fn offset_hours(h: i64) -> Result<FixedOffset, String> {
-    FixedOffset::east_opt((h * 3600) as i32).ok_or_else(|| format!("timezone {h} is out of range"))
+/// Hours east of UTC as a fixed offset (for the stored `dtEventTime` and `localTime`).
+pub fn offset_hours(h: f64) -> Result<FixedOffset, String> {
+    FixedOffset::east_opt((h * 3600.0).round() as i32)
+        .ok_or_else(|| format!("timezone {h} is out of range"))
 }
 
 /// `yyyy-MM-dd HH:mm:ss` in `tz`, as `dtEventTime` and `localTime` are written. Called twice
@@ -162,84 +471,6 @@ fn civil(secs: i64) -> String {
         rem / 60 % 60,
         rem % 60
     )
-}
-
-/// Convert a Java `DateTimeFormatter`/`SimpleDateFormat` pattern to chrono's syntax.
-/// Answers (pattern, has a zone, has a time of day).
-pub fn java_to_chrono(java: &str) -> Result<(String, bool, bool), String> {
-    let chars: Vec<char> = java.chars().collect();
-    let mut out = String::new();
-    let (mut zoned, mut has_time) = (false, false);
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        if c == '\'' {
-            // Quoted literal; '' is a quote.
-            i += 1;
-            while i < chars.len() && chars[i] != '\'' {
-                push_literal(&mut out, chars[i]);
-                i += 1;
-            }
-            if i + 1 < chars.len() && chars[i + 1] == '\'' {
-                out.push('\'');
-            }
-            i += 1;
-            continue;
-        }
-        if !c.is_ascii_alphabetic() {
-            push_literal(&mut out, c);
-            i += 1;
-            continue;
-        }
-        let mut n = 1;
-        while i + n < chars.len() && chars[i + n] == c {
-            n += 1;
-        }
-        let spec = match (c, n) {
-            ('y', 2) => "%y",
-            ('y' | 'u', _) => "%Y",
-            ('M', 1 | 2) => "%m",
-            ('M', 3) => "%b",
-            ('M', _) => "%B",
-            ('d', _) => "%d",
-            ('H', _) => "%H",
-            ('h', _) => "%I",
-            ('m', _) => "%M",
-            ('s', _) => "%S",
-            ('S', 3) => "%3f",
-            ('S', 6) => "%6f",
-            ('S', 9) => "%9f",
-            ('S', _) => "%f",
-            ('a', _) => "%p",
-            ('E', 1..=3) => "%a",
-            ('E', _) => "%A",
-            ('X' | 'x', 1) => "%#z",
-            ('X' | 'x', 2) | ('Z', 1..=3) => "%z",
-            ('X' | 'x' | 'Z' | 'z', _) => "%:z",
-            _ => {
-                return Err(format!(
-                    "time_format {java:?}: pattern letter {c:?} x{n} is not supported"
-                ))
-            }
-        };
-        if matches!(c, 'X' | 'x' | 'Z' | 'z') {
-            zoned = true;
-        }
-        if matches!(c, 'H' | 'h' | 'm' | 's' | 'S') {
-            has_time = true;
-        }
-        out.push_str(spec);
-        i += n;
-    }
-    Ok((out, zoned, has_time))
-}
-
-fn push_literal(out: &mut String, c: char) {
-    if c == '%' {
-        out.push_str("%%");
-    } else {
-        out.push(c);
-    }
 }
 
 /// The formats `cleans/time_formats/` offers, with an example and their `timestamp_len`.
@@ -307,67 +538,87 @@ pub fn time_formats() -> Vec<(&'static str, &'static str, &'static str, i64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use chrono::TimeZone;
 
-    fn tz8() -> FixedOffset {
-        offset_hours(8).unwrap()
+    fn ms(fmt: &str, v: &str, tz: f64) -> Result<i64, EtlError> {
+        TimeSpec::new(0, Some(fmt))
+            .unwrap()
+            .transform(&J::Str(v.into()), tz, 1)
+            .map(|p| p.ms)
     }
 
     #[test]
     fn java_patterns_parse() {
-        let ms = |fmt: &str, v: &str| TimeSpec::new(0, Some(fmt)).unwrap().parse(&json!(v), tz8());
         // 2026-11-22 14:30:52 at +08:00 = 06:30:52 UTC
         let base = 1_795_329_052_000i64;
         assert_eq!(
-            ms("yyyy-MM-dd HH:mm:ss", "2026-11-22 14:30:52").unwrap(),
+            ms("yyyy-MM-dd HH:mm:ss", "2026-11-22 14:30:52", 8.0).unwrap(),
             base
         );
         assert_eq!(
-            ms("yyyy-MM-dd HH:mm:ss.SSS", "2026-11-22 14:30:52.123").unwrap(),
+            ms("yyyy-MM-dd HH:mm:ss.SSS", "2026-11-22 14:30:52.123", 8.0).unwrap(),
             base + 123
         );
         assert_eq!(
-            ms("yyyy-MM-dd'T'HH:mm:ssXXX", "2026-11-22T06:30:52+00:00").unwrap(),
+            ms("yyyy-MM-dd'T'HH:mm:ssXXX", "2026-11-22T06:30:52+00:00", 8.0).unwrap(),
             base
         );
         assert_eq!(
-            ms("dd/MMM/yyyy:HH:mm:ss Z", "22/Nov/2026:14:30:52 +0800").unwrap(),
+            ms("dd/MMM/yyyy:HH:mm:ss Z", "22/Nov/2026:14:30:52 +0800", 8.0).unwrap(),
             base
         );
-        assert_eq!(ms("yyyyMMddHHmmss", "20261122143052").unwrap(), base);
+        assert_eq!(ms("yyyyMMddHHmmss", "20261122143052", 8.0).unwrap(), base);
         assert_eq!(
-            ms("yyyy-MM-dd", "2026-11-22").unwrap(),
-            base - (14 * 3600 + 30 * 60 + 52) * 1000
+            ms("yyyyyyyy-MM-dd HH:mm:ss", "2026-11-22 14:30:52", 8.0).unwrap(),
+            base
         );
-        let e = ms("yyyy-MM-dd HH:mm:ss", "22/11/2026").unwrap_err();
-        assert_eq!(e.kind, ErrorKind::TimeFormat);
-        assert!(TimeSpec::new(0, Some("yyyy-MM-dd Q")).is_err());
+        // Trailing text is not read; fields skip the spaces before them.
+        assert_eq!(
+            ms("yyyy-MM-dd HH:mm:ss", "2026-11-22 14:30:52 tail", 8.0).unwrap(),
+            base
+        );
+        assert_eq!(
+            ms("yyyy-MM-dd", "2026-11-22", 8.0).unwrap(),
+            base - 52_252_000
+        );
+        assert_eq!(
+            ms("yyyy-MM-dd HH:mm:ss", "2026-11-22 14:30:52", 5.5).unwrap(),
+            base + 9_000_000
+        );
+        assert_eq!(
+            ms(
+                "yyyy-MM-dd HH:mm:ss.SSSSSS",
+                "2026-11-22 14:30:52.123456",
+                8.0
+            )
+            .unwrap(),
+            base + 123
+        );
+        for bad in [
+            "22/11/2026",
+            "2026-13-01 00:00:00",
+            "2026-11-31 00:00:00",
+            "2026-11-22 14:30:",
+        ] {
+            let e = ms("yyyy-MM-dd HH:mm:ss", bad, 8.0).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::TimeFormat, "{bad}");
+        }
+        assert!(TimeSpec::new(0, Some("yyyy-MM-dd Q"))
+            .unwrap()
+            .transform(&J::Str("x".into()), 8.0, 1)
+            .is_err());
         assert!(TimeSpec::new(0, None).is_err());
+        assert!(TimeSpec::new(0, Some("")).is_err());
         assert!(TimeSpec::new(11, None).is_err());
     }
 
     #[test]
-    fn fast_parse_matches_chrono() {
-        for s in [
-            "2026-11-22 06:30:52",
-            "2024-02-29 23:59:59",
-            "2023-02-29 10:00:00",
-            "2026-13-01 00:00:00",
-            "2026-1-01 00:00:00",
-            "2026-11-22T06:30:52",
-        ] {
-            let chrono = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").ok();
-            let fast = ymd_hms(s);
-            assert!(fast.is_none() || fast == chrono, "{s}");
-            if s.len() == 19 && s.as_bytes()[10] == b' ' {
-                assert_eq!(fast, chrono, "{s}");
-            }
-        }
-    }
-
-    #[test]
     fn fast_format_matches_chrono() {
-        for tz in [tz8(), offset_hours(0).unwrap(), offset_hours(-5).unwrap()] {
+        for tz in [
+            offset_hours(8.0).unwrap(),
+            offset_hours(0.0).unwrap(),
+            offset_hours(-5.0).unwrap(),
+        ] {
             let mut ms: i64 = -5_000_000_000_000;
             while ms < 7_000_000_000_000 {
                 let want = tz
@@ -383,22 +634,38 @@ mod tests {
 
     #[test]
     fn epochs_parse() {
-        let p = |len, v: Value| TimeSpec::new(len, None).unwrap().parse(&v, tz8());
-        assert_eq!(p(10, json!(1_795_329_052)).unwrap(), 1_795_329_052_000);
-        assert_eq!(p(10, json!("1795329052")).unwrap(), 1_795_329_052_000);
+        let p = |len, v: J| {
+            TimeSpec::new(len, None)
+                .unwrap()
+                .transform(&v, 8.0, 1)
+                .map(|p| p.ms)
+        };
+        assert_eq!(p(10, J::Long(1_795_329_052)).unwrap(), 1_795_329_052_000);
         assert_eq!(
-            p(13, json!(1_795_329_052_123i64)).unwrap(),
+            p(10, J::Str(" 1795329052 ".into())).unwrap(),
+            1_795_329_052_000
+        );
+        assert_eq!(
+            p(13, J::Long(1_795_329_052_123)).unwrap(),
             1_795_329_052_123
         );
         assert_eq!(
-            p(16, json!(1_795_329_052_123_456i64)).unwrap(),
+            p(16, J::Long(1_795_329_052_123_456)).unwrap(),
             1_795_329_052_123
         );
-        assert_eq!(p(8, json!(29_922_150)).unwrap(), 1_795_329_000_000);
+        assert_eq!(p(8, J::Int(29_922_150)).unwrap(), 1_795_329_000_000);
         assert_eq!(
-            p(10, json!("soon")).unwrap_err().kind,
+            p(10, J::Str("soon".into())).unwrap_err().kind,
             ErrorKind::TimeFormat
         );
-        assert_eq!(format_ms(1_795_329_052_000, tz8()), "2026-11-22 14:30:52");
+        assert_eq!(
+            p(10, J::Double(1.5e9)).unwrap_err().kind,
+            ErrorKind::TimeFormat
+        );
+        assert_eq!(p(10, J::Null).unwrap_err().kind, ErrorKind::TimeFormat);
+        assert_eq!(
+            format_ms(1_795_329_052_000, offset_hours(8.0).unwrap()),
+            "2026-11-22 14:30:52"
+        );
     }
 }

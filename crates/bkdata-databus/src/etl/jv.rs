@@ -1,0 +1,816 @@
+//! The values a clean works on, with the classes BKData's Java engine gives them: JSON is read
+//! as Jackson reads it (integers as `Integer`, `Long` or `BigInteger` by size, other numbers as
+//! `Double`, the object a `from_json` parses as a `HashMap`, objects inside it as
+//! `LinkedHashMap`), and values print as Java prints them (`toString`), so a config gives the
+//! same strings here as there. Maps keep insertion order and know Java's `HashMap` iteration
+//! order, which shows wherever a map is printed or iterated.
+use std::fmt::Write as _;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum J {
+    Null,
+    Bool(bool),
+    Int(i32),
+    Long(i64),
+    /// An integer outside `i64`: its decimal digits, sign first.
+    BigInt(Box<str>),
+    Double(f64),
+    /// A `BigDecimal`, as Java's `toString` writes it (scale kept).
+    BigDec(Box<str>),
+    Str(String),
+    Map(Box<JMap>),
+    List(Vec<J>),
+}
+
+/// A Java map: `HashMap` (`hashed`) or `LinkedHashMap`, entries in insertion order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct JMap {
+    pub hashed: bool,
+    pub entries: Vec<(String, J)>,
+}
+
+impl JMap {
+    pub fn new(hashed: bool) -> Self {
+        JMap {
+            hashed,
+            entries: Vec::new(),
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<&J> {
+        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// `put`: a key already present keeps its place and takes the new value.
+    pub fn put(&mut self, key: String, v: J) {
+        match self.entries.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = v,
+            None => self.entries.push((key, v)),
+        }
+    }
+
+    /// Entries in the order Java iterates them.
+    pub fn iter_java(&self) -> Vec<&(String, J)> {
+        if !self.hashed || self.entries.len() < 2 {
+            return self.entries.iter().collect();
+        }
+        let keys: Vec<&str> = self.entries.iter().map(|(k, _)| k.as_str()).collect();
+        hash_order(&keys)
+            .into_iter()
+            .map(|i| &self.entries[i])
+            .collect()
+    }
+
+    pub fn into_java_order(self) -> Vec<(String, J)> {
+        if !self.hashed || self.entries.len() < 2 {
+            return self.entries;
+        }
+        let keys: Vec<&str> = self.entries.iter().map(|(k, _)| k.as_str()).collect();
+        let order = hash_order(&keys);
+        let mut slots: Vec<Option<(String, J)>> = self.entries.into_iter().map(Some).collect();
+        order.into_iter().filter_map(|i| slots[i].take()).collect()
+    }
+}
+
+/// Java's `String.hashCode` (over UTF-16 code units).
+fn java_hash(s: &str) -> i32 {
+    let mut h: i32 = 0;
+    for u in s.encode_utf16() {
+        h = h.wrapping_mul(31).wrapping_add(i32::from(u));
+    }
+    h
+}
+
+/// The order a `java.util.HashMap` filled with `keys` (distinct, in insertion order) iterates
+/// them: by bucket of the spread hash in the table's final size, insertion order within a
+/// bucket (a resize keeps it). Buckets turned into trees (8 colliding keys in a table of 64 or
+/// more) are not modelled.
+pub fn hash_order(keys: &[&str]) -> Vec<usize> {
+    let mut cap: usize = 16;
+    while keys.len() > cap * 3 / 4 {
+        cap *= 2;
+    }
+    let bucket = |k: &str| {
+        let h = java_hash(k) as u32;
+        ((h ^ (h >> 16)) as usize) & (cap - 1)
+    };
+    let mut idx: Vec<usize> = (0..keys.len()).collect();
+    idx.sort_by_key(|&i| bucket(keys[i]));
+    idx
+}
+
+impl J {
+    /// The Java class name, as verify's `output_type` shows it.
+    pub fn class(&self) -> &'static str {
+        match self {
+            J::Null => "null",
+            J::Bool(_) => "Boolean",
+            J::Int(_) => "Integer",
+            J::Long(_) => "Long",
+            J::BigInt(_) => "BigInteger",
+            J::Double(_) => "Double",
+            J::BigDec(_) => "BigDecimal",
+            J::Str(_) => "String",
+            J::Map(m) if m.hashed => "HashMap",
+            J::Map(_) => "LinkedHashMap",
+            J::List(_) => "ArrayList",
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self, J::Null)
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            J::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn is_number(&self) -> bool {
+        matches!(
+            self,
+            J::Int(_) | J::Long(_) | J::BigInt(_) | J::Double(_) | J::BigDec(_)
+        )
+    }
+
+    /// `Number.doubleValue()`.
+    pub fn as_f64(&self) -> Option<f64> {
+        Some(match self {
+            J::Int(n) => f64::from(*n),
+            J::Long(n) => *n as f64,
+            J::Double(d) => *d,
+            J::BigInt(s) | J::BigDec(s) => s.parse().ok()?,
+            _ => return None,
+        })
+    }
+
+    /// Java's `toString()` (`null` for null inside collections).
+    pub fn java_string(&self) -> String {
+        let mut out = String::new();
+        self.write_java(&mut out);
+        out
+    }
+
+    fn write_java(&self, out: &mut String) {
+        match self {
+            J::Null => out.push_str("null"),
+            J::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            J::Int(n) => {
+                let _ = write!(out, "{n}");
+            }
+            J::Long(n) => {
+                let _ = write!(out, "{n}");
+            }
+            J::BigInt(s) | J::BigDec(s) => out.push_str(s),
+            J::Double(d) => out.push_str(&java_double(*d)),
+            J::Str(s) => out.push_str(s),
+            J::Map(m) => {
+                out.push('{');
+                for (i, (k, v)) in m.iter_java().into_iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    out.push_str(k);
+                    out.push('=');
+                    v.write_java(out);
+                }
+                out.push('}');
+            }
+            J::List(l) => {
+                out.push('[');
+                for (i, v) in l.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    v.write_java(out);
+                }
+                out.push(']');
+            }
+        }
+    }
+
+    /// The JSON text Jackson writes for this value (maps in Java order, doubles as Java
+    /// prints them).
+    pub fn jackson(&self) -> String {
+        let mut out = Vec::new();
+        self.write_json(&mut out, true);
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// JSON for the wire: numbers keep their class (a double always has a point or an
+    /// exponent; NaN and infinities, which JSON lacks, are null); maps in Java order when
+    /// `java_order`.
+    pub fn write_json(&self, out: &mut Vec<u8>, java_order: bool) {
+        match self {
+            J::Null => out.extend_from_slice(b"null"),
+            J::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+            J::Int(n) => out.extend_from_slice(itoa(*n as i64).as_bytes()),
+            J::Long(n) => out.extend_from_slice(itoa(*n).as_bytes()),
+            J::BigInt(s) | J::BigDec(s) => out.extend_from_slice(s.as_bytes()),
+            J::Double(d) => {
+                if d.is_finite() {
+                    out.extend_from_slice(java_double(*d).as_bytes())
+                } else {
+                    out.extend_from_slice(b"null")
+                }
+            }
+            J::Str(s) => write_json_str(out, s),
+            J::Map(m) => {
+                out.push(b'{');
+                let entries: Vec<&(String, J)> = if java_order {
+                    m.iter_java()
+                } else {
+                    m.entries.iter().collect()
+                };
+                for (i, (k, v)) in entries.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write_json_str(out, k);
+                    out.push(b':');
+                    v.write_json(out, java_order);
+                }
+                out.push(b'}');
+            }
+            J::List(l) => {
+                out.push(b'[');
+                for (i, v) in l.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    v.write_json(out, java_order);
+                }
+                out.push(b']');
+            }
+        }
+    }
+
+    /// As a `serde_json::Value` (big numbers that do not fit become doubles).
+    pub fn to_value(&self) -> serde_json::Value {
+        use serde_json::Value;
+        match self {
+            J::Null => Value::Null,
+            J::Bool(b) => Value::Bool(*b),
+            J::Int(n) => Value::from(*n),
+            J::Long(n) => Value::from(*n),
+            J::BigInt(s) => s
+                .parse::<u64>()
+                .map(Value::from)
+                .or_else(|_| s.parse::<f64>().map(Value::from))
+                .unwrap_or(Value::Null),
+            J::BigDec(s) => {
+                if let Ok(n) = s.parse::<i64>() {
+                    Value::from(n)
+                } else {
+                    s.parse::<f64>()
+                        .ok()
+                        .and_then(serde_json::Number::from_f64)
+                        .map_or(Value::Null, Value::Number)
+                }
+            }
+            J::Double(d) => serde_json::Number::from_f64(*d).map_or(Value::Null, Value::Number),
+            J::Str(s) => Value::String(s.clone()),
+            J::Map(m) => Value::Object(
+                m.iter_java()
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), v.to_value()))
+                    .collect(),
+            ),
+            J::List(l) => Value::Array(l.iter().map(J::to_value).collect()),
+        }
+    }
+
+    /// From a `serde_json::Value` (config values: defaults, constants); objects as
+    /// `LinkedHashMap`.
+    pub fn from_value(v: &serde_json::Value) -> J {
+        use serde_json::Value;
+        match v {
+            Value::Null => J::Null,
+            Value::Bool(b) => J::Bool(*b),
+            Value::Number(n) => {
+                if let Some(i) = n.as_i64() {
+                    int_class(i)
+                } else if let Some(u) = n.as_u64() {
+                    J::BigInt(u.to_string().into())
+                } else {
+                    J::Double(n.as_f64().unwrap_or(0.0))
+                }
+            }
+            Value::String(s) => J::Str(s.clone()),
+            Value::Array(a) => J::List(a.iter().map(J::from_value).collect()),
+            Value::Object(o) => J::Map(Box::new(JMap {
+                hashed: false,
+                entries: o
+                    .iter()
+                    .map(|(k, v)| (k.clone(), J::from_value(v)))
+                    .collect(),
+            })),
+        }
+    }
+}
+
+/// Jackson's class for an integer: `Integer` when it fits, else `Long`.
+pub fn int_class(i: i64) -> J {
+    match i32::try_from(i) {
+        Ok(n) => J::Int(n),
+        Err(_) => J::Long(i),
+    }
+}
+
+fn itoa(n: i64) -> String {
+    n.to_string()
+}
+
+pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let b = s.as_bytes();
+    let mut start = 0;
+    for (i, &c) in b.iter().enumerate() {
+        let esc: &[u8] = match c {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            c if c < 0x20 => {
+                out.extend_from_slice(&b[start..i]);
+                let _ = write!(VecWriter(out), "\\u{:04x}", c);
+                start = i + 1;
+                continue;
+            }
+            _ => continue,
+        };
+        out.extend_from_slice(&b[start..i]);
+        out.extend_from_slice(esc);
+        start = i + 1;
+    }
+    out.extend_from_slice(&b[start..]);
+    out.push(b'"');
+}
+
+struct VecWriter<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for VecWriter<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// `Double.toString`: plain between 10^-3 and 10^7, else `d.dddE±n`; always a digit after
+/// the point; the shortest digits that read back to the same double.
+pub fn java_double(d: f64) -> String {
+    if d.is_nan() {
+        return "NaN".into();
+    }
+    if d.is_infinite() {
+        return if d > 0.0 { "Infinity" } else { "-Infinity" }.into();
+    }
+    if d == 0.0 {
+        return if d.is_sign_negative() { "-0.0" } else { "0.0" }.into();
+    }
+    // Rust's `{:e}` gives the shortest round-trip digits: "1.2345e-5".
+    let sci = format!("{:e}", d.abs());
+    let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let digits: String = mant.chars().filter(|c| *c != '.').collect();
+    let sign = if d < 0.0 { "-" } else { "" };
+    let a = d.abs();
+    if (1e-3..1e7).contains(&a) {
+        let point = exp + 1; // digits before the decimal point
+        let s = if point <= 0 {
+            format!("0.{}{}", "0".repeat((-point) as usize), digits)
+        } else if point as usize >= digits.len() {
+            format!("{}{}.0", digits, "0".repeat(point as usize - digits.len()))
+        } else {
+            let (i, f) = digits.split_at(point as usize);
+            format!("{i}.{f}")
+        };
+        format!("{sign}{s}")
+    } else {
+        let (first, rest) = digits.split_at(1);
+        let rest = if rest.is_empty() { "0" } else { rest };
+        format!("{sign}{first}.{rest}E{exp}")
+    }
+}
+
+/// A JSON syntax error, with the byte offset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonError(pub String);
+
+/// Nesting deeper than this is refused (a clear error instead of a stack overflow).
+pub const MAX_DEPTH: usize = 512;
+
+/// Parse JSON as Jackson's default `ObjectMapper` does: strict syntax, the first value only
+/// (what follows it is not read), duplicate keys keep the last value. `root_hashed`: the
+/// top-level object is a `HashMap` (Jackson's `readValue(json, HashMap.class)`).
+pub fn parse(text: &str, root_hashed: bool) -> Result<J, JsonError> {
+    let mut p = Parser {
+        b: text.as_bytes(),
+        s: text,
+        i: 0,
+        depth: 0,
+        want: None,
+    };
+    p.ws();
+    p.value(root_hashed)
+}
+
+/// Parse a JSON object keeping only `keys` (values of other keys are checked, not built).
+/// For plans that read the object by key and nothing else.
+pub fn parse_keys(text: &str, keys: &[String]) -> Result<J, JsonError> {
+    let mut p = Parser {
+        b: text.as_bytes(),
+        s: text,
+        i: 0,
+        depth: 0,
+        want: Some(keys),
+    };
+    p.ws();
+    p.value(true)
+}
+
+struct Parser<'a> {
+    b: &'a [u8],
+    s: &'a str,
+    i: usize,
+    depth: usize,
+    /// At the top level only: the keys to build.
+    want: Option<&'a [String]>,
+}
+
+impl Parser<'_> {
+    fn err<T>(&self, what: &str) -> Result<T, JsonError> {
+        Err(JsonError(format!("{what} at offset {}", self.i)))
+    }
+
+    fn ws(&mut self) {
+        while let Some(c) = self.b.get(self.i) {
+            if matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
+                self.i += 1;
+            } else {
+                break;
+            }
+        }
+    }
+
+    fn value(&mut self, hashed: bool) -> Result<J, JsonError> {
+        match self.b.get(self.i) {
+            None => self.err("unexpected end of input"),
+            Some(b'{') => self.object(hashed),
+            Some(b'[') => self.array(),
+            Some(b'"') => Ok(J::Str(self.string()?)),
+            Some(b't') => self.lit("true", J::Bool(true)),
+            Some(b'f') => self.lit("false", J::Bool(false)),
+            Some(b'n') => self.lit("null", J::Null),
+            Some(c) if *c == b'-' || c.is_ascii_digit() => self.number(),
+            Some(_) => self.err("unexpected character"),
+        }
+    }
+
+    /// Skip one value (checked; strings are not copied).
+    fn skip(&mut self) -> Result<(), JsonError> {
+        if self.b.get(self.i) == Some(&b'"') {
+            self.skip_string()
+        } else {
+            self.value(false).map(drop)
+        }
+    }
+
+    fn lit(&mut self, word: &str, v: J) -> Result<J, JsonError> {
+        if self.b[self.i..].starts_with(word.as_bytes()) {
+            self.i += word.len();
+            // Jackson refuses `truex` / `nullable`.
+            if self
+                .b
+                .get(self.i)
+                .is_some_and(|c| c.is_ascii_alphanumeric())
+            {
+                return self.err("unrecognized token");
+            }
+            Ok(v)
+        } else {
+            self.err("unrecognized token")
+        }
+    }
+
+    fn enter(&mut self) -> Result<(), JsonError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return self.err(&format!("nesting deeper than {MAX_DEPTH}"));
+        }
+        Ok(())
+    }
+
+    fn object(&mut self, hashed: bool) -> Result<J, JsonError> {
+        self.enter()?;
+        let want = if self.depth == 1 { self.want } else { None };
+        self.i += 1;
+        let mut m = JMap::new(hashed);
+        self.ws();
+        if self.b.get(self.i) == Some(&b'}') {
+            self.i += 1;
+            self.depth -= 1;
+            return Ok(J::Map(Box::new(m)));
+        }
+        loop {
+            self.ws();
+            if self.b.get(self.i) != Some(&b'"') {
+                return self.err("expected a field name");
+            }
+            let k = self.string()?;
+            self.ws();
+            if self.b.get(self.i) != Some(&b':') {
+                return self.err("expected ':'");
+            }
+            self.i += 1;
+            self.ws();
+            match want {
+                Some(keys) if !keys.iter().any(|w| *w == k) => self.skip()?,
+                _ => {
+                    let v = self.value(false)?;
+                    m.put(k, v);
+                }
+            }
+            self.ws();
+            match self.b.get(self.i) {
+                Some(b',') => self.i += 1,
+                Some(b'}') => {
+                    self.i += 1;
+                    break;
+                }
+                _ => return self.err("expected ',' or '}'"),
+            }
+        }
+        self.depth -= 1;
+        Ok(J::Map(Box::new(m)))
+    }
+
+    fn array(&mut self) -> Result<J, JsonError> {
+        self.enter()?;
+        self.i += 1;
+        let mut l = Vec::new();
+        self.ws();
+        if self.b.get(self.i) == Some(&b']') {
+            self.i += 1;
+            self.depth -= 1;
+            return Ok(J::List(l));
+        }
+        loop {
+            self.ws();
+            l.push(self.value(false)?);
+            self.ws();
+            match self.b.get(self.i) {
+                Some(b',') => self.i += 1,
+                Some(b']') => {
+                    self.i += 1;
+                    break;
+                }
+                _ => return self.err("expected ',' or ']'"),
+            }
+        }
+        self.depth -= 1;
+        Ok(J::List(l))
+    }
+
+    fn skip_string(&mut self) -> Result<(), JsonError> {
+        self.i += 1;
+        loop {
+            match self.b.get(self.i) {
+                None => return self.err("unterminated string"),
+                Some(b'"') => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                Some(b'\\') => match self.b.get(self.i + 1) {
+                    Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.i += 2,
+                    Some(b'u') => {
+                        self.i += 1;
+                        self.hex4()?;
+                        self.i += 1;
+                    }
+                    _ => return self.err("bad escape"),
+                },
+                Some(c) if *c < 0x20 => return self.err("control character in a string"),
+                Some(_) => self.i += 1,
+            }
+        }
+    }
+
+    fn string(&mut self) -> Result<String, JsonError> {
+        self.i += 1;
+        let start = self.i;
+        // Fast scan: no escapes.
+        while let Some(&c) = self.b.get(self.i) {
+            match c {
+                b'"' => {
+                    let s = self.s[start..self.i].to_string();
+                    self.i += 1;
+                    return Ok(s);
+                }
+                b'\\' => break,
+                c if c < 0x20 => return self.err("control character in a string"),
+                _ => self.i += 1,
+            }
+        }
+        let mut out = self.s[start..self.i].to_string();
+        loop {
+            match self.b.get(self.i) {
+                None => return self.err("unterminated string"),
+                Some(b'"') => {
+                    self.i += 1;
+                    return Ok(out);
+                }
+                Some(b'\\') => {
+                    self.i += 1;
+                    let c = match self.b.get(self.i) {
+                        Some(b'"') => '"',
+                        Some(b'\\') => '\\',
+                        Some(b'/') => '/',
+                        Some(b'b') => '\u{8}',
+                        Some(b'f') => '\u{c}',
+                        Some(b'n') => '\n',
+                        Some(b'r') => '\r',
+                        Some(b't') => '\t',
+                        Some(b'u') => {
+                            let hi = self.hex4()?;
+                            if (0xD800..0xDC00).contains(&hi)
+                                && self.b.get(self.i + 1) == Some(&b'\\')
+                                && self.b.get(self.i + 2) == Some(&b'u')
+                            {
+                                let save = self.i;
+                                self.i += 2;
+                                let lo = self.hex4()?;
+                                if (0xDC00..0xE000).contains(&lo) {
+                                    let cp = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
+                                    char::from_u32(cp).unwrap_or('\u{FFFD}')
+                                } else {
+                                    self.i = save;
+                                    '\u{FFFD}'
+                                }
+                            } else {
+                                char::from_u32(hi).unwrap_or('\u{FFFD}')
+                            }
+                        }
+                        _ => return self.err("bad escape"),
+                    };
+                    out.push(c);
+                    self.i += 1;
+                }
+                Some(c) if *c < 0x20 => return self.err("control character in a string"),
+                Some(_) => {
+                    let run = self.i;
+                    while let Some(&c) = self.b.get(self.i) {
+                        if c == b'"' || c == b'\\' || c < 0x20 {
+                            break;
+                        }
+                        self.i += 1;
+                    }
+                    out.push_str(&self.s[run..self.i]);
+                }
+            }
+        }
+    }
+
+    /// Four hex digits after `\u` (self.i on the `u`); leaves self.i on the last digit.
+    fn hex4(&mut self) -> Result<u32, JsonError> {
+        let h = self
+            .b
+            .get(self.i + 1..self.i + 5)
+            .ok_or(JsonError("truncated \\u escape".into()))?;
+        let s = std::str::from_utf8(h).map_err(|_| JsonError("bad \\u escape".into()))?;
+        let n = u32::from_str_radix(s, 16).map_err(|_| JsonError("bad \\u escape".into()))?;
+        self.i += 4;
+        Ok(n)
+    }
+
+    fn number(&mut self) -> Result<J, JsonError> {
+        let start = self.i;
+        if self.b[self.i] == b'-' {
+            self.i += 1;
+        }
+        let int_start = self.i;
+        while self.b.get(self.i).is_some_and(u8::is_ascii_digit) {
+            self.i += 1;
+        }
+        let int_len = self.i - int_start;
+        if int_len == 0 {
+            return self.err("expected a digit");
+        }
+        if int_len > 1 && self.b[int_start] == b'0' {
+            return self.err("leading zeros are not allowed");
+        }
+        let mut float = false;
+        if self.b.get(self.i) == Some(&b'.') {
+            float = true;
+            self.i += 1;
+            let f = self.i;
+            while self.b.get(self.i).is_some_and(u8::is_ascii_digit) {
+                self.i += 1;
+            }
+            if self.i == f {
+                return self.err("expected a digit after the decimal point");
+            }
+        }
+        if matches!(self.b.get(self.i), Some(b'e' | b'E')) {
+            float = true;
+            self.i += 1;
+            if matches!(self.b.get(self.i), Some(b'+' | b'-')) {
+                self.i += 1;
+            }
+            let e = self.i;
+            while self.b.get(self.i).is_some_and(u8::is_ascii_digit) {
+                self.i += 1;
+            }
+            if self.i == e {
+                return self.err("expected a digit in the exponent");
+            }
+        }
+        let text = &self.s[start..self.i];
+        if float {
+            return text
+                .parse::<f64>()
+                .map(J::Double)
+                .or_else(|_| self.err("bad number"));
+        }
+        Ok(match text.parse::<i64>() {
+            Ok(n) => int_class(n),
+            Err(_) => J::BigInt(text.into()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn java_doubles_print_as_java() {
+        for (d, s) in [
+            (1.0, "1.0"),
+            (100.0, "100.0"),
+            (0.001, "0.001"),
+            (0.0001, "1.0E-4"),
+            (1e7, "1.0E7"),
+            (9_999_999.0, "9999999.0"),
+            (1.5e10, "1.5E10"),
+            (-12.25, "-12.25"),
+            (0.1, "0.1"),
+            (1.1111123230090908e16, "1.1111123230090908E16"),
+            (123.456, "123.456"),
+        ] {
+            assert_eq!(java_double(d), s, "{d}");
+        }
+    }
+
+    #[test]
+    fn jackson_number_classes() {
+        let v = parse(
+            r#"{"a": 1, "b": 3000000000, "c": 82324989420000000332, "d": 1.5, "e": 1e2}"#,
+            true,
+        )
+        .unwrap();
+        let J::Map(m) = v else { panic!() };
+        assert_eq!(m.get("a"), Some(&J::Int(1)));
+        assert_eq!(m.get("b"), Some(&J::Long(3_000_000_000)));
+        assert_eq!(m.get("c"), Some(&J::BigInt("82324989420000000332".into())));
+        assert_eq!(m.get("d"), Some(&J::Double(1.5)));
+        assert_eq!(m.get("e"), Some(&J::Double(100.0)));
+        assert!(parse("01", false).is_err());
+        assert!(parse("{\"a\":\"x\ny\"}", false).is_err());
+        assert!(parse("[1,]", false).is_err());
+        // What follows the first value is not read.
+        assert!(parse("{\"a\":1} trailing", true).is_ok());
+        let deep = "[".repeat(MAX_DEPTH + 1);
+        assert!(parse(&deep, false).unwrap_err().0.contains("nesting"));
+        let s = parse(r#""a\u00e9\ud83d\ude00\n""#, false).unwrap();
+        assert_eq!(s, J::Str("aé😀\n".into()));
+    }
+
+    #[test]
+    fn projected_parse_keeps_wanted_keys() {
+        let keys = vec!["b".to_string()];
+        let v = parse_keys(r#"{"a": {"x": "q\"z"}, "b": [1, 2], "c": "s\\\"t"}"#, &keys).unwrap();
+        let J::Map(m) = v else { panic!() };
+        assert_eq!(m.entries.len(), 1);
+        assert_eq!(m.get("b"), Some(&J::List(vec![J::Int(1), J::Int(2)])));
+        assert!(parse_keys(r#"{"a": "unterminated}"#, &keys).is_err());
+        assert!(parse_keys(r#"{"a": "bad \q escape", "b": 1}"#, &keys).is_err());
+    }
+
+    #[test]
+    fn hash_map_order_is_javas() {
+        // java.util.HashMap of these keys iterates: a, b, c, k1, k2, _time_ ...
+        let keys = ["k2", "k1", "b", "a"];
+        let order: Vec<&str> = hash_order(&keys).into_iter().map(|i| keys[i]).collect();
+        assert_eq!(order, ["a", "b", "k1", "k2"]);
+        let mut m = JMap::new(true);
+        m.put("b".into(), J::Int(1));
+        m.put("a".into(), J::Str("x".into()));
+        assert_eq!(J::Map(Box::new(m)).java_string(), "{a=x, b=1}");
+    }
+}
