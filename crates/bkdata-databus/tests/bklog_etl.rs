@@ -1,6 +1,6 @@
 //! bklog's four ETL types on GSE envelope lines, good and bad.
 use bkdata_databus::etl::bklog::{self, BklogField, EtlParams};
-use bkdata_databus::etl::{CleanPlan, ErrorKind, Outcome};
+use bkdata_databus::etl::{CleanPlan, ErrorKind};
 use serde_json::{json, Value};
 
 const INGEST: i64 = 1_795_329_052_000;
@@ -18,26 +18,29 @@ fn fields(v: Value) -> Vec<BklogField> {
     serde_json::from_value(v).unwrap()
 }
 
+/// Rows by column name (a name twice: the later column, as BKData reads a row by name).
 fn rows(plan: &CleanPlan, line: &str) -> Vec<serde_json::Map<String, Value>> {
-    match plan.clean(line.as_bytes(), INGEST) {
-        Outcome::Rows(rows) => rows
-            .into_iter()
-            .map(|r| {
-                plan.schema()
-                    .iter()
-                    .map(|f| f.name.clone())
-                    .zip(r)
-                    .collect()
-            })
-            .collect(),
-        Outcome::Failed { label, error } => panic!("{label}: {error}"),
+    let out = plan.clean(line.as_bytes(), INGEST);
+    if let Some(f) = &out.failure {
+        panic!("{}: {}", f.label, f.error);
     }
+    out.rows_json()
+        .into_iter()
+        .map(|r| {
+            plan.schema()
+                .iter()
+                .map(|f| f.name.clone())
+                .zip(r)
+                .collect()
+        })
+        .collect()
 }
 
 fn fails(plan: &CleanPlan, line: &str) -> (String, ErrorKind) {
-    match plan.clean(line.as_bytes(), INGEST) {
-        Outcome::Failed { label, error } => (label, error.kind),
-        Outcome::Rows(r) => panic!("expected failure: {r:?}"),
+    let out = plan.clean(line.as_bytes(), INGEST);
+    match out.failure {
+        Some(f) => (f.label, f.error.kind),
+        None => panic!("expected failure: {:?}", out.rows),
     }
 }
 
@@ -47,7 +50,8 @@ fn text() {
     let r = rows(&plan, &envelope(&["first line", "second line"]));
     assert_eq!(r.len(), 2);
     assert_eq!(r[1]["log"], "second line");
-    assert_eq!(r[1]["iterationindex"], 1);
+    assert_eq!(r[1]["iterationindex"], 0, "the item's own iterationIndex");
+    assert_eq!(r[1]["_iteration_idx"], 2);
     assert_eq!(r[0]["ip"], "10.0.0.8");
     assert_eq!(r[0]["filename"], "/data/log/app.log");
     assert_eq!(r[0]["bk_host_id"], 12);
@@ -151,9 +155,11 @@ fn regexp_with_python_groups() {
     // The user's ip overrides the envelope's serverIp column of the same name.
     assert_eq!(r[0]["ip"], "203.0.113.9");
     assert_eq!(r[0]["status"], 404);
+    // No match keeps the row, its fields null (as BKData does).
+    let r = rows(&plan, &envelope(&["nothing like it"]));
     assert_eq!(
-        fails(&plan, &envelope(&["nothing like it"])),
-        ("bk_regex".into(), ErrorKind::PipeExtractor)
+        (r[0]["status"].clone(), r[0]["path"].clone()),
+        (Value::Null, Value::Null)
     );
     let bad = EtlParams {
         separator_regexp: Some("(?P<ip>".into()),

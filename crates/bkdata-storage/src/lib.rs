@@ -46,12 +46,13 @@ pub enum ColType {
 }
 
 impl ColType {
-    /// BKData field types; `timestamp` is a long of milliseconds.
+    /// BKData field types; `timestamp` is a long of milliseconds. `bigint` and `bigdecimal`
+    /// are stored as a long and a double (a value beyond them fails its row).
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "int" | "integer" => ColType::Int,
             "long" | "bigint" | "timestamp" => ColType::Long,
-            "double" | "float" => ColType::Double,
+            "double" | "float" | "bigdecimal" => ColType::Double,
             "string" => ColType::String,
             "text" => ColType::Text,
             _ => return None,

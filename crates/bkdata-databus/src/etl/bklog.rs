@@ -90,23 +90,32 @@ pub fn json_config(
         "bk_log_text" => json!({"type": "assign", "subtype": "assign_obj", "label": "bk_text",
             "assign": [{"key": "data", "assign_to": "log", "type": "text"}]}),
         "bk_log_json" => {
-            let assign: Vec<Value> = user_fields(fields)
-                .map(|f| {
-                    assign_item(
-                        f,
-                        json!(f
-                            .alias_name
-                            .clone()
-                            .filter(|a| !a.is_empty())
-                            .unwrap_or_else(|| f.field_name.clone())),
-                        "key",
-                    )
-                })
+            // Object fields keep their JSON (assign_json); the rest are cast (assign_obj).
+            let key_of = |f: &BklogField| {
+                json!(f
+                    .alias_name
+                    .clone()
+                    .filter(|a| !a.is_empty())
+                    .unwrap_or_else(|| f.field_name.clone()))
+            };
+            let is_object =
+                |f: &BklogField| matches!(f.field_type.as_deref(), Some("object" | "nested"));
+            let plain: Vec<Value> = user_fields(fields)
+                .filter(|f| !is_object(f))
+                .map(|f| assign_item(f, key_of(f), "key"))
                 .collect();
-            data(
-                json!({"type": "fun", "method": "from_json", "label": "bk_json",
-                "next": {"type": "assign", "subtype": "assign_obj", "label": "bk_json_fields", "assign": assign}}),
-            )
+            let objects: Vec<Value> = user_fields(fields)
+                .filter(|f| is_object(f))
+                .map(|f| assign_item(f, key_of(f), "key"))
+                .collect();
+            let obj_node = json!({"type": "assign", "subtype": "assign_obj", "label": "bk_json_fields", "assign": plain});
+            let next = if objects.is_empty() {
+                obj_node
+            } else {
+                json!({"type": "branch", "label": "bk_json_branch", "next": [obj_node,
+                    {"type": "assign", "subtype": "assign_json", "label": "bk_json_objects", "assign": objects}]})
+            };
+            data(json!({"type": "fun", "method": "from_json", "label": "bk_json", "next": next}))
         }
         "bk_log_delimiter" => {
             let sep = params
@@ -154,7 +163,7 @@ pub fn json_config(
     let mut item_branch = vec![per_item];
     item_branch.push(
         json!({"type": "assign", "subtype": "assign_obj", "label": "bk_iteration",
-        "assign": [{"key": "_iteration_idx", "assign_to": "iterationindex", "type": "long"}]}),
+        "assign": [{"key": "iterationIndex", "assign_to": "iterationindex", "type": "long"}, {"key": "iterationindex", "assign_to": "iterationindex", "type": "long"}]}),
     );
     if params.retain_original_text && etl_config != "bk_log_text" {
         item_branch.push(

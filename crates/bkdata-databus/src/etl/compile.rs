@@ -30,6 +30,25 @@ impl FieldDef {
         )
     }
 
+    /// `cast` of a string (json fields never take one).
+    pub fn cast_str(&self, s: &str) -> Result<J, super::EtlError> {
+        if self.json {
+            return self.cast(&J::Str(s.to_string()));
+        }
+        match self.ty {
+            Some(t) => t.cast_str(s),
+            None => Ok(J::Null),
+        }
+    }
+
+    /// `cast` of a value the caller gives up.
+    pub fn cast_owned(&self, v: J) -> Result<J, super::EtlError> {
+        match (self.json, self.ty) {
+            (false, Some(t)) => t.cast_owned(v),
+            _ => self.cast(&v),
+        }
+    }
+
     /// `Field.castType`: json fields take maps only.
     pub fn cast(&self, v: &J) -> Result<J, super::EtlError> {
         if v.is_null() {
@@ -204,7 +223,19 @@ pub struct Node {
     pub next: Option<usize>,
 }
 
+/// The keys an `assign_obj` reads, for reading them straight from JSON text: each distinct
+/// key once, and per spec the indexes of its keys.
+#[derive(Debug)]
+pub struct ObjKeys {
+    pub keys: Vec<String>,
+    pub per_spec: Vec<Vec<usize>>,
+    /// How many specs read each key (a value read twice is copied, else moved).
+    pub uses: Vec<usize>,
+}
+
 pub struct Built {
+    /// By node: the keys of an `assign_obj` that follows a `from_json`.
+    pub obj_keys: Vec<Option<ObjKeys>>,
     pub nodes: Vec<Node>,
     pub root: Option<usize>,
     pub levels: Vec<Level>,
@@ -294,7 +325,9 @@ impl Compiler {
 
     pub fn finish(self, root: Option<usize>) -> Built {
         let slots = self.resolve();
+        let obj_keys = self.nodes.iter().map(obj_keys).collect();
         let mut built = Built {
+            obj_keys,
             nodes: self.nodes,
             root,
             levels: self.levels,
@@ -861,6 +894,37 @@ impl Compiler {
     }
 }
 
+fn obj_keys(n: &Node) -> Option<ObjKeys> {
+    let Op::AssignObj(specs) = &n.op else {
+        return None;
+    };
+    let mut keys: Vec<String> = Vec::new();
+    let mut per_spec = Vec::new();
+    for s in specs {
+        let mut idx = Vec::new();
+        for k in s.keys.iter().flatten() {
+            let i = match keys.iter().position(|x| x == k) {
+                Some(i) => i,
+                None => {
+                    keys.push(k.clone());
+                    keys.len() - 1
+                }
+            };
+            idx.push(i);
+        }
+        per_spec.push(idx);
+    }
+    let mut uses = vec![0; keys.len()];
+    for i in per_spec.iter().flatten() {
+        uses[*i] += 1;
+    }
+    Some(ObjKeys {
+        keys,
+        per_spec,
+        uses,
+    })
+}
+
 /// Java's `String.split` on one char: trailing empty parts dropped.
 pub fn java_split_plain(s: &str, c: char) -> Vec<String> {
     let mut parts: Vec<String> = s.split(c).map(str::to_string).collect();
@@ -873,9 +937,10 @@ pub fn java_split_plain(s: &str, c: char) -> Vec<String> {
     parts
 }
 
-/// A Java regular expression as Rust's regex crate reads it. Python's `(?P<name>` is a
-/// syntax error in Java (BKData refuses it); look-around and back-references, which Java has
-/// and this engine does not, are refused with a clear message.
+/// A Java regular expression as Rust's regex crate reads it. Java's `\d`, `\w` and `\s` are
+/// ASCII classes (Rust's are Unicode) and `\Q…\E` quotes a literal; both are translated.
+/// Python's `(?P<name>` is a syntax error in Java (BKData refuses it); look-around and
+/// back-references, which Java has and this engine does not, are refused with a clear message.
 pub fn java_regex(pattern: &str) -> Result<Regex, String> {
     if let Some(i) = pattern.find("(?P<") {
         return Err(format!(
@@ -883,7 +948,39 @@ pub fn java_regex(pattern: &str) -> Result<Regex, String> {
             i + 2
         ));
     }
-    Regex::new(pattern).map_err(|e| {
+    let mut out = String::with_capacity(pattern.len() + 16);
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('d') => out.push_str("[0-9]"),
+            Some('D') => out.push_str("[^0-9]"),
+            Some('w') => out.push_str("[a-zA-Z0-9_]"),
+            Some('W') => out.push_str("[^a-zA-Z0-9_]"),
+            Some('s') => out.push_str("[ \\t\\n\\x0B\\f\\r]"),
+            Some('S') => out.push_str("[^ \\t\\n\\x0B\\f\\r]"),
+            Some('Q') => {
+                let mut lit = String::new();
+                while let Some(q) = chars.next() {
+                    if q == '\\' && chars.peek() == Some(&'E') {
+                        chars.next();
+                        break;
+                    }
+                    lit.push(q);
+                }
+                out.push_str(&regex::escape(&lit));
+            }
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    Regex::new(&out).map_err(|e| {
         let msg = e.to_string();
         if msg.contains("look-around") || msg.contains("backreferences") {
             format!("invalid regexp: look-around and back-references are not supported: {msg}")
@@ -891,6 +988,24 @@ pub fn java_regex(pattern: &str) -> Result<Regex, String> {
             format!("invalid regexp: {msg}")
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::java_regex;
+
+    #[test]
+    fn java_regex_classes_are_ascii() {
+        let re = java_regex(r"^(?<n>\d+)\s(?<w>\w+)$").unwrap();
+        assert!(re.is_match("12 ab_c"));
+        assert!(!re.is_match("١٢ ab"), "Arabic digits are not \\d in Java");
+        let re = java_regex(r"[\d.]+\Q(x)\E").unwrap();
+        assert!(re.is_match("1.5(x)"));
+        assert!(java_regex(r"(?<a>x)\k<a>").is_err());
+        assert!(java_regex(r"(?P<a>x)")
+            .unwrap_err()
+            .contains("PatternSyntaxException"));
+    }
 }
 
 /// Let a `from_json` build only the keys its readers need, when every reader reads by key

@@ -36,7 +36,10 @@ pub enum Detail {
 
 /// A thrown engine error (Java's `PipeExtractorException` and its kinds).
 #[derive(Debug)]
-pub struct Throw(pub EtlError);
+pub struct Throw {
+    pub label: String,
+    pub error: EtlError,
+}
 
 pub struct Cx<'t> {
     pub trace: Option<&'t mut Trace>,
@@ -115,8 +118,11 @@ impl<'t> Cx<'t> {
     }
 }
 
-fn throw<T>(kind: ErrorKind, detail: impl Into<String>) -> Result<T, Throw> {
-    Err(Throw(EtlError::new(kind, detail)))
+fn throw<T>(label: &str, kind: ErrorKind, detail: impl Into<String>) -> Result<T, Throw> {
+    Err(Throw {
+        label: label.to_string(),
+        error: EtlError::new(kind, detail),
+    })
 }
 
 pub fn set(vals: &mut Vec<Slot>, slot: usize, v: Slot) {
@@ -124,6 +130,13 @@ pub fn set(vals: &mut Vec<Slot>, slot: usize, v: Slot) {
         vals.resize(slot + 1, Slot::Null);
     }
     vals[slot] = v;
+}
+
+fn short_str(s: &str) -> String {
+    match s.char_indices().nth(200) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
 }
 
 fn short(v: &J) -> String {
@@ -152,7 +165,86 @@ impl Built {
         }
     }
 
+    /// The fused forms of the two shapes nearly every clean has, `from_json → assign_obj`
+    /// and `split → assign_pos`, on a string: the same slots, errors and failures as the
+    /// general path (a test compares them), without building the object or the list.
+    /// `None` when `id` has no fused form or verify is tracing.
+    pub fn exec_str(
+        &self,
+        id: usize,
+        s: &str,
+        vals: &mut Vec<Slot>,
+        cx: &mut Cx,
+    ) -> Option<Result<(), Throw>> {
+        if cx.tracing() {
+            return None;
+        }
+        let n = self.node(id);
+        let next = n.next?;
+        match (&n.op, &self.nodes[next].op) {
+            (Op::FromJson { .. }, Op::AssignObj(specs)) => {
+                let ok = self.obj_keys[next].as_ref()?;
+                let mut raw = vec![J::Null; ok.keys.len()];
+                if !s.trim().is_empty() {
+                    let keys: Vec<&str> = ok.keys.iter().map(String::as_str).collect();
+                    if let Err(e) = jv::parse_slots(s, &keys, &mut raw) {
+                        cx.bad(&n.label, EtlError::new(ErrorKind::BadJsonObject, e.0));
+                        cx.error(&n.label, ErrorKind::BadJsonObject, Some(short_str(s)));
+                        return Some(Ok(()));
+                    }
+                }
+                let label = &self.nodes[next].label;
+                for (spec, idx) in specs.iter().zip(&ok.per_spec) {
+                    let f = &self.fields[spec.field];
+                    let pick = idx.iter().copied().find(|&k| !raw[k].is_null());
+                    let v = match pick {
+                        None => Ok(J::Null),
+                        Some(k) if ok.uses[k] == 1 => {
+                            f.cast_owned(std::mem::replace(&mut raw[k], J::Null))
+                        }
+                        Some(k) => f.cast(&raw[k]),
+                    };
+                    let v = v.unwrap_or_else(|e| {
+                        cx.bad(label, e);
+                        J::Null
+                    });
+                    set(vals, self.slots[spec.slot], Slot::V(v));
+                }
+                Some(Ok(()))
+            }
+            (Op::Split { delim, limit }, Op::AssignPos(specs)) => {
+                let parts = split_slices(s, *delim, *limit);
+                let label = &self.nodes[next].label;
+                for &(index, slot, field) in specs {
+                    let f = &self.fields[field];
+                    let part = usize::try_from(index).ok().and_then(|i| parts.get(i));
+                    let v = match part.map(|p| (p, f.cast_str(p))) {
+                        None => J::Null,
+                        Some((_, Ok(v))) => v,
+                        Some((p, Err(e))) => {
+                            cx.bad(label, e);
+                            cx.error(
+                                label,
+                                ErrorKind::TypeConversion,
+                                Some(format!("{}({}) = {p}", f.name, f.ty_name)),
+                            );
+                            J::Null
+                        }
+                    };
+                    set(vals, self.slots[slot], Slot::V(v));
+                }
+                Some(Ok(()))
+            }
+            _ => None,
+        }
+    }
+
     pub fn exec(&self, id: usize, o: &J, vals: &mut Vec<Slot>, cx: &mut Cx) -> Result<(), Throw> {
+        if let J::Str(s) = o {
+            if let Some(done) = self.exec_str(id, s, vals, cx) {
+                return done;
+            }
+        }
         let n = self.node(id);
         let label = n.label.as_str();
         match &n.op {
@@ -223,7 +315,7 @@ impl Built {
                 for (i, item) in items.iter().enumerate() {
                     let mut row = Vec::new();
                     let res = if item.is_null() {
-                        throw(ErrorKind::NulData, "a null item in the list")
+                        throw(label, ErrorKind::NulData, "a null item in the list")
                     } else {
                         cx.output(label, item);
                         match n.next {
@@ -239,8 +331,8 @@ impl Built {
                             row.push(Slot::V(J::Int(i as i32 + 1)));
                             rows.push(row);
                         }
-                        Err(Throw(e)) => {
-                            cx.bad(label, e);
+                        Err(Throw { label: at, error }) => {
+                            cx.bad(&at, error);
                             cx.error(label, ErrorKind::PipeExtractor, Some(short(o)));
                         }
                     }
@@ -248,7 +340,7 @@ impl Built {
                 let empty = rows.is_empty();
                 set(vals, self.slots[*sub], Slot::Rows(rows));
                 if empty {
-                    return throw(ErrorKind::EmptyEtlResult, "iterate all failed");
+                    return throw(label, ErrorKind::EmptyEtlResult, "iterate all failed");
                 }
                 Ok(())
             }
@@ -282,7 +374,11 @@ impl Built {
                             Some(next) => self.exec(next, &e, &mut row, cx),
                         }
                     } else if v.is_null() {
-                        throw(ErrorKind::NulData, format!("the value of {k} is null"))
+                        throw(
+                            label,
+                            ErrorKind::NulData,
+                            format!("the value of {k} is null"),
+                        )
                     } else {
                         cx.output(label, v);
                         let r = match n.next {
@@ -299,8 +395,8 @@ impl Built {
                     };
                     match res {
                         Ok(()) => rows.push(row),
-                        Err(Throw(e)) => {
-                            cx.bad(label, e);
+                        Err(Throw { label: at, error }) => {
+                            cx.bad(&at, error);
                             cx.error(label, ErrorKind::PipeExtractor, Some(short(o)));
                         }
                     }
@@ -310,7 +406,7 @@ impl Built {
                 vals.push(Slot::Rows(rows));
                 if empty {
                     cx.error(label, ErrorKind::EmptyEtlResult, Some(short(o)));
-                    return throw(ErrorKind::EmptyEtlResult, "iterate all failed");
+                    return throw(label, ErrorKind::EmptyEtlResult, "iterate all failed");
                 }
                 Ok(())
             }
@@ -337,8 +433,10 @@ impl Built {
             },
             Op::Csvline => match o {
                 J::Str(s) => {
-                    let fields =
-                        csv_line(s).map_err(|e| Throw(EtlError::new(ErrorKind::BadCsvData, e)))?;
+                    let fields = csv_line(s).map_err(|e| Throw {
+                        label: label.to_string(),
+                        error: EtlError::new(ErrorKind::BadCsvData, e),
+                    })?;
                     let l = J::List(fields.into_iter().map(J::Str).collect());
                     cx.detail(label, || l.clone());
                     self.pass(id, &l, vals, cx)
@@ -526,6 +624,7 @@ impl Built {
                         cx.detail(label, || J::Null);
                         cx.error(label, ErrorKind::AccessByKeyFailed, Some(k.clone()));
                         return throw(
+                            label,
                             ErrorKind::AccessByKeyFailed,
                             format!("AccessObj failed while trying to access key {k} as it's null or not exists"),
                         );
@@ -550,6 +649,7 @@ impl Built {
                         Some(index.to_string()),
                     );
                     return throw(
+                        label,
                         ErrorKind::AccessByIndexFailed,
                         format!("AccessPos failed while trying to access index {index}"),
                     );
@@ -570,6 +670,7 @@ impl Built {
                     cx.detail(label, || J::Null);
                     cx.error(label, ErrorKind::AccessByKeyFailed, Some(keys.join(",")));
                     return throw(
+                        label,
                         ErrorKind::AccessByKeyFailed,
                         format!(
                             "AccessObj failed while trying to access keys: {}",
@@ -595,6 +696,7 @@ impl Built {
                     cx.detail(label, || J::Null);
                     cx.error(label, ErrorKind::NotMapData, None);
                     return throw(
+                        label,
                         ErrorKind::NotMapData,
                         format!("{} not Map, can't assign by key", o.class()),
                     );
@@ -635,6 +737,7 @@ impl Built {
                         cx.error(label, ErrorKind::NotListData, None);
                         let idx: Vec<String> = specs.iter().map(|s| s.0.to_string()).collect();
                         return throw(
+                            label,
                             ErrorKind::NotListData,
                             format!(
                                 "{} is not List, can't assign by position [{}]",
@@ -742,6 +845,7 @@ impl Built {
                             None => {
                                 cx.error(label, ErrorKind::AssignNodeNeeded, None);
                                 return throw(
+                                    label,
                                     ErrorKind::AssignNodeNeeded,
                                     "a selector branch has no known type",
                                 );
@@ -765,6 +869,7 @@ impl Built {
                             // Java calls a missing child and fails with a NullPointerException.
                             cx.error(label, ErrorKind::AssignNodeNeeded, None);
                             return throw(
+                                label,
                                 ErrorKind::AssignNodeNeeded,
                                 "a branch child has no known type",
                             );
@@ -844,6 +949,13 @@ fn entry_map(k: &str, v: &J) -> J {
 /// BKData's split: at most `limit` parts (the last holds the rest), a trailing separator
 /// gives a trailing empty part.
 pub fn split(s: &str, delim: char, limit: usize) -> Vec<String> {
+    split_slices(s, delim, limit)
+        .into_iter()
+        .map(str::to_string)
+        .collect()
+}
+
+fn split_slices(s: &str, delim: char, limit: usize) -> Vec<&str> {
     let mut out = Vec::new();
     let mut start = 0;
     let mut count = 1;
@@ -853,10 +965,10 @@ pub fn split(s: &str, delim: char, limit: usize) -> Vec<String> {
         }
         count += 1;
         let i = start + off;
-        out.push(s[start..i].to_string());
+        out.push(&s[start..i]);
         start = i + delim.len_utf8();
     }
-    out.push(s[start..].to_string());
+    out.push(&s[start..]);
     out
 }
 

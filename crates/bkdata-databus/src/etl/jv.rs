@@ -434,6 +434,20 @@ pub fn parse_keys(text: &str, keys: &[String]) -> Result<J, JsonError> {
     p.value(true)
 }
 
+/// Read a JSON object's values for `keys` into `out` (null where absent), as `parse` would
+/// give them, without building the object.
+pub fn parse_slots(text: &str, keys: &[&str], out: &mut [J]) -> Result<(), JsonError> {
+    let mut p = Parser {
+        b: text.as_bytes(),
+        s: text,
+        i: 0,
+        depth: 0,
+        want: None,
+    };
+    p.ws();
+    p.object_slots(keys, out)
+}
+
 struct Parser<'a> {
     b: &'a [u8],
     s: &'a str,
@@ -443,7 +457,7 @@ struct Parser<'a> {
     want: Option<&'a [String]>,
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
     fn err<T>(&self, what: &str) -> Result<T, JsonError> {
         Err(JsonError(format!("{what} at offset {}", self.i)))
     }
@@ -522,7 +536,7 @@ impl Parser<'_> {
             if self.b.get(self.i) != Some(&b'"') {
                 return self.err("expected a field name");
             }
-            let k = self.string()?;
+            let k = self.key()?;
             self.ws();
             if self.b.get(self.i) != Some(&b':') {
                 return self.err("expected ':'");
@@ -530,10 +544,10 @@ impl Parser<'_> {
             self.i += 1;
             self.ws();
             match want {
-                Some(keys) if !keys.iter().any(|w| *w == k) => self.skip()?,
+                Some(keys) if !keys.iter().any(|w| *w == *k) => self.skip()?,
                 _ => {
                     let v = self.value(false)?;
-                    m.put(k, v);
+                    m.put(k.into_owned(), v);
                 }
             }
             self.ws();
@@ -601,21 +615,81 @@ impl Parser<'_> {
         }
     }
 
+    /// A string, borrowed from the text when it has no escapes (object keys).
+    fn key(&mut self) -> Result<std::borrow::Cow<'a, str>, JsonError> {
+        let start = self.i + 1;
+        if let Some(off) = memchr::memchr2(b'"', b'\\', &self.b[start..]) {
+            let end = start + off;
+            if self.b[end] == b'"' && !self.b[start..end].iter().any(|&c| c < 0x20) {
+                self.i = end + 1;
+                return Ok(std::borrow::Cow::Borrowed(&self.s[start..end]));
+            }
+        }
+        self.string().map(std::borrow::Cow::Owned)
+    }
+
+    /// A top-level object read into `out`, one slot per wanted key (the last occurrence of a
+    /// key wins; others are checked and skipped). A text that is not an object is an error.
+    fn object_slots(&mut self, keys: &[&str], out: &mut [J]) -> Result<(), JsonError> {
+        if self.b.get(self.i) != Some(&b'{') {
+            return self.err("not a JSON object");
+        }
+        self.enter()?;
+        self.i += 1;
+        self.ws();
+        if self.b.get(self.i) == Some(&b'}') {
+            self.depth -= 1;
+            return Ok(());
+        }
+        loop {
+            self.ws();
+            if self.b.get(self.i) != Some(&b'"') {
+                return self.err("expected a field name");
+            }
+            let k = self.key()?;
+            self.ws();
+            if self.b.get(self.i) != Some(&b':') {
+                return self.err("expected ':'");
+            }
+            self.i += 1;
+            self.ws();
+            match keys.iter().position(|w| *w == k.as_ref()) {
+                Some(slot) => out[slot] = self.value(false)?,
+                None => self.skip()?,
+            }
+            self.ws();
+            match self.b.get(self.i) {
+                Some(b',') => self.i += 1,
+                Some(b'}') => break,
+                _ => return self.err("expected ',' or '}'"),
+            }
+        }
+        self.depth -= 1;
+        Ok(())
+    }
+
     fn string(&mut self) -> Result<String, JsonError> {
         self.i += 1;
         let start = self.i;
-        // Fast scan: no escapes.
-        while let Some(&c) = self.b.get(self.i) {
-            match c {
-                b'"' => {
-                    let s = self.s[start..self.i].to_string();
-                    self.i += 1;
-                    return Ok(s);
-                }
-                b'\\' => break,
-                c if c < 0x20 => return self.err("control character in a string"),
-                _ => self.i += 1,
+        // Fast scan to the closing quote or the first escape.
+        if let Some(off) = memchr::memchr2(b'"', b'\\', &self.b[start..]) {
+            let end = start + off;
+            if self.b[start..end].iter().any(|&c| c < 0x20) {
+                self.i = start
+                    + self.b[start..end]
+                        .iter()
+                        .position(|&c| c < 0x20)
+                        .unwrap_or(0);
+                return self.err("control character in a string");
             }
+            self.i = end;
+            if self.b[end] == b'"' {
+                self.i = end + 1;
+                return Ok(self.s[start..end].to_string());
+            }
+        } else {
+            self.i = self.b.len();
+            return self.err("unterminated string");
         }
         let mut out = self.s[start..self.i].to_string();
         loop {

@@ -112,6 +112,8 @@ struct Derive {
 
 pub struct CleanPlan {
     built: Built,
+    /// The config as compiled (for `Debug`).
+    source: Value,
     /// The verify row's columns: name, type name, display, json.
     columns: Vec<(String, String, &'static str, bool)>,
     /// The stored row's columns.
@@ -122,6 +124,15 @@ pub struct CleanPlan {
     derive: Option<Derive>,
     trims: Vec<usize>,
     gbk: bool,
+}
+
+impl std::fmt::Debug for CleanPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CleanPlan")
+            .field("config", &self.source)
+            .field("columns", &self.columns)
+            .finish_non_exhaustive()
+    }
 }
 
 fn text(v: &Value) -> Option<String> {
@@ -321,6 +332,7 @@ impl CleanPlan {
             });
         }
         Ok(CleanPlan {
+            source: value.clone(),
             built,
             columns,
             schema,
@@ -340,8 +352,24 @@ impl CleanPlan {
 
     /// Clean one raw record into stored rows. `ingest_ms` is the arrival time (`localTime`).
     pub fn clean(&self, raw: &[u8], ingest_ms: i64) -> Outcome {
-        let text = String::from_utf8_lossy(raw);
-        let mut cx = Cx::new(None);
+        self.clean_with(raw, ingest_ms, false)
+    }
+
+    /// `clean` as verify runs it (every object parsed whole, every node traced), for the
+    /// differential test of the key-projected parse.
+    #[doc(hidden)]
+    pub fn clean_general(&self, raw: &[u8], ingest_ms: i64) -> Outcome {
+        self.clean_with(raw, ingest_ms, true)
+    }
+
+    fn clean_with(&self, raw: &[u8], ingest_ms: i64, traced: bool) -> Outcome {
+        // Valid UTF-8 is borrowed (the check is fast); other bytes read as Java decodes them.
+        let text = match std::str::from_utf8(raw) {
+            Ok(t) => std::borrow::Cow::Borrowed(t),
+            Err(_) => String::from_utf8_lossy(raw),
+        };
+        let mut trace = Trace::default();
+        let mut cx = Cx::new(traced.then_some(&mut trace));
         let rows = self.run(&text, ingest_ms, &mut cx);
         let stored = self.columns.len() - usize::from(self.time.is_some());
         let local = time::format_ms(ingest_ms, self.tz);
@@ -379,14 +407,17 @@ impl CleanPlan {
     fn run(&self, text: &str, ingest_ms: i64, cx: &mut Cx) -> Vec<Vec<J>> {
         cx.gbk = self.gbk;
         let data = types::java_trim(text);
-        let mut vals: Vec<Slot> = Vec::new();
         let b = &self.built;
+        let mut vals: Vec<Slot> = Vec::with_capacity(b.levels[0].items.len());
         match b.root {
             Some(root) => {
-                if let Err(Throw(e)) = b.exec(root, &J::Str(data.to_string()), &mut vals, cx) {
-                    if e.kind != ErrorKind::EmptyEtlResult {
-                        let label = b.nodes[root].label.clone();
-                        cx.bad(&label, e);
+                let res = match b.exec_str(root, data, &mut vals, cx) {
+                    Some(r) => r,
+                    None => b.exec(root, &J::Str(data.to_string()), &mut vals, cx),
+                };
+                if let Err(Throw { label, error }) = res {
+                    if error.kind != ErrorKind::EmptyEtlResult {
+                        cx.bad(&label, error);
                     }
                 }
             }

