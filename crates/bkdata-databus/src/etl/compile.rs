@@ -522,8 +522,7 @@ impl Compiler {
                             None => 1001,
                             Some(v) => int(v)
                                 .ok_or_else(|| need("args[1] must be the number of parts"))?
-                                .min(1001)
-                                .max(0) as usize,
+                                .clamp(0, 1001) as usize,
                         };
                         Op::Split { delim, limit }
                     }
@@ -990,24 +989,6 @@ pub fn java_regex(pattern: &str) -> Result<Regex, String> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::java_regex;
-
-    #[test]
-    fn java_regex_classes_are_ascii() {
-        let re = java_regex(r"^(?<n>\d+)\s(?<w>\w+)$").unwrap();
-        assert!(re.is_match("12 ab_c"));
-        assert!(!re.is_match("١٢ ab"), "Arabic digits are not \\d in Java");
-        let re = java_regex(r"[\d.]+\Q(x)\E").unwrap();
-        assert!(re.is_match("1.5(x)"));
-        assert!(java_regex(r"(?<a>x)\k<a>").is_err());
-        assert!(java_regex(r"(?P<a>x)")
-            .unwrap_err()
-            .contains("PatternSyntaxException"));
-    }
-}
-
 /// Let a `from_json` build only the keys its readers need, when every reader reads by key
 /// (an assign_obj, an assign_json of named keys, an access_obj, a branch of these).
 fn project_keys(b: &mut Built) {
@@ -1048,5 +1029,23 @@ fn readers_keys(nodes: &[Node], id: usize, out: &mut Vec<String>) -> bool {
                 .all(|k| k.is_some_and(|k| readers_keys(nodes, k, out)))
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::java_regex;
+
+    #[test]
+    fn java_regex_classes_are_ascii() {
+        let re = java_regex(r"^(?<n>\d+)\s(?<w>\w+)$").unwrap();
+        assert!(re.is_match("12 ab_c"));
+        assert!(!re.is_match("١٢ ab"), "Arabic digits are not \\d in Java");
+        let re = java_regex(r"[\d.]+\Q(x)\E").unwrap();
+        assert!(re.is_match("1.5(x)"));
+        assert!(java_regex(r"(?<a>x)\k<a>").is_err());
+        assert!(java_regex(r"(?P<a>x)")
+            .unwrap_err()
+            .contains("PatternSyntaxException"));
     }
 }

@@ -980,8 +980,7 @@ pub fn commons_split<'a>(s: &'a str, seps: &[char], max: usize) -> Vec<&'a str> 
     let mut in_token = false;
     let mut parts = 1;
     let is_sep = |c: char| seps.contains(&c);
-    let mut iter = s.char_indices();
-    while let Some((i, c)) = iter.next() {
+    for (i, c) in s.char_indices() {
         if is_sep(c) {
             if in_token {
                 if max > 0 && parts == max {

@@ -398,7 +398,7 @@ impl CleanPlan {
             .collect::<Vec<_>>();
         let failure = cx
             .bad
-            .or_else(|| if rows.is_empty() { cx.node_error } else { None })
+            .or(if rows.is_empty() { cx.node_error } else { None })
             .map(|(label, error)| Failure { label, error });
         Outcome { rows, failure }
     }
