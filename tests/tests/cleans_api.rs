@@ -207,7 +207,7 @@ async fn bad_cleans_get_bkdata_errors() {
         b
     };
     let bad_config =
-        json!({"extract": {"type": "fun", "method": "explode", "label": "boom"}}).to_string();
+        json!({"extract": {"type": "fun", "method": "regex_extract", "label": "boom", "args": [{"regexp": "(?P<x>a)"}]}}).to_string();
     let cases = [
         (
             with(json!({"json_config": bad_config})),

@@ -56,10 +56,15 @@ async fn verify_answers_per_node_through_every_root() {
         assert_eq!(v["message"], "ok");
         assert_eq!(v["errors"], Value::Null);
         let d = &v["data"];
-        assert_eq!(d["result"][0][0], "ERROR", "{root}: {d}");
-        assert_eq!(d["result"][0][1], 500);
-        assert_eq!(d["schema"][0], "level(string)");
-        assert_eq!(d["output_type"]["label_iter"]["type"], "ArrayList");
+        // BKData's verify row: the top level's fields, the iterated ones, the iteration
+        // index, the event time in ms.
+        assert_eq!(d["result"][0][0], "10.0.0.8", "{root}: {d}");
+        assert_eq!(d["result"][0][1], "ERROR", "{root}: {d}");
+        assert_eq!(d["result"][0][2], 500);
+        assert_eq!(d["result"][0][3], 1);
+        assert_eq!(d["schema"][0], "ip(string)");
+        assert_eq!(d["schema"][4], "timestamp(int)");
+        assert_eq!(d["output_type"]["label_iter"]["type"], "LinkedHashMap");
         assert_eq!(d["errors"], json!({}));
     }
     // Without the trailing slash, and conf as an object.
@@ -90,7 +95,7 @@ async fn verify_answers_per_node_through_every_root() {
 async fn bad_configs_and_requests_get_bkdata_errors() {
     let srv = TestServer::start().await;
     let bad_conf =
-        json!({"extract": {"type": "fun", "method": "explode", "label": "boom"}}).to_string();
+        json!({"extract": {"type": "fun", "method": "regex_extract", "label": "boom", "args": [{"regexp": "(?P<x>a)"}]}}).to_string();
     let (s, v) = post(
         &srv,
         "/v3/databus/cleans/verify/",
