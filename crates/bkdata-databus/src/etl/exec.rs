@@ -48,8 +48,6 @@ pub struct Cx<'t> {
     pub bad_count: usize,
     /// The first error recorded on a node (for a record that produced nothing).
     pub node_error: Option<(String, EtlError)>,
-    /// The config's `encoding`, for `from_url`.
-    pub gbk: bool,
 }
 
 impl<'t> Cx<'t> {
@@ -59,7 +57,6 @@ impl<'t> Cx<'t> {
             bad: None,
             bad_count: 0,
             node_error: None,
-            gbk: false,
         }
     }
 
@@ -269,17 +266,11 @@ impl Built {
                                 Ok(v) => format!("not a JSON object but {}", v.class()),
                             };
                             cx.bad(label, EtlError::new(ErrorKind::BadJsonObject, why));
-                            cx.error(label, ErrorKind::BadJsonObject, Some(short(o)));
-                            cx.detail(label, || J::Null);
-                            Ok(())
+                            refuse(cx, label, ErrorKind::BadJsonObject, Some(short(o)))
                         }
                     }
                 }
-                other => {
-                    cx.error(label, ErrorKind::BadJsonObject, Some(short(other)));
-                    cx.detail(label, || J::Null);
-                    Ok(())
-                }
+                other => refuse(cx, label, ErrorKind::BadJsonObject, Some(short(other))),
             },
             Op::FromJsonList => match o {
                 J::Str(s) => match jv::parse(s, false) {
@@ -293,22 +284,14 @@ impl Built {
                             Ok(v) => format!("not a JSON list but {}", v.class()),
                         };
                         cx.bad(label, EtlError::new(ErrorKind::BadJsonList, why));
-                        cx.error(label, ErrorKind::BadJsonList, Some(short(o)));
-                        cx.detail(label, || J::Null);
-                        Ok(())
+                        refuse(cx, label, ErrorKind::BadJsonList, Some(short(o)))
                     }
                 },
-                other => {
-                    cx.error(label, ErrorKind::BadJsonList, Some(short(other)));
-                    cx.detail(label, || J::Null);
-                    Ok(())
-                }
+                other => refuse(cx, label, ErrorKind::BadJsonList, Some(short(other))),
             },
             Op::Iterate { sub } => {
                 let J::List(items) = o else {
-                    cx.detail(label, || J::Null);
-                    cx.error(label, ErrorKind::NotListData, Some(short(o)));
-                    return Ok(());
+                    return refuse(cx, label, ErrorKind::NotListData, Some(short(o)));
                 };
                 cx.detail(label, || o.clone());
                 let mut rows: Vec<Vec<Slot>> = Vec::with_capacity(items.len());
@@ -346,9 +329,7 @@ impl Built {
             }
             Op::Items { entries } => {
                 let J::Map(m) = o else {
-                    cx.detail(label, || J::Null);
-                    cx.error(label, ErrorKind::NotMapData, Some(short(o)));
-                    return Ok(());
+                    return refuse(cx, label, ErrorKind::NotMapData, Some(short(o)));
                 };
                 let ordered = m.iter_java();
                 if *entries {
@@ -411,25 +392,18 @@ impl Built {
                 Ok(())
             }
             Op::Split { delim, limit } => match o {
-                J::Null => {
-                    cx.error(label, ErrorKind::NulData, None);
-                    cx.detail(label, || J::Null);
-                    Ok(())
-                }
+                J::Null => refuse(cx, label, ErrorKind::NulData, None),
                 J::Str(s) => {
                     let l = J::List(split(s, *delim, *limit).into_iter().map(J::Str).collect());
                     cx.detail(label, || l.clone());
                     self.pass(id, &l, vals, cx)
                 }
-                other => {
-                    cx.error(
-                        label,
-                        ErrorKind::TypeConversion,
-                        Some(format!("{} -> String", other.class())),
-                    );
-                    cx.detail(label, || J::Null);
-                    Ok(())
-                }
+                other => refuse(
+                    cx,
+                    label,
+                    ErrorKind::TypeConversion,
+                    Some(format!("{} -> String", other.class())),
+                ),
             },
             Op::Csvline => match o {
                 J::Str(s) => {
@@ -441,18 +415,10 @@ impl Built {
                     cx.detail(label, || l.clone());
                     self.pass(id, &l, vals, cx)
                 }
-                other => {
-                    cx.error(label, ErrorKind::BadCsvData, Some(short(other)));
-                    cx.detail(label, || J::Null);
-                    Ok(())
-                }
+                other => refuse(cx, label, ErrorKind::BadCsvData, Some(short(other))),
             },
             Op::RegexExtract { re, keys } => match o {
-                J::Null => {
-                    cx.error(label, ErrorKind::NulData, None);
-                    cx.detail(label, || J::Null);
-                    Ok(())
-                }
+                J::Null => refuse(cx, label, ErrorKind::NulData, None),
                 J::Str(s) => {
                     let mut m = JMap::new(true);
                     if let Some(caps) = re.captures(s) {
@@ -467,22 +433,15 @@ impl Built {
                     cx.detail(label, || m.clone());
                     self.pass(id, &m, vals, cx)
                 }
-                other => {
-                    cx.error(
-                        label,
-                        ErrorKind::TypeConversion,
-                        Some(format!("{} -> String", other.class())),
-                    );
-                    cx.detail(label, || J::Null);
-                    Ok(())
-                }
+                other => refuse(
+                    cx,
+                    label,
+                    ErrorKind::TypeConversion,
+                    Some(format!("{} -> String", other.class())),
+                ),
             },
             Op::SplitKv { entry, kv } => match o {
-                J::Null => {
-                    cx.error(label, ErrorKind::NulData, None);
-                    cx.detail(label, || J::Null);
-                    Ok(())
-                }
+                J::Null => refuse(cx, label, ErrorKind::NulData, None),
                 J::Str(s) => {
                     let mut m = JMap::new(true);
                     for e in commons_split(s, entry, 0) {
@@ -495,20 +454,17 @@ impl Built {
                     cx.detail(label, || m.clone());
                     self.pass(id, &m, vals, cx)
                 }
-                other => {
-                    cx.error(
-                        label,
-                        ErrorKind::TypeConversion,
-                        Some(format!("{} -> String", other.class())),
-                    );
-                    cx.detail(label, || J::Null);
-                    Ok(())
-                }
+                other => refuse(
+                    cx,
+                    label,
+                    ErrorKind::TypeConversion,
+                    Some(format!("{} -> String", other.class())),
+                ),
             },
             Op::FromUrl => match o {
                 J::Str(s) => {
                     let mut m = JMap::new(true);
-                    match url_decode(s, cx.gbk) {
+                    match url_decode(s) {
                         Ok(d) => {
                             for param in java_split(&d, '&') {
                                 let parts = java_split(param, '=');
@@ -526,18 +482,10 @@ impl Built {
                     cx.detail(label, || m.clone());
                     self.pass(id, &m, vals, cx)
                 }
-                other => {
-                    cx.error(label, ErrorKind::UrlDecode, Some(short(other)));
-                    cx.detail(label, || J::Null);
-                    Ok(())
-                }
+                other => refuse(cx, label, ErrorKind::UrlDecode, Some(short(other))),
             },
             Op::Replace(pairs) => match o {
-                J::Null => {
-                    cx.error(label, ErrorKind::NulData, None);
-                    cx.detail(label, || J::Null);
-                    Ok(())
-                }
+                J::Null => refuse(cx, label, ErrorKind::NulData, None),
                 J::Str(s) => {
                     let mut out = s.clone();
                     for (from, to) in pairs {
@@ -549,15 +497,12 @@ impl Built {
                     cx.detail(label, || v.clone());
                     self.pass(id, &v, vals, cx)
                 }
-                other => {
-                    cx.error(
-                        label,
-                        ErrorKind::TypeConversion,
-                        Some(format!("{} -> String", other.class())),
-                    );
-                    cx.detail(label, || J::Null);
-                    Ok(())
-                }
+                other => refuse(
+                    cx,
+                    label,
+                    ErrorKind::TypeConversion,
+                    Some(format!("{} -> String", other.class())),
+                ),
             },
             Op::Zip(a, b) => {
                 if let J::Map(m) = o {
@@ -576,9 +521,7 @@ impl Built {
                         cx.error(label, ErrorKind::AssignNodeNeeded, None);
                     }
                 }
-                cx.error(label, ErrorKind::NotListData, Some(format!("{a} {b}")));
-                cx.detail(label, || J::Null);
-                Ok(())
+                refuse(cx, label, ErrorKind::NotListData, Some(format!("{a} {b}")))
             }
             Op::Pop => match o {
                 J::List(l) if !l.is_empty() => {
@@ -586,25 +529,13 @@ impl Built {
                     cx.detail(label, || rest.clone());
                     match n.next {
                         Some(next) => self.exec(next, &rest, vals, cx),
-                        None => {
-                            cx.error(label, ErrorKind::AssignNodeNeeded, None);
-                            cx.detail(label, || J::Null);
-                            Ok(())
-                        }
+                        None => refuse(cx, label, ErrorKind::AssignNodeNeeded, None),
                     }
                 }
-                other => {
-                    cx.error(label, ErrorKind::NotListData, Some(short(other)));
-                    cx.detail(label, || J::Null);
-                    Ok(())
-                }
+                other => refuse(cx, label, ErrorKind::NotListData, Some(short(other))),
             },
             Op::ToString => match o {
-                J::Null => {
-                    cx.error(label, ErrorKind::NulData, None);
-                    cx.detail(label, || J::Null);
-                    Ok(())
-                }
+                J::Null => refuse(cx, label, ErrorKind::NulData, None),
                 other => {
                     let v = J::Str(other.java_string());
                     cx.detail(label, || v.clone());
@@ -658,11 +589,7 @@ impl Built {
                 cx.output(label, v);
                 match n.next {
                     Some(next) => self.exec(next, v, vals, cx),
-                    None => {
-                        cx.error(label, ErrorKind::AssignNodeNeeded, None);
-                        cx.detail(label, || J::Null);
-                        Ok(())
-                    }
+                    None => refuse(cx, label, ErrorKind::AssignNodeNeeded, None),
                 }
             }
             Op::AccessMulti { keys, sep } => {
@@ -939,6 +866,13 @@ fn var_val(v: &Var, o: &J) -> Option<J> {
     .filter(|x| !x.is_null())
 }
 
+/// A node that cannot take its input: the error on its label, no value, the walk goes on.
+fn refuse(cx: &mut Cx, label: &str, kind: ErrorKind, detail: Option<String>) -> Result<(), Throw> {
+    cx.error(label, kind, detail);
+    cx.detail(label, || J::Null);
+    Ok(())
+}
+
 fn entry_map(k: &str, v: &J) -> J {
     let mut m = JMap::new(true);
     m.put("key".into(), J::Str(k.to_string()));
@@ -1016,7 +950,7 @@ pub fn java_split(s: &str, c: char) -> Vec<&str> {
 }
 
 /// `URLDecoder.decode`: `+` is a space, `%xy` a byte; a bad escape is an error.
-fn url_decode(s: &str, _gbk: bool) -> Result<String, String> {
+fn url_decode(s: &str) -> Result<String, String> {
     let b = s.as_bytes();
     let mut out: Vec<u8> = Vec::with_capacity(b.len());
     let mut i = 0;

@@ -521,15 +521,33 @@ impl<'a> Parser<'a> {
     }
 
     fn object(&mut self, hashed: bool) -> Result<J, JsonError> {
-        self.enter()?;
-        let want = if self.depth == 1 { self.want } else { None };
-        self.i += 1;
+        let want = if self.depth == 0 { self.want } else { None };
         let mut m = JMap::new(hashed);
+        self.members(|p, k| {
+            match want {
+                Some(keys) if !keys.iter().any(|w| *w == *k) => p.skip()?,
+                _ => {
+                    let v = p.value(false)?;
+                    m.put(k.into_owned(), v);
+                }
+            }
+            Ok(())
+        })?;
+        Ok(J::Map(Box::new(m)))
+    }
+
+    /// Walk an object (self.i on its `{`): `each` reads the value of every member.
+    fn members(
+        &mut self,
+        mut each: impl FnMut(&mut Self, std::borrow::Cow<'a, str>) -> Result<(), JsonError>,
+    ) -> Result<(), JsonError> {
+        self.enter()?;
+        self.i += 1;
         self.ws();
         if self.b.get(self.i) == Some(&b'}') {
             self.i += 1;
             self.depth -= 1;
-            return Ok(J::Map(Box::new(m)));
+            return Ok(());
         }
         loop {
             self.ws();
@@ -543,13 +561,7 @@ impl<'a> Parser<'a> {
             }
             self.i += 1;
             self.ws();
-            match want {
-                Some(keys) if !keys.iter().any(|w| *w == *k) => self.skip()?,
-                _ => {
-                    let v = self.value(false)?;
-                    m.put(k.into_owned(), v);
-                }
-            }
+            each(self, k)?;
             self.ws();
             match self.b.get(self.i) {
                 Some(b',') => self.i += 1,
@@ -561,7 +573,7 @@ impl<'a> Parser<'a> {
             }
         }
         self.depth -= 1;
-        Ok(J::Map(Box::new(m)))
+        Ok(())
     }
 
     fn array(&mut self) -> Result<J, JsonError> {
@@ -634,38 +646,13 @@ impl<'a> Parser<'a> {
         if self.b.get(self.i) != Some(&b'{') {
             return self.err("not a JSON object");
         }
-        self.enter()?;
-        self.i += 1;
-        self.ws();
-        if self.b.get(self.i) == Some(&b'}') {
-            self.depth -= 1;
-            return Ok(());
-        }
-        loop {
-            self.ws();
-            if self.b.get(self.i) != Some(&b'"') {
-                return self.err("expected a field name");
+        self.members(|p, k| match keys.iter().position(|w| *w == k.as_ref()) {
+            Some(slot) => {
+                out[slot] = p.value(false)?;
+                Ok(())
             }
-            let k = self.key()?;
-            self.ws();
-            if self.b.get(self.i) != Some(&b':') {
-                return self.err("expected ':'");
-            }
-            self.i += 1;
-            self.ws();
-            match keys.iter().position(|w| *w == k.as_ref()) {
-                Some(slot) => out[slot] = self.value(false)?,
-                None => self.skip()?,
-            }
-            self.ws();
-            match self.b.get(self.i) {
-                Some(b',') => self.i += 1,
-                Some(b'}') => break,
-                _ => return self.err("expected ',' or '}'"),
-            }
-        }
-        self.depth -= 1;
-        Ok(())
+            None => p.skip(),
+        })
     }
 
     fn string(&mut self) -> Result<String, JsonError> {

@@ -123,7 +123,6 @@ pub struct CleanPlan {
     cals: Vec<Cal>,
     derive: Option<Derive>,
     trims: Vec<usize>,
-    gbk: bool,
 }
 
 impl std::fmt::Debug for CleanPlan {
@@ -192,7 +191,6 @@ impl CleanPlan {
             cols.iter().rposition(|c| c.0 == name)
         };
         let mut tz_hours = 8.0;
-        let mut gbk = false;
         let time = match conf {
             None => None,
             Some(conf) => {
@@ -250,14 +248,19 @@ impl CleanPlan {
                     .unwrap_or(1);
                 if let Some(enc) = conf.get("encoding").and_then(Value::as_str) {
                     let e = enc.to_ascii_uppercase().replace(['-', '_'], "");
-                    gbk = matches!(e.as_str(), "GBK" | "GB2312" | "GB18030");
-                    if !gbk && !matches!(e.as_str(), "UTF8" | "") {
+                    // GBK is accepted; its records are read as UTF-8 (docs/CONFORMANCE.md).
+                    if !matches!(e.as_str(), "UTF8" | "" | "GBK" | "GB2312" | "GB18030") {
                         return Err(ConfigError(format!(
                             "conf.encoding {enc:?} is not supported (UTF-8 or GBK)"
                         )));
                     }
                 }
-                columns.push((out_name, "int".into(), "inter_field", false));
+                let display = if out_name == "timestamp" {
+                    "inter_field"
+                } else {
+                    "hidden"
+                };
+                columns.push((out_name, "int".into(), display, false));
                 Some(TimeConf {
                     field,
                     spec,
@@ -266,11 +269,6 @@ impl CleanPlan {
                 })
             }
         };
-        if let Some(last) = columns.last_mut().filter(|_| time.is_some()) {
-            if last.0 != "timestamp" {
-                last.2 = "hidden";
-            }
-        }
         if let Some(list) = obj.get("dispatch").filter(|d| !d.is_null()) {
             check_dispatch(list, &columns)?;
         }
@@ -341,7 +339,6 @@ impl CleanPlan {
             cals,
             derive,
             trims,
-            gbk,
         })
     }
 
@@ -405,7 +402,6 @@ impl CleanPlan {
 
     /// The flattened rows of one record (verify shape, JSON fields still maps).
     fn run(&self, text: &str, ingest_ms: i64, cx: &mut Cx) -> Vec<Vec<J>> {
-        cx.gbk = self.gbk;
         let data = types::java_trim(text);
         let b = &self.built;
         let mut vals: Vec<Slot> = Vec::with_capacity(b.levels[0].items.len());
