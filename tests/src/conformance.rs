@@ -49,7 +49,7 @@ pub enum Cell {
     Json(Value),
 }
 
-fn cell(raw: &RawValue, java_class: Option<&str>) -> Cell {
+pub fn cell(raw: &RawValue, java_class: Option<&str>) -> Cell {
     let t = raw.get().trim();
     match t.as_bytes().first() {
         Some(b'n') => Cell::Null,

@@ -548,3 +548,33 @@ fn projected_parse_agrees_with_the_whole_parse() {
     // Both kinds of outcome were compared.
     assert!(successes >= 12, "{successes}");
 }
+
+#[test]
+fn gbk_configs_decode_their_records() {
+    let conf = |enc: &str| {
+        CleanPlan::compile(
+            &json!({"extract": {"type": "fun", "method": "from_json", "label": "j",
+                "next": {"type": "assign", "subtype": "assign_obj", "label": "a", "assign": [
+                    {"key": "msg", "assign_to": "msg", "type": "string"}]}},
+                "conf": {"time_field_name": "localTime", "encoding": enc}})
+            .to_string(),
+        )
+        .unwrap()
+    };
+    // {"msg":"中文"} in GBK: 中 is D6 D0, 文 is CE C4.
+    let mut gbk = b"{\"msg\":\"".to_vec();
+    gbk.extend([0xD6, 0xD0, 0xCE, 0xC4]);
+    gbk.extend(b"\"}");
+    let out = conf("GBK").clean(&gbk, INGEST);
+    assert!(out.failure.is_none(), "{:?}", out.failure);
+    assert_eq!(out.rows_json()[0][0], "中文");
+    // The same bytes under UTF-8 are not valid: each bad byte reads as U+FFFD, as Java's does.
+    let out = conf("UTF8").clean(&gbk, INGEST);
+    assert_eq!(out.rows_json()[0][0], "\u{FFFD}".repeat(4));
+    assert!(CleanPlan::compile(
+        &json!({"extract": {"type": "assign", "subtype": "assign_obj", "assign": [{"key": "a", "assign_to": "a"}]},
+            "conf": {"time_field_name": "localTime", "encoding": "latin1"}})
+        .to_string()
+    )
+    .is_err());
+}

@@ -47,7 +47,7 @@ pub enum ColType {
 
 impl ColType {
     /// BKData field types; `timestamp` is a long of milliseconds. `bigint` and `bigdecimal`
-    /// are stored as a long and a double (a value beyond them fails its row).
+    /// are stored as a long and a double (a bigint beyond 64 bits is stored as null).
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "int" | "integer" => ColType::Int,
@@ -391,7 +391,12 @@ pub(crate) fn cell(ty: ColType, v: Option<&Value>) -> Cell<'_> {
         ColType::Int | ColType::Long => {
             let n = v
                 .as_i64()
-                .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
+                // A whole double only within i64 (`as` would saturate: a wrong value stored).
+                .or_else(|| {
+                    v.as_f64()
+                        .filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18)
+                        .map(|f| f as i64)
+                })
                 .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()));
             match n {
                 Some(n) if ty == ColType::Long || i32::try_from(n).is_ok() => Cell::Int(n),
@@ -518,5 +523,12 @@ mod tests {
             Cell::Str(_)
         ));
         assert!(matches!(cell(ColType::String, None), Cell::Null));
+        // A bigint beyond 64 bits arrives as a double: null, not a saturated 2^63-1.
+        let big: Value = serde_json::from_str("12211111111111111122323241").unwrap();
+        assert!(matches!(cell(ColType::Long, Some(&big)), Cell::Null));
+        assert!(matches!(
+            cell(ColType::Long, Some(&json!(-4.0e15))),
+            Cell::Int(-4_000_000_000_000_000)
+        ));
     }
 }

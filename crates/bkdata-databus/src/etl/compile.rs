@@ -41,6 +41,19 @@ impl FieldDef {
         }
     }
 
+    /// `cast` in place (a failed cast leaves null).
+    pub fn cast_in_place(&self, v: &mut J) -> Result<(), super::EtlError> {
+        match (self.json, self.ty) {
+            (false, Some(t)) => t.cast_in_place(v),
+            _ => {
+                let c = self.cast(v);
+                *v = J::Null;
+                *v = c?;
+                Ok(())
+            }
+        }
+    }
+
     /// `cast` of a value the caller gives up.
     pub fn cast_owned(&self, v: J) -> Result<J, super::EtlError> {
         match (self.json, self.ty) {
@@ -231,6 +244,9 @@ pub struct ObjKeys {
     pub per_spec: Vec<Vec<usize>>,
     /// How many specs read each key (a value read twice is copied, else moved).
     pub uses: Vec<usize>,
+    /// By key: the slot it fills, when every spec reads one key, every key is read once and
+    /// no two specs fill one slot (values can then be parsed straight into a flat row).
+    pub direct: Option<Vec<usize>>,
 }
 
 pub struct Built {
@@ -325,7 +341,7 @@ impl Compiler {
 
     pub fn finish(self, root: Option<usize>) -> Built {
         let slots = self.resolve();
-        let obj_keys = self.nodes.iter().map(obj_keys).collect();
+        let obj_keys = self.nodes.iter().map(|n| obj_keys(n, &slots)).collect();
         let mut built = Built {
             obj_keys,
             nodes: self.nodes,
@@ -893,7 +909,7 @@ impl Compiler {
     }
 }
 
-fn obj_keys(n: &Node) -> Option<ObjKeys> {
+fn obj_keys(n: &Node, slots: &[usize]) -> Option<ObjKeys> {
     let Op::AssignObj(specs) = &n.op else {
         return None;
     };
@@ -917,7 +933,19 @@ fn obj_keys(n: &Node) -> Option<ObjKeys> {
     for i in per_spec.iter().flatten() {
         uses[*i] += 1;
     }
+    let mut direct = vec![usize::MAX; keys.len()];
+    let mut filled = std::collections::HashSet::new();
+    for (spec, idx) in specs.iter().zip(&per_spec) {
+        match idx[..] {
+            [k] if uses[k] == 1 && filled.insert(slots[spec.slot]) => direct[k] = slots[spec.slot],
+            _ => {
+                direct.clear();
+                break;
+            }
+        }
+    }
     Some(ObjKeys {
+        direct: (!direct.is_empty() || keys.is_empty()).then_some(direct),
         keys,
         per_spec,
         uses,

@@ -129,6 +129,44 @@ pub fn set(vals: &mut Vec<Slot>, slot: usize, v: Slot) {
     vals[slot] = v;
 }
 
+/// Where the fused paths write a level's values: the general slot list, or (for a plan of
+/// one flat level) straight into the stored row.
+pub trait Sink {
+    fn put(&mut self, slot: usize, v: J);
+    /// The row itself, for values parsed straight into their slots.
+    fn row(&mut self) -> Option<&mut [J]> {
+        None
+    }
+    /// Slot `slot` was written through `row`.
+    fn mark(&mut self, _slot: usize) {}
+}
+
+impl Sink for Vec<Slot> {
+    fn put(&mut self, slot: usize, v: J) {
+        set(self, slot, Slot::V(v));
+    }
+}
+
+/// The row of a one-level plan, written in place. `reached` mirrors the slot list's length:
+/// a record whose last slot was never written gives no row, as `flatten` decides.
+pub struct FlatRow {
+    pub row: Vec<J>,
+    pub reached: usize,
+}
+
+impl Sink for FlatRow {
+    fn put(&mut self, slot: usize, v: J) {
+        self.row[slot] = v;
+        self.mark(slot);
+    }
+    fn row(&mut self) -> Option<&mut [J]> {
+        Some(&mut self.row)
+    }
+    fn mark(&mut self, slot: usize) {
+        self.reached = self.reached.max(slot + 1);
+    }
+}
+
 fn short_str(s: &str) -> String {
     match s.char_indices().nth(200) {
         Some((i, _)) => format!("{}…", &s[..i]),
@@ -166,11 +204,22 @@ impl Built {
     /// and `split → assign_pos`, on a string: the same slots, errors and failures as the
     /// general path (a test compares them), without building the object or the list.
     /// `None` when `id` has no fused form or verify is tracing.
+    /// Whether node `id` has a fused form (`exec_str` answers for it when not tracing).
+    pub fn fused(&self, id: usize) -> bool {
+        let n = self.node(id);
+        n.next
+            .is_some_and(|next| match (&n.op, &self.nodes[next].op) {
+                (Op::FromJson { .. }, Op::AssignObj(_)) => self.obj_keys[next].is_some(),
+                (Op::Split { .. }, Op::AssignPos(_)) => true,
+                _ => false,
+            })
+    }
+
     pub fn exec_str(
         &self,
         id: usize,
         s: &str,
-        vals: &mut Vec<Slot>,
+        vals: &mut impl Sink,
         cx: &mut Cx,
     ) -> Option<Result<(), Throw>> {
         if cx.tracing() {
@@ -181,16 +230,38 @@ impl Built {
         match (&n.op, &self.nodes[next].op) {
             (Op::FromJson { .. }, Op::AssignObj(specs)) => {
                 let ok = self.obj_keys[next].as_ref()?;
-                let mut raw = vec![J::Null; ok.keys.len()];
+                let bad_json = |cx: &mut Cx, e: jv::JsonError| {
+                    cx.bad(&n.label, EtlError::new(ErrorKind::BadJsonObject, e.0));
+                    cx.error(&n.label, ErrorKind::BadJsonObject, Some(short_str(s)));
+                    Some(Ok(()))
+                };
+                let label = &self.nodes[next].label;
+                // Straight into a fresh flat row: no value is moved twice.
+                if let (Some(targets), Some(row)) = (&ok.direct, vals.row()) {
+                    if !s.trim().is_empty() {
+                        if let Err(e) = jv::parse_slots(s, &ok.keys, Some(targets), row) {
+                            return bad_json(cx, e);
+                        }
+                    }
+                    for spec in specs {
+                        let f = &self.fields[spec.field];
+                        if let Err(e) = f.cast_in_place(&mut row[self.slots[spec.slot]]) {
+                            cx.bad(label, e);
+                        }
+                    }
+                    for spec in specs {
+                        vals.mark(self.slots[spec.slot]);
+                    }
+                    return Some(Ok(()));
+                }
+                let mut raw: Vec<J> = std::iter::repeat_with(|| J::Null)
+                    .take(ok.keys.len())
+                    .collect();
                 if !s.trim().is_empty() {
-                    let keys: Vec<&str> = ok.keys.iter().map(String::as_str).collect();
-                    if let Err(e) = jv::parse_slots(s, &keys, &mut raw) {
-                        cx.bad(&n.label, EtlError::new(ErrorKind::BadJsonObject, e.0));
-                        cx.error(&n.label, ErrorKind::BadJsonObject, Some(short_str(s)));
-                        return Some(Ok(()));
+                    if let Err(e) = jv::parse_slots(s, &ok.keys, None, &mut raw) {
+                        return bad_json(cx, e);
                     }
                 }
-                let label = &self.nodes[next].label;
                 for (spec, idx) in specs.iter().zip(&ok.per_spec) {
                     let f = &self.fields[spec.field];
                     let pick = idx.iter().copied().find(|&k| !raw[k].is_null());
@@ -205,7 +276,7 @@ impl Built {
                         cx.bad(label, e);
                         J::Null
                     });
-                    set(vals, self.slots[spec.slot], Slot::V(v));
+                    vals.put(self.slots[spec.slot], v);
                 }
                 Some(Ok(()))
             }
@@ -228,7 +299,7 @@ impl Built {
                             J::Null
                         }
                     };
-                    set(vals, self.slots[slot], Slot::V(v));
+                    vals.put(self.slots[slot], v);
                 }
                 Some(Ok(()))
             }
@@ -398,12 +469,7 @@ impl Built {
                     cx.detail(label, || l.clone());
                     self.pass(id, &l, vals, cx)
                 }
-                other => refuse(
-                    cx,
-                    label,
-                    ErrorKind::TypeConversion,
-                    Some(format!("{} -> String", other.class())),
-                ),
+                other => not_a_string(cx, label, other),
             },
             Op::Csvline => match o {
                 J::Str(s) => {
@@ -433,12 +499,7 @@ impl Built {
                     cx.detail(label, || m.clone());
                     self.pass(id, &m, vals, cx)
                 }
-                other => refuse(
-                    cx,
-                    label,
-                    ErrorKind::TypeConversion,
-                    Some(format!("{} -> String", other.class())),
-                ),
+                other => not_a_string(cx, label, other),
             },
             Op::SplitKv { entry, kv } => match o {
                 J::Null => refuse(cx, label, ErrorKind::NulData, None),
@@ -454,12 +515,7 @@ impl Built {
                     cx.detail(label, || m.clone());
                     self.pass(id, &m, vals, cx)
                 }
-                other => refuse(
-                    cx,
-                    label,
-                    ErrorKind::TypeConversion,
-                    Some(format!("{} -> String", other.class())),
-                ),
+                other => not_a_string(cx, label, other),
             },
             Op::FromUrl => match o {
                 J::Str(s) => {
@@ -497,12 +553,7 @@ impl Built {
                     cx.detail(label, || v.clone());
                     self.pass(id, &v, vals, cx)
                 }
-                other => refuse(
-                    cx,
-                    label,
-                    ErrorKind::TypeConversion,
-                    Some(format!("{} -> String", other.class())),
-                ),
+                other => not_a_string(cx, label, other),
             },
             Op::Zip(a, b) => {
                 if let J::Map(m) = o {
@@ -873,6 +924,12 @@ fn refuse(cx: &mut Cx, label: &str, kind: ErrorKind, detail: Option<String>) -> 
     Ok(())
 }
 
+/// A string node handed another class: Java's failed cast to String.
+fn not_a_string(cx: &mut Cx, label: &str, v: &J) -> Result<(), Throw> {
+    let detail = format!("{} -> String", v.class());
+    refuse(cx, label, ErrorKind::TypeConversion, Some(detail))
+}
+
 fn entry_map(k: &str, v: &J) -> J {
     let mut m = JMap::new(true);
     m.put("key".into(), J::Str(k.to_string()));
@@ -890,7 +947,7 @@ pub fn split(s: &str, delim: char, limit: usize) -> Vec<String> {
 }
 
 fn split_slices(s: &str, delim: char, limit: usize) -> Vec<&str> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(16);
     let mut start = 0;
     let mut count = 1;
     while let Some(off) = s[start..].find(delim) {

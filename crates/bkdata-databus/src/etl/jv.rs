@@ -435,8 +435,13 @@ pub fn parse_keys(text: &str, keys: &[String]) -> Result<J, JsonError> {
 }
 
 /// Read a JSON object's values for `keys` into `out` (null where absent), as `parse` would
-/// give them, without building the object.
-pub fn parse_slots(text: &str, keys: &[&str], out: &mut [J]) -> Result<(), JsonError> {
+/// give them, without building the object: key `k` goes to `out[targets[k]]`, or `out[k]`.
+pub fn parse_slots(
+    text: &str,
+    keys: &[String],
+    targets: Option<&[usize]>,
+    out: &mut [J],
+) -> Result<(), JsonError> {
     let mut p = Parser {
         b: text.as_bytes(),
         s: text,
@@ -445,7 +450,74 @@ pub fn parse_slots(text: &str, keys: &[&str], out: &mut [J]) -> Result<(), JsonE
         want: None,
     };
     p.ws();
-    p.object_slots(keys, out)
+    p.object_slots(keys, targets, out)
+}
+
+/// Bytes that end a plain run inside a JSON string: quote, backslash, control bytes.
+const STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+/// Where the plain run of a string starting at `start` ends: the first quote, backslash or
+/// control byte, or the end of the text. Short runs (keys, most values) byte by byte, long
+/// ones by memchr and a word-wise control check.
+#[inline(always)]
+fn plain_end(b: &[u8], start: usize) -> usize {
+    let short = (start + 16).min(b.len());
+    let mut i = start;
+    while i < short {
+        if STOP[b[i] as usize] {
+            return i;
+        }
+        i += 1;
+    }
+    if short == b.len() {
+        return short;
+    }
+    let rest = &b[short..];
+    let end = memchr::memchr2(b'"', b'\\', rest).unwrap_or(rest.len());
+    match has_control(&rest[..end]) {
+        false => short + end,
+        true => short + rest.iter().position(|&c| c < 0x20).unwrap_or(end),
+    }
+}
+
+/// Write a slot that is nearly always null: the old value is dropped only when it is not.
+#[inline(always)]
+fn put(out: &mut J, v: J) {
+    let old = std::mem::replace(out, v);
+    if old.is_null() {
+        std::mem::forget(old);
+    }
+}
+
+/// String equality for short keys, without a call to `memcmp`.
+#[inline(always)]
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
+}
+
+/// Whether `b` holds a byte below 0x20 (JSON strings may not), eight bytes at a time.
+fn has_control(b: &[u8]) -> bool {
+    const LOW: u64 = 0x2020_2020_2020_2020;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_le_bytes(c.try_into().unwrap_or([0x20; 8]));
+        // A byte below 0x20 borrows into its high bit; bytes >= 0x80 are masked by !w.
+        if w.wrapping_sub(LOW) & !w & HIGH != 0 {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&c| c < 0x20)
 }
 
 struct Parser<'a> {
@@ -462,6 +534,7 @@ impl<'a> Parser<'a> {
         Err(JsonError(format!("{what} at offset {}", self.i)))
     }
 
+    #[inline(always)]
     fn ws(&mut self) {
         while let Some(c) = self.b.get(self.i) {
             if matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
@@ -622,61 +695,91 @@ impl<'a> Parser<'a> {
                     _ => return self.err("bad escape"),
                 },
                 Some(c) if *c < 0x20 => return self.err("control character in a string"),
-                Some(_) => self.i += 1,
+                Some(_) => self.i = plain_end(self.b, self.i),
             }
         }
     }
 
     /// A string, borrowed from the text when it has no escapes (object keys).
+    #[inline(always)]
     fn key(&mut self) -> Result<std::borrow::Cow<'a, str>, JsonError> {
         let start = self.i + 1;
-        if let Some(off) = memchr::memchr2(b'"', b'\\', &self.b[start..]) {
-            let end = start + off;
-            if self.b[end] == b'"' && !self.b[start..end].iter().any(|&c| c < 0x20) {
-                self.i = end + 1;
-                return Ok(std::borrow::Cow::Borrowed(&self.s[start..end]));
-            }
+        let end = plain_end(self.b, start);
+        if self.b.get(end) == Some(&b'"') {
+            self.i = end + 1;
+            return Ok(std::borrow::Cow::Borrowed(&self.s[start..end]));
         }
         self.string().map(std::borrow::Cow::Owned)
     }
 
     /// A top-level object read into `out`, one slot per wanted key (the last occurrence of a
     /// key wins; others are checked and skipped). A text that is not an object is an error.
-    fn object_slots(&mut self, keys: &[&str], out: &mut [J]) -> Result<(), JsonError> {
+    fn object_slots(
+        &mut self,
+        keys: &[String],
+        targets: Option<&[usize]>,
+        out: &mut [J],
+    ) -> Result<(), JsonError> {
         if self.b.get(self.i) != Some(&b'{') {
             return self.err("not a JSON object");
         }
-        self.members(|p, k| match keys.iter().position(|w| *w == k.as_ref()) {
-            Some(slot) => {
-                out[slot] = p.value(false)?;
-                Ok(())
+        // Records of one source mostly list their keys in one order: try the key after the
+        // last one found before searching.
+        let mut next = 0;
+        self.members(|p, k| {
+            let found = match keys.get(next) {
+                Some(w) if same(w, &k) => Some(next),
+                _ => keys.iter().position(|w| same(w, &k)),
+            };
+            match found {
+                Some(slot) => {
+                    next = slot + 1;
+                    p.value_into(&mut out[targets.map_or(slot, |t| t[slot])])
+                }
+                None => p.skip(),
             }
-            None => p.skip(),
         })
     }
 
+    /// `value` written in place: strings and numbers without moving a `J` through a return.
+    #[inline(always)]
+    fn value_into(&mut self, out: &mut J) -> Result<(), JsonError> {
+        match self.b.get(self.i) {
+            Some(b'"') => {
+                // A plain string is copied straight into the slot.
+                let start = self.i + 1;
+                let end = plain_end(self.b, start);
+                if self.b.get(end) == Some(&b'"') {
+                    self.i = end + 1;
+                    put(out, J::Str(self.s[start..end].to_owned()));
+                    return Ok(());
+                }
+                let v = self.string()?;
+                put(out, J::Str(v));
+                Ok(())
+            }
+            Some(c) if c.is_ascii_digit() || *c == b'-' => self.number_into(out),
+            _ => {
+                *out = self.value(false)?;
+                Ok(())
+            }
+        }
+    }
+
+    #[inline(always)]
     fn string(&mut self) -> Result<String, JsonError> {
         self.i += 1;
         let start = self.i;
-        // Fast scan to the closing quote or the first escape.
-        if let Some(off) = memchr::memchr2(b'"', b'\\', &self.b[start..]) {
-            let end = start + off;
-            if self.b[start..end].iter().any(|&c| c < 0x20) {
-                self.i = start
-                    + self.b[start..end]
-                        .iter()
-                        .position(|&c| c < 0x20)
-                        .unwrap_or(0);
-                return self.err("control character in a string");
-            }
-            self.i = end;
-            if self.b[end] == b'"' {
+        let end = plain_end(self.b, start);
+        self.i = end;
+        match self.b.get(end) {
+            Some(b'"') => {
                 self.i = end + 1;
                 return Ok(self.s[start..end].to_string());
             }
-        } else {
-            self.i = self.b.len();
-            return self.err("unterminated string");
+            None => return self.err("unterminated string"),
+            Some(c) if *c < 0x20 => return self.err("control character in a string"),
+            Some(_) => {}
         }
         let mut out = self.s[start..self.i].to_string();
         loop {
@@ -725,12 +828,7 @@ impl<'a> Parser<'a> {
                 Some(c) if *c < 0x20 => return self.err("control character in a string"),
                 Some(_) => {
                     let run = self.i;
-                    while let Some(&c) = self.b.get(self.i) {
-                        if c == b'"' || c == b'\\' || c < 0x20 {
-                            break;
-                        }
-                        self.i += 1;
-                    }
+                    self.i = plain_end(self.b, self.i);
                     out.push_str(&self.s[run..self.i]);
                 }
             }
@@ -750,12 +848,28 @@ impl<'a> Parser<'a> {
     }
 
     fn number(&mut self) -> Result<J, JsonError> {
+        let mut v = J::Null;
+        self.number_into(&mut v)?;
+        Ok(v)
+    }
+
+    /// A number as Jackson classes it: Integer, Long or BigInteger by size; Double when it
+    /// has a fraction or an exponent.
+    #[inline(always)]
+    fn number_into(&mut self, out: &mut J) -> Result<(), JsonError> {
         let start = self.i;
-        if self.b[self.i] == b'-' {
+        let neg = self.b[self.i] == b'-';
+        if neg {
             self.i += 1;
         }
         let int_start = self.i;
-        while self.b.get(self.i).is_some_and(u8::is_ascii_digit) {
+        // Up to 18 digits cannot overflow an i64: accumulate while scanning.
+        let mut acc: i64 = 0;
+        while let Some(&c) = self.b.get(self.i) {
+            if !c.is_ascii_digit() {
+                break;
+            }
+            acc = acc.wrapping_mul(10).wrapping_add(i64::from(c - b'0'));
             self.i += 1;
         }
         let int_len = self.i - int_start;
@@ -792,16 +906,21 @@ impl<'a> Parser<'a> {
             }
         }
         let text = &self.s[start..self.i];
-        if float {
-            return text
-                .parse::<f64>()
-                .map(J::Double)
-                .or_else(|_| self.err("bad number"));
-        }
-        Ok(match text.parse::<i64>() {
-            Ok(n) => int_class(n),
-            Err(_) => J::BigInt(text.into()),
-        })
+        let v = if float {
+            match text.parse::<f64>() {
+                Ok(d) => J::Double(d),
+                Err(_) => return self.err("bad number"),
+            }
+        } else if int_len <= 18 {
+            int_class(if neg { -acc } else { acc })
+        } else {
+            match text.parse::<i64>() {
+                Ok(n) => int_class(n),
+                Err(_) => J::BigInt(text.into()),
+            }
+        };
+        put(out, v);
+        Ok(())
     }
 }
 
@@ -861,6 +980,22 @@ mod tests {
         assert_eq!(m.get("b"), Some(&J::List(vec![J::Int(1), J::Int(2)])));
         assert!(parse_keys(r#"{"a": "unterminated}"#, &keys).is_err());
         assert!(parse_keys(r#"{"a": "bad \q escape", "b": 1}"#, &keys).is_err());
+    }
+
+    #[test]
+    fn control_bytes_are_found_anywhere() {
+        let clean = "abcdefghijklmnopqrstuvwxyz é 漢字 0123456789";
+        assert!(!has_control(clean.as_bytes()));
+        for at in 0..clean.len() {
+            for c in [0u8, 0x09, 0x1f] {
+                let mut b = clean.as_bytes().to_vec();
+                b[at] = c;
+                assert!(has_control(&b), "{at} {c}");
+            }
+        }
+        assert!(!has_control(&[
+            0x20, 0x7f, 0x80, 0xa0, 0xff, 0x20, 0x20, 0x21, 0x20
+        ]));
     }
 
     #[test]

@@ -123,6 +123,12 @@ pub struct CleanPlan {
     cals: Vec<Cal>,
     derive: Option<Derive>,
     trims: Vec<usize>,
+    /// Stored columns holding an assign_json value (written as JSON text).
+    json_cols: Vec<usize>,
+    /// One level, a fused root and nothing that adds slots: the row is written in place.
+    flat: bool,
+    /// `conf.encoding` GBK (or GB2312, GB18030): records are decoded from it.
+    gbk: bool,
 }
 
 impl std::fmt::Debug for CleanPlan {
@@ -191,6 +197,7 @@ impl CleanPlan {
             cols.iter().rposition(|c| c.0 == name)
         };
         let mut tz_hours = 8.0;
+        let mut gbk = false;
         let time = match conf {
             None => None,
             Some(conf) => {
@@ -248,11 +255,14 @@ impl CleanPlan {
                     .unwrap_or(1);
                 if let Some(enc) = conf.get("encoding").and_then(Value::as_str) {
                     let e = enc.to_ascii_uppercase().replace(['-', '_'], "");
-                    // GBK is accepted; its records are read as UTF-8 (docs/CONFORMANCE.md).
-                    if !matches!(e.as_str(), "UTF8" | "" | "GBK" | "GB2312" | "GB18030") {
-                        return Err(ConfigError(format!(
-                            "conf.encoding {enc:?} is not supported (UTF-8 or GBK)"
-                        )));
+                    match e.as_str() {
+                        "UTF8" | "" => {}
+                        "GBK" | "GB2312" | "GB18030" => gbk = true,
+                        _ => {
+                            return Err(ConfigError(format!(
+                                "conf.encoding {enc:?} is not supported (UTF-8 or GBK)"
+                            )))
+                        }
                     }
                 }
                 let display = if out_name == "timestamp" {
@@ -329,8 +339,16 @@ impl CleanPlan {
                 display,
             });
         }
+        let json_cols = (0..stored_cols).filter(|&i| columns[i].3).collect();
+        let flat = built.levels.len() == 1
+            && built.root.is_some_and(|r| built.fused(r))
+            && derive.is_none()
+            && cals.is_empty();
         Ok(CleanPlan {
             source: value.clone(),
+            json_cols,
+            flat,
+            gbk,
             built,
             columns,
             schema,
@@ -360,39 +378,38 @@ impl CleanPlan {
     }
 
     fn clean_with(&self, raw: &[u8], ingest_ms: i64, traced: bool) -> Outcome {
-        // Valid UTF-8 is borrowed (the check is fast); other bytes read as Java decodes them.
-        let text = match std::str::from_utf8(raw) {
-            Ok(t) => std::borrow::Cow::Borrowed(t),
-            Err(_) => String::from_utf8_lossy(raw),
+        // Valid UTF-8 is borrowed (the check is fast); other bytes read as Java decodes them
+        // (an invalid sequence is U+FFFD). A GBK config's records are decoded from GBK.
+        let text = if self.gbk {
+            encoding_rs::GBK.decode_without_bom_handling(raw).0
+        } else {
+            match std::str::from_utf8(raw) {
+                Ok(t) => std::borrow::Cow::Borrowed(t),
+                Err(_) => String::from_utf8_lossy(raw),
+            }
         };
         let mut trace = Trace::default();
         let mut cx = Cx::new(traced.then_some(&mut trace));
-        let rows = self.run(&text, ingest_ms, &mut cx);
-        let stored = self.columns.len() - usize::from(self.time.is_some());
+        let mut rows = self.run(&text, ingest_ms, &mut cx);
         let local = time::format_ms(ingest_ms, self.tz);
-        let json_cols: Vec<usize> = (0..stored).filter(|&i| self.columns[i].3).collect();
-        let rows = rows
-            .into_iter()
-            .map(|mut r| {
-                let event_ms = match self.time {
-                    Some(_) => match r.pop() {
-                        Some(J::Long(ms)) => ms,
-                        _ => ingest_ms,
-                    },
-                    None => ingest_ms,
-                };
-                for &i in &json_cols {
-                    if !r[i].is_null() {
-                        r[i] = J::Str(r[i].jackson());
-                    }
+        for r in &mut rows {
+            let event_ms = match self.time {
+                Some(_) => match r.pop() {
+                    Some(J::Long(ms)) => ms,
+                    _ => ingest_ms,
+                },
+                None => ingest_ms,
+            };
+            for &i in &self.json_cols {
+                if !r[i].is_null() {
+                    r[i] = J::Str(r[i].jackson());
                 }
-                r.push(J::Str(time::format_ms(event_ms, self.tz)));
-                r.push(J::Long(event_ms));
-                r.push(J::Str(local.clone()));
-                r.push(J::Long(event_ms.div_euclid(1000)));
-                r
-            })
-            .collect::<Vec<_>>();
+            }
+            r.push(J::Str(time::format_ms(event_ms, self.tz)));
+            r.push(J::Long(event_ms));
+            r.push(J::Str(local.clone()));
+            r.push(J::Long(event_ms.div_euclid(1000)));
+        }
         let failure = cx
             .bad
             .or(if rows.is_empty() { cx.node_error } else { None })
@@ -404,31 +421,45 @@ impl CleanPlan {
     fn run(&self, text: &str, ingest_ms: i64, cx: &mut Cx) -> Vec<Vec<J>> {
         let data = types::java_trim(text);
         let b = &self.built;
-        let mut vals: Vec<Slot> = Vec::with_capacity(b.levels[0].items.len());
-        match b.root {
-            Some(root) => {
-                let res = match b.exec_str(root, data, &mut vals, cx) {
-                    Some(r) => r,
-                    None => b.exec(root, &J::Str(data.to_string()), &mut vals, cx),
-                };
-                if let Err(Throw { label, error }) = res {
-                    if error.kind != ErrorKind::EmptyEtlResult {
-                        cx.bad(&label, error);
-                    }
+        let Some(root) = b.root else {
+            // BKData fails on a NullPointerException here and verify shows nothing.
+            cx.bad(
+                "extract",
+                EtlError::new(
+                    ErrorKind::AssignNodeNeeded,
+                    "the config has no node of a known type",
+                ),
+            );
+            return Vec::new();
+        };
+        let n = b.levels[0].items.len();
+        let thrown = |cx: &mut Cx, res: Result<(), Throw>| {
+            if let Err(Throw { label, error }) = res {
+                if error.kind != ErrorKind::EmptyEtlResult {
+                    cx.bad(&label, error);
                 }
             }
-            None => {
-                // BKData fails on a NullPointerException here and verify shows nothing.
-                cx.bad(
-                    "extract",
-                    EtlError::new(
-                        ErrorKind::AssignNodeNeeded,
-                        "the config has no node of a known type",
-                    ),
-                );
-                return Vec::new();
+        };
+        let mut rows = Vec::new();
+        // A flat plan writes its one row in place (room for the time columns).
+        if self.flat && !cx.tracing() {
+            let mut row = Vec::with_capacity(n + 4);
+            row.extend(std::iter::repeat_with(|| J::Null).take(n));
+            let mut out = exec::FlatRow { row, reached: 0 };
+            if let Some(res) = b.exec_str(root, data, &mut out, cx) {
+                thrown(cx, res);
+                if out.reached == n {
+                    rows.push(out.row);
+                }
+                return self.finish(rows, ingest_ms, cx);
             }
         }
+        let mut vals: Vec<Slot> = Vec::with_capacity(n);
+        let res = match b.exec_str(root, data, &mut vals, cx) {
+            Some(r) => r,
+            None => b.exec(root, &J::Str(data.to_string()), &mut vals, cx),
+        };
+        thrown(cx, res);
         if let Some(d) = &self.derive {
             for &s in &d.slots {
                 exec::set(&mut vals, b.slots[s], Slot::V(J::Null));
@@ -439,10 +470,14 @@ impl CleanPlan {
                 exec::set(&mut vals, b.slots[s], Slot::V(J::Null));
             }
         }
-        let mut rows = Vec::new();
         exec::flatten(b, 0, vals, &mut rows);
+        self.finish(rows, ingest_ms, cx)
+    }
+
+    /// Time, trims, calculate and derive on the flattened rows.
+    fn finish(&self, mut rows: Vec<Vec<J>>, ingest_ms: i64, cx: &mut Cx) -> Vec<Vec<J>> {
         if let Some(t) = &self.time {
-            rows = self.times(t, rows, ingest_ms, cx);
+            self.times(t, &mut rows, ingest_ms, cx);
         }
         for r in &mut rows {
             for &i in &self.trims {
@@ -463,9 +498,9 @@ impl CleanPlan {
         rows
     }
 
-    fn times(&self, t: &TimeConf, rows: Vec<Vec<J>>, ingest_ms: i64, cx: &mut Cx) -> Vec<Vec<J>> {
-        let mut out = Vec::with_capacity(rows.len());
-        for mut r in rows {
+    /// Append the event time (ms) to every row; a row whose time does not parse is dropped.
+    fn times(&self, t: &TimeConf, rows: &mut Vec<Vec<J>>, ingest_ms: i64, cx: &mut Cx) {
+        rows.retain_mut(|r| {
             let ms = match (t.field, &t.spec) {
                 (None, _) => Ok(ingest_ms),
                 (Some(i), Some(spec)) => {
@@ -499,7 +534,7 @@ impl CleanPlan {
             match ms {
                 Ok(ms) => {
                     r.push(J::Long(ms));
-                    out.push(r);
+                    true
                 }
                 Err(e) => {
                     let label = format!(
@@ -507,10 +542,10 @@ impl CleanPlan {
                         self.columns[t.field.unwrap_or(0)].0
                     );
                     cx.bad(&label, e);
+                    false
                 }
             }
-        }
-        out
+        });
     }
 
     fn col(&self, name: &str) -> Option<usize> {

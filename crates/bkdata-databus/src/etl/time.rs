@@ -93,7 +93,8 @@ impl TimeSpec {
                 }
             }
         }
-        let text = match v {
+        // The text of a non-string value is built only where it is read.
+        let text = || match v {
             J::Str(s) => std::borrow::Cow::Borrowed(s.as_str()),
             other => std::borrow::Cow::Owned(other.java_string()),
         };
@@ -103,6 +104,7 @@ impl TimeSpec {
                     J::Int(n) => i64::from(*n),
                     J::Long(n) => *n,
                     _ => {
+                        let text = text();
                         let t = java_trim(&text);
                         let digits = t.strip_prefix('+').unwrap_or(t);
                         digits
@@ -124,6 +126,7 @@ impl TimeSpec {
             }
             TimeSpec::Format { java, pattern } => {
                 let toks = pattern.as_ref().map_err(|e| bad(e.clone()))?;
+                let text = text();
                 let f = parse_fields(toks, &text).map_err(|e| {
                     bad(format!("Unparseable date: \"{text}\" ({e}; format {java})"))
                 })?;

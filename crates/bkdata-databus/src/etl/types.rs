@@ -71,6 +71,34 @@ impl FieldType {
         }
     }
 
+    /// `cast` in place: a value that already has the type stays where it is; a failed cast
+    /// leaves null.
+    pub fn cast_in_place(self, v: &mut J) -> Result<(), EtlError> {
+        use FieldType as T;
+        match (self, &*v) {
+            (_, J::Null)
+            | (T::String | T::Text, J::Str(_))
+            | (T::Int, J::Int(_))
+            | (T::Long, J::Long(_))
+            | (T::Double, J::Double(_)) => Ok(()),
+            (T::Long, J::Int(i)) => {
+                *v = J::Long(i64::from(*i));
+                Ok(())
+            }
+            (T::Double, J::Int(_) | J::Long(_)) => {
+                *v = J::Double(v.as_f64().unwrap_or_default());
+                Ok(())
+            }
+            _ => match self.cast_owned(std::mem::replace(v, J::Null)) {
+                Ok(c) => {
+                    *v = c;
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            },
+        }
+    }
+
     /// `cast` of a value the caller gives up (a string is moved, not copied).
     pub fn cast_owned(self, v: J) -> Result<J, EtlError> {
         match (self, v) {
@@ -203,6 +231,15 @@ fn big_integer(d: &str) -> Option<J> {
 /// point and exponent, an optional `f`/`d` suffix (hex floats are not read).
 pub fn java_parse_double(t: &str) -> Option<f64> {
     let t = java_trim(t);
+    // Plain decimals (nearly every value) read as they are: Rust's reading of those is Java's,
+    // correctly rounded.
+    if t.bytes()
+        .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+    {
+        if let Ok(d) = t.parse::<f64>() {
+            return Some(d);
+        }
+    }
     let (sign, body) = match t.as_bytes().first()? {
         b'-' => (-1.0, &t[1..]),
         b'+' => (1.0, &t[1..]),
