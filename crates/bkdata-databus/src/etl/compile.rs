@@ -48,8 +48,7 @@ impl FieldDef {
             _ => {
                 let c = self.cast(v);
                 *v = J::Null;
-                *v = c?;
-                Ok(())
+                c.map(|c| *v = c)
             }
         }
     }
@@ -933,19 +932,21 @@ fn obj_keys(n: &Node, slots: &[usize]) -> Option<ObjKeys> {
     for i in per_spec.iter().flatten() {
         uses[*i] += 1;
     }
-    let mut direct = vec![usize::MAX; keys.len()];
+    let mut direct = Some(vec![usize::MAX; keys.len()]);
     let mut filled = std::collections::HashSet::new();
     for (spec, idx) in specs.iter().zip(&per_spec) {
-        match idx[..] {
-            [k] if uses[k] == 1 && filled.insert(slots[spec.slot]) => direct[k] = slots[spec.slot],
+        match (&idx[..], direct.as_mut()) {
+            (&[k], Some(d)) if uses[k] == 1 && filled.insert(slots[spec.slot]) => {
+                d[k] = slots[spec.slot]
+            }
             _ => {
-                direct.clear();
+                direct = None;
                 break;
             }
         }
     }
     Some(ObjKeys {
-        direct: (!direct.is_empty() || keys.is_empty()).then_some(direct),
+        direct,
         keys,
         per_spec,
         uses,

@@ -7,7 +7,7 @@
 //!
 //! Where Java would stop with a `NullPointerException` (a null list item, a null default), and
 //! BKData silently loses the record, this engine records a `NullDataError` instead.
-use super::compile::{Built, Cond, Node, Op, Var};
+use super::compile::{Built, Cond, FieldDef, Node, Op, Var};
 use super::jv::{self, JMap, J};
 use super::types::{ErrorKind, EtlError};
 use std::collections::BTreeMap;
@@ -81,6 +81,15 @@ impl<'t> Cx<'t> {
         if let Some(t) = self.trace.as_deref_mut() {
             t.errors.insert(label.to_string(), text);
         }
+    }
+
+    /// A value that failed its field's cast: the record counts as bad, the node shows
+    /// `name(type) = value`, and the field gets null.
+    fn cast_failed(&mut self, label: &str, f: &FieldDef, value: &str, e: EtlError) -> J {
+        self.bad(label, e);
+        let detail = format!("{}({}) = {value}", f.name, f.ty_name);
+        self.error(label, ErrorKind::TypeConversion, Some(detail));
+        J::Null
     }
 
     fn detail(&mut self, label: &str, v: impl FnOnce() -> J) {
@@ -289,15 +298,7 @@ impl Built {
                     let v = match part.map(|p| (p, f.cast_str(p))) {
                         None => J::Null,
                         Some((_, Ok(v))) => v,
-                        Some((p, Err(e))) => {
-                            cx.bad(label, e);
-                            cx.error(
-                                label,
-                                ErrorKind::TypeConversion,
-                                Some(format!("{}({}) = {p}", f.name, f.ty_name)),
-                            );
-                            J::Null
-                        }
+                        Some((p, Err(e))) => cx.cast_failed(label, f, p, e),
                     };
                     vals.put(self.slots[slot], v);
                 }
@@ -731,20 +732,7 @@ impl Built {
                             let v = match item.map(|x| (x, f.cast(x))) {
                                 None => J::Null,
                                 Some((_, Ok(v))) => v,
-                                Some((x, Err(e))) => {
-                                    cx.bad(label, e);
-                                    cx.error(
-                                        label,
-                                        ErrorKind::TypeConversion,
-                                        Some(format!(
-                                            "{}({}) = {}",
-                                            f.name,
-                                            f.ty_name,
-                                            x.java_string()
-                                        )),
-                                    );
-                                    J::Null
-                                }
+                                Some((x, Err(e))) => cx.cast_failed(label, f, &x.java_string(), e),
                             };
                             if let Some(sh) = shown.as_mut() {
                                 sh.put(f.name.clone(), v.clone());
@@ -781,18 +769,9 @@ impl Built {
             }
             Op::AssignValue(slot, field) => {
                 let f = &self.fields[*field];
-                let v = match f.cast(o) {
-                    Ok(v) => v,
-                    Err(e) => {
-                        cx.bad(label, e);
-                        cx.error(
-                            label,
-                            ErrorKind::TypeConversion,
-                            Some(format!("{}({}) = {}", f.name, f.ty_name, o.java_string())),
-                        );
-                        J::Null
-                    }
-                };
+                let v = f
+                    .cast(o)
+                    .unwrap_or_else(|e| cx.cast_failed(label, f, &o.java_string(), e));
                 if cx.tracing() {
                     let mut sh = JMap::new(true);
                     sh.put(f.name.clone(), v.clone());

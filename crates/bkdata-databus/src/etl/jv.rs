@@ -409,28 +409,14 @@ pub const MAX_DEPTH: usize = 512;
 /// (what follows it is not read), duplicate keys keep the last value. `root_hashed`: the
 /// top-level object is a `HashMap` (Jackson's `readValue(json, HashMap.class)`).
 pub fn parse(text: &str, root_hashed: bool) -> Result<J, JsonError> {
-    let mut p = Parser {
-        b: text.as_bytes(),
-        s: text,
-        i: 0,
-        depth: 0,
-        want: None,
-    };
-    p.ws();
+    let mut p = Parser::new(text, None);
     p.value(root_hashed)
 }
 
 /// Parse a JSON object keeping only `keys` (values of other keys are checked, not built).
 /// For plans that read the object by key and nothing else.
 pub fn parse_keys(text: &str, keys: &[String]) -> Result<J, JsonError> {
-    let mut p = Parser {
-        b: text.as_bytes(),
-        s: text,
-        i: 0,
-        depth: 0,
-        want: Some(keys),
-    };
-    p.ws();
+    let mut p = Parser::new(text, Some(keys));
     p.value(true)
 }
 
@@ -442,14 +428,7 @@ pub fn parse_slots(
     targets: Option<&[usize]>,
     out: &mut [J],
 ) -> Result<(), JsonError> {
-    let mut p = Parser {
-        b: text.as_bytes(),
-        s: text,
-        i: 0,
-        depth: 0,
-        want: None,
-    };
-    p.ws();
+    let mut p = Parser::new(text, None);
     p.object_slots(keys, targets, out)
 }
 
@@ -530,6 +509,19 @@ struct Parser<'a> {
 }
 
 impl<'a> Parser<'a> {
+    /// A parser at the first value of `text` (leading whitespace skipped).
+    fn new(text: &'a str, want: Option<&'a [String]>) -> Self {
+        let mut p = Parser {
+            b: text.as_bytes(),
+            s: text,
+            i: 0,
+            depth: 0,
+            want,
+        };
+        p.ws();
+        p
+    }
+
     fn err<T>(&self, what: &str) -> Result<T, JsonError> {
         Err(JsonError(format!("{what} at offset {}", self.i)))
     }
@@ -709,7 +701,7 @@ impl<'a> Parser<'a> {
             self.i = end + 1;
             return Ok(std::borrow::Cow::Borrowed(&self.s[start..end]));
         }
-        self.string().map(std::borrow::Cow::Owned)
+        self.string_after(start, end).map(std::borrow::Cow::Owned)
     }
 
     /// A top-level object read into `out`, one slot per wanted key (the last occurrence of a
@@ -754,7 +746,7 @@ impl<'a> Parser<'a> {
                     put(out, J::Str(self.s[start..end].to_owned()));
                     return Ok(());
                 }
-                let v = self.string()?;
+                let v = self.string_after(start, end)?;
                 put(out, J::Str(v));
                 Ok(())
             }
@@ -768,15 +760,20 @@ impl<'a> Parser<'a> {
 
     #[inline(always)]
     fn string(&mut self) -> Result<String, JsonError> {
-        self.i += 1;
-        let start = self.i;
+        let start = self.i + 1;
         let end = plain_end(self.b, start);
+        if self.b.get(end) == Some(&b'"') {
+            self.i = end + 1;
+            return Ok(self.s[start..end].to_string());
+        }
+        self.string_after(start, end)
+    }
+
+    /// The rest of a string whose plain run `start..end` did not end at its closing quote:
+    /// escapes decoded, or the error that ended it.
+    fn string_after(&mut self, start: usize, end: usize) -> Result<String, JsonError> {
         self.i = end;
         match self.b.get(end) {
-            Some(b'"') => {
-                self.i = end + 1;
-                return Ok(self.s[start..end].to_string());
-            }
             None => return self.err("unterminated string"),
             Some(c) if *c < 0x20 => return self.err("control character in a string"),
             Some(_) => {}

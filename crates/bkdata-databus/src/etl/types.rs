@@ -89,13 +89,9 @@ impl FieldType {
                 *v = J::Double(v.as_f64().unwrap_or_default());
                 Ok(())
             }
-            _ => match self.cast_owned(std::mem::replace(v, J::Null)) {
-                Ok(c) => {
-                    *v = c;
-                    Ok(())
-                }
-                Err(e) => Err(e),
-            },
+            _ => self
+                .cast_owned(std::mem::replace(v, J::Null))
+                .map(|c| *v = c),
         }
     }
 
