@@ -3,7 +3,9 @@
 //! `resource_already_exists_exception` when it exists), `POST /_bulk` (NDJSON `index` and `update` actions,
 //! per-item `status` and `error`, top-level `errors`), `GET|PUT /{index}/_doc/{id}`,
 //! `GET /_cat/indices/{pattern}?format=json`, `DELETE /{index}`, `POST /{index}/_delete_by_query`
-//! with a `range … lt` query. It checks documents against `long`/`integer` mappings as ES does
+//! with a `range … lt` query, `GET|POST /{patterns}/_search` (comma-separated patterns with
+//! `*`, `size`, `match_all` or `term` queries, `hits.total.value`) and `GET /{patterns}/_mapping`,
+//! honouring `ignore_unavailable`. It checks documents against `long`/`integer` mappings as ES does
 //! (numbers or numeric strings; otherwise `mapper_parsing_exception`), and can answer 429 to
 //! chosen items once, as a node under write pressure does.
 use axum::body::Bytes;
@@ -32,6 +34,8 @@ pub struct EsState {
     /// alias → index, from index creation bodies.
     pub aliases: BTreeMap<String, String>,
     pub bulk_requests: u64,
+    /// Every `_search` and `_mapping` path asked, with its query string.
+    pub reads: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -203,9 +207,54 @@ fn bulk(s: &mut EsState, body: &str) -> Response {
     Json(json!({"took": 1, "errors": errors, "items": items})).into_response()
 }
 
+/// The indices of comma-separated patterns; `None` (a 404) when a name without `*` is not an
+/// index and `ignore_unavailable` is not set.
+fn matched(s: &EsState, patterns: &str, ignore_unavailable: bool) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    for p in patterns.split(',') {
+        let hit: Vec<String> = s.indices.keys().filter(|i| glob(p, i)).cloned().collect();
+        if hit.is_empty() && !p.contains('*') && !ignore_unavailable {
+            return None;
+        }
+        out.extend(hit);
+    }
+    out.sort();
+    out.dedup();
+    Some(out)
+}
+
+fn search(s: &EsState, indices: &[String], body: &Value) -> Response {
+    let size = body["size"].as_u64().unwrap_or(10) as usize;
+    let term = body["query"]["term"]
+        .as_object()
+        .and_then(|m| m.iter().next());
+    let hits: Vec<Value> = s
+        .docs
+        .iter()
+        .filter(|((i, _), _)| indices.contains(i))
+        .filter(|(_, d)| {
+            term.is_none_or(|(f, v)| {
+                let want = v.get("value").unwrap_or(v);
+                &d[f.as_str()] == want
+            })
+        })
+        .map(|((i, id), d)| json!({"_index": i, "_id": id, "_score": 1.0, "_source": d}))
+        .collect();
+    let total = hits.len();
+    Json(json!({
+        "took": 1, "timed_out": false,
+        "_shards": {"total": indices.len(), "successful": indices.len(), "skipped": 0, "failed": 0},
+        "hits": {"total": {"value": total, "relation": "eq"}, "max_score": 1.0,
+                 "hits": hits.into_iter().take(size).collect::<Vec<_>>()},
+    }))
+    .into_response()
+}
+
 async fn handle(State(state): State<Arc<Mutex<EsState>>>, req: Request) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().trim_start_matches('/').to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let ignore_unavailable = query.contains("ignore_unavailable=true");
     let body: Bytes = axum::body::to_bytes(req.into_body(), 64 << 20)
         .await
         .unwrap_or_default();
@@ -214,6 +263,25 @@ async fn handle(State(state): State<Arc<Mutex<EsState>>>, req: Request) -> Respo
     let parts: Vec<&str> = path.split('/').collect();
     match (method, parts.as_slice()) {
         (Method::POST, ["_bulk"]) => bulk(&mut s, &text),
+        (Method::GET | Method::POST, [patterns, op @ ("_search" | "_mapping")]) => {
+            s.reads.push(format!("{path}?{query}"));
+            let Some(indices) = matched(&s, patterns, ignore_unavailable) else {
+                return error(
+                    StatusCode::NOT_FOUND,
+                    "index_not_found_exception",
+                    &format!("no such index [{patterns}]"),
+                );
+            };
+            if *op == "_search" {
+                let body: Value = serde_json::from_str(&text).unwrap_or(json!({}));
+                return search(&s, &indices, &body);
+            }
+            let out: Map<String, Value> = indices
+                .iter()
+                .map(|i| (i.clone(), json!({"mappings": {"properties": s.indices[i]}})))
+                .collect();
+            Json(Value::Object(out)).into_response()
+        }
         (Method::GET, ["_cat", "indices", pattern]) => {
             let list: Vec<Value> = s
                 .indices

@@ -177,7 +177,7 @@ async fn bklog_creates_reads_updates_and_deletes_a_clean() {
         None,
     )
     .await;
-    assert_eq!((s, v["code"].clone()), (404, json!("1500004")));
+    assert_eq!((s, v["code"].clone()), (200, json!("1500004")));
     let (_, v) = call(
         &srv,
         reqwest::Method::DELETE,

@@ -151,6 +151,16 @@ fn schema_matches_migrations() {
         "alert_inbox",
         alert_inbox::table.select(alert_inbox::all_columns),
     );
+    check(
+        c,
+        "data_tokens",
+        data_tokens::table.select(data_tokens::all_columns),
+    );
+    check(
+        c,
+        "data_token_permissions",
+        data_token_permissions::table.select(data_token_permissions::all_columns),
+    );
     // No table is left out.
     let tables: Vec<Col> = diesel::sql_query(
         "SELECT table_name::text AS column_name FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> '__diesel_schema_migrations'",
@@ -188,6 +198,8 @@ fn schema_matches_migrations() {
         "alert_es_outbox",
         "alert_es_rejected",
         "alert_inbox",
+        "data_tokens",
+        "data_token_permissions",
     ];
     checked.sort();
     assert_eq!(names, checked, "every table is checked above");

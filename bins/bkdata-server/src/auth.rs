@@ -10,6 +10,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use bkdata_databus::DatabusError;
 use bkdata_models::auth::App;
 use bkdata_pipeline::Caller;
 use serde_json::{json, Value};
@@ -30,6 +31,9 @@ struct Credentials {
     app_code: Option<String>,
     app_secret: Option<String>,
     username: Option<String>,
+    /// `bkdata_authentication_method` (`user` or `token`) and `bkdata_data_token`.
+    method: Option<String>,
+    data_token: Option<String>,
 }
 
 impl Credentials {
@@ -50,6 +54,13 @@ impl Credentials {
             get("bk_app_secret").as_deref(),
             get("bk_username").as_deref(),
         );
+        let non_empty = |v: Option<String>| v.filter(|s| !s.is_empty());
+        if self.method.is_none() {
+            self.method = non_empty(get("bkdata_authentication_method"));
+        }
+        if self.data_token.is_none() {
+            self.data_token = non_empty(get("bkdata_data_token"));
+        }
     }
 }
 
@@ -73,7 +84,11 @@ fn read_credentials(
         let params: HashMap<String, String> = url_pairs(q);
         c.fill_from_map(|k| params.get(k).cloned());
     }
-    if !body.is_empty() && (c.app_code.is_none() || c.app_secret.is_none() || c.username.is_none())
+    if !body.is_empty()
+        && (c.app_code.is_none()
+            || c.app_secret.is_none()
+            || c.username.is_none()
+            || c.method.is_none())
     {
         if let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) {
             c.fill_from_map(|k| map.get(k).and_then(Value::as_str).map(str::to_string));
@@ -97,7 +112,7 @@ fn url_pairs(q: &str) -> HashMap<String, String> {
 }
 
 fn unauthorized(msg: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, "authentication_error", msg)
+    ApiError::new(StatusCode::UNAUTHORIZED, "authentication_error", msg).at_gateway()
 }
 
 async fn lookup_app(state: &AppState, code: &str) -> Result<Option<App>, ApiError> {
@@ -126,6 +141,7 @@ async fn lookup_app(state: &AppState, code: &str) -> Result<Option<App>, ApiErro
             "service_unavailable",
             format!("database unavailable: {e}"),
         )
+        .at_gateway()
     })?;
     state
         .apps
@@ -170,6 +186,7 @@ async fn check(state: &AppState, req: Request) -> Result<Request, ApiError> {
             format!("request body is larger than the limit of {limit} bytes"),
         )
         .details(json!({"max_body_bytes": limit}))
+        .at_gateway()
     };
     let (parts, body) = req.into_parts();
     let declared = parts
@@ -202,10 +219,62 @@ async fn check(state: &AppState, req: Request) -> Result<Request, ApiError> {
             )))
         }
     }
+    let token = match creds.method.as_deref() {
+        None | Some("user") => None,
+        Some("token") => {
+            let Some(data_token) = creds.data_token else {
+                return Err(ApiError::from(DatabusError::Denied {
+                    code: "1511002",
+                    message:
+                        "bkdata_authentication_method is token but no bkdata_data_token was sent"
+                            .into(),
+                }));
+            };
+            let app = code.clone();
+            let grant = crate::request::db(state, move |conn| {
+                bkdata_databus::auth::present_token(conn, &app, &data_token)
+            })
+            .await?;
+            if !token_may_call(&parts.method, parts.uri.path()) {
+                return Err(ApiError::from(DatabusError::denied(format!(
+                    "a data token authorizes data queries and reads of the result tables it \
+                     grants; {} {} needs user authentication (bkdata_authentication_method=user)",
+                    parts.method,
+                    parts.uri.path()
+                ))));
+            }
+            Some(std::sync::Arc::new(grant))
+        }
+        Some(other) => {
+            return Err(ApiError::from(DatabusError::Denied {
+                code: "1511008",
+                message: format!(
+                    "bkdata_authentication_method must be user or token, not {other:?}"
+                ),
+            }))
+        }
+    };
     let mut req = Request::from_parts(parts, Body::from(bytes));
     req.extensions_mut().insert(Caller {
         app_code: code,
         username,
+        token,
     });
     Ok(req)
+}
+
+/// The calls a data token can make: queries, reads of result tables' metadata, and its own
+/// token (each handler then limits them to what the token grants).
+fn token_may_call(method: &axum::http::Method, path: &str) -> bool {
+    use axum::http::Method;
+    let get = method == Method::GET;
+    match path {
+        "/v3/dataquery/query/" | "/v3/queryengine/query_sync/" | "/v3/auth/tokens/check/" => {
+            method == Method::POST
+        }
+        p if p.starts_with("/v3/meta/result_tables/") => get,
+        p if p.starts_with("/v3/auth/tokens/") => get,
+        p if p.starts_with("/v3/auth/users/") && p.ends_with("/scopes/") => get,
+        _ => false,
+    }
 }

@@ -35,7 +35,6 @@ pub fn routes() -> Router<AppState> {
             get(result_table_tail),
         )
         .route("/v3/databus/result_tables/{rt}/", get(get_result_table))
-        .route("/v3/meta/result_tables/{rt}/", get(get_result_table))
         .route("/v3/databus/cleans/verify/", post(verify))
         .route("/v3/databus/cleans/time_formats/", get(time_formats))
         .route("/v4/databus/clean/debug/", post(debug_v4))

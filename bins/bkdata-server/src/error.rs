@@ -16,6 +16,9 @@ pub struct ApiError {
     pub details: Value,
     /// BKData flavour: answer with the BKData envelope and this code.
     pub bk_code: Option<&'static str>,
+    /// Refused before any API ran (credentials, body size, no such route), as BKData's API
+    /// gateway refuses: the only BKData answers that keep their HTTP status.
+    pub gateway: bool,
 }
 
 impl ApiError {
@@ -26,7 +29,13 @@ impl ApiError {
             message: message.into(),
             details: json!({}),
             bk_code: None,
+            gateway: false,
         }
+    }
+    /// See [`ApiError::gateway`].
+    pub fn at_gateway(mut self) -> Self {
+        self.gateway = true;
+        self
     }
     pub fn details(mut self, details: Value) -> Self {
         self.details = details;
@@ -106,6 +115,9 @@ impl From<bkdata_databus::DatabusError> for ApiError {
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", msg)
                     .bkdata("1500500")
             }
+            D::Denied { code, .. } => {
+                Self::new(StatusCode::FORBIDDEN, "permission_denied", msg).bkdata(code)
+            }
         }
     }
 }
@@ -126,13 +138,13 @@ impl From<bkdata_alert::store::AlertError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let Some(code) = self.bk_code {
-            // BKData answers errors with HTTP 200 except for auth and routing.
-            let status = match self.status {
-                StatusCode::UNAUTHORIZED
-                | StatusCode::NOT_FOUND
-                | StatusCode::PAYLOAD_TOO_LARGE
-                | StatusCode::SERVICE_UNAVAILABLE => self.status,
-                _ => StatusCode::OK,
+            // BKData answers every API error with HTTP 200 and the code in the envelope (bklog
+            // turns any other status into a transport error and loses the code); only what its
+            // gateway refuses keeps a status.
+            let status = if self.gateway {
+                self.status
+            } else {
+                StatusCode::OK
             };
             let errors = if self.details == json!({}) {
                 None
@@ -175,6 +187,8 @@ pub fn bk_code_for(status: StatusCode) -> &'static str {
 /// Give an error the envelope of the path it answers.
 pub fn for_path(e: ApiError, path: &str) -> ApiError {
     if is_pipeline_path(path) {
+        ApiError { bk_code: None, ..e }
+    } else if e.bk_code.is_some() {
         e
     } else {
         let code = bk_code_for(e.status);
@@ -189,7 +203,8 @@ pub async fn route_not_found(uri: Uri) -> ApiError {
             "not_found",
             format!("no such endpoint: {}", uri.path()),
         )
-        .details(json!({"path": uri.path()})),
+        .details(json!({"path": uri.path()}))
+        .at_gateway(),
         uri.path(),
     )
 }

@@ -2,6 +2,7 @@
 //! Handlers are thin: they parse, call `bkdata_pipeline::Service` on the blocking pool, and wrap.
 mod alert_api;
 mod auth;
+mod auth_api;
 mod canonical;
 mod databus_api;
 mod dataflow_api;
@@ -116,6 +117,7 @@ pub fn router(state: AppState) -> Router {
         .merge(shipping_api::routes())
         .merge(meta_api::routes())
         .merge(alert_api::routes())
+        .merge(auth_api::routes())
         .merge(dataflow_api::routes())
         .merge(query_api::routes())
         .route("/openapi.json", get(openapi::serve))

@@ -1,12 +1,13 @@
-//! Projects and their result-table grants (`/v3/meta/projects/`), in BKData's envelope.
+//! Projects and their result-table grants (`/v3/meta/projects/`) and the result tables
+//! (`/v3/meta/result_tables/`), in BKData's envelope.
 use crate::request::{bk_request, db, id_of, ok, ok_as, BkResult};
 use crate::AppState;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::routing::{delete, get, post};
 use axum::{Extension, Router};
 use bkdata_api::databus::{GrantRequest, ProjectRequest};
-use bkdata_databus::projects;
+use bkdata_databus::{meta, projects};
 use bkdata_models::auth::Caller;
 use serde_json::json;
 
@@ -17,6 +18,62 @@ pub fn routes() -> Router<AppState> {
         .route("/v3/meta/projects/{id}/data/", get(data))
         .route("/v3/meta/projects/{id}/data/add/", post(grant))
         .route("/v3/meta/projects/{id}/data/{rt}/", delete(revoke))
+        .route("/v3/meta/result_tables/", get(list_tables))
+        .route("/v3/meta/result_tables/mine/", get(my_tables))
+        .route("/v3/meta/result_tables/{rt}/", get(read_table))
+        .route("/v3/meta/result_tables/{rt}/fields/", get(table_fields))
+        .route("/v3/meta/result_tables/{rt}/storages/", get(table_storages))
+}
+
+async fn list_tables(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> BkResult {
+    let q = meta::ListQuery::from_pairs(&q)?;
+    ok(json!(db(&st, move |conn| meta::list(conn, &c, &q)).await?))
+}
+
+async fn my_tables(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> BkResult {
+    let q = meta::ListQuery {
+        mine: true,
+        ..meta::ListQuery::from_pairs(&q)?
+    };
+    ok(json!(db(&st, move |conn| meta::list(conn, &c, &q)).await?))
+}
+
+async fn read_table(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(rt): Path<String>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> BkResult {
+    let related = meta::ListQuery::from_pairs(&q)?.related;
+    ok(db(&st, move |conn| meta::retrieve(conn, &c, &rt, &related)).await?)
+}
+
+async fn table_fields(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(rt): Path<String>,
+) -> BkResult {
+    ok(json!(
+        db(&st, move |conn| meta::fields(conn, &c, &rt)).await?
+    ))
+}
+
+async fn table_storages(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(rt): Path<String>,
+) -> BkResult {
+    ok(json!(
+        db(&st, move |conn| meta::storages(conn, &c, &rt)).await?
+    ))
 }
 
 async fn create(

@@ -20,6 +20,12 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v3/access/rawdata/", post(create).get(list))
         .route("/v3/access/deploy_plan/", post(create))
+        .route(
+            "/v3/access/deploy_plan/{id}/",
+            get(deploy_plan).put(update_deploy_plan),
+        )
+        .route("/v3/access/collectorhub/{id}/stop/", post(stop_collector))
+        .route("/v3/access/collectorhub/{id}/start/", post(start_collector))
         .route("/v3/access/rawdata/{id}/", get(read).delete(remove))
         .route("/v3/databus/rawdatas/{id}/ingest/", post(ingest))
         .route("/v3/databus/rawdatas/{id}/tail/", get(tail))
@@ -37,6 +43,57 @@ async fn create(
     let req: RawDataRequest = bk_request(&bytes)?;
     let row = db(&st, move |conn| rawdata::create(conn, &c, &req)).await?;
     ok_as(rawdata::view(&row, st.bus.subject(&rawdata::topic(row.id))))
+}
+
+/// bklog's `get_deploy_summary`: 1500004 in the envelope when absent (bklog then creates it).
+async fn deploy_plan(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+) -> BkResult {
+    let id = id_of("raw data", &id)?;
+    let row = db(&st, move |conn| rawdata::get(conn, &c, id)).await?;
+    ok_as(rawdata::deploy_plan_view(
+        &row,
+        st.bus.subject(&rawdata::topic(row.id)),
+    ))
+}
+
+async fn update_deploy_plan(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> BkResult {
+    let id = id_of("raw data", &id)?;
+    let req: RawDataRequest = bk_request(&bytes)?;
+    let row = db(&st, move |conn| rawdata::update(conn, &c, id, &req)).await?;
+    ok(json!({"raw_data_id": row.id}))
+}
+
+async fn stop_collector(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+) -> BkResult {
+    collector(st, c, id, false).await
+}
+
+async fn start_collector(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+) -> BkResult {
+    collector(st, c, id, true).await
+}
+
+async fn collector(st: AppState, c: Caller, id: String, started: bool) -> BkResult {
+    let id = id_of("raw data", &id)?;
+    let row = db(&st, move |conn| {
+        rawdata::set_collector(conn, &c, id, started)
+    })
+    .await?;
+    ok(json!({"raw_data_id": row.id, "status": row.collector_status}))
 }
 
 async fn list(
@@ -93,7 +150,17 @@ async fn ingest(
     bytes: Bytes,
 ) -> BkResult {
     let id = id_of("raw data", &id)?;
-    db(&st, move |conn| rawdata::get(conn, &c, id)).await?;
+    let row = db(&st, move |conn| rawdata::get(conn, &c, id)).await?;
+    if row.collector_status != rawdata::STARTED {
+        return Err(DatabusError::field(
+            "raw_data_id",
+            format!(
+                "the collector of raw data {id} is stopped: POST access/collectorhub/{id}/start/ \
+                 before sending records"
+            ),
+        )
+        .into());
+    }
     let limits = IngestLimits {
         max_bytes: (st.config.max_ingest_bytes as u64).max(1) * 4,
         max_records: st.config.max_ingest_records,

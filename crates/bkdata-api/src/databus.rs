@@ -32,6 +32,35 @@ pub struct RawDataInfo {
     /// The bus topic (`raw.{id}`) and, on NATS, the subject producers publish to.
     pub topic: String,
     pub subject: Option<String>,
+    /// The collector (`started`, or `stopped` by `collectorhub/{id}/stop/`: ingest refused).
+    pub status: String,
+    pub active: bool,
+    pub storage_partitions: i64,
+    /// What the deploy plan sent beside these (`tags`, `data_source`, `data_region`,
+    /// `data_source_tags`, `data_scenario_id`, `permission`), answered back as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// GET `access/deploy_plan/{raw_data_id}/` (bklog's `get_deploy_summary`): BKData's
+/// `{bk_biz_id, data_scenario, access_raw_data, access_conf_info, …}`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct DeployPlanInfo {
+    #[serde(deserialize_with = "id")]
+    pub raw_data_id: i64,
+    #[serde(deserialize_with = "id")]
+    pub data_id: i64,
+    #[serde(deserialize_with = "id")]
+    pub bk_biz_id: i64,
+    pub bk_app_code: String,
+    pub data_scenario: String,
+    pub description: String,
+    pub topic: String,
+    pub status: String,
+    pub active: bool,
+    pub access_raw_data: RawDataInfo,
+    pub access_conf_info: Value,
 }
 
 /// A result table (`result_tables/{rt}/`).
@@ -255,6 +284,12 @@ pub struct RawDataRequest {
     pub maintainer: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_raw_data: Option<Box<RawDataRequest>>,
+    /// The id to register it under (bklog keeps bk-monitor's data id); refused when taken.
+    #[serde(deserialize_with = "opt_id", skip_serializing_if = "Option::is_none")]
+    pub preassigned_data_id: Option<i64>,
+    /// Everything else sent; only [`RawDataRequest::EXTRA_KEYS`] are kept.
+    #[serde(flatten, skip_serializing_if = "Map::is_empty")]
+    pub extra: Map<String, Value>,
 }
 
 impl RawDataRequest {
@@ -264,6 +299,32 @@ impl RawDataRequest {
             raw_data_name: Some(raw_data_name.into()),
             ..Self::default()
         }
+    }
+
+    /// The deploy plan's parts kept and answered back as sent (the rest of a body, such as
+    /// credentials, is never stored).
+    pub const EXTRA_KEYS: [&'static str; 7] = [
+        "tags",
+        "data_source",
+        "data_region",
+        "data_source_tags",
+        "data_scenario_id",
+        "permission",
+        "access_conf_info",
+    ];
+
+    /// The kept extras, `access_raw_data`'s over the top level's.
+    pub fn kept_extra(&self) -> Map<String, Value> {
+        let mut out = Map::new();
+        let levels = [Some(self), self.access_raw_data.as_deref()];
+        for level in levels.into_iter().flatten() {
+            for k in Self::EXTRA_KEYS {
+                if let Some(v) = level.extra.get(k).filter(|v| !v.is_null()) {
+                    out.insert(k.to_string(), v.clone());
+                }
+            }
+        }
+        out
     }
 
     /// One flat request: `access_raw_data`'s fields over the top level's.
@@ -282,7 +343,8 @@ impl RawDataRequest {
                 data_scenario,
                 sensitivity,
                 description,
-                maintainer
+                maintainer,
+                preassigned_data_id
             );
         }
         out
@@ -436,7 +498,8 @@ pub struct ProjectRequest {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct GrantRequest {
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// bklog's `auth/projects/{id}/data/add/` sends it as `object_id`.
+    #[serde(alias = "object_id", skip_serializing_if = "Option::is_none")]
     pub result_table_id: Option<String>,
     /// When sent, must be the result table's biz.
     #[serde(deserialize_with = "opt_id", skip_serializing_if = "Option::is_none")]

@@ -18,9 +18,20 @@ pub enum DatabusError {
     Unavailable { message: String, details: Value },
     #[error("internal error: {0}")]
     Internal(String),
+    /// Refused by BKData's auth module: `code` is its 1511xxx code (permission denied 1511001,
+    /// token invalid 1511005, expired 1511203, disabled 1511206, scope invalid 1511205, …).
+    #[error("{message}")]
+    Denied { code: &'static str, message: String },
 }
 
 impl DatabusError {
+    pub fn denied(message: impl Into<String>) -> Self {
+        DatabusError::Denied {
+            code: "1511001",
+            message: message.into(),
+        }
+    }
+
     pub fn field(field: &str, message: impl Into<String>) -> Self {
         let message = message.into();
         DatabusError::Validation {

@@ -3,9 +3,11 @@
 //! (`storage`), data storages (`storages`), tasks (`tasks`) and the shippers that run them
 //! (`shipper`).
 pub mod alert_sink;
+pub mod auth;
 pub mod clean;
 pub mod error;
 pub mod etl;
+pub mod meta;
 pub mod projects;
 pub mod rawdata;
 pub mod runtime;

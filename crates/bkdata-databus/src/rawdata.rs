@@ -1,6 +1,6 @@
 //! Raw data: registration (BKData access shape), ingest onto the bus, tail.
 use crate::error::DatabusError;
-use bkdata_api::databus::{RawDataInfo, RawDataRequest};
+use bkdata_api::databus::{DeployPlanInfo, RawDataInfo, RawDataRequest};
 use bkdata_bus::{Bus, BusError};
 use bkdata_models::auth::Caller;
 use bkdata_models::databus::RawData;
@@ -41,7 +41,64 @@ pub fn view(x: &RawData, subject: Option<String>) -> RawDataInfo {
         last_ingest_at: x.last_ingest_at.map(bk_time),
         topic: topic(x.id),
         subject,
+        status: x.collector_status.clone(),
+        active: x.collector_status == STARTED,
+        storage_partitions: 1,
+        extra: x
+            .access_extra
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter(|(k, _)| k.as_str() != "access_conf_info")
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
+}
+
+pub const STARTED: &str = "started";
+pub const STOPPED: &str = "stopped";
+
+/// The deploy plan of a raw data, as BKData's `deploy_plan/{id}/` answers it.
+pub fn deploy_plan_view(x: &RawData, subject: Option<String>) -> DeployPlanInfo {
+    DeployPlanInfo {
+        raw_data_id: x.id,
+        data_id: x.id,
+        bk_biz_id: x.bk_biz_id,
+        bk_app_code: x.bk_app_code.clone(),
+        data_scenario: x.data_scenario.clone(),
+        description: x.description.clone(),
+        topic: topic(x.id),
+        status: x.collector_status.clone(),
+        active: x.collector_status == STARTED,
+        access_raw_data: view(x, subject),
+        access_conf_info: x
+            .access_extra
+            .get("access_conf_info")
+            .cloned()
+            .unwrap_or_else(|| json!({})),
+    }
+}
+
+/// The stored encoding name of a requested one: UTF-8, or one of the GBK family (records
+/// are decoded by the clean's `conf.encoding`).
+fn encoding_of(requested: &str) -> Result<String, DatabusError> {
+    Ok(
+        match requested.to_ascii_uppercase().replace('-', "").as_str() {
+            "" | "UTF8" => "UTF-8",
+            "GBK" => "GBK",
+            "GB2312" => "GB2312",
+            "GB18030" => "GB18030",
+            other => return Err(DatabusError::field(
+                "data_encoding",
+                format!(
+                    "data_encoding {other:?} is not supported: use UTF-8, GBK, GB2312 or GB18030"
+                ),
+            )),
+        }
+        .to_string(),
+    )
 }
 
 /// Register raw data. Accepts the flat shape `{bk_biz_id, raw_data_name, …}` and BKData's
@@ -67,42 +124,154 @@ pub fn create(
             "raw_data_name is required: a letter, then letters, digits or '_' (at most 50)",
         ));
     }
-    let encoding = match s(&f.data_encoding)
-        .to_ascii_uppercase()
-        .replace('-', "")
-        .as_str()
-    {
-        "" | "UTF8" => "UTF-8".to_string(),
-        other => {
-            return Err(DatabusError::field(
-                "data_encoding",
-                format!("data_encoding {other:?} is not supported: use UTF-8"),
+    let encoding = encoding_of(&s(&f.data_encoding))?;
+    let or = |v: String, d: &str| if v.is_empty() { d.to_string() } else { v };
+    let extra = Value::Object(body.kept_extra());
+    conn.transaction(|conn| {
+        let id = match f.preassigned_data_id {
+            Some(id) if id <= 0 => {
+                return Err(DatabusError::field(
+                    "preassigned_data_id",
+                    "preassigned_data_id must be a positive integer",
+                ))
+            }
+            Some(id) => {
+                let taken: i64 = r::table.find(id).count().get_result(conn)?;
+                if taken > 0 {
+                    return Err(DatabusError::AlreadyExists(format!(
+                        "raw data id {id} (preassigned_data_id) is already taken"
+                    )));
+                }
+                id
+            }
+            None => next_free_id(conn)?,
+        };
+        let inserted = diesel::insert_into(r::table)
+            .values((
+                r::id.eq(id),
+                r::bk_biz_id.eq(biz),
+                r::raw_data_name.eq(&name),
+                r::raw_data_alias.eq(or(s(&f.raw_data_alias), &name)),
+                r::data_encoding.eq(&encoding),
+                r::data_scenario.eq(or(s(&f.data_scenario), "custom")),
+                r::sensitivity.eq(or(s(&f.sensitivity), "private")),
+                r::description.eq(s(&f.description)),
+                r::maintainer.eq(or(s(&f.maintainer), &caller.username)),
+                r::bk_app_code.eq(&caller.app_code),
+                r::created_by.eq(&caller.username),
+                r::updated_by.eq(&caller.username),
+                r::access_extra.eq(&extra),
             ))
+            .on_conflict((r::bk_biz_id, r::raw_data_name))
+            .do_nothing()
+            .returning(RawData::as_returning())
+            .get_result(conn)
+            .optional()?;
+        inserted.ok_or_else(|| {
+            DatabusError::AlreadyExists(format!("raw data {name:?} already exists in biz {biz}"))
+        })
+    })
+}
+
+/// The next id of the sequence no preassigned id has taken.
+fn next_free_id(conn: &mut PgConnection) -> Result<i64, DatabusError> {
+    use diesel::sql_types::BigInt;
+    #[derive(QueryableByName)]
+    struct Next {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+    }
+    loop {
+        let n: Next =
+            diesel::sql_query("SELECT nextval(pg_get_serial_sequence('raw_datas', 'id')) AS id")
+                .get_result(conn)?;
+        let taken: i64 = r::table.find(n.id).count().get_result(conn)?;
+        if taken == 0 {
+            return Ok(n.id);
+        }
+    }
+}
+
+/// PUT `deploy_plan/{id}/`: the raw data's description, alias, maintainer, encoding,
+/// sensitivity, scenario and kept extras. Its name and biz cannot change.
+pub fn update(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    id: i64,
+    body: &RawDataRequest,
+) -> Result<RawData, DatabusError> {
+    let old = get(conn, caller, id)?;
+    let f = body.flattened();
+    let s = |v: &Option<String>| v.as_deref().map(str::trim).unwrap_or("").to_string();
+    if let Some(name) = f.raw_data_name.as_deref().map(str::trim) {
+        if name != old.raw_data_name {
+            return Err(DatabusError::field(
+                "raw_data_name",
+                format!(
+                    "raw_data_name cannot change (it is {:?}); register a new raw data instead",
+                    old.raw_data_name
+                ),
+            ));
+        }
+    }
+    if let Some(biz) = f.bk_biz_id {
+        if biz != old.bk_biz_id {
+            return Err(DatabusError::field(
+                "bk_biz_id",
+                format!("raw data {id} belongs to biz {}, not {biz}", old.bk_biz_id),
+            ));
+        }
+    }
+    let pick = |v: &Option<String>, old: &str| {
+        let v = s(v);
+        if v.is_empty() {
+            old.to_string()
+        } else {
+            v
         }
     };
-    let or = |v: String, d: &str| if v.is_empty() { d.to_string() } else { v };
-    let inserted = diesel::insert_into(r::table)
-        .values((
-            r::bk_biz_id.eq(biz),
-            r::raw_data_name.eq(&name),
-            r::raw_data_alias.eq(or(s(&f.raw_data_alias), &name)),
-            r::data_encoding.eq(&encoding),
-            r::data_scenario.eq(or(s(&f.data_scenario), "custom")),
-            r::sensitivity.eq(or(s(&f.sensitivity), "private")),
-            r::description.eq(s(&f.description)),
-            r::maintainer.eq(or(s(&f.maintainer), &caller.username)),
-            r::bk_app_code.eq(&caller.app_code),
-            r::created_by.eq(&caller.username),
+    let encoding = match f.data_encoding.as_deref() {
+        Some(e) if !e.trim().is_empty() => encoding_of(e.trim())?,
+        _ => old.data_encoding.clone(),
+    };
+    let mut extra = old.access_extra.as_object().cloned().unwrap_or_default();
+    extra.extend(body.kept_extra());
+    Ok(diesel::update(r::table.find(id))
+        .set((
+            r::raw_data_alias.eq(pick(&f.raw_data_alias, &old.raw_data_alias)),
+            r::data_encoding.eq(encoding),
+            r::data_scenario.eq(pick(&f.data_scenario, &old.data_scenario)),
+            r::sensitivity.eq(pick(&f.sensitivity, &old.sensitivity)),
+            r::description.eq(f
+                .description
+                .as_deref()
+                .map_or(old.description.clone(), |d| d.trim().to_string())),
+            r::maintainer.eq(pick(&f.maintainer, &old.maintainer)),
+            r::access_extra.eq(Value::Object(extra)),
             r::updated_by.eq(&caller.username),
+            r::updated_at.eq(diesel::dsl::now),
         ))
-        .on_conflict((r::bk_biz_id, r::raw_data_name))
-        .do_nothing()
         .returning(RawData::as_returning())
-        .get_result(conn)
-        .optional()?;
-    inserted.ok_or_else(|| {
-        DatabusError::AlreadyExists(format!("raw data {name:?} already exists in biz {biz}"))
-    })
+        .get_result(conn)?)
+}
+
+/// `collectorhub/{id}/stop/` and `…/start/`: a stopped raw data refuses ingest (nothing
+/// already on the bus is touched: its cleans go on with what was accepted).
+pub fn set_collector(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    id: i64,
+    started: bool,
+) -> Result<RawData, DatabusError> {
+    get(conn, caller, id)?;
+    Ok(diesel::update(r::table.find(id))
+        .set((
+            r::collector_status.eq(if started { STARTED } else { STOPPED }),
+            r::updated_by.eq(&caller.username),
+            r::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(RawData::as_returning())
+        .get_result(conn)?)
 }
 
 /// The caller's raw data, or not found.

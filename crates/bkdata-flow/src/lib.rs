@@ -8,6 +8,7 @@ pub mod edit;
 pub mod flows;
 pub mod graph;
 pub mod query;
+pub mod query_es;
 pub mod rows;
 pub mod run;
 pub mod runtime;

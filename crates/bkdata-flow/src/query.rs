@@ -5,12 +5,11 @@
 //! the storage's physical table, identifiers are quoted for the storage, and it runs in a
 //! read-only transaction with a row limit and a timeout.
 use bkdata_api::dataflow::QueryResult;
-use bkdata_databus::{projects, DatabusError};
+use bkdata_databus::auth::Access;
+use bkdata_databus::DatabusError;
 use bkdata_models::auth::Caller;
-use bkdata_models::databus::{DataStorage, Project, ResultTable, StorageCluster};
-use bkdata_models::schema::{
-    data_storages as ds, projects as pj, result_tables as rt, storage_clusters as sc,
-};
+use bkdata_models::databus::{DataStorage, StorageCluster};
+use bkdata_models::schema::{data_storages as ds, storage_clusters as sc};
 use datafusion::sql::sqlparser::ast::{
     Expr, Ident, ObjectName, ObjectNamePart, Query, Select, SelectItem, SetExpr, Statement,
     TableFactor, Visit, VisitMut, Visitor, VisitorMut,
@@ -333,34 +332,6 @@ pub struct Plan {
     pub storage_type: String,
 }
 
-/// Whether the caller may read a result table: its own app's, or granted to (or of the biz
-/// of) one of the caller's projects.
-fn readable(
-    conn: &mut PgConnection,
-    caller: &Caller,
-    id: &str,
-) -> Result<Option<ResultTable>, DatabusError> {
-    let t: Option<ResultTable> = rt::table
-        .find(id)
-        .select(ResultTable::as_select())
-        .first(conn)
-        .optional()?;
-    let Some(t) = t else { return Ok(None) };
-    if t.bk_app_code == caller.app_code {
-        return Ok(Some(t));
-    }
-    let mine: Vec<Project> = pj::table
-        .filter(pj::bk_app_code.eq(&caller.app_code))
-        .select(Project::as_select())
-        .load(conn)?;
-    for p in &mine {
-        if projects::readable(conn, p, id)?.is_some() {
-            return Ok(Some(t));
-        }
-    }
-    Ok(None)
-}
-
 /// Resolve a checked query: every table readable, all on one cluster of a queryable type
 /// (`prefer_storage` first when given), the SQL written for it.
 pub fn plan(
@@ -384,7 +355,7 @@ pub fn plan(
     let mut physical = HashMap::new();
     let mut chosen: Option<(String, String)> = None;
     for id in &c.tables {
-        if readable(conn, caller, id)?.is_none() {
+        if bkdata_databus::auth::result_table(conn, caller, id, Access::Query)?.is_none() {
             return Err(DatabusError::NotFound(format!(
                 "result table {id} does not exist or you may not read it"
             )));

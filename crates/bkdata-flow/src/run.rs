@@ -284,10 +284,7 @@ impl DeployJob {
         flow: &Flow,
         nodes: &[FlowNode],
     ) -> Result<(), String> {
-        let caller = Caller {
-            app_code: flow.bk_app_code.clone(),
-            username: deploy.created_by.clone(),
-        };
+        let caller = Caller::user(&flow.bk_app_code, &deploy.created_by);
         let mut shippers = Vec::new();
         for n in nodes.iter().filter(|n| is_storage(&n.node_type)) {
             let (rt_id, storage_type, physical) = self.storage_node(n, &caller).await?;

@@ -11,6 +11,44 @@ use sha2::{Digest, Sha256};
 pub struct Caller {
     pub app_code: String,
     pub username: String,
+    /// Set when the call is authorized by a data token (`bkdata_authentication_method=token`):
+    /// it may then touch only what the token grants, whatever the app owns.
+    pub token: Option<std::sync::Arc<TokenGrant>>,
+}
+
+impl Caller {
+    /// An app's user, authorized as the user (not by a token).
+    pub fn user(app_code: &str, username: &str) -> Self {
+        Caller {
+            app_code: app_code.to_string(),
+            username: username.to_string(),
+            token: None,
+        }
+    }
+}
+
+/// The active permissions of a data token.
+#[derive(Debug, Clone, Default)]
+pub struct TokenGrant {
+    pub token_id: i64,
+    /// `(action_id, scope_object_class, scope_id)`, e.g.
+    /// `("result_table.query_data", "result_table", "591_nginx")`.
+    pub permissions: Vec<(String, String, String)>,
+}
+
+impl TokenGrant {
+    pub fn allows(&self, action_id: &str, object_class: &str, id: &str) -> bool {
+        self.permissions
+            .iter()
+            .any(|(a, c, i)| a == action_id && c == object_class && i == id)
+    }
+
+    /// Any permission on the object (reading its metadata needs no more).
+    pub fn touches(&self, object_class: &str, id: &str) -> bool {
+        self.permissions
+            .iter()
+            .any(|(_, c, i)| c == object_class && i == id)
+    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -41,7 +79,7 @@ pub fn hash_secret(salt: &str, secret: &str) -> String {
     hex::encode(h.finalize())
 }
 
-fn random_hex(bytes: usize) -> String {
+pub(crate) fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rand::thread_rng().fill_bytes(&mut buf);
     hex::encode(buf)

@@ -23,6 +23,10 @@ pub struct RawData {
     pub updated_at: DateTime<Utc>,
     pub records_ingested: i64,
     pub last_ingest_at: Option<DateTime<Utc>>,
+    /// `started` or `stopped` (collectorhub stop): a stopped raw data refuses ingest.
+    pub collector_status: String,
+    /// The deploy plan's other parts, answered back as sent.
+    pub access_extra: Value,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

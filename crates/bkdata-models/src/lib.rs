@@ -7,5 +7,6 @@ pub mod db;
 pub mod jobs;
 pub mod pipeline;
 pub mod schema;
+pub mod tokens;
 
 pub use db::{PgConn, PgPool};

@@ -151,6 +151,8 @@ diesel::table! {
         updated_at -> Timestamptz,
         records_ingested -> Int8,
         last_ingest_at -> Nullable<Timestamptz>,
+        collector_status -> Text,
+        access_extra -> Jsonb,
     }
 }
 
@@ -460,7 +462,43 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    data_tokens (id) {
+        id -> Int8,
+        token_hash -> Text,
+        token_masked -> Text,
+        data_token_bk_app_code -> Text,
+        bk_app_code -> Text,
+        status -> Text,
+        description -> Text,
+        expired_at -> Timestamptz,
+        created_by -> Text,
+        created_at -> Timestamptz,
+        updated_by -> Text,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    data_token_permissions (id) {
+        id -> Int8,
+        token_id -> Int8,
+        action_id -> Text,
+        object_class -> Text,
+        scope_id_key -> Text,
+        scope_object_class -> Text,
+        scope_id -> Text,
+        scope -> Jsonb,
+        status -> Text,
+        created_by -> Text,
+        created_at -> Timestamptz,
+        updated_by -> Text,
+        updated_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(cleans -> result_tables (processing_id));
+diesel::joinable!(data_token_permissions -> data_tokens (token_id));
 diesel::joinable!(alert_logs -> alerts (alert_id));
 diesel::joinable!(flows -> projects (project_id));
 diesel::joinable!(flow_nodes -> flows (flow_id));
@@ -500,4 +538,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     alert_es_outbox,
     alert_es_rejected,
     alert_inbox,
+    data_tokens,
+    data_token_permissions,
 );

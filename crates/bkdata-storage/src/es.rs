@@ -91,6 +91,26 @@ impl EsClient {
         }
     }
 
+    /// A read (`GET {path}`, or `POST {path}` with a JSON body): the status and the answer.
+    /// Only for reading calls (`_search`, `_mapping`); the caller builds `path` from names it
+    /// has checked.
+    pub async fn read(&self, path: &str, body: Option<&Value>) -> Result<(u16, Value)> {
+        let r = match body {
+            Some(b) => self.req(reqwest::Method::POST, path).json(b),
+            None => self.req(reqwest::Method::GET, path),
+        };
+        let r = r
+            .send()
+            .await
+            .map_err(|e| StorageError::Connect(format!("es: {e}")))?;
+        let status = r.status().as_u16();
+        let answer: Value = r
+            .json()
+            .await
+            .map_err(|e| StorageError::Query(format!("es answered {status} without JSON: {e}")))?;
+        Ok((status, answer))
+    }
+
     /// `PUT /{index}` with `body`; an index that exists already is fine.
     pub async fn create_index(&self, index: &str, body: &Value) -> Result<()> {
         let r = self

@@ -224,12 +224,19 @@ fn e2e() -> anyhow::Result<()> {
                         tokio::time::sleep_until(due.into()).await;
                     }
                     let r = client.post(&url).header("X-Bkapi-Authorization", &auth).body(body.clone()).send().await;
+                    // BKData answers a refusal with HTTP 200 and `result: false`.
+                    let r = match r {
+                        Ok(r) if r.status() == 200 => r.json::<Value>().await.map_err(|e| e.to_string()).and_then(|v| {
+                            if v["result"] == true { Ok(()) } else { Err(format!("ingest refused: {}", v["message"])) }
+                        }),
+                        Ok(r) => Err(format!("ingest answered {}", r.status())),
+                        Err(e) => Err(format!("ingest failed: {e}")),
+                    };
                     match r {
-                        Ok(r) if r.status() == 200 => {
+                        Ok(()) => {
                             accepted.fetch_add(batch, Ordering::Relaxed);
                         }
-                        Ok(r) => eprintln!("ingest answered {}", r.status()),
-                        Err(e) => eprintln!("ingest failed: {e}"),
+                        Err(e) => eprintln!("{e}"),
                     }
                     sent += batch;
                 }

@@ -186,10 +186,163 @@ impl BkDataClient {
             .await
     }
 
-    /// POST dataquery `query/`: read-only SQL over result tables.
+    /// POST queryengine `query_sync/` (bklog's `BkDataQueryApi.query`): read-only SQL over
+    /// result tables.
     pub async fn query(&self, req: &QueryRequest) -> Result<QueryResult, Error> {
+        let url = Self::url(&self.inner.roots.queryengine, "query_sync/");
+        self.send_typed(Call::new(Method::POST, url, json!(req)))
+            .await
+    }
+
+    /// POST dataquery `query/`: the older root of the same query.
+    pub async fn dataquery_query(&self, req: &QueryRequest) -> Result<QueryResult, Error> {
         let url = Self::url(&self.inner.roots.dataquery, "query/");
         self.send_typed(Call::new(Method::POST, url, json!(req)))
             .await
+    }
+
+    /// An Elasticsearch search through `query_sync/` as bklog's `QueryClientBkData.query`
+    /// sends it: `prefer_storage: "es"`, `sql` = `{index, body}`. Answers `data`; the
+    /// search answer is its `list`.
+    pub async fn es_query(&self, index: &str, body: &Value) -> Result<Value, Error> {
+        let sql = json!({"index": index, "body": body}).to_string();
+        let url = Self::url(&self.inner.roots.queryengine, "query_sync/");
+        self.send(Call::new(
+            Method::POST,
+            url,
+            json!({"prefer_storage": "es", "sql": sql}),
+        ))
+        .await
+    }
+
+    /// The mappings of indices (`sql` = `{index, mapping: true}`), as bklog's `mapping`.
+    pub async fn es_mapping(&self, index: &str) -> Result<Value, Error> {
+        let sql = json!({"index": index, "mapping": true}).to_string();
+        let url = Self::url(&self.inner.roots.queryengine, "query_sync/");
+        self.send(Call::new(
+            Method::POST,
+            url,
+            json!({"prefer_storage": "es", "sql": sql}),
+        ))
+        .await
+    }
+
+    fn access(&self, method: Method, path: &str, p: Value) -> Call {
+        Call::new(method, Self::url(&self.inner.roots.access, path), p)
+    }
+
+    /// GET access `rawdata/` (`bk_biz_id` filter).
+    pub async fn list_raw_data(&self, filters: Value) -> Result<Vec<RawDataInfo>, Error> {
+        self.send_typed(self.access(Method::GET, "rawdata/", filters))
+            .await
+    }
+
+    /// GET access `deploy_plan/{raw_data_id}/`: `Error::Api` with code 1500004 when the raw
+    /// data is not registered (bklog then registers it).
+    pub async fn get_deploy_summary(
+        &self,
+        raw_data_id: i64,
+        bk_biz_id: Option<i64>,
+    ) -> Result<DeployPlanInfo, Error> {
+        let p = params(&[("bk_biz_id", bk_biz_id.map(Value::from))]);
+        self.send_typed(self.access(Method::GET, &format!("deploy_plan/{raw_data_id}/"), p))
+            .await
+    }
+
+    /// POST access `deploy_plan/`: BKData's access shape, with
+    /// `access_raw_data.preassigned_data_id` when the id is the caller's to keep.
+    pub async fn deploy_plan_post(&self, body: &RawDataRequest) -> Result<RawDataInfo, Error> {
+        self.send_typed(self.access(Method::POST, "deploy_plan/", json!(body)))
+            .await
+    }
+
+    /// PUT access `deploy_plan/{raw_data_id}/`; answers `{raw_data_id}`.
+    pub async fn deploy_plan_put(
+        &self,
+        raw_data_id: i64,
+        body: &RawDataRequest,
+    ) -> Result<Value, Error> {
+        let mut p = json!(body);
+        p["raw_data_id"] = json!(raw_data_id);
+        self.send(self.access(Method::PUT, &format!("deploy_plan/{raw_data_id}/"), p))
+            .await
+    }
+
+    /// POST access `collectorhub/{raw_data_id}/stop/`: ingest is refused until started.
+    pub async fn stop_collectorhub(&self, raw_data_id: i64) -> Result<Value, Error> {
+        let p = json!({"raw_data_id": raw_data_id});
+        self.send(self.access(
+            Method::POST,
+            &format!("collectorhub/{raw_data_id}/stop/"),
+            p,
+        ))
+        .await
+    }
+
+    /// POST access `collectorhub/{raw_data_id}/start/`.
+    pub async fn start_collectorhub(&self, raw_data_id: i64) -> Result<Value, Error> {
+        let p = json!({"raw_data_id": raw_data_id});
+        self.send(self.access(
+            Method::POST,
+            &format!("collectorhub/{raw_data_id}/start/"),
+            p,
+        ))
+        .await
+    }
+
+    fn meta_rt(&self, path: &str, p: Value) -> Call {
+        Call::new(Method::GET, Self::url(&self.inner.roots.meta, path), p)
+    }
+
+    /// GET meta `result_tables/` (bklog's `result_tables.list`): filters such as `bk_biz_id`,
+    /// `project_id`, `result_table_ids`, `related` (`["fields", "storages"]`),
+    /// `related_filter`, `page`, `page_size`.
+    pub async fn result_tables_list(&self, filters: Value) -> Result<Vec<Value>, Error> {
+        self.send_typed(self.meta_rt("result_tables/", filters))
+            .await
+    }
+
+    /// GET meta `result_tables/mine/`: the tables the caller manages.
+    pub async fn result_tables_mine(&self, filters: Value) -> Result<Vec<Value>, Error> {
+        self.send_typed(self.meta_rt("result_tables/mine/", filters))
+            .await
+    }
+
+    /// GET meta `result_tables/{rt}/` with `related` (e.g. `["fields", "storages"]`).
+    pub async fn result_tables_retrieve(
+        &self,
+        result_table_id: &str,
+        related: &[&str],
+    ) -> Result<Value, Error> {
+        let p = json!({"related": related});
+        self.send(
+            self.meta_rt(&format!("result_tables/{result_table_id}/"), p)
+                .tenant(Tenant::FromTable(result_table_id.to_string())),
+        )
+        .await
+    }
+
+    /// GET meta `result_tables/{rt}/fields/`.
+    pub async fn result_tables_fields(&self, result_table_id: &str) -> Result<Vec<Value>, Error> {
+        self.send_typed(
+            self.meta_rt(
+                &format!("result_tables/{result_table_id}/fields/"),
+                json!({}),
+            )
+            .tenant(Tenant::FromTable(result_table_id.to_string())),
+        )
+        .await
+    }
+
+    /// GET meta `result_tables/{rt}/storages/`: `{storage_type: {storage_cluster, …}}`.
+    pub async fn result_tables_storages(&self, result_table_id: &str) -> Result<Value, Error> {
+        self.send(
+            self.meta_rt(
+                &format!("result_tables/{result_table_id}/storages/"),
+                json!({}),
+            )
+            .tenant(Tenant::FromTable(result_table_id.to_string())),
+        )
+        .await
     }
 }

@@ -24,6 +24,7 @@
 //! travel in the query string, other methods' in a JSON body. The envelope is unwrapped:
 //! `result=false` is [`Error::Api`] with `code`, `message` and `errors`; HTTP failures,
 //! unreadable answers and timeouts are their own variants.
+mod auth;
 mod databus;
 mod dataflow;
 mod pipeline;
@@ -84,6 +85,9 @@ pub struct Roots {
     pub meta: String,
     pub storekit: String,
     pub dataquery: String,
+    pub queryengine: String,
+    pub auth: String,
+    pub resourcecenter: String,
     /// The data pipeline API of seed 002 (`/api/v0/data_pipeline/`).
     pub pipeline: String,
 }
@@ -100,6 +104,9 @@ impl Roots {
             meta: format!("{b}/v3/meta/"),
             storekit: format!("{b}/v3/storekit/"),
             dataquery: format!("{b}/v3/dataquery/"),
+            queryengine: format!("{b}/v3/queryengine/"),
+            auth: format!("{b}/v3/auth/"),
+            resourcecenter: format!("{b}/v3/resourcecenter/"),
             pipeline: format!("{b}/api/v0/data_pipeline/"),
         }
     }
@@ -116,6 +123,9 @@ impl Roots {
             meta: v3("meta"),
             storekit: v3("storekit"),
             dataquery: v3("dataquery"),
+            queryengine: v3("queryengine"),
+            auth: v3("auth"),
+            resourcecenter: v3("resourcecenter"),
             pipeline: format!("{h}/api/v0/data_pipeline/"),
         }
     }
@@ -196,8 +206,8 @@ impl ClientBuilder {
         self
     }
 
-    /// Retries of idempotent calls (GET, PUT, DELETE) after a connection failure, a timeout
-    /// or a 502/503/504; default 2, with backoff from 200 ms.
+    /// Retries of idempotent calls (GET, PUT, DELETE) after a connection failure, a timeout,
+    /// a 502/503/504 or BKData's code 1500503; default 2, with backoff from 200 ms.
     pub fn retries(mut self, n: u32) -> Self {
         self.retries = n;
         self
@@ -339,6 +349,17 @@ fn transport(e: reqwest::Error, url: &str, timeout: Duration) -> Error {
             url: url.to_string(),
             message: e.to_string(),
         }
+    }
+}
+
+/// Worth another try: no answer, a gateway's 502-504, or BKData's "unavailable" (1500503,
+/// which BKData answers with HTTP 200).
+fn transient(r: &Result<Value, Error>) -> bool {
+    match r {
+        Err(Error::Connect { .. } | Error::Timeout { .. }) => true,
+        Err(Error::Http { status, .. }) => (502..=504).contains(status),
+        Err(Error::Api { code, .. }) => code == "1500503",
+        _ => false,
     }
 }
 
@@ -493,16 +514,7 @@ impl BkDataClient {
                     .body(Value::Object(params.clone()).to_string());
             }
             let result = self.read(req, &call.url, call.envelope, timeout).await;
-            let retry = idempotent
-                && attempt < i.retries
-                && matches!(
-                    &result,
-                    Err(Error::Connect { .. } | Error::Timeout { .. })
-                        | Err(Error::Http {
-                            status: 502..=504,
-                            ..
-                        })
-                );
+            let retry = idempotent && attempt < i.retries && transient(&result);
             if retry {
                 tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
                 attempt += 1;
