@@ -42,3 +42,7 @@ CREATE TABLE data_token_permissions (
     updated_at          TIMESTAMPTZ NOT NULL DEFAULT now(),
     UNIQUE (token_id, action_id, scope_object_class, scope_id)
 );
+
+-- Resources asked for a flow (dataflow tool/job/set_resource/: bklog's usage type and input
+-- peak), recorded and answered back; the worker fleet is shared, so they reserve nothing.
+ALTER TABLE flows ADD COLUMN resource_settings JSONB NOT NULL DEFAULT '{}';

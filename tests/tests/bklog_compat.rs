@@ -615,3 +615,248 @@ async fn an_es_table_is_searched_and_mapped_through_query_sync() {
         "1500400"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bklog_clean_update_restarts_no_storage_silently_stopped() {
+    let srv = TestServer::start().await;
+    let c = srv.bkdata_client();
+    let raw = c
+        .create_raw_data(&RawDataRequest::new(591, "upd_src"))
+        .await
+        .unwrap();
+    let rt = clean_with_storage(&c, raw.raw_data_id, "upd_rt").await;
+    c.post_tasks(&TaskRequest::new(&rt, None)).await.unwrap();
+    let pg = |t: &bkdata_api::databus::TaskState| t.storages["postgresql"].status.clone();
+    assert_eq!(pg(&c.get_tasks(&rt).await.unwrap()), "running");
+    // bklog's update: PUT clean, DELETE tasks, POST tasks ["kafka"].
+    c.delete_tasks(&rt, None).await.unwrap();
+    assert_eq!(pg(&c.get_tasks(&rt).await.unwrap()), "stopped");
+    let after = c
+        .post_tasks(&TaskRequest::new(&rt, Some(vec!["kafka".into()])))
+        .await
+        .unwrap();
+    // The answer says which shippers run: the one stopped with the clean runs again.
+    assert_eq!(pg(&after), "running", "{after:?}");
+    // A storage stopped by name stays stopped when the clean starts again.
+    srv.bk_ok(
+        reqwest::Method::DELETE,
+        &format!("/v3/databus/tasks/{rt}/?storages=postgresql"),
+        None,
+    )
+    .await;
+    let after = c
+        .post_tasks(&TaskRequest::new(&rt, Some(vec!["kafka".into()])))
+        .await
+        .unwrap();
+    assert_eq!(pg(&after), "stopped", "{after:?}");
+    c.delete_tasks(&rt, None).await.unwrap();
+    let after = c
+        .post_tasks(&TaskRequest::new(&rt, Some(vec!["kafka".into()])))
+        .await
+        .unwrap();
+    assert_eq!(
+        pg(&after),
+        "stopped",
+        "a stop by name outlives a stop of all"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn storekit_and_resource_center_as_bklog_calls_them() {
+    let es = fake_es::FakeEs::start().await;
+    let srv = TestServer::start().await;
+    let c = srv.bkdata_client();
+    // bklog syncs its ES cluster as a resource set (storage.py sync_es_cluster).
+    let set = c
+        .create_resource_set(json!({
+            "bk_biz_id": 591, "resource_set_id": "591_es-bklog", "resource_set_name": "es-bklog",
+            "geog_area_code": "inland", "category": "es", "provider": "user", "purpose": "BKLog集群同步",
+            "share": false, "admin": ["alice"], "tag": [],
+            "connection_info": {"username": "elastic", "password": "s3cret", "enable_auth": true,
+                "host": "127.0.0.1", "port": es.port, "transport": 9300, "enable_replica": false,
+                "hot_save_days": 1, "cluster_type": "es", "cluster_name": "es-bklog"},
+            "version": "7.10.1",
+        }))
+        .await
+        .unwrap();
+    let name = set["resource_capacity"]["storage"]["cluster_name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(name, "591_es-bklog");
+    let digest = c
+        .cluster_query_digest(
+            json!({"resource_type": "storage", "service_type": "es", "cluster_name": name}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(digest.len(), 1);
+    assert_eq!(digest[0]["resource_group_id"], "default");
+    c.add_cluster_group(
+        c.create_project(&bkdata_api::databus::ProjectRequest {
+            project_name: Some("p".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .project_id,
+        digest[0]["resource_group_id"].as_str().unwrap(),
+    )
+    .await
+    .unwrap();
+    let mut update = set.clone();
+    update["resource_set_id"] = json!(name);
+    update["category"] = json!("es");
+    update["connection_info"] =
+        json!({"username": "elastic", "host": "127.0.0.1", "port": es.port});
+    c.update_resource_set(update).await.unwrap();
+    // The cluster config, without secrets (the password was kept by the update).
+    let conf = c.get_cluster_config(&name).await.unwrap();
+    let info: Value = serde_json::from_str(conf["connection_info"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (info["host"].as_str(), info["user"].as_str()),
+        (Some("127.0.0.1"), Some("elastic"))
+    );
+    assert!(info.get("password").is_none(), "{info}");
+    let stored = bkdata_databus::storage::get(&mut srv.db.conn(), "es", &name).unwrap();
+    assert_eq!(stored.connection["password"], "s3cret");
+    // An ES table on it: its schema and sql, and es/route statistics.
+    let raw = c
+        .create_raw_data(&RawDataRequest::new(591, "sk_src"))
+        .await
+        .unwrap();
+    let (cf, fields) = system_proc_clean();
+    let clean = c
+        .databus_cleans_post(&CleanRequest {
+            bk_biz_id: Some(591),
+            ..CleanRequest::new(
+                raw.raw_data_id,
+                "sk_logs",
+                &cf,
+                serde_json::from_value(json!(fields)).unwrap(),
+            )
+        })
+        .await
+        .unwrap();
+    let rt = clean.result_table_id;
+    c.databus_data_storages_post(&DataStorageRequest {
+        storage_cluster: Some(name.clone()),
+        ..DataStorageRequest::new(&rt, "es")
+    })
+    .await
+    .unwrap();
+    let schema = c.get_schema_and_sql(&rt).await.unwrap();
+    let es_fields = schema["storage"]["es"]["fields"].as_array().unwrap();
+    assert!(es_fields
+        .iter()
+        .any(|f| f["field_name"] == "ip" && f["field_type"] == "string"));
+    assert_eq!(schema["storages"], json!(["es"]));
+    let cat = c
+        .storekit_es_route(&name, &format!("_cat/indices/{rt}*?bytes=mb&format=json"))
+        .await
+        .unwrap();
+    let cat: Value = serde_json::from_str(&cat).unwrap();
+    assert!(cat.is_array(), "{cat}");
+    assert_eq!(
+        api_code(c.storekit_es_route(&name, &format!("{rt}/_search")).await).0,
+        "1500400"
+    );
+    let other = srv.other_app("other-app");
+    let (_, v) = srv
+        .bk_as(
+            &other,
+            reqwest::Method::GET,
+            &format!("/v3/storekit/es/route/?cluster_name={name}&uri=_cluster/stats"),
+            None,
+        )
+        .await;
+    assert_eq!(v["code"], "1500004", "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn flows_answer_monitor_data_running_info_and_resources() {
+    let srv = TestServer::start().await;
+    let c = srv.bkdata_client();
+    let raw = c
+        .create_raw_data(&RawDataRequest::new(591, "system_proc"))
+        .await
+        .unwrap();
+    let (conf, fields) = system_proc_clean();
+    c.databus_cleans_post(&CleanRequest {
+        bk_biz_id: Some(591),
+        ..CleanRequest::new(
+            raw.raw_data_id,
+            "system_proc",
+            &conf,
+            serde_json::from_value(json!(fields)).unwrap(),
+        )
+    })
+    .await
+    .unwrap();
+    let project = c
+        .create_project(&bkdata_api::databus::ProjectRequest {
+            project_name: Some("monitor".into()),
+            bk_biz_id: Some(591),
+            description: None,
+        })
+        .await
+        .unwrap()
+        .project_id;
+    let mut nodes = bkdata_tests::seed004::tutorial_nodes();
+    nodes[2] = json!({"id": 3, "bk_biz_id": 591, "node_type": "postgresql_storage", "name": "pg",
+        "cluster": "default-postgresql", "expires": 3,
+        "from_nodes": [{"id": 2, "from_result_table_ids": ["591_system_proc_ip_grp"]}]});
+    // bk-monitor's create: POST flow/flows/.
+    let f = c
+        .create_data_flow(&bkdata_api::dataflow::CreateFlowRequest {
+            project_id: project,
+            flow_name: "monitored".into(),
+            description: String::new(),
+            nodes: nodes.as_array().unwrap().clone(),
+        })
+        .await
+        .unwrap();
+    let m = c.get_flow_monitor_data(f.flow_id, None).await.unwrap();
+    let io = m["data_loss_io_total"].as_object().unwrap();
+    assert_eq!(io.len(), 3, "{m}");
+    let rt_node = f.node_ids[1].to_string();
+    assert_eq!(io[&rt_node]["node_type"], "realtime");
+    assert_eq!(io[&rt_node]["data"]["591_system_proc_ip_grp"]["output"], 0);
+    assert_eq!(m["rt_status"][&rt_node]["status"], "no-start");
+    assert_eq!(m["dmonitor_alerts"], json!([]));
+    let one = c
+        .get_node_monitor_data(f.flow_id, f.node_ids[1], Some("data_loss_io_total"))
+        .await
+        .unwrap();
+    assert_eq!(one.as_object().unwrap().len(), 1);
+    assert_eq!(one["data_loss_io_total"][&rt_node]["input"], 0);
+    let draft = c.get_data_flow_running_info(f.flow_id).await.unwrap();
+    let locations = draft["locations"].as_array().unwrap();
+    assert_eq!(locations.len(), 3);
+    assert!(locations.iter().all(|l| l["status"] == "no-start"
+        && l["node_name"].is_string()
+        && l["node_type"].is_string()));
+    assert_eq!(draft["lines"].as_array().unwrap().len(), 2);
+    // set_resource: recorded on the flow (credentials are not).
+    let v = c
+        .set_dataflow_resource(json!({"flow_id": f.flow_id, "usage_type": "online",
+            "input_count_peak_min": 1200, "bk_biz_id": 591}))
+        .await
+        .unwrap();
+    assert_eq!(v["resource_settings"]["usage_type"], "online");
+    let kept: Value = {
+        use bkdata_models::schema::flows as fl;
+        use diesel::prelude::*;
+        fl::table
+            .find(f.flow_id)
+            .select(fl::resource_settings)
+            .first(&mut srv.db.conn())
+            .unwrap()
+    };
+    assert_eq!(kept["input_count_peak_min"], 1200);
+    assert!(kept.get("bk_app_code").is_none(), "{kept}");
+    assert_eq!(
+        api_code(c.set_dataflow_resource(json!({"flow_id": 999_999})).await).0,
+        "1500004"
+    );
+}

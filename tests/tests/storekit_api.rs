@@ -92,7 +92,7 @@ async fn clusters_with_hidden_secrets() {
             "exists",
         ),
         (
-            json!({"cluster_name": "1bad", "cluster_type": "redis", "connection_info": {"host": "h", "port": 1}}),
+            json!({"cluster_name": "_bad", "cluster_type": "redis", "connection_info": {"host": "h", "port": 1}}),
             "1500400",
             "cluster_name",
         ),

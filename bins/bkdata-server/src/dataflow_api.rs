@@ -7,14 +7,14 @@ use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use bkdata_databus::DatabusError;
-use bkdata_flow::{deploy, edit, flows};
+use bkdata_flow::{deploy, edit, flows, monitor};
 use bkdata_models::auth::Caller;
 use serde_json::json;
 use std::collections::HashMap;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/v3/dataflow/flow/flows/", get(list))
+        .route("/v3/dataflow/flow/flows/", get(list).post(create))
         .route("/v3/dataflow/flow/flows/create/", post(create))
         .route("/v3/dataflow/flow/flows/{id}/", get(read).delete(remove))
         .route("/v3/dataflow/flow/flows/{id}/graph/", get(graph))
@@ -29,6 +29,16 @@ pub fn routes() -> Router<AppState> {
         .route("/v3/dataflow/flow/flows/{id}/deploy_data/", get(deploys))
         .route("/v3/dataflow/flow/flows/{id}/create/", post(replace_nodes))
         .route("/v3/dataflow/flow/flows/{id}/nodes/", post(add_node))
+        .route(
+            "/v3/dataflow/flow/flows/{id}/monitor_data/",
+            get(flow_monitor),
+        )
+        .route(
+            "/v3/dataflow/flow/flows/{id}/nodes/{nid}/monitor_data/",
+            get(node_monitor),
+        )
+        .route("/v3/dataflow/flow/flows/{id}/versions/draft/", get(draft))
+        .route("/v3/dataflow/tool/job/set_resource/", post(set_resource))
         .route(
             "/v3/dataflow/flow/flows/{id}/nodes/{nid}/",
             axum::routing::patch(patch_node)
@@ -221,4 +231,54 @@ async fn delete_node(
     let (id, nid) = (id_of("flow", &id)?, id_of("node", &nid)?);
     db(&st, move |conn| edit::delete_node(conn, &c, id, nid)).await?;
     ok(json!({"flow_id": id, "node_id": nid, "deleted": true}))
+}
+
+async fn flow_monitor(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> BkResult {
+    let id = id_of("flow", &id)?;
+    let m = q.get("monitor_type").cloned();
+    ok(db(&st, move |conn| {
+        monitor::flow_monitor(conn, &c, id, m.as_deref())
+    })
+    .await?)
+}
+
+async fn node_monitor(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path((id, nid)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> BkResult {
+    let (id, nid) = (id_of("flow", &id)?, id_of("node", &nid)?);
+    let m = q.get("monitor_type").cloned();
+    ok(db(&st, move |conn| {
+        monitor::node_monitor_data(conn, &c, id, nid, m.as_deref())
+    })
+    .await?)
+}
+
+async fn draft(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> BkResult {
+    let id = id_of("flow", &id)?;
+    let info = q
+        .get("add_node_running_info")
+        .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
+    ok(db(&st, move |conn| monitor::draft(conn, &c, id, info)).await?)
+}
+
+async fn set_resource(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    bytes: Bytes,
+) -> BkResult {
+    let req = bk_body(&bytes)?;
+    ok(db(&st, move |conn| monitor::set_resource(conn, &c, &req)).await?)
 }

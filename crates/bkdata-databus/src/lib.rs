@@ -10,10 +10,12 @@ pub mod etl;
 pub mod meta;
 pub mod projects;
 pub mod rawdata;
+pub mod resourcecenter;
 pub mod runtime;
 pub mod shipper;
 pub mod storage;
 pub mod storages;
+pub mod storekit;
 pub mod tasks;
 
 pub use error::DatabusError;

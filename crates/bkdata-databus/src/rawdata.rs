@@ -90,12 +90,14 @@ fn encoding_of(requested: &str) -> Result<String, DatabusError> {
             "GBK" => "GBK",
             "GB2312" => "GB2312",
             "GB18030" => "GB18030",
-            other => return Err(DatabusError::field(
-                "data_encoding",
-                format!(
+            other => {
+                return Err(DatabusError::field(
+                    "data_encoding",
+                    format!(
                     "data_encoding {other:?} is not supported: use UTF-8, GBK, GB2312 or GB18030"
                 ),
-            )),
+                ))
+            }
         }
         .to_string(),
     )

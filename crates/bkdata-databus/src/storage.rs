@@ -125,14 +125,14 @@ pub fn create(
         .to_string();
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if !ok {
         return Err(DatabusError::field(
             "cluster_name",
-            "cluster_name is required: a letter, then letters, digits, '_' or '-' (at most 64)",
+            "cluster_name is required: a letter or digit, then letters, digits, '_' or '-' (at most 64)",
         ));
     }
     let t = body.cluster_type.as_deref().unwrap_or("");

@@ -144,13 +144,29 @@ pub fn start(
     if stream && clean.is_some() {
         crate::clean::start(conn, caller, rt_id)?;
     }
+    // Starting the clean also resumes the shippers a DELETE of all tasks stopped with it
+    // (bklog's clean update: DELETE tasks, then POST tasks ["kafka"]); a shipper stopped by
+    // name stays stopped.
+    let stopped_with_clean: Vec<String> = if stream {
+        sh::table
+            .filter(sh::result_table_id.eq(rt_id))
+            .filter(sh::status.eq("stopped"))
+            .filter(sh::status_message.like(format!("{STOPPED_WITH_CLEAN}%")))
+            .select(sh::storage_type)
+            .load(conn)?
+    } else {
+        Vec::new()
+    };
     for b in bound.iter().filter(|b| b.storage_type != "queue") {
-        if selected(&storages, &b.storage_type) {
+        if selected(&storages, &b.storage_type) || stopped_with_clean.contains(&b.storage_type) {
             start_shipper(conn, rt_id, &b.storage_type)?;
         }
     }
     Ok(())
 }
+
+/// The status message of a shipper stopped by a DELETE of all of a table's tasks.
+pub const STOPPED_WITH_CLEAN: &str = "stopped with the clean";
 
 /// Stop the listed tasks (all when `None`): their jobs see it within a second and end.
 pub fn stop(
@@ -166,15 +182,26 @@ pub fn stop(
     if stream && clean_of(conn, rt_id)?.is_some() {
         crate::clean::stop(conn, caller, rt_id)?;
     }
+    let message = match &storages {
+        None => format!("{STOPPED_WITH_CLEAN} by {}", caller.username),
+        Some(_) => format!("stopped by {}", caller.username),
+    };
     for b in bindings(conn, rt_id)? {
         if selected(&storages, &b.storage_type) {
-            diesel::update(sh::table.find((&b.result_table_id, &b.storage_type)))
-                .set((
-                    sh::status.eq("stopped"),
-                    sh::status_message.eq(format!("stopped by {}", caller.username)),
-                    sh::updated_at.eq(chrono::Utc::now()),
-                ))
-                .execute(conn)?;
+            // Stopping all leaves a shipper stopped by name as it was (it stays stopped when
+            // the clean starts again); stopping by name always marks it so.
+            let also_stopped = if storages.is_none() { "stopped" } else { "" };
+            diesel::update(
+                sh::table
+                    .find((&b.result_table_id, &b.storage_type))
+                    .filter(sh::status.ne(also_stopped)),
+            )
+            .set((
+                sh::status.eq("stopped"),
+                sh::status_message.eq(&message),
+                sh::updated_at.eq(chrono::Utc::now()),
+            ))
+            .execute(conn)?;
         }
     }
     Ok(())

@@ -7,6 +7,7 @@ pub mod deploy;
 pub mod edit;
 pub mod flows;
 pub mod graph;
+pub mod monitor;
 pub mod query;
 pub mod query_es;
 pub mod rows;

@@ -158,6 +158,8 @@ pub struct Flow {
     pub created_at: DateTime<Utc>,
     pub updated_by: String,
     pub updated_at: DateTime<Utc>,
+    /// What `tool/job/set_resource/` asked for.
+    pub resource_settings: Value,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

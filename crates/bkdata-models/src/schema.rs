@@ -310,6 +310,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_by -> Text,
         updated_at -> Timestamptz,
+        resource_settings -> Jsonb,
     }
 }
 

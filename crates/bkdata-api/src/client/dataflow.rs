@@ -110,4 +110,61 @@ impl BkDataClient {
         self.send(self.flows(Method::DELETE, &format!("{flow_id}/"), json!({})))
             .await
     }
+
+    /// POST `flow/flows/` (bk-monitor's `create_data_flow`): the same create at BKData's
+    /// other path.
+    pub async fn create_data_flow(
+        &self,
+        req: &CreateFlowRequest,
+    ) -> Result<CreateFlowResponse, Error> {
+        let url = Self::url(&self.inner.roots.dataflow, "flow/flows/");
+        let mut c = Call::new(Method::POST, url, json!(req));
+        c.timeout = Some(self.inner.create_flow_timeout);
+        self.send_typed(c).await
+    }
+
+    /// POST `tool/job/set_resource/` (`{flow_id, usage_type, input_count_peak_min, bk_biz_id}`).
+    pub async fn set_dataflow_resource(&self, body: Value) -> Result<Value, Error> {
+        let url = Self::url(&self.inner.roots.dataflow, "tool/job/set_resource/");
+        self.send(Call::new(Method::POST, url, body)).await
+    }
+
+    /// GET `{fid}/monitor_data/`: per node `data_loss_io_total` (input, output) and
+    /// `rt_status`; `monitor_type` picks (comma-separated).
+    pub async fn get_flow_monitor_data(
+        &self,
+        flow_id: i64,
+        monitor_type: Option<&str>,
+    ) -> Result<Value, Error> {
+        let p = super::params(&[("monitor_type", monitor_type.map(Value::from))]);
+        self.send(self.flows(Method::GET, &format!("{flow_id}/monitor_data/"), p))
+            .await
+    }
+
+    /// GET `{fid}/nodes/{nid}/monitor_data/`.
+    pub async fn get_node_monitor_data(
+        &self,
+        flow_id: i64,
+        node_id: i64,
+        monitor_type: Option<&str>,
+    ) -> Result<Value, Error> {
+        let p = super::params(&[("monitor_type", monitor_type.map(Value::from))]);
+        self.send(self.flows(
+            Method::GET,
+            &format!("{flow_id}/nodes/{node_id}/monitor_data/"),
+            p,
+        ))
+        .await
+    }
+
+    /// GET `{fid}/versions/draft/?add_node_running_info=1` (bk-monitor's
+    /// `get_data_flow_running_info`): `locations` with each node's `status`.
+    pub async fn get_data_flow_running_info(&self, flow_id: i64) -> Result<Value, Error> {
+        self.send(self.flows(
+            Method::GET,
+            &format!("{flow_id}/versions/draft/"),
+            json!({"add_node_running_info": 1}),
+        ))
+        .await
+    }
 }

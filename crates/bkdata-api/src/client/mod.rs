@@ -28,6 +28,7 @@ mod auth;
 mod databus;
 mod dataflow;
 mod pipeline;
+mod storekit;
 
 use serde_json::{Map, Value};
 use std::collections::HashMap;
