@@ -303,7 +303,8 @@ async fn every_endpoint_requires_credentials() {
             .replace("{pid}", "2_x")
             .replace("{rt}", "2_x")
             .replace("{cluster_type}", "postgresql")
-            .replace("{name}", "nope");
+            .replace("{name}", "nope")
+            .replace("{user}", "alice");
         assert!(!path.contains('{'), "unreplaced placeholder in {path}");
         let open = path == "/healthz" || path == "/metrics";
         for header in [

@@ -112,6 +112,12 @@ async fn bklog_registers_a_data_id_as_its_task_does() {
         .await
         .unwrap();
     assert_ne!(auto.raw_data_id, data_id);
+    let listed = c.list_raw_data(json!({"bk_biz_id": 591})).await.unwrap();
+    let names: Vec<(i64, &str)> = listed
+        .iter()
+        .map(|r| (r.raw_data_id, r.raw_data_name.as_str()))
+        .collect();
+    assert_eq!(names, [(auto.raw_data_id, "auto_id"), (data_id, "bklog_nginx")]);
     // bklog passes a collector's own encoding; the GBK family is accepted (cleans decode it).
     let mut gbk = bklog_deploy_plan(591, "gbk_log", data_id + 1);
     if let Some(inner) = gbk.access_raw_data.as_mut() {

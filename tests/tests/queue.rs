@@ -373,7 +373,8 @@ async fn openapi_documents_every_route() {
                     .replace("{pid}", "2_x")
                     .replace("{rt}", "2_x")
                     .replace("{cluster_type}", "postgresql")
-                    .replace("{name}", "nope"),
+                    .replace("{name}", "nope")
+                    .replace("{user}", "alice"),
             );
             assert!(!url.contains('{'), "unreplaced placeholder in {url}");
             let req = match method.as_str() {
