@@ -117,7 +117,10 @@ async fn bklog_registers_a_data_id_as_its_task_does() {
         .iter()
         .map(|r| (r.raw_data_id, r.raw_data_name.as_str()))
         .collect();
-    assert_eq!(names, [(auto.raw_data_id, "auto_id"), (data_id, "bklog_nginx")]);
+    assert_eq!(
+        names,
+        [(auto.raw_data_id, "auto_id"), (data_id, "bklog_nginx")]
+    );
     // bklog passes a collector's own encoding; the GBK family is accepted (cleans decode it).
     let mut gbk = bklog_deploy_plan(591, "gbk_log", data_id + 1);
     if let Some(inner) = gbk.access_raw_data.as_mut() {
@@ -139,11 +142,32 @@ async fn bklog_registers_a_data_id_as_its_task_does() {
         api_code(c.deploy_plan_put(data_id, &renamed).await).0,
         "1500400"
     );
-    // The clean, the tasks and the storage on that id, then get_config_db_list.
-    let rt = clean_with_storage(&c, data_id, "nginx_clean").await;
+    // bklog's order on that id: cleans, tasks ["kafka"], data_storages, get_config_db_list.
+    let (conf, fields) = system_proc_clean();
+    let rt = c
+        .databus_cleans_post(&CleanRequest {
+            bk_biz_id: Some(591),
+            ..CleanRequest::new(
+                data_id,
+                "nginx_clean",
+                &conf,
+                serde_json::from_value(json!(fields)).unwrap(),
+            )
+        })
+        .await
+        .unwrap()
+        .result_table_id;
     c.post_tasks(&TaskRequest::new(&rt, Some(vec!["kafka".into()])))
         .await
         .unwrap();
+    c.databus_data_storages_post(&DataStorageRequest::new(&rt, "postgresql"))
+        .await
+        .unwrap();
+    // The binding made while the clean is live ships at once.
+    assert_eq!(
+        c.get_tasks(&rt).await.unwrap().storages["postgresql"].status,
+        "running"
+    );
     let list = c
         .get_config_db_list(json!({"raw_data_id": data_id}))
         .await
