@@ -6,6 +6,7 @@ scripts/services.sh
 export BKDATA_TEST_PG="${BKDATA_TEST_PG:-postgres://postgres@127.0.0.1:5432}"
 export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
 cargo fmt --all -- --check
+scripts/check-crate-graph.sh
 cargo clippy --workspace --all-targets -- -D warnings
 # The tests run the real binaries (server, worker, test worker); nextest builds only test targets.
 cargo build --workspace --bins

@@ -41,10 +41,10 @@ impl TestDb {
         // Loopback only: no TLS. (With TLS, libpq's OpenSSL teardown at process exit can race
         // r2d2 threads still reconnecting after the outage test, and crash the test process.)
         let url = format!("{}/{name}?sslmode=disable", pg_base());
-        assert!(db::create_database_if_missing(&url).expect("create test database"));
         if migrate {
-            let mut c = db::connect(&url).expect("connect");
-            db::run_migrations(&mut c).expect("migrate");
+            clone_template(&name);
+        } else {
+            assert!(db::create_database_if_missing(&url).expect("create test database"));
         }
         TestDb { name, url }
     }
@@ -56,6 +56,87 @@ impl TestDb {
     pub fn conn(&self) -> diesel::PgConnection {
         db::connect(&self.url).expect("connect")
     }
+}
+
+/// Create database `name` as a copy of the migrated template of this checkout's migrations
+/// (`bkdata_tpl_{hash}`), making the template first if no test has yet: one migration run per
+/// schema instead of one per test.
+fn clone_template(name: &str) {
+    use diesel::RunQueryDsl;
+    let tpl = template_name();
+    let admin_url = format!("{}/postgres?sslmode=disable", pg_base());
+    let mut admin = db::connect(&admin_url).expect("connect to postgres");
+    let exists = |c: &mut diesel::PgConnection, db: &str| -> bool {
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let r: N = diesel::sql_query(format!(
+            "SELECT count(*) AS n FROM pg_database WHERE datname = '{db}'"
+        ))
+        .get_result(c)
+        .expect("pg_database");
+        r.n > 0
+    };
+    if !exists(&mut admin, &tpl) {
+        // One process builds it (the others wait on the lock), under a temporary name so no
+        // one clones a half-migrated database.
+        diesel::sql_query("SELECT pg_advisory_lock(7241930116)")
+            .execute(&mut admin)
+            .expect("lock");
+        if !exists(&mut admin, &tpl) {
+            let building = format!("{tpl}_building");
+            let _ = diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)"
+            ))
+            .execute(&mut admin);
+            diesel::sql_query(format!("CREATE DATABASE \"{building}\""))
+                .execute(&mut admin)
+                .expect("create template");
+            {
+                let mut c = db::connect(&format!("{}/{building}?sslmode=disable", pg_base()))
+                    .expect("connect to template");
+                db::run_migrations(&mut c).expect("migrate template");
+            }
+            diesel::sql_query(format!("ALTER DATABASE \"{building}\" RENAME TO \"{tpl}\""))
+                .execute(&mut admin)
+                .expect("name template");
+        }
+        diesel::sql_query("SELECT pg_advisory_unlock(7241930116)")
+            .execute(&mut admin)
+            .expect("unlock");
+    }
+    diesel::sql_query(format!("CREATE DATABASE \"{name}\" TEMPLATE \"{tpl}\""))
+        .execute(&mut admin)
+        .expect("clone the template database");
+}
+
+/// The template of the migrations as they are in this checkout (a hash of their files).
+fn template_name() -> String {
+    use std::hash::{Hash, Hasher};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+    let mut files: Vec<PathBuf> = walk_files(&dir);
+    files.sort();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for f in &files {
+        f.strip_prefix(&dir).unwrap_or(f).hash(&mut h);
+        std::fs::read(f).unwrap_or_default().hash(&mut h);
+    }
+    format!("bkdata_tpl_{:016x}", h.finish())
+}
+
+fn walk_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk_files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
 
 impl Default for TestDb {
