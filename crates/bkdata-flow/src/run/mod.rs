@@ -1,0 +1,29 @@
+//! Flows in workers: the `flow_deploy` job carries out a start, stop or restart, and one
+//! `flow_run` job per realtime node runs its window runtime.
+//!
+//! A realtime node reads `rt.{input}` and writes `rt.{output}`; storage nodes are data storages
+//! of the table they store, shipped by the databus' shippers (so a storage node gets the
+//! shipper's exactly-once writes). A node's progress is its [`Checkpoint`], written after its
+//! output is published: where to replay the input from to rebuild the open windows, which
+//! windows were emitted. Each output message's id names the node, the epoch, the window and the
+//! input position it covers; a node restarting after a crash reads its output's last message
+//! and so never emits a window twice, even when it died between publishing and checkpointing.
+//!
+//! `deploy_job` carries out deploys, `node_job` runs a realtime node, `checkpoint` holds the
+//! node's progress and the ids of its output messages (pure, unit-tested).
+mod checkpoint;
+mod deploy_job;
+mod node_job;
+
+pub use checkpoint::Checkpoint;
+pub use deploy_job::DeployJob;
+pub use node_job::{idle_timeout, RunJob, RUN_JOB};
+
+use crate::deploy::DEPLOY_JOB;
+
+pub(crate) fn s<E: std::fmt::Display>(e: E) -> String {
+    e.to_string()
+}
+
+/// Job types of this module, for workers to register.
+pub const JOB_TYPES: [&str; 2] = [DEPLOY_JOB, RUN_JOB];

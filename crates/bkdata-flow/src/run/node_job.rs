@@ -1,0 +1,371 @@
+//! The `flow_run` job: one realtime node's window runtime, reading its input topic, writing
+//! its output topic, checkpointing after each publish.
+use super::checkpoint::{split_parts, Checkpoint, OutId};
+use super::s;
+use crate::graph;
+use crate::rows::{schema_of, write_rows};
+use crate::{FlowSql, Pushed, WindowRuntime, WindowType};
+use bkdata_bus::{AnyBus, Batch, Bus, Consumer, ConsumerOpts, Delivery};
+use bkdata_databus::etl::time::format_ms;
+use bkdata_databus::runtime::{db, output_topic};
+use bkdata_models::databus::FlowNode;
+use bkdata_models::jobs::{BoxFuture, JobContext, JobHandler};
+use bkdata_models::schema::{flow_nodes as fnd, result_tables as rt};
+use bkdata_models::PgPool;
+use diesel::prelude::*;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+pub const RUN_JOB: &str = "flow_run";
+
+/// The idle timeout: after this long without input, the watermark moves on with the clock
+/// so the last windows close when the data stops (`BKDATA_FLOW_IDLE_MS`, default 30 s).
+pub fn idle_timeout() -> Duration {
+    std::env::var("BKDATA_FLOW_IDLE_MS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .map_or(Duration::from_secs(30), Duration::from_millis)
+}
+
+#[derive(Clone)]
+pub struct RunJob {
+    pool: PgPool,
+    bus: AnyBus,
+}
+
+/// Counters to add with the next checkpoint.
+#[derive(Default)]
+struct Counts {
+    rows_in: i64,
+    rows_out: i64,
+    late: i64,
+    bad: i64,
+    windows: i64,
+}
+
+impl RunJob {
+    pub fn new(pool: PgPool, bus: AnyBus) -> Self {
+        RunJob { pool, bus }
+    }
+
+    async fn node_status(&self, node_id: i64) -> Result<Option<String>, String> {
+        db(&self.pool, move |c| {
+            fnd::table
+                .find(node_id)
+                .select(fnd::status)
+                .first(c)
+                .optional()
+                .map_err(s)
+        })
+        .await
+    }
+
+    async fn message(&self, node_id: i64, message: String) -> Result<(), String> {
+        db(&self.pool, move |c| {
+            diesel::update(fnd::table.find(node_id))
+                .set(fnd::status_message.eq(message))
+                .execute(c)
+                .map_err(s)
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn save(&self, node_id: i64, cp: &Checkpoint, n: &mut Counts) -> Result<(), String> {
+        let cpv = serde_json::to_value(cp).map_err(s)?;
+        let c = std::mem::take(n);
+        db(&self.pool, move |conn| {
+            diesel::update(fnd::table.find(node_id))
+                .set((
+                    fnd::checkpoint.eq(Some(cpv)),
+                    fnd::rows_in.eq(fnd::rows_in + c.rows_in),
+                    fnd::rows_out.eq(fnd::rows_out + c.rows_out),
+                    fnd::late_rows.eq(fnd::late_rows + c.late),
+                    fnd::bad_rows.eq(fnd::bad_rows + c.bad),
+                    fnd::windows.eq(fnd::windows + c.windows),
+                ))
+                .execute(conn)
+                .map_err(s)
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn run_node(self, ctx: JobContext) -> Result<(), String> {
+        let node_id = ctx.job.data["node_id"]
+            .as_i64()
+            .ok_or("job data has no node_id")?;
+        let loaded = db(&self.pool, move |c| -> Result<_, String> {
+            let n: Option<FlowNode> = fnd::table
+                .find(node_id)
+                .select(FlowNode::as_select())
+                .first(c)
+                .optional()
+                .map_err(s)?;
+            let Some(n) = n else { return Ok(None) };
+            let input: String = fnd::table
+                .find(n.inputs.first().copied().unwrap_or_default())
+                .select(fnd::result_table_id)
+                .first(c)
+                .map_err(s)?;
+            let fields: Value = rt::table
+                .find(&input)
+                .select(rt::fields)
+                .first(c)
+                .optional()
+                .map_err(s)?
+                .ok_or_else(|| format!("input table {input} no longer exists"))?;
+            Ok(Some((n, input, fields)))
+        })
+        .await?;
+        let Some((node, input, fields)) = loaded else {
+            return Ok(());
+        };
+        if node.status != "running" {
+            return Ok(());
+        }
+        let fail = |m: String| {
+            let this = self.clone();
+            async move {
+                let _ = this.message(node_id, format!("failed: {m}")).await;
+                Err::<(), String>(m)
+            }
+        };
+        let mut cp: Checkpoint = match node.checkpoint.clone().map(serde_json::from_value) {
+            Some(Ok(cp)) => cp,
+            _ => return fail("the node has no checkpoint: start the flow again".into()).await,
+        };
+        let config = node.config.as_object().cloned().unwrap_or_default();
+        let conf = match graph::window_of(&config) {
+            Ok(c) => c,
+            Err(e) => return fail(e.to_string()).await,
+        };
+        let sql_text = config
+            .get("sql")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let fields = crate::flows::fields_of(&fields);
+        let sql = match FlowSql::compile(sql_text, vec![(input.clone(), schema_of(&fields))]).await
+        {
+            Ok(q) => q,
+            Err(e) => return fail(e.to_string()).await,
+        };
+        let mut runtime = match WindowRuntime::new(conf, sql, &input) {
+            Ok(r) => r,
+            Err(e) => return fail(e.to_string()).await,
+        };
+        let out_topic = output_topic(&node.result_table_id);
+        let in_topic = output_topic(&input);
+
+        // What the output says happened after the checkpoint (a crash between publishing and
+        // checkpointing): those windows are not emitted again, that input is not recounted.
+        let counted_to = cp.consumed;
+        let counted_emitted_to = cp.emitted_to;
+        let mut seen_to = cp.consumed;
+        let mut skip_parts: Option<(i64, usize)> = None;
+        let last = self.bus.last(&out_topic).await.map_err(s)?;
+        if let Some(id) = last
+            .filter(|m| m.seq > cp.out_base)
+            .and_then(|m| m.msg_id)
+            .and_then(|id| OutId::parse(&id))
+            .filter(|id| id.node == node_id && id.epoch == cp.epoch)
+        {
+            seen_to = seen_to.max(id.seq);
+            match id.end {
+                Some(end) if id.part + 1 == id.parts => cp.emitted_to = cp.emitted_to.max(end),
+                Some(end) => {
+                    // Part of a window went out: the windows before it went out whole.
+                    cp.emitted_to = cp.emitted_to.max(end - conf.freq_ms);
+                    skip_parts = Some((end, id.part + 1));
+                }
+                None if id.part + 1 == id.parts => {
+                    cp.consumed = cp.consumed.max(id.seq);
+                    cp.replay_from = cp.replay_from.max(id.seq + 1);
+                }
+                None => skip_parts = Some((id.seq as i64, id.part + 1)),
+            }
+        }
+        runtime.resume(cp.emitted_to, cp.max_event);
+        let mut consumer = self
+            .bus
+            .consumer(
+                &in_topic,
+                &format!("flow_{node_id}"),
+                ConsumerOpts {
+                    ack_wait: Duration::from_secs(60),
+                    from_start: true,
+                    start_seq: Some(cp.replay_from.max(1)),
+                    take_over: false,
+                },
+            )
+            .await
+            .map_err(s)?;
+        self.message(
+            node_id,
+            format!(
+                "running on worker {}: input {in_topic} from position {}",
+                ctx.worker_id, cp.replay_from
+            ),
+        )
+        .await?;
+
+        let idle_after = idle_timeout();
+        let unwindowed = conf.kind == WindowType::None;
+        let mut counts = Counts::default();
+        let mut last_input = Instant::now();
+        let mut next_check = Instant::now();
+        let mut dirty = false;
+        let mut last_save = Instant::now();
+        loop {
+            if *ctx.lease_lost.borrow() {
+                return Err(
+                    "lease lost or worker stopping; another worker resumes the node".into(),
+                );
+            }
+            if Instant::now() >= next_check {
+                next_check = Instant::now() + Duration::from_millis(500);
+                if self.node_status(node_id).await?.as_deref() != Some("running") {
+                    self.save(node_id, &cp, &mut counts).await?;
+                    return Ok(());
+                }
+            }
+            let deliveries: Vec<Delivery> = consumer
+                .fetch(16, Duration::from_millis(200))
+                .await
+                .map_err(s)?;
+            let mut out: Vec<(OutId, Vec<Vec<u8>>)> = Vec::new();
+            let local_time = format_ms(chrono::Utc::now().timestamp_millis(), bkdata_tz());
+            if !deliveries.is_empty() {
+                last_input = Instant::now();
+            }
+            for d in &deliveries {
+                let counted = d.seq > counted_to;
+                for rec in &d.records {
+                    let pushed = runtime.push(rec, d.seq);
+                    if !counted {
+                        continue;
+                    }
+                    counts.rows_in += 1;
+                    match pushed {
+                        Pushed::Kept => {}
+                        Pushed::Bad => counts.bad += 1,
+                        // A row that went into a window published just before a crash is
+                        // not late: the replay only finds its window emitted.
+                        Pushed::Late { last_end } => {
+                            if d.seq > seen_to || last_end <= counted_emitted_to {
+                                counts.late += 1;
+                            }
+                        }
+                    }
+                }
+                cp.consumed = cp.consumed.max(d.seq);
+                if unwindowed {
+                    for e in runtime.advance(0).await.map_err(s)? {
+                        let lines = lines_of(&e, &local_time);
+                        out.extend(split_parts(node_id, cp.epoch, None, d.seq, lines));
+                    }
+                }
+            }
+            if !unwindowed {
+                let idle = last_input.elapsed().saturating_sub(idle_after);
+                let idle_ms = if deliveries.is_empty() {
+                    idle.as_millis() as i64
+                } else {
+                    0
+                };
+                for e in runtime.advance(idle_ms).await.map_err(s)? {
+                    let lines = lines_of(&e, &local_time);
+                    counts.windows += 1;
+                    out.extend(split_parts(
+                        node_id,
+                        cp.epoch,
+                        Some(e.end),
+                        cp.consumed,
+                        lines,
+                    ));
+                }
+            }
+            if let Some((key, from_part)) = skip_parts {
+                out.retain(|(id, _)| !(id.key() == key && id.part < from_part));
+                if out.iter().any(|(id, _)| id.key() > key) {
+                    skip_parts = None;
+                }
+            }
+            if !out.is_empty() {
+                let mut batches = Vec::with_capacity(out.len());
+                for (id, lines) in out {
+                    let mut b = Batch::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
+                    for l in &lines {
+                        // JSON text has no raw newline.
+                        let _ = b.push_with(|buf| buf.extend_from_slice(l));
+                    }
+                    counts.rows_out += lines.len() as i64;
+                    batches.push((id.format(), b));
+                }
+                let n = batches.len() as u64;
+                self.bus
+                    .publish_dedup_batches(&out_topic, batches)
+                    .await
+                    .map_err(|e| format!("publishing to {out_topic}: {e}"))?;
+                failpoint_after_publish(n);
+            }
+            let emitted = counts.windows > 0 || counts.rows_out > 0;
+            dirty |= emitted || !deliveries.is_empty();
+            cp.emitted_to = runtime.emitted_to();
+            cp.max_event = runtime.max_event();
+            cp.replay_from = runtime.replay_from().unwrap_or(cp.consumed + 1);
+            // Output first, then the checkpoint: a crash in between is what the output's
+            // message ids cover. Reading alone is checkpointed at most once a second.
+            if emitted || (dirty && last_save.elapsed() >= Duration::from_secs(1)) {
+                self.save(node_id, &cp, &mut counts).await?;
+                dirty = false;
+                last_save = Instant::now();
+            }
+            if !deliveries.is_empty() {
+                consumer.ack_all(deliveries).await.map_err(s)?;
+            }
+        }
+    }
+}
+
+/// BKData's time columns are in UTC+8 (a clean's default `timezone`).
+fn bkdata_tz() -> chrono::FixedOffset {
+    chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset")
+}
+
+/// Tests' fault injection: `BKDATA_FAILPOINT=flow_after_publish:N` aborts the process right
+/// after the publish that takes its output past N messages, before the checkpoint (the
+/// moment a crash is hardest on).
+fn failpoint_after_publish(messages: u64) {
+    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let Ok(fp) = std::env::var("BKDATA_FAILPOINT") else {
+        return;
+    };
+    if let Some(n) = fp
+        .strip_prefix("flow_after_publish:")
+        .and_then(|n| n.parse::<u64>().ok())
+    {
+        if COUNT.fetch_add(messages, std::sync::atomic::Ordering::SeqCst) + messages >= n {
+            eprintln!("failpoint flow_after_publish:{n}: aborting");
+            std::process::abort();
+        }
+    }
+}
+
+/// A window's result rows as stream rows, sorted so a recomputed window splits into the
+/// same messages.
+fn lines_of(e: &crate::Emitted, local_time: &str) -> Vec<Vec<u8>> {
+    let tz = bkdata_tz();
+    let mut lines = Vec::new();
+    for b in &e.batches {
+        write_rows(b, e.start, &|t| format_ms(t, tz), local_time, &mut lines);
+    }
+    lines.sort();
+    lines
+}
+
+impl JobHandler for RunJob {
+    fn run(&self, ctx: JobContext) -> BoxFuture<'static, Result<(), String>> {
+        Box::pin(self.clone().run_node(ctx))
+    }
+}
