@@ -8,7 +8,6 @@ use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use bkdata_api::auth::{TokenCheckRequest, TokenRequest};
-use bkdata_api::databus::GrantRequest;
 use bkdata_databus::auth;
 use bkdata_databus::{projects, DatabusError};
 use bkdata_models::auth::Caller;
@@ -23,7 +22,11 @@ pub fn routes() -> Router<AppState> {
             "/v3/auth/tokens/{id}/",
             get(retrieve_token).put(update_token),
         )
-        .route("/v3/auth/projects/{id}/data/add/", post(add_project_data))
+        // bklog's body `{bk_biz_id, object_id, project_id}`: the meta grant reads `object_id`.
+        .route(
+            "/v3/auth/projects/{id}/data/add/",
+            post(crate::meta_api::grant),
+        )
         .route(
             "/v3/auth/projects/{id}/data/check/",
             post(check_project_data),
@@ -77,19 +80,6 @@ async fn check_token(State(st): State<AppState>, bytes: Bytes) -> BkResult {
     ok(json!(
         db(&st, move |conn| auth::check_token(conn, &req)).await?
     ))
-}
-
-/// bklog's body: `{bk_biz_id, object_id, project_id}`.
-async fn add_project_data(
-    State(st): State<AppState>,
-    Extension(c): Extension<Caller>,
-    Path(id): Path<String>,
-    bytes: Bytes,
-) -> BkResult {
-    let id = id_of("project", &id)?;
-    let req: GrantRequest = bk_request(&bytes)?;
-    let x = db(&st, move |conn| projects::grant(conn, &c, id, &req)).await?;
-    ok(projects::data_view(&x))
 }
 
 /// bk-monitor's `{result_table_id, action_id}`: whether the project may read the table.

@@ -114,7 +114,7 @@ async fn data(
         .collect::<Vec<_>>()))
 }
 
-async fn grant(
+pub(crate) async fn grant(
     State(st): State<AppState>,
     Extension(c): Extension<Caller>,
     Path(id): Path<String>,

@@ -100,38 +100,12 @@ async fn save(
     st: &AppState,
     c: Caller,
     req: DataStorageRequest,
-    path_rt: Option<String>,
+    at: storages::SaveAt,
 ) -> Result<Value, ApiError> {
-    let (c2, r2) = (c.clone(), req.clone());
-    let prepared = db(st, move |conn| {
-        let existing = match &path_rt {
-            Some(rt) => Some(storages::one_of_table(
-                conn,
-                &c2,
-                rt,
-                r2.storage_type.as_deref(),
-            )?),
-            None => None,
-        };
-        storages::prepare(conn, &c2, &r2, existing.as_ref(), path_rt.as_deref())
-            .map(|p| (p, existing.is_some()))
-    })
-    .await?;
-    let (p, is_update) = prepared;
-    p.create_physical().await.map_err(ApiError::from)?;
-    let (rt, ty) = (p.row.result_table_id.clone(), p.row.storage_type.clone());
-    db(st, move |conn| {
-        let d = if is_update {
-            storages::update(conn, &p)?
-        } else {
-            storages::insert(conn, &p)?
-        };
-        storages::follow_table(conn, &d)
-    })
-    .await?;
+    let d = storages::save(&st.pool, &c, req, at).await?;
     let f = Filter {
-        result_table_id: Some(rt),
-        storage_type: Some(ty),
+        result_table_id: Some(d.result_table_id),
+        storage_type: Some(d.storage_type),
         ..Filter::default()
     };
     let list = listed(st, c, f).await?;
@@ -143,7 +117,7 @@ async fn create_storage(
     Extension(c): Extension<Caller>,
     bytes: Bytes,
 ) -> BkResult {
-    ok(save(&st, c, bk_request(&bytes)?, None).await?)
+    ok(save(&st, c, bk_request(&bytes)?, storages::SaveAt::New).await?)
 }
 
 async fn update_storage(
@@ -152,7 +126,7 @@ async fn update_storage(
     Path(rt): Path<String>,
     bytes: Bytes,
 ) -> BkResult {
-    ok(save(&st, c, bk_request(&bytes)?, Some(rt)).await?)
+    ok(save(&st, c, bk_request(&bytes)?, storages::SaveAt::Table(rt)).await?)
 }
 
 /// Unbind a storage: its shipper stops; the physical table and its rows are kept.

@@ -32,6 +32,35 @@ impl DatabusError {
         }
     }
 
+    /// A storage's failure while serving a request: unreachable is "unavailable" (naming the
+    /// cluster), anything else is the request's fault, named by `field`.
+    pub fn of_storage(e: bkdata_storage::StorageError, cluster: &str, field: &str) -> Self {
+        match e {
+            bkdata_storage::StorageError::Connect(message) => DatabusError::Unavailable {
+                message,
+                details: json!({ "cluster": cluster }),
+            },
+            other => DatabusError::field(field, other.to_string()),
+        }
+    }
+
+    /// The same error with what was being done in front of its message.
+    pub fn context(self, doing: &str) -> Self {
+        let pre = |m: String| format!("{doing}: {m}");
+        match self {
+            DatabusError::Validation { message, errors } => DatabusError::Validation {
+                message: pre(message),
+                errors,
+            },
+            DatabusError::Unavailable { message, details } => DatabusError::Unavailable {
+                message: pre(message),
+                details,
+            },
+            DatabusError::Internal(m) => DatabusError::Internal(pre(m)),
+            other => other,
+        }
+    }
+
     pub fn field(field: &str, message: impl Into<String>) -> Self {
         let message = message.into();
         DatabusError::Validation {
@@ -44,6 +73,12 @@ impl DatabusError {
 impl From<diesel::result::Error> for DatabusError {
     fn from(e: diesel::result::Error) -> Self {
         DatabusError::Internal(format!("database: {e}"))
+    }
+}
+
+impl From<tokio::task::JoinError> for DatabusError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        DatabusError::Internal(format!("a database call did not finish: {e}"))
     }
 }
 

@@ -268,6 +268,69 @@ fn cluster(conn: &mut PgConnection, name: &str) -> Result<StorageCluster, Databu
         })
 }
 
+/// Which binding a [`save`] writes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SaveAt {
+    /// A new one (`POST data_storages/`).
+    New,
+    /// The one of this table (and the body's `storage_type`, when it has several):
+    /// `PUT data_storages/{rt}/`.
+    Table(String),
+    /// The body's table and storage type, made or changed (a flow's storage node).
+    Upsert,
+}
+
+/// Bind a result table to a storage, or change the binding: the body checked, the physical
+/// table created (or its new columns added) on the cluster, the binding saved, and its
+/// shipper started when the table is live. The one way the API and flows write a binding.
+pub async fn save(
+    pool: &bkdata_models::PgPool,
+    caller: &Caller,
+    body: DataStorageRequest,
+    at: SaveAt,
+) -> Result<DataStorage, DatabusError> {
+    use bkdata_models::db::blocking;
+    let c = caller.clone();
+    let (p, exists) = blocking(pool, move |conn| {
+        let (existing, path_rt) = match &at {
+            SaveAt::New => (None, None),
+            SaveAt::Table(rt) => (
+                Some(one_of_table(conn, &c, rt, body.storage_type.as_deref())?),
+                Some(rt.as_str()),
+            ),
+            SaveAt::Upsert => {
+                let rt = body.result_table_id.as_deref().unwrap_or_default();
+                let ty = body.storage_type.as_deref().unwrap_or_default();
+                let found = ds::table
+                    .find((rt, ty))
+                    .select(DataStorage::as_select())
+                    .first(conn)
+                    .optional()?;
+                (found, None)
+            }
+        };
+        let p = prepare(conn, &c, &body, existing.as_ref(), path_rt)?;
+        Ok::<_, DatabusError>((p, existing.is_some()))
+    })
+    .await?;
+    p.create_physical().await.map_err(|e| {
+        e.context(&format!(
+            "creating the table {} on {}",
+            p.row.physical_table_name, p.row.cluster_name
+        ))
+    })?;
+    blocking(pool, move |conn| {
+        let d = if exists {
+            update(conn, &p)?
+        } else {
+            insert(conn, &p)?
+        };
+        follow_table(conn, &d)?;
+        Ok(d)
+    })
+    .await
+}
+
 /// Check a POST (no `existing`) or PUT body against the result table and the cluster.
 pub fn prepare(
     conn: &mut PgConnection,

@@ -159,21 +159,20 @@ pub async fn es_route(
         ));
     }
     let (pool, c, name) = (pool.clone(), caller.clone(), cluster_name.to_string());
-    let cluster = tokio::task::spawn_blocking(move || {
-        let mut conn = pool.get()?;
+    let cluster = bkdata_models::db::blocking(&pool, move |conn| {
         let cluster: StorageCluster = sc::table
             .find(&name)
             .filter(sc::cluster_type.eq("es"))
             .select(StorageCluster::as_select())
-            .first(&mut conn)
+            .first(conn)
             .optional()?
             .ok_or_else(|| DatabusError::NotFound(format!("es cluster {name} does not exist")))?;
         let tables: Vec<String> = ds::table
             .filter(ds::cluster_name.eq(&name))
             .select(ds::result_table_id)
-            .load(&mut conn)?;
+            .load(conn)?;
         for t in tables {
-            if auth::result_table(&mut conn, &c, &t, Access::Read)?.is_some() {
+            if auth::result_table(conn, &c, &t, Access::Read)?.is_some() {
                 return Ok(cluster);
             }
         }
@@ -181,18 +180,14 @@ pub async fn es_route(
             "es cluster {name} does not exist or holds no table you may read"
         )))
     })
-    .await
-    .map_err(|e| DatabusError::Internal(e.to_string()))??;
+    .await?;
     let conn = cluster.connection.as_object().cloned().unwrap_or_default();
     let client = EsClient::connect(&conn, EsOptions::default())
         .map_err(|e| DatabusError::field("cluster_name", e.to_string()))?;
-    let (status, answer) = client.read(uri, None).await.map_err(|e| match e {
-        bkdata_storage::StorageError::Connect(m) => DatabusError::Unavailable {
-            message: m,
-            details: json!({"cluster": cluster.cluster_name}),
-        },
-        other => DatabusError::field("uri", other.to_string()),
-    })?;
+    let (status, answer) = client
+        .read(uri, None)
+        .await
+        .map_err(|e| DatabusError::of_storage(e, &cluster.cluster_name, "uri"))?;
     if !(200..300).contains(&status) {
         return Err(DatabusError::field(
             "uri",

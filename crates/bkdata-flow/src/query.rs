@@ -17,7 +17,6 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::sqlparser::dialect::MySqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use diesel::prelude::*;
-use serde_json::json;
 use std::collections::{BTreeSet, HashMap};
 use std::ops::ControlFlow;
 use std::time::Duration;
@@ -425,13 +424,7 @@ pub async fn run(plan: &Plan, c: &Checked, limits: Limits) -> Result<QueryResult
         limits.timeout,
     )
     .await
-    .map_err(|e| match e {
-        bkdata_storage::StorageError::Connect(m) => DatabusError::Unavailable {
-            message: m,
-            details: json!({"cluster": plan.cluster.cluster_name}),
-        },
-        other => DatabusError::field("sql", other.to_string()),
-    })?;
+    .map_err(|e| DatabusError::of_storage(e, &plan.cluster.cluster_name, "sql"))?;
     Ok(QueryResult {
         total_records: rows.rows.len() as u64,
         list: rows.rows,

@@ -194,13 +194,10 @@ pub async fn run(plan: &EsPlan, req: &EsRequest, limits: Limits) -> Result<Value
         Some(b) => (format!("{target}/_search?ignore_unavailable=true"), Some(b)),
         None => (format!("{target}/_mapping?ignore_unavailable=true"), None),
     };
-    let (status, answer) = client.read(&path, body).await.map_err(|e| match e {
-        bkdata_storage::StorageError::Connect(m) => DatabusError::Unavailable {
-            message: m,
-            details: json!({"cluster": plan.cluster.cluster_name}),
-        },
-        other => DatabusError::field("sql", other.to_string()),
-    })?;
+    let (status, answer) = client
+        .read(&path, body)
+        .await
+        .map_err(|e| DatabusError::of_storage(e, &plan.cluster.cluster_name, "sql"))?;
     if status == 404 && answer["error"]["type"] == "index_not_found_exception" {
         return Err(DatabusError::Denied {
             code: NO_INDEX,

@@ -10,6 +10,25 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations")
 pub type PgPool = Pool<ConnectionManager<PgConnection>>;
 pub type PgConn = PooledConnection<ConnectionManager<PgConnection>>;
 
+/// Run a database call on tokio's blocking pool with a connection of `pool` (diesel blocks;
+/// async code must not). The error type says how a missing connection and a panicked call
+/// read for the caller.
+pub async fn blocking<T, E>(
+    pool: &PgPool,
+    f: impl FnOnce(&mut PgConnection) -> Result<T, E> + Send + 'static,
+) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: From<diesel::r2d2::PoolError> + From<tokio::task::JoinError> + Send + 'static,
+{
+    let pool = pool.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = pool.get()?;
+        f(&mut conn)
+    })
+    .await?
+}
+
 /// Default when `DATABASE_URL` is not set: the local Postgres the scripts start.
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/bkdata";
 

@@ -332,46 +332,22 @@ impl DeployJob {
                 .collect();
             body.storage_config = Some(Value::Object(cfg));
         }
-        let (caller, node_id) = (caller.clone(), n.node_id);
-        let prepared = db(&self.pool, move |c| -> Result<_, String> {
-            let ty: String = sc::table
+        let node_id = n.node_id;
+        let ty: String = db(&self.pool, move |c| {
+            sc::table
                 .find(&cluster)
                 .select(sc::cluster_type)
                 .first(c)
                 .optional()
                 .map_err(s)?
-                .ok_or_else(|| format!("storage cluster {cluster:?} does not exist"))?;
-            body.storage_type = Some(ty.clone());
-            let rt = body.result_table_id.clone().unwrap_or_default();
-            let existing = bkdata_models::schema::data_storages::table
-                .find((&rt, &ty))
-                .select(bkdata_models::databus::DataStorage::as_select())
-                .first(c)
-                .optional()
-                .map_err(s)?;
-            let p = storages::prepare(c, &caller, &body, existing.as_ref(), None)
-                .map_err(|e| format!("storage node {node_id}: {e}"))?;
-            Ok((p, existing.is_some()))
+                .ok_or_else(|| format!("storage cluster {cluster:?} does not exist"))
         })
         .await?;
-        let (p, exists) = prepared;
-        p.create_physical()
+        body.storage_type = Some(ty);
+        let d = storages::save(&self.pool, caller, body, storages::SaveAt::Upsert)
             .await
-            .map_err(|e| format!("storage node {node_id}: creating the table: {e}"))?;
-        let out = (
-            p.row.result_table_id.clone(),
-            p.row.storage_type.clone(),
-            p.row.physical_table_name.clone(),
-        );
-        db(&self.pool, move |c| {
-            if exists {
-                storages::update(c, &p)
-            } else {
-                storages::insert(c, &p)
-            }
-        })
-        .await?;
-        Ok(out)
+            .map_err(|e| format!("storage node {node_id}: {e}"))?;
+        Ok((d.result_table_id, d.storage_type, d.physical_table_name))
     }
 
     /// Where a realtime node starts, by the deploy's consuming mode: `continue` keeps its
