@@ -154,6 +154,8 @@ fn run(config: Config, extend: impl FnOnce(Runner) -> Runner) -> anyhow::Result<
             &config.bus_prefix,
         ))?
         .with_max_age(bkdata_bus::max_age_from_env()?);
+    // The databus stores `alert` rows and raises platform faults through the alert path.
+    bkdata_databus::alerts::install(std::sync::Arc::new(bkdata_alert::AlertPath));
     let clean = bkdata_databus::runtime::CleanJob::new(pool.clone(), bus.clone());
     let ship = bkdata_databus::shipper::ShipJob::new(pool.clone(), bus.clone());
     let deploy = bkdata_flow::run::DeployJob::new(pool.clone(), bus.clone());

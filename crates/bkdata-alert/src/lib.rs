@@ -10,3 +10,48 @@ pub mod job;
 pub mod pystr;
 pub mod rules;
 pub mod store;
+
+/// The alert path as the databus asks for it (`bkdata_databus::alerts`): the `alert` storage
+/// stores events through the ingest, platform faults become events. Installed by the worker.
+pub struct AlertPath;
+
+impl bkdata_databus::alerts::Alerts for AlertPath {
+    fn store(
+        &self,
+        conn: &mut diesel::PgConnection,
+        app: &str,
+        events: &[serde_json::Value],
+        now: i64,
+    ) -> Result<bkdata_databus::alerts::Stored, String> {
+        let r = store::ingest(conn, app, events, usize::MAX, now).map_err(|e| e.to_string())?;
+        if r.accepted > 0 {
+            job::schedule(conn).map_err(|e| e.to_string())?;
+        }
+        Ok(bkdata_databus::alerts::Stored {
+            accepted: r.accepted,
+            rejected: r
+                .rejected
+                .into_iter()
+                .map(|x| (x.index, x.reason))
+                .collect(),
+        })
+    }
+
+    fn platform_event(
+        &self,
+        conn: &mut diesel::PgConnection,
+        app: &str,
+        alert_name: &str,
+        kind: &str,
+        target: &str,
+        bk_biz_id: i64,
+        severity: i32,
+        status: &str,
+        message: &str,
+    ) -> Result<(), String> {
+        store::platform_event(
+            conn, app, alert_name, kind, target, bk_biz_id, severity, status, message,
+        )
+        .map_err(|e| e.to_string())
+    }
+}

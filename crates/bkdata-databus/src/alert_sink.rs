@@ -126,13 +126,14 @@ impl AlertSink {
         let events: Vec<Value> = rows.iter().map(|r| self.event(r)).collect();
         let (pool, app) = (self.pool.clone(), self.app.clone());
         let now = chrono::Utc::now().timestamp();
+        let alerts = crate::alerts::installed().ok_or_else(|| {
+            bkdata_storage::StorageError::Write(
+                "no alert path in this process (a worker installs it at start)".into(),
+            )
+        })?;
         let report = tokio::task::spawn_blocking(move || {
             let mut conn = pool.get().map_err(|e| e.to_string())?;
-            let r = bkdata_alert::store::ingest(&mut conn, &app, &events, usize::MAX, now)
-                .map_err(|e| e.to_string())?;
-            if r.accepted > 0 {
-                bkdata_alert::job::schedule(&mut conn).map_err(|e| e.to_string())?;
-            }
+            let r = alerts.store(&mut conn, &app, &events, now)?;
             Ok::<_, String>((r, events))
         })
         .await
@@ -144,11 +145,11 @@ impl AlertSink {
             dead: r
                 .rejected
                 .iter()
-                .map(|x| DeadLetter {
-                    seq: rows[x.index].seq,
-                    idx: rows[x.index].idx,
-                    error: x.reason.clone(),
-                    document: events[x.index].to_string(),
+                .map(|(i, reason)| DeadLetter {
+                    seq: rows[*i].seq,
+                    idx: rows[*i].idx,
+                    error: reason.clone(),
+                    document: events[*i].to_string(),
                 })
                 .collect(),
         })

@@ -3,6 +3,7 @@
 //! (`storage`), data storages (`storages`), tasks (`tasks`) and the shippers that run them
 //! (`shipper`).
 pub mod alert_sink;
+pub mod alerts;
 pub mod auth;
 pub mod clean;
 pub mod error;
@@ -35,7 +36,11 @@ pub fn raise(
     message: &str,
 ) {
     let status = if failing { "ABNORMAL" } else { "RECOVERED" };
-    if let Err(e) = bkdata_alert::store::platform_event(
+    let Some(alerts) = alerts::installed() else {
+        log::warn!("no alert path in this process: the {kind} event for {target} is not raised");
+        return;
+    };
+    if let Err(e) = alerts.platform_event(
         conn, app, alert_name, kind, target, bk_biz_id, severity, status, message,
     ) {
         log::warn!("could not raise the {kind} event for {target}: {e}");
