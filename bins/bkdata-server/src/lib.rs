@@ -57,13 +57,8 @@ pub const DEFAULT_MAX_INGEST_BYTES: usize = 16 * 1024 * 1024;
 
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
-        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let parse = |k: &str, d: usize| -> anyhow::Result<usize> {
-            env(k).map_or(Ok(d), |v| {
-                v.parse()
-                    .map_err(|_| anyhow::anyhow!("{k} must be a number, got {v:?}"))
-            })
-        };
+        use bkdata_models::env::var as env;
+        let parse = |k: &str, d: usize| bkdata_models::env::num(k, d).map_err(anyhow::Error::msg);
         Ok(Config {
             database_url: env("DATABASE_URL")
                 .unwrap_or_else(|| bkdata_models::db::DEFAULT_DATABASE_URL.into()),

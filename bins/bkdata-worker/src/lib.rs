@@ -52,17 +52,10 @@ pub struct Config {
     pub alert: bkdata_alert::job::AlertConfig,
 }
 
-fn env(k: &str) -> Option<String> {
-    std::env::var(k).ok().filter(|v| !v.is_empty())
-}
+use bkdata_models::env::var as env;
 
 fn num<T: std::str::FromStr>(k: &str, d: T) -> anyhow::Result<T> {
-    match env(k) {
-        None => Ok(d),
-        Some(v) => v
-            .parse()
-            .map_err(|_| anyhow::anyhow!("{k} must be a number, got {v:?}")),
-    }
+    bkdata_models::env::num(k, d).map_err(anyhow::Error::msg)
 }
 
 impl Config {

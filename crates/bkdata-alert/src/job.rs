@@ -92,7 +92,7 @@ pub struct AlertConfig {
 
 impl AlertConfig {
     pub fn from_env() -> Self {
-        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        use bkdata_models::env::var as env;
         AlertConfig {
             redis_url: Some(env("REDIS_URL").unwrap_or_else(|| "redis://127.0.0.1:6379".into())),
             redis_prefix: env("BKDATA_ALERT_REDIS_PREFIX")

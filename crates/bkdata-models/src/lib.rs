@@ -4,6 +4,7 @@ pub mod alloc;
 pub mod auth;
 pub mod databus;
 pub mod db;
+pub mod env;
 pub mod jobs;
 pub mod pipeline;
 pub mod schema;

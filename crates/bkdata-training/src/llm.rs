@@ -11,9 +11,7 @@ pub struct Llm {
     client: reqwest::blocking::Client,
 }
 
-fn env(k: &str) -> Option<String> {
-    std::env::var(k).ok().filter(|v| !v.is_empty())
-}
+use bkdata_models::env::var as env;
 
 impl Llm {
     /// The configured endpoint, if any.

@@ -43,9 +43,7 @@ pub enum RegistryError {
     NoDefault,
 }
 
-fn env(k: &str) -> Option<String> {
-    std::env::var(k).ok().filter(|v| !v.is_empty())
-}
+use bkdata_models::env::var as env;
 
 /// The parts of a `postgres://user:password@host:port/database?…` URL.
 pub fn url_parts(url: &str) -> (String, String, u16, String) {
