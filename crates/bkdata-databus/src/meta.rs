@@ -184,7 +184,7 @@ fn storages_of(
         .collect();
     let running: Vec<(String, String)> = sh::table
         .filter(sh::result_table_id.eq_any(ids))
-        .filter(sh::status.eq("running"))
+        .filter(sh::status.eq(bkdata_models::states::ShipperStatus::Running))
         .select((sh::result_table_id, sh::storage_type))
         .load(conn)?;
     let mut out: HashMap<String, Map<String, Value>> = HashMap::new();

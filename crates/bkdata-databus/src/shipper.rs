@@ -16,6 +16,7 @@ use bkdata_bus::{AnyBus, Bus, Consumer, ConsumerOpts};
 use bkdata_models::databus::{DataStorage, StorageCluster};
 use bkdata_models::jobs::{BoxFuture, JobContext, JobHandler};
 use bkdata_models::schema::{data_storages as ds, shipper_dead_letters as dl, shippers as sh};
+use bkdata_models::states::ShipperStatus;
 use bkdata_models::PgPool;
 use bkdata_storage::{Row, RowParser};
 use diesel::prelude::*;
@@ -34,7 +35,7 @@ pub struct ShipJob {
 }
 
 /// The binding, its cluster, the shipper status and the position its counters reach.
-type Loaded = (DataStorage, StorageCluster, String, u64);
+type Loaded = (DataStorage, StorageCluster, ShipperStatus, u64);
 
 impl ShipJob {
     pub fn new(pool: PgPool, bus: AnyBus) -> Self {
@@ -100,12 +101,12 @@ impl ShipJob {
                 .find(&d.cluster_name)
                 .select(StorageCluster::as_select())
                 .first(conn)?;
-            let (status, counted): (String, i64) = sh::table
+            let (status, counted): (ShipperStatus, i64) = sh::table
                 .find((&rt, &st))
                 .select((sh::status, sh::last_seq))
                 .first(conn)
                 .optional()?
-                .unwrap_or_else(|| ("stopped".into(), 0));
+                .unwrap_or((ShipperStatus::Stopped, 0));
             Ok(Some((d, c, status, counted.max(0) as u64)))
         })
         .await
@@ -133,7 +134,7 @@ impl ShipJob {
         let Some((binding, cluster, status, mut counted)) = self.load(&rt, &st).await? else {
             return Ok(false);
         };
-        if status != "running" {
+        if status != ShipperStatus::Running {
             return Ok(false);
         }
         let version = binding.updated_at;
@@ -207,12 +208,12 @@ impl ShipJob {
                         )
                         .filter(sh::result_table_id.eq(&r).and(sh::storage_type.eq(&s)))
                         .select((sh::status, ds::updated_at))
-                        .first::<(String, chrono::DateTime<chrono::Utc>)>(conn)
+                        .first::<(ShipperStatus, chrono::DateTime<chrono::Utc>)>(conn)
                         .optional()
                 })
                 .await?;
                 match now {
-                    Some((status, _)) if status != "running" => return Ok(false),
+                    Some((status, _)) if status != ShipperStatus::Running => return Ok(false),
                     None => return Ok(false),
                     Some((_, v)) if v != version => return Ok(true),
                     _ => {}

@@ -670,7 +670,7 @@ pub fn follow_table(conn: &mut PgConnection, d: &DataStorage) -> Result<(), Data
         .get_result(conn)?;
     let shipping: i64 = sh::table
         .filter(sh::result_table_id.eq(&d.result_table_id))
-        .filter(sh::status.eq("running"))
+        .filter(sh::status.eq(bkdata_models::states::ShipperStatus::Running))
         .count()
         .get_result(conn)?;
     if clean_live + shipping > 0 {
@@ -679,21 +679,13 @@ pub fn follow_table(conn: &mut PgConnection, d: &DataStorage) -> Result<(), Data
     Ok(())
 }
 
-pub fn status_display(status: &str) -> &'static str {
-    match status {
-        "running" => "正常",
-        "failed" => "异常",
-        _ => "已停止",
-    }
-}
-
 pub fn view(
     d: &DataStorage,
     s: Option<&Shipper>,
     t: &ResultTable,
     raw_name: Option<&str>,
 ) -> DataStorageInfo {
-    let status = s.map_or("stopped", |s| s.status.as_str());
+    let status = s.map_or(bkdata_models::states::ShipperStatus::Stopped, |s| s.status);
     DataStorageInfo {
         result_table_id: d.result_table_id.clone(),
         result_table_name: t.result_table_name.clone(),
@@ -711,7 +703,7 @@ pub fn view(
         storage_config: d.storage_config.clone(),
         fields: d.fields.clone(),
         status: status.to_string(),
-        status_display: status_display(status).to_string(),
+        status_display: status.display().to_string(),
         status_message: s.map(|s| s.status_message.clone()),
         created_by: d.created_by.clone(),
         created_at: Some(bk_time(d.created_at)),

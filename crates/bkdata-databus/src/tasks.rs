@@ -5,13 +5,14 @@
 //! `GET tasks/{rt}/` shows each with its counters and bus lag.
 use crate::error::DatabusError;
 use crate::rawdata::bk_time;
-use crate::storages::{self, shipper_name};
+use crate::storages::shipper_name;
 use bkdata_api::databus::{StorageTask, TaskState as TaskStateView};
 use bkdata_bus::{AnyBus, Bus};
 use bkdata_models::auth::Caller;
 use bkdata_models::databus::{Clean, DataStorage, Shipper};
 use bkdata_models::jobs::{enqueue_unique, NewJob};
 use bkdata_models::schema::{cleans as c, data_storages as ds, shippers as sh};
+use bkdata_models::states::ShipperStatus;
 use diesel::prelude::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -75,14 +76,14 @@ pub fn start_shipper(conn: &mut PgConnection, rt_id: &str, storage_type: &str) -
             .values((
                 sh::result_table_id.eq(rt_id),
                 sh::storage_type.eq(storage_type),
-                sh::status.eq("running"),
+                sh::status.eq(ShipperStatus::Running),
                 sh::status_message.eq("queued for a worker"),
                 sh::started_at.eq(chrono::Utc::now()),
             ))
             .on_conflict((sh::result_table_id, sh::storage_type))
             .do_update()
             .set((
-                sh::status.eq("running"),
+                sh::status.eq(ShipperStatus::Running),
                 sh::started_at.eq(chrono::Utc::now()),
                 sh::updated_at.eq(chrono::Utc::now()),
             ))
@@ -150,7 +151,7 @@ pub fn start(
     let stopped_with_clean: Vec<String> = if stream {
         sh::table
             .filter(sh::result_table_id.eq(rt_id))
-            .filter(sh::status.eq("stopped"))
+            .filter(sh::status.eq(ShipperStatus::Stopped))
             .filter(sh::status_message.like(format!("{STOPPED_WITH_CLEAN}%")))
             .select(sh::storage_type)
             .load(conn)?
@@ -190,14 +191,17 @@ pub fn stop(
         if selected(&storages, &b.storage_type) {
             // Stopping all leaves a shipper stopped by name as it was (it stays stopped when
             // the clean starts again); stopping by name always marks it so.
-            let also_stopped = if storages.is_none() { "stopped" } else { "" };
+            let keep: Vec<ShipperStatus> = match storages {
+                None => vec![ShipperStatus::Stopped],
+                Some(_) => Vec::new(),
+            };
             diesel::update(
                 sh::table
                     .find((&b.result_table_id, &b.storage_type))
-                    .filter(sh::status.ne(also_stopped)),
+                    .filter(sh::status.ne_all(keep)),
             )
             .set((
-                sh::status.eq("stopped"),
+                sh::status.eq(ShipperStatus::Stopped),
                 sh::status_message.eq(&message),
                 sh::updated_at.eq(chrono::Utc::now()),
             ))
@@ -250,17 +254,18 @@ pub async fn view(bus: &AnyBus, st: &TaskState) -> TaskStateView {
             )
             .await
             .ok();
-        let status = if cl.status == "started" {
-            "running"
-        } else {
-            cl.status.as_str()
+        // A clean's task reads as a shipper's (its own states become an enum with issue 20).
+        let status = match cl.status.as_str() {
+            "started" => ShipperStatus::Running,
+            "failed" => ShipperStatus::Failed,
+            _ => ShipperStatus::Stopped,
         };
-        any_running |= status == "running";
+        any_running |= status == ShipperStatus::Running;
         storages.insert(
             "kafka".to_string(),
             StorageTask {
                 status: status.to_string(),
-                status_display: storages::status_display(status).to_string(),
+                status_display: status.display().to_string(),
                 status_message: Some(cl.status_message.clone()),
                 processing_id: Some(cl.processing_id.clone()),
                 records_in: Some(cl.records_in),
@@ -284,13 +289,13 @@ pub async fn view(bus: &AnyBus, st: &TaskState) -> TaskStateView {
             )
             .await
             .ok();
-        let status = s.as_ref().map_or("stopped", |s| s.status.as_str());
-        any_running |= status == "running";
+        let status = s.as_ref().map_or(ShipperStatus::Stopped, |s| s.status);
+        any_running |= status == ShipperStatus::Running;
         storages.insert(
             b.storage_type.clone(),
             StorageTask {
                 status: status.to_string(),
-                status_display: storages::status_display(status).to_string(),
+                status_display: status.display().to_string(),
                 status_message: s.as_ref().map(|s| s.status_message.clone()),
                 storage_cluster: Some(b.cluster_name.clone()),
                 physical_table_name: Some(b.physical_table_name.clone()),
@@ -305,11 +310,15 @@ pub async fn view(bus: &AnyBus, st: &TaskState) -> TaskStateView {
             },
         );
     }
-    let status = if any_running { "running" } else { "stopped" };
+    let status = if any_running {
+        ShipperStatus::Running
+    } else {
+        ShipperStatus::Stopped
+    };
     TaskStateView {
         result_table_id: st.result_table_id.clone(),
         status: status.to_string(),
-        status_display: storages::status_display(status).to_string(),
+        status_display: status.display().to_string(),
         storages,
     }
 }

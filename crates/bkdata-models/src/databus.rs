@@ -108,7 +108,7 @@ pub struct DataStorage {
 pub struct Shipper {
     pub result_table_id: String,
     pub storage_type: String,
-    pub status: String,
+    pub status: crate::states::ShipperStatus,
     pub status_message: String,
     pub rows_written: i64,
     pub batches: i64,

@@ -8,6 +8,7 @@ pub mod env;
 pub mod jobs;
 pub mod pipeline;
 pub mod schema;
+pub mod states;
 pub mod tokens;
 
 pub use db::{PgConn, PgPool};

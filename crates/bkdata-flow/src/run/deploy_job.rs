@@ -415,7 +415,7 @@ impl DeployJob {
                     .execute(c)?;
                 diesel::update(sh::table.filter(sh::result_table_id.eq_any(&stored)))
                     .set((
-                        sh::status.eq("stopped"),
+                        sh::status.eq(bkdata_models::states::ShipperStatus::Stopped),
                         sh::status_message.eq(format!("flow {flow_id} stopped by {who}")),
                         sh::updated_at.eq(chrono::Utc::now()),
                     ))
