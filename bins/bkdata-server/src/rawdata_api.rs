@@ -93,7 +93,7 @@ async fn collector(st: AppState, c: Caller, id: String, started: bool) -> BkResu
         rawdata::set_collector(conn, &c, id, started)
     })
     .await?;
-    ok(json!({"raw_data_id": row.id, "status": row.collector_status}))
+    ok(json!({"raw_data_id": row.id, "status": row.collector_status.as_str()}))
 }
 
 async fn list(
@@ -151,7 +151,7 @@ async fn ingest(
 ) -> BkResult {
     let id = id_of("raw data", &id)?;
     let row = db(&st, move |conn| rawdata::get(conn, &c, id)).await?;
-    if row.collector_status != rawdata::STARTED {
+    if row.collector_status != bkdata_models::states::CollectorStatus::Started {
         return Err(DatabusError::field(
             "raw_data_id",
             format!(

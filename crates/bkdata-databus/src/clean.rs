@@ -9,6 +9,7 @@ use bkdata_api::databus::{CleanInfo, CleanRequest, FieldSpec, ResultTableInfo};
 use bkdata_models::auth::Caller;
 use bkdata_models::databus::{Clean, ResultTable};
 use bkdata_models::schema::{cleans as c, result_tables as rt};
+use bkdata_models::states::CleanStatus;
 use diesel::prelude::*;
 use serde_json::{json, Value};
 
@@ -104,8 +105,8 @@ pub fn view(x: &Clean, t: &ResultTable) -> CleanInfo {
         clean_result_table_name: t.result_table_name.clone(),
         clean_result_table_name_alias: t.result_table_name_alias.clone(),
         json_config: x.json_config.to_string(),
-        status: x.status.clone(),
-        status_display: x.status.clone(),
+        status: x.status.to_string(),
+        status_display: x.status.to_string(),
         status_message: x.status_message.clone(),
         records_in: x.records_in,
         rows_out: x.rows_out,
@@ -328,7 +329,7 @@ pub fn start(
     conn.transaction(|conn| {
         diesel::update(c::table.find(pid))
             .set((
-                c::status.eq("started"),
+                c::status.eq(CleanStatus::Started),
                 c::started_at.eq(chrono::Utc::now()),
                 c::status_message.eq("queued for a worker"),
             ))
@@ -354,7 +355,10 @@ pub fn stop(
 ) -> Result<(Clean, ResultTable), DatabusError> {
     get(conn, caller, pid)?;
     diesel::update(c::table.find(pid))
-        .set((c::status.eq("stopped"), c::status_message.eq("stopped")))
+        .set((
+            c::status.eq(CleanStatus::Stopped),
+            c::status_message.eq("stopped"),
+        ))
         .execute(conn)?;
     get(conn, caller, pid)
 }

@@ -5,6 +5,7 @@ use bkdata_bus::{Bus, BusError};
 use bkdata_models::auth::Caller;
 use bkdata_models::databus::RawData;
 use bkdata_models::schema::raw_datas as r;
+use bkdata_models::states::CollectorStatus;
 use diesel::prelude::*;
 use serde_json::{json, Value};
 use std::io::Read;
@@ -41,8 +42,8 @@ pub fn view(x: &RawData, subject: Option<String>) -> RawDataInfo {
         last_ingest_at: x.last_ingest_at.map(bk_time),
         topic: topic(x.id),
         subject,
-        status: x.collector_status.clone(),
-        active: x.collector_status == STARTED,
+        status: x.collector_status.to_string(),
+        active: x.collector_status == CollectorStatus::Started,
         storage_partitions: 1,
         extra: x
             .access_extra
@@ -57,9 +58,6 @@ pub fn view(x: &RawData, subject: Option<String>) -> RawDataInfo {
     }
 }
 
-pub const STARTED: &str = "started";
-pub const STOPPED: &str = "stopped";
-
 /// The deploy plan of a raw data, as BKData's `deploy_plan/{id}/` answers it.
 pub fn deploy_plan_view(x: &RawData, subject: Option<String>) -> DeployPlanInfo {
     DeployPlanInfo {
@@ -70,8 +68,8 @@ pub fn deploy_plan_view(x: &RawData, subject: Option<String>) -> DeployPlanInfo 
         data_scenario: x.data_scenario.clone(),
         description: x.description.clone(),
         topic: topic(x.id),
-        status: x.collector_status.clone(),
-        active: x.collector_status == STARTED,
+        status: x.collector_status.to_string(),
+        active: x.collector_status == CollectorStatus::Started,
         access_raw_data: view(x, subject),
         access_conf_info: x
             .access_extra
@@ -268,7 +266,11 @@ pub fn set_collector(
     get(conn, caller, id)?;
     Ok(diesel::update(r::table.find(id))
         .set((
-            r::collector_status.eq(if started { STARTED } else { STOPPED }),
+            r::collector_status.eq(if started {
+                CollectorStatus::Started
+            } else {
+                CollectorStatus::Stopped
+            }),
             r::updated_by.eq(&caller.username),
             r::updated_at.eq(diesel::dsl::now),
         ))

@@ -10,6 +10,7 @@ use bkdata_bus::{AnyBus, Batch, Bus, Consumer, ConsumerOpts};
 use bkdata_models::databus::Clean;
 use bkdata_models::jobs::{BoxFuture, JobContext, JobHandler};
 use bkdata_models::schema::{clean_errors as ce, cleans as c};
+use bkdata_models::states::CleanStatus;
 use bkdata_models::PgPool;
 use diesel::prelude::*;
 use serde_json::Value;
@@ -66,7 +67,7 @@ impl CleanJob {
         db(&self.pool, f).await
     }
 
-    async fn status(&self, pid: &str, status: &'static str, message: String) -> Result<(), String> {
+    async fn status(&self, pid: &str, status: CleanStatus, message: String) -> Result<(), String> {
         let pid = pid.to_string();
         self.db(move |conn| {
             diesel::update(c::table.find(&pid))
@@ -102,7 +103,7 @@ impl CleanJob {
         else {
             return Ok(()); // deleted
         };
-        if clean.status != "started" {
+        if clean.status != CleanStatus::Started {
             return Ok(());
         }
         let plan = match CleanPlan::compile_value(clean.json_config.clone()) {
@@ -131,7 +132,7 @@ impl CleanJob {
                         Ok::<_, diesel::result::Error>(())
                     })
                     .await;
-                return self.status(&pid, "failed", m).await;
+                return self.status(&pid, CleanStatus::Failed, m).await;
             }
         };
         let shape = Arc::new(RowShape::new(plan, &rt_fields));
@@ -156,7 +157,7 @@ impl CleanJob {
             .map_err(|e| e.to_string())?;
         self.status(
             &pid,
-            "started",
+            CleanStatus::Started,
             format!("running on worker {}", ctx.worker_id),
         )
         .await?;
@@ -171,10 +172,10 @@ impl CleanJob {
             if Instant::now() >= next_check {
                 next_check = Instant::now() + Duration::from_millis(500);
                 let p = pid.clone();
-                let status: Option<String> = self
+                let status: Option<CleanStatus> = self
                     .db(move |conn| c::table.find(&p).select(c::status).first(conn).optional())
                     .await?;
-                if status.as_deref() != Some("started") {
+                if status != Some(CleanStatus::Started) {
                     // Finish what is cleaned already, so a restart does not redo it.
                     if let Some((deliveries, cleaned)) = ready.take() {
                         self.commit(&pid, &raw_topic, &out_topic, cleaned).await?;

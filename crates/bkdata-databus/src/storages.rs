@@ -665,7 +665,7 @@ pub fn follow_table(conn: &mut PgConnection, d: &DataStorage) -> Result<(), Data
     }
     let clean_live: i64 = c::table
         .filter(c::processing_id.eq(&d.result_table_id))
-        .filter(c::status.eq("started"))
+        .filter(c::status.eq(bkdata_models::states::CleanStatus::Started))
         .count()
         .get_result(conn)?;
     let shipping: i64 = sh::table

@@ -254,12 +254,7 @@ pub async fn view(bus: &AnyBus, st: &TaskState) -> TaskStateView {
             )
             .await
             .ok();
-        // A clean's task reads as a shipper's (its own states become an enum with issue 20).
-        let status = match cl.status.as_str() {
-            "started" => ShipperStatus::Running,
-            "failed" => ShipperStatus::Failed,
-            _ => ShipperStatus::Stopped,
-        };
+        let status = cl.status.as_task();
         any_running |= status == ShipperStatus::Running;
         storages.insert(
             "kafka".to_string(),

@@ -24,7 +24,7 @@ pub struct RawData {
     pub records_ingested: i64,
     pub last_ingest_at: Option<DateTime<Utc>>,
     /// `started` or `stopped` (collectorhub stop): a stopped raw data refuses ingest.
-    pub collector_status: String,
+    pub collector_status: crate::states::CollectorStatus,
     /// The deploy plan's other parts, answered back as sent.
     pub access_extra: Value,
 }
@@ -55,7 +55,7 @@ pub struct Clean {
     pub clean_config_name: String,
     pub description: String,
     pub json_config: Value,
-    pub status: String,
+    pub status: crate::states::CleanStatus,
     pub bk_app_code: String,
     pub created_by: String,
     pub created_at: DateTime<Utc>,

@@ -15,30 +15,74 @@ pub struct UnknownState {
     pub text: String,
 }
 
-/// A shipper (`shippers.status`): what runs a data storage's writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, AsExpression, FromSqlRow)]
-#[diesel(sql_type = Text)]
-pub enum ShipperStatus {
-    /// Started: a worker ships (or is about to take the job).
-    Running,
-    /// Stopped by a user (by name, or with its clean).
-    Stopped,
-    /// Given up on (kept for rows of earlier versions; a failing shipper retries and stays
-    /// `Running`).
-    Failed,
+/// An enum stored as text: its variants and their database text, `as_str`, `parse`, `ALL`,
+/// `Display` and diesel's `Text` mapping, written once for every lifecycle.
+macro_rules! text_state {
+    ($(#[$doc:meta])* $name:ident, $kind:literal, { $($(#[$vdoc:meta])* $var:ident => $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, AsExpression, FromSqlRow)]
+        #[diesel(sql_type = Text)]
+        pub enum $name {
+            $($(#[$vdoc])* $var),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$var),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$var => $text),+
+                }
+            }
+
+            pub fn parse(text: &str) -> Result<Self, UnknownState> {
+                Self::ALL
+                    .iter()
+                    .copied()
+                    .find(|s| s.as_str() == text)
+                    .ok_or_else(|| UnknownState {
+                        kind: $kind,
+                        text: text.to_string(),
+                    })
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl ToSql<Text, Pg> for $name {
+            fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+                out.write_all(self.as_str().as_bytes())?;
+                Ok(serialize::IsNull::No)
+            }
+        }
+
+        impl FromSql<Text, Pg> for $name {
+            fn from_sql(bytes: PgValue<'_>) -> deserialize::Result<Self> {
+                let text = std::str::from_utf8(bytes.as_bytes())?;
+                Ok(Self::parse(text)?)
+            }
+        }
+    };
 }
 
-impl ShipperStatus {
-    pub const ALL: [ShipperStatus; 3] = [Self::Running, Self::Stopped, Self::Failed];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Running => "running",
-            Self::Stopped => "stopped",
-            Self::Failed => "failed",
-        }
+text_state!(
+    /// A shipper (`shippers.status`): what runs a data storage's writes.
+    ShipperStatus, "shipper", {
+        /// Started: a worker ships (or is about to take the job).
+        Running => "running",
+        /// Stopped by a user (by name, or with its clean).
+        Stopped => "stopped",
+        /// Given up on (kept for rows of earlier versions; a failing shipper retries and
+        /// stays `Running`).
+        Failed => "failed",
     }
+);
 
+impl ShipperStatus {
     /// BKData's `status_display`.
     pub fn display(self) -> &'static str {
         match self {
@@ -46,16 +90,6 @@ impl ShipperStatus {
             Self::Failed => "异常",
             Self::Stopped => "已停止",
         }
-    }
-
-    pub fn parse(text: &str) -> Result<Self, UnknownState> {
-        Self::ALL
-            .into_iter()
-            .find(|s| s.as_str() == text)
-            .ok_or_else(|| UnknownState {
-                kind: "shipper",
-                text: text.to_string(),
-            })
     }
 
     /// Whether a shipper in this state may be put in `next` (staying is always allowed).
@@ -69,25 +103,48 @@ impl ShipperStatus {
     }
 }
 
-impl std::fmt::Display for ShipperStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+text_state!(
+    /// A clean (`cleans.status`).
+    CleanStatus, "clean", {
+        /// Not running (never started, or stopped by a user).
+        Stopped => "stopped",
+        /// Started: a worker cleans (or is about to take the job).
+        Started => "started",
+        /// Its config did not compile at start: fixed by an update and a start.
+        Failed => "failed",
+    }
+);
+
+impl CleanStatus {
+    /// Whether a clean in this state may be put in `next` (staying is always allowed).
+    pub fn can_become(self, next: Self) -> bool {
+        use CleanStatus::*;
+        self == next
+            || matches!(
+                (self, next),
+                (Stopped, Started) | (Started, _) | (Failed, _)
+            )
+    }
+
+    /// The state of the clean's task (`tasks/`), read as a shipper's.
+    pub fn as_task(self) -> ShipperStatus {
+        match self {
+            Self::Started => ShipperStatus::Running,
+            Self::Failed => ShipperStatus::Failed,
+            Self::Stopped => ShipperStatus::Stopped,
+        }
     }
 }
 
-impl ToSql<Text, Pg> for ShipperStatus {
-    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
-        out.write_all(self.as_str().as_bytes())?;
-        Ok(serialize::IsNull::No)
+text_state!(
+    /// A raw data's collector (`raw_datas.collector_status`, BKData's collectorhub).
+    CollectorStatus, "collector", {
+        /// Records are taken.
+        Started => "started",
+        /// Ingest is refused until started again.
+        Stopped => "stopped",
     }
-}
-
-impl FromSql<Text, Pg> for ShipperStatus {
-    fn from_sql(bytes: PgValue<'_>) -> deserialize::Result<Self> {
-        let text = std::str::from_utf8(bytes.as_bytes())?;
-        Ok(Self::parse(text)?)
-    }
-}
+);
 
 #[cfg(test)]
 mod tests {
@@ -95,7 +152,7 @@ mod tests {
 
     #[test]
     fn shipper_states_round_trip_and_move_as_allowed() {
-        for s in ShipperStatus::ALL {
+        for &s in ShipperStatus::ALL {
             assert_eq!(ShipperStatus::parse(s.as_str()).unwrap(), s);
             assert!(s.can_become(s));
         }
@@ -104,5 +161,17 @@ mod tests {
         assert!(Running.can_become(Stopped) && Stopped.can_become(Running));
         assert!(Failed.can_become(Running) && Failed.can_become(Stopped));
         assert!(!Stopped.can_become(Failed));
+    }
+
+    #[test]
+    fn clean_states_round_trip_and_move_as_allowed() {
+        for &s in CleanStatus::ALL {
+            assert_eq!(CleanStatus::parse(s.as_str()).unwrap(), s);
+            assert!(s.can_become(s));
+        }
+        use CleanStatus::*;
+        assert!(Stopped.can_become(Started) && Started.can_become(Failed));
+        assert!(Failed.can_become(Started) && !Stopped.can_become(Failed));
+        assert_eq!(Started.as_task(), ShipperStatus::Running);
     }
 }
