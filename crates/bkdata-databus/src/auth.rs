@@ -37,6 +37,16 @@ pub enum Access {
     Manage,
 }
 
+/// What a token lets its holder do with result table `id`: read it with any permission on
+/// it, query it with `query_data`, never manage it.
+fn token_may(g: &TokenGrant, access: Access, id: &str) -> bool {
+    match access {
+        Access::Read => g.touches("result_table", id),
+        Access::Query => g.allows(QUERY_DATA, "result_table", id),
+        Access::Manage => false,
+    }
+}
+
 /// The result table if the caller may `access` it; `None` when it does not exist or not for
 /// this caller (the two are not told apart, so ids cannot be probed).
 pub fn result_table(
@@ -52,12 +62,7 @@ pub fn result_table(
         .optional()?;
     let Some(t) = t else { return Ok(None) };
     if let Some(g) = &caller.token {
-        let ok = match access {
-            Access::Read => g.touches("result_table", id),
-            Access::Query => g.allows(QUERY_DATA, "result_table", id),
-            Access::Manage => false,
-        };
-        return Ok(ok.then_some(t));
+        return Ok(token_may(g, access, id).then_some(t));
     }
     if t.bk_app_code == caller.app_code {
         return Ok(Some(t));
@@ -86,11 +91,7 @@ pub fn result_tables(
     if let Some(g) = &caller.token {
         return Ok(all
             .into_iter()
-            .filter(|t| match access {
-                Access::Read => g.touches("result_table", &t.result_table_id),
-                Access::Query => g.allows(QUERY_DATA, "result_table", &t.result_table_id),
-                Access::Manage => false,
-            })
+            .filter(|t| token_may(g, access, &t.result_table_id))
             .collect());
     }
     let projects = if access == Access::Manage {

@@ -190,10 +190,9 @@ fn storages_of(
     let mut out: HashMap<String, Map<String, Value>> = HashMap::new();
     for b in &bindings {
         let cluster = clusters.get(&b.cluster_name);
-        let mut info = cluster
-            .map(|c| crate::storage::view(c).connection_info)
+        let info = cluster
+            .map(crate::storage::public_connection)
             .unwrap_or_default();
-        info.retain(|_, v| v.as_str() != Some("******"));
         let active = b.storage_type == "queue"
             || running.contains(&(b.result_table_id.clone(), b.storage_type.clone()));
         let cluster_type = cluster.map_or(b.storage_type.as_str(), |c| c.cluster_type.as_str());

@@ -52,6 +52,14 @@ pub fn view(x: &StorageCluster) -> ClusterInfo {
     }
 }
 
+/// A cluster's connection settings without its secrets (not even masked): what may be shown
+/// to anyone who may read a table on it.
+pub fn public_connection(x: &StorageCluster) -> Map<String, Value> {
+    let mut conn = x.connection.as_object().cloned().unwrap_or_default();
+    conn.retain(|k, _| !is_secret(k));
+    conn
+}
+
 fn check_type(t: &str) -> Result<(), DatabusError> {
     if CLUSTER_TYPES.contains(&t) {
         Ok(())

@@ -88,13 +88,18 @@ pub fn plan(
     let mut patterns = Vec::new();
     let mut tables = Vec::new();
     let mut cluster_name: Option<String> = None;
+    // Every es binding, read once for all the indices.
+    let bindings: Vec<DataStorage> = ds::table
+        .filter(ds::storage_type.eq("es"))
+        .select(DataStorage::as_select())
+        .load(conn)?;
     for index in &req.indices {
         let (name, mut day) = table_of(index);
-        let mut found = resolve(conn, caller, &name)?;
+        let mut found = resolve(conn, caller, &bindings, &name)?;
         if found.is_none() && day.is_some() {
             // What looked like a day may be part of the table's name (`591_x_2026`).
             let whole = index.trim_end_matches('*').trim_end_matches('_');
-            found = resolve(conn, caller, whole)?;
+            found = resolve(conn, caller, &bindings, whole)?;
             day = None;
         }
         let (table, binding) = found.ok_or_else(|| DatabusError::Denied {
@@ -115,15 +120,11 @@ pub fn plan(
             }
         }
         cluster_name = Some(binding.cluster_name.clone());
-        let physical = binding.physical_table_name.to_ascii_lowercase();
-        let pattern = if physical.contains(&DAY.to_ascii_lowercase()) {
-            let at = physical.find(&DAY.to_ascii_lowercase()).unwrap_or(0);
-            let (head, tail) = physical.split_at(at);
-            let tail = &tail[DAY.len()..];
-            format!("{head}{}*{tail}", day.as_deref().unwrap_or(""))
-        } else {
-            physical
-        };
+        let day_pattern = format!("{}*", day.as_deref().unwrap_or(""));
+        let pattern = binding
+            .physical_table_name
+            .replacen(DAY, &day_pattern, 1)
+            .to_ascii_lowercase();
         patterns.push(pattern);
         tables.push(table.result_table_id.clone());
     }
@@ -145,16 +146,13 @@ pub fn plan(
 fn resolve(
     conn: &mut PgConnection,
     caller: &Caller,
+    bindings: &[DataStorage],
     name: &str,
 ) -> Result<Option<(ResultTable, DataStorage)>, DatabusError> {
-    let bindings: Vec<DataStorage> = ds::table
-        .filter(ds::storage_type.eq("es"))
-        .select(DataStorage::as_select())
-        .load(conn)?;
     for b in bindings {
         if b.result_table_id.eq_ignore_ascii_case(name) {
             if let Some(t) = auth::result_table(conn, caller, &b.result_table_id, Access::Query)? {
-                return Ok(Some((t, b)));
+                return Ok(Some((t, b.clone())));
             }
         }
     }
