@@ -84,6 +84,7 @@ pub fn start_shipper(conn: &mut PgConnection, rt_id: &str, storage_type: &str) -
             .do_update()
             .set((
                 sh::status.eq(ShipperStatus::Running),
+                sh::stopped_with_clean.eq(false),
                 sh::started_at.eq(chrono::Utc::now()),
                 sh::updated_at.eq(chrono::Utc::now()),
             ))
@@ -152,7 +153,7 @@ pub fn start(
         sh::table
             .filter(sh::result_table_id.eq(rt_id))
             .filter(sh::status.eq(ShipperStatus::Stopped))
-            .filter(sh::status_message.like(format!("{STOPPED_WITH_CLEAN}%")))
+            .filter(sh::stopped_with_clean)
             .select(sh::storage_type)
             .load(conn)?
     } else {
@@ -165,9 +166,6 @@ pub fn start(
     }
     Ok(())
 }
-
-/// The status message of a shipper stopped by a DELETE of all of a table's tasks.
-pub const STOPPED_WITH_CLEAN: &str = "stopped with the clean";
 
 /// Stop the listed tasks (all when `None`): their jobs see it within a second and end.
 pub fn stop(
@@ -183,25 +181,28 @@ pub fn stop(
     if stream && clean_of(conn, rt_id)?.is_some() {
         crate::clean::stop(conn, caller, rt_id)?;
     }
-    let message = match &storages {
-        None => format!("{STOPPED_WITH_CLEAN} by {}", caller.username),
-        Some(_) => format!("stopped by {}", caller.username),
+    // Stopping all marks the running shippers stopped with the clean and leaves one stopped
+    // by name as it was (it stays stopped when the clean starts again); stopping by name
+    // always marks it stopped by name.
+    let with_clean = storages.is_none();
+    let (message, keep) = if with_clean {
+        (
+            format!("stopped with the clean by {}", caller.username),
+            vec![ShipperStatus::Stopped],
+        )
+    } else {
+        (format!("stopped by {}", caller.username), Vec::new())
     };
     for b in bindings(conn, rt_id)? {
         if selected(&storages, &b.storage_type) {
-            // Stopping all leaves a shipper stopped by name as it was (it stays stopped when
-            // the clean starts again); stopping by name always marks it so.
-            let keep: Vec<ShipperStatus> = match storages {
-                None => vec![ShipperStatus::Stopped],
-                Some(_) => Vec::new(),
-            };
             diesel::update(
                 sh::table
                     .find((&b.result_table_id, &b.storage_type))
-                    .filter(sh::status.ne_all(keep)),
+                    .filter(sh::status.ne_all(&keep)),
             )
             .set((
                 sh::status.eq(ShipperStatus::Stopped),
+                sh::stopped_with_clean.eq(with_clean),
                 sh::status_message.eq(&message),
                 sh::updated_at.eq(chrono::Utc::now()),
             ))

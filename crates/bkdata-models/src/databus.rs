@@ -117,6 +117,8 @@ pub struct Shipper {
     pub last_write_at: Option<DateTime<Utc>>,
     pub started_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
+    /// Stopped by a DELETE of all the table's tasks: starting the clean starts it again.
+    pub stopped_with_clean: bool,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

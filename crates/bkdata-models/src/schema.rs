@@ -256,6 +256,7 @@ diesel::table! {
         last_write_at -> Nullable<Timestamptz>,
         started_at -> Nullable<Timestamptz>,
         updated_at -> Timestamptz,
+        stopped_with_clean -> Bool,
     }
 }
 

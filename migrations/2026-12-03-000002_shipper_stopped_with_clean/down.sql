@@ -1,0 +1,1 @@
+ALTER TABLE shippers DROP COLUMN stopped_with_clean;
