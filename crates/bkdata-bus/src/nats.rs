@@ -22,6 +22,26 @@ fn err(e: impl std::fmt::Display) -> BusError {
     BusError::Other(e.to_string())
 }
 
+/// The longest one exchange with the server may take. The client queues requests while it
+/// reconnects and some of its waits have no end of their own (a restarted server forgets the
+/// pulls it was sent): past this the exchange fails, and the job using it is retried on a
+/// fresh consumer instead of hanging with no error.
+const OP_TIMEOUT: Duration = Duration::from_secs(20);
+
+async fn bounded<T>(
+    what: &str,
+    f: impl std::future::Future<Output = Result<T, BusError>>,
+) -> Result<T, BusError> {
+    tokio::time::timeout(OP_TIMEOUT, f)
+        .await
+        .unwrap_or_else(|_| {
+            Err(BusError::Other(format!(
+                "{what}: no answer from the server within {} s",
+                OP_TIMEOUT.as_secs()
+            )))
+        })
+}
+
 impl NatsBus {
     /// Connect to `url` (e.g. `nats://127.0.0.1:4222`); topics live under `prefix`
     /// (`bkdata` in production, a unique one per test).
@@ -146,17 +166,20 @@ impl Bus for NatsBus {
     type Consumer = NatsConsumer;
 
     async fn publish(&self, topic: &str, records: &[Vec<u8>]) -> Result<u64, BusError> {
-        self.ensure_known(topic).await?;
-        let payload = encode(records)?;
-        // Wait for the server's ack: the batch is stored when this returns.
-        let ack = self
-            .js
-            .publish(self.subject(topic), payload.into())
-            .await
-            .map_err(err)?
-            .await
-            .map_err(err)?;
-        Ok(ack.sequence)
+        bounded("publishing", async move {
+            self.ensure_known(topic).await?;
+            let payload = encode(records)?;
+            // Wait for the server's ack: the batch is stored when this returns.
+            let ack = self
+                .js
+                .publish(self.subject(topic), payload.into())
+                .await
+                .map_err(err)?
+                .await
+                .map_err(err)?;
+            Ok(ack.sequence)
+        })
+        .await
     }
 
     async fn publish_dedup(
@@ -180,32 +203,35 @@ impl Bus for NatsBus {
         topic: &str,
         batches: Vec<(String, Batch)>,
     ) -> Result<Vec<Option<u64>>, BusError> {
-        self.ensure_known(topic).await?;
-        let subject = self.subject(topic);
-        // Sending is in order (the stream keeps it); the acks are then awaited together.
-        let mut pending = Vec::with_capacity(batches.len());
-        for (msg_id, batch) in batches {
-            let mut headers = async_nats::HeaderMap::new();
-            headers.insert("Nats-Msg-Id", msg_id.as_str());
-            pending.push(
-                self.js
-                    .publish_with_headers(subject.clone(), headers, batch.into_payload().into())
-                    .await
-                    .map_err(err)?,
-            );
-        }
-        let acks = futures_util::future::join_all(
-            pending
-                .into_iter()
-                .map(std::future::IntoFuture::into_future),
-        )
-        .await;
-        acks.into_iter()
-            .map(|a| {
-                let ack = a.map_err(err)?;
-                Ok((!ack.duplicate).then_some(ack.sequence))
-            })
-            .collect()
+        bounded("publishing", async move {
+            self.ensure_known(topic).await?;
+            let subject = self.subject(topic);
+            // Sending is in order (the stream keeps it); the acks are then awaited together.
+            let mut pending = Vec::with_capacity(batches.len());
+            for (msg_id, batch) in batches {
+                let mut headers = async_nats::HeaderMap::new();
+                headers.insert("Nats-Msg-Id", msg_id.as_str());
+                pending.push(
+                    self.js
+                        .publish_with_headers(subject.clone(), headers, batch.into_payload().into())
+                        .await
+                        .map_err(err)?,
+                );
+            }
+            let acks = futures_util::future::join_all(
+                pending
+                    .into_iter()
+                    .map(std::future::IntoFuture::into_future),
+            )
+            .await;
+            acks.into_iter()
+                .map(|a| {
+                    let ack = a.map_err(err)?;
+                    Ok((!ack.duplicate).then_some(ack.sequence))
+                })
+                .collect()
+        })
+        .await
     }
 
     async fn consumer(
@@ -214,89 +240,101 @@ impl Bus for NatsBus {
         name: &str,
         opts: ConsumerOpts,
     ) -> Result<NatsConsumer, BusError> {
-        check_name(name)?;
-        let stream = self.stream(topic).await?;
-        let mut start_seq = opts.start_seq;
-        if opts.take_over && start_seq.is_none() {
-            // Messages the last owner held come back only after their ack wait, behind newer
-            // ones: restart the consumer after its ack floor to have them first, in order.
-            if let Ok(info) = stream.consumer_info(name).await {
-                if info.num_ack_pending > 0 {
-                    start_seq = Some(info.ack_floor.stream_sequence + 1);
+        bounded("opening a consumer", async move {
+            check_name(name)?;
+            let stream = self.stream(topic).await?;
+            let mut start_seq = opts.start_seq;
+            if opts.take_over && start_seq.is_none() {
+                // Messages the last owner held come back only after their ack wait, behind newer
+                // ones: restart the consumer after its ack floor to have them first, in order.
+                if let Ok(info) = stream.consumer_info(name).await {
+                    if info.num_ack_pending > 0 {
+                        start_seq = Some(info.ack_floor.stream_sequence + 1);
+                    }
                 }
             }
-        }
-        if start_seq.is_some() {
-            // A consumer's start cannot be changed: replace it (absent is fine).
-            let _ = stream.delete_consumer(name).await;
-        }
-        let consumer = stream
-            .get_or_create_consumer(
-                name,
-                pull::Config {
-                    durable_name: Some(name.to_string()),
-                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                    ack_wait: opts.ack_wait,
-                    deliver_policy: match (start_seq, opts.from_start) {
-                        (Some(s), _) => jetstream::consumer::DeliverPolicy::ByStartSequence {
-                            start_sequence: s.max(1),
+            if start_seq.is_some() {
+                // A consumer's start cannot be changed: replace it (absent is fine).
+                let _ = stream.delete_consumer(name).await;
+            }
+            let consumer = stream
+                .get_or_create_consumer(
+                    name,
+                    pull::Config {
+                        durable_name: Some(name.to_string()),
+                        ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                        ack_wait: opts.ack_wait,
+                        deliver_policy: match (start_seq, opts.from_start) {
+                            (Some(s), _) => jetstream::consumer::DeliverPolicy::ByStartSequence {
+                                start_sequence: s.max(1),
+                            },
+                            (None, true) => jetstream::consumer::DeliverPolicy::All,
+                            (None, false) => jetstream::consumer::DeliverPolicy::New,
                         },
-                        (None, true) => jetstream::consumer::DeliverPolicy::All,
-                        (None, false) => jetstream::consumer::DeliverPolicy::New,
+                        ..Default::default()
                     },
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(err)?;
-        Ok(NatsConsumer {
-            consumer,
-            unfinished: Vec::new(),
+                )
+                .await
+                .map_err(err)?;
+            Ok(NatsConsumer {
+                consumer,
+                unfinished: Vec::new(),
+            })
         })
+        .await
     }
 
     async fn last(&self, topic: &str) -> Result<Option<LastMessage>, BusError> {
-        let mut stream = self.stream(topic).await?;
-        let state = stream.info().await.map_err(err)?.state.clone();
-        if state.messages == 0 {
-            return Ok(None);
-        }
-        let msg = stream
-            .get_raw_message(state.last_sequence)
-            .await
-            .map_err(err)?;
-        Ok(Some(LastMessage {
-            seq: msg.sequence,
-            msg_id: msg
-                .headers
-                .get("Nats-Msg-Id")
-                .map(|v| v.as_str().to_string()),
-            records: decode(&msg.payload),
-        }))
+        bounded("reading the last message", async move {
+            let mut stream = self.stream(topic).await?;
+            let state = stream.info().await.map_err(err)?.state.clone();
+            if state.messages == 0 {
+                return Ok(None);
+            }
+            let msg = stream
+                .get_raw_message(state.last_sequence)
+                .await
+                .map_err(err)?;
+            Ok(Some(LastMessage {
+                seq: msg.sequence,
+                msg_id: msg
+                    .headers
+                    .get("Nats-Msg-Id")
+                    .map(|v| v.as_str().to_string()),
+                records: decode(&msg.payload),
+            }))
+        })
+        .await
     }
 
     async fn tail(&self, topic: &str, n: usize) -> Result<Vec<Vec<u8>>, BusError> {
-        let mut stream = self.stream(topic).await?;
-        let info = stream.info().await.map_err(err)?;
-        let (first, mut seq) = (info.state.first_sequence, info.state.last_sequence);
-        let mut out = Vec::new();
-        while out.len() < n && seq >= first.max(1) {
-            if let Ok(msg) = stream.get_raw_message(seq).await {
-                out.extend(decode(&msg.payload).into_iter().rev());
+        bounded("reading the tail", async move {
+            let mut stream = self.stream(topic).await?;
+            let info = stream.info().await.map_err(err)?;
+            let (first, mut seq) = (info.state.first_sequence, info.state.last_sequence);
+            let mut out = Vec::new();
+            while out.len() < n && seq >= first.max(1) {
+                if let Ok(msg) = stream.get_raw_message(seq).await {
+                    out.extend(decode(&msg.payload).into_iter().rev());
+                }
+                seq -= 1;
             }
-            seq -= 1;
-        }
-        out.truncate(n);
-        out.reverse();
-        Ok(out)
+            out.truncate(n);
+            out.reverse();
+            Ok(out)
+        })
+        .await
     }
 
     async fn lag(&self, topic: &str, name: &str) -> Result<u64, BusError> {
-        let stream = self.stream(topic).await?;
-        match stream.consumer_info(name).await {
-            Ok(info) => Ok(info.num_pending + info.num_ack_pending as u64),
-            Err(_) => Ok(stream.get_info().await.map_err(err)?.state.messages),
-        }
+        bounded("reading the lag", async move {
+            let stream = self.stream(topic).await?;
+            match stream.consumer_info(name).await {
+                Ok(info) => Ok(info.num_pending + info.num_ack_pending as u64),
+                Err(_) => Ok(stream.get_info().await.map_err(err)?.state.messages),
+            }
+        })
+        .await
     }
 }
 
@@ -331,19 +369,23 @@ impl NatsConsumer {
         gap: Duration,
         out: &mut Vec<Delivery>,
     ) -> Result<(), BusError> {
-        // Sending is queued by the client (also while it reconnects): it does not wait.
-        let mut batch = match expires {
-            Some(wait) => {
-                self.consumer
-                    .batch()
-                    .max_messages(max)
-                    .expires(wait)
-                    .messages()
-                    .await
+        // Sending is queued by the client (also while it reconnects).
+        let consumer = &self.consumer;
+        let mut batch = bounded("pulling", async move {
+            match expires {
+                Some(wait) => {
+                    consumer
+                        .batch()
+                        .max_messages(max)
+                        .expires(wait)
+                        .messages()
+                        .await
+                }
+                None => consumer.fetch().max_messages(max).messages().await,
             }
-            None => self.consumer.fetch().max_messages(max).messages().await,
-        }
-        .map_err(err)?;
+            .map_err(err)
+        })
+        .await?;
         loop {
             match tokio::time::timeout(gap, batch.next()).await {
                 Ok(Some(msg)) => out.push(delivery(msg.map_err(err)?)?),
@@ -413,14 +455,17 @@ impl Consumer for NatsConsumer {
     }
 
     async fn ack(&mut self, d: Delivery) -> Result<(), BusError> {
-        confirm(d).await
+        bounded("acking", confirm(d)).await
     }
 
     async fn ack_all(&mut self, ds: Vec<Delivery>) -> Result<(), BusError> {
-        futures_util::future::join_all(ds.into_iter().map(confirm))
-            .await
-            .into_iter()
-            .collect()
+        bounded("acking", async move {
+            futures_util::future::join_all(ds.into_iter().map(confirm))
+                .await
+                .into_iter()
+                .collect()
+        })
+        .await
     }
 }
 

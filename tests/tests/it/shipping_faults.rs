@@ -109,7 +109,7 @@ async fn nats_restarted_during_ingest_loses_nothing_accepted() {
     let pgc = pg(&srv).await;
     let table = "mapleleaf_8.nats_log_8";
     let want = accepted.len() as i64;
-    eventually(
+    eventually_showing(
         Duration::from_secs(120),
         "accepted records in PostgreSQL",
         || async {
@@ -120,7 +120,19 @@ async fn nats_restarted_during_ingest_loses_nothing_accepted() {
                 )
                 .await
                 .unwrap();
-            (r.get::<_, i64>(0) == want).then_some(())
+            let n = r.get::<_, i64>(0);
+            if n == want {
+                return Ok(());
+            }
+            // Missing rows, or rows twice (rows, distinct), and where the tasks stand.
+            let (rows, distinct, _) = pg_counts(&pgc, table).await;
+            let (_, v) = srv
+                .bk(Method::GET, &format!("/v3/databus/tasks/{rt}/"), None)
+                .await;
+            Err(format!(
+                "{n} of {want} accepted; table rows {rows}, distinct {distinct}; task {}",
+                v["data"]
+            ))
         },
     )
     .await;
