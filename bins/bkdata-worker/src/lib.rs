@@ -11,7 +11,7 @@
 use anyhow::Context;
 use bkdata_models::db;
 use bkdata_models::jobs::{mark_worker_stopped, register_worker, Runner, RunnerConfig};
-use bkdata_pipeline::{ExecuteJob, ExecutorConfig, StepRegistry, EXECUTE_JOB};
+use bkdata_pipeline::{ExecuteJob, ExecutorConfig, StepRegistry};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -156,20 +156,18 @@ fn run(config: Config, extend: impl FnOnce(Runner) -> Runner) -> anyhow::Result<
     let alert_ingest = bkdata_alert::bus::IngestJob::new(pool.clone(), bus.clone());
     let runner = extend(
         Runner::new(rc, pool.clone())
-            .register(EXECUTE_JOB, execute)
-            .register(bkdata_databus::runtime::CLEAN_JOB, clean)
-            .register(bkdata_databus::tasks::SHIP_JOB, ship)
-            .register(bkdata_flow::deploy::DEPLOY_JOB, deploy)
-            .register(bkdata_flow::run::RUN_JOB, flow_run)
-            .register(
-                bkdata_databus::shipper::EXPIRE_JOB,
-                bkdata_databus::shipper::ExpireJob::new(pool.clone()),
-            )
-            .register(
-                bkdata_alert::job::BUILD_JOB,
-                bkdata_alert::job::BuildJob::new(pool.clone(), bus, &config.alert),
-            )
-            .register(bkdata_alert::bus::INGEST_JOB, alert_ingest),
+            .job(execute)
+            .job(clean)
+            .job(ship)
+            .job(deploy)
+            .job(flow_run)
+            .job(bkdata_databus::shipper::ExpireJob::new(pool.clone()))
+            .job(bkdata_alert::job::BuildJob::new(
+                pool.clone(),
+                bus,
+                &config.alert,
+            ))
+            .job(alert_ingest),
     );
     rt.block_on(async move {
         let (tx, rx) = tokio::sync::watch::channel(false);

@@ -6,21 +6,18 @@
 //! only after that; a bad event is logged with its reason and skipped.
 use crate::store;
 use bkdata_bus::{AnyBus, Bus, Consumer, ConsumerOpts};
-use bkdata_models::jobs::{enqueue_unique, BoxFuture, JobContext, JobHandler, NewJob};
+use bkdata_models::jobs::{BoxFuture, Job, JobContext, JobResult, NoPayload};
 use bkdata_models::PgPool;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 pub const TOPIC: &str = "alert.events";
-pub const INGEST_JOB: &str = "alert_ingest";
 const CONSUMER: &str = "alert_ingest";
 
 /// Queue the consumer unless it is queued or running.
 pub fn schedule(conn: &mut diesel::PgConnection) -> diesel::QueryResult<bool> {
-    let mut job = NewJob::new(INGEST_JOB, serde_json::json!({}));
-    job.max_attempts = 1_000_000;
-    enqueue_unique(conn, &job)
+    IngestJob::enqueue_unique(conn, &NoPayload {})
 }
 
 pub struct IngestJob {
@@ -87,8 +84,13 @@ pub fn clean_records(
     Ok((out, rejected))
 }
 
-impl JobHandler for IngestJob {
-    fn run(&self, ctx: JobContext) -> BoxFuture<'static, Result<(), String>> {
+impl Job for IngestJob {
+    const NAME: &'static str = "alert_ingest";
+    /// Queued again by every worker's timer; it must come back after any fault.
+    const MAX_ATTEMPTS: i32 = 1_000_000;
+    type Payload = NoPayload;
+
+    fn run(&self, _: NoPayload, ctx: JobContext) -> BoxFuture<'static, JobResult> {
         let (pool, bus) = (self.pool.clone(), self.bus.clone());
         Box::pin(async move {
             let mut consumer = bus
@@ -104,17 +106,13 @@ impl JobHandler for IngestJob {
                         take_over: true,
                     },
                 )
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             loop {
                 if *ctx.lease_lost.borrow() {
                     // Another worker's timer queues the next consumer.
                     return Ok(());
                 }
-                let mut deliveries = consumer
-                    .fetch(64, Duration::from_millis(300))
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let mut deliveries = consumer.fetch(64, Duration::from_millis(300)).await?;
                 if deliveries.is_empty() {
                     continue;
                 }
@@ -124,13 +122,12 @@ impl JobHandler for IngestJob {
                     .collect();
                 let p = pool.clone();
                 let (events, _) = tokio::task::spawn_blocking(move || clean_records(&p, records))
+                    .await?
+                    .map_err(anyhow::Error::msg)?;
+                crate::job::publish(&bus, &events)
                     .await
-                    .map_err(|e| e.to_string())??;
-                crate::job::publish(&bus, &events).await?;
-                consumer
-                    .ack_all(deliveries)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(anyhow::Error::msg)?;
+                consumer.ack_all(deliveries).await?;
             }
         })
     }

@@ -8,12 +8,11 @@
 //! handed over) are safe all the same (see `store`).
 use crate::store::{build, build_batch, close_due, Cache, Incoming};
 use bkdata_bus::{AnyBus, Bus, Consumer, ConsumerOpts};
-use bkdata_models::jobs::{enqueue_unique, BoxFuture, JobContext, JobHandler, NewJob};
+use bkdata_models::jobs::{BoxFuture, Job, JobContext, JobResult, NoPayload};
 use bkdata_models::PgPool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub const BUILD_JOB: &str = "alert_build";
 /// The topic cleaned events wait in for a builder: `{app}\t{head}\t{document}` records.
 pub const CLEANED_TOPIC: &str = "alert.cleaned";
 /// The builders' durable consumer.
@@ -29,9 +28,7 @@ pub const MESSAGE_BYTES: usize = 512 * 1024;
 
 /// Queue a build unless one is queued or running.
 pub fn schedule(conn: &mut diesel::PgConnection) -> diesel::QueryResult<bool> {
-    let mut job = NewJob::new(BUILD_JOB, serde_json::json!({}));
-    job.max_attempts = 1_000_000;
-    enqueue_unique(conn, &job)
+    BuildJob::enqueue_unique(conn, &NoPayload {})
 }
 
 /// Hand cleaned events to the builders: published in order, in messages of at most
@@ -243,8 +240,13 @@ pub fn drain(pool: &PgPool, cache: &Mutex<Cache>) -> Result<usize, String> {
     Ok(total)
 }
 
-impl JobHandler for BuildJob {
-    fn run(&self, ctx: JobContext) -> BoxFuture<'static, Result<(), String>> {
+impl Job for BuildJob {
+    const NAME: &'static str = "alert_build";
+    /// Queued again by ingest and every worker's timer; it must come back after any fault.
+    const MAX_ATTEMPTS: i32 = 1_000_000;
+    type Payload = NoPayload;
+
+    fn run(&self, _: NoPayload, ctx: JobContext) -> BoxFuture<'static, JobResult> {
         let (pool, bus, lanes) = (self.pool.clone(), self.bus.clone(), self.lanes.clone());
         let (cluster, es) = (self.es_cluster.clone(), self.es.clone());
         Box::pin(async move {
@@ -261,8 +263,7 @@ impl JobHandler for BuildJob {
                         take_over: true,
                     },
                 )
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             let mut swept: Option<Instant> = None;
             loop {
                 if *ctx.lease_lost.borrow() {
@@ -271,15 +272,11 @@ impl JobHandler for BuildJob {
                 }
                 // What is ready (everything that arrived while the last pass was written),
                 // else wait a little for more.
-                let mut deliveries = consumer
-                    .fetch(FETCH_MESSAGES, Duration::ZERO)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let mut deliveries = consumer.fetch(FETCH_MESSAGES, Duration::ZERO).await?;
                 if deliveries.is_empty() {
                     deliveries = consumer
                         .fetch(FETCH_MESSAGES, Duration::from_millis(250))
-                        .await
-                        .map_err(|e| e.to_string())?;
+                        .await?;
                 }
                 let idle = deliveries.is_empty();
                 if !idle {
@@ -289,21 +286,18 @@ impl JobHandler for BuildJob {
                         .collect();
                     let (p, l) = (pool.clone(), lanes.clone());
                     tokio::task::spawn_blocking(move || build_records(&p, &l, records))
-                        .await
-                        .map_err(|e| e.to_string())??;
+                        .await?
+                        .map_err(anyhow::Error::msg)?;
                     // Acked once committed: a crash before this delivers them again, and the
                     // pass that gets them skips what is stored.
-                    consumer
-                        .ack_all(deliveries)
-                        .await
-                        .map_err(|e| e.to_string())?;
+                    consumer.ack_all(deliveries).await?;
                 }
                 if idle || swept.is_none_or(|t| t.elapsed() > Duration::from_secs(1)) {
                     swept = Some(Instant::now());
                     let (p, l) = (pool.clone(), lanes.clone());
                     tokio::task::spawn_blocking(move || drain(&p, &l[0]))
-                        .await
-                        .map_err(|e| e.to_string())??;
+                        .await?
+                        .map_err(anyhow::Error::msg)?;
                     if let Some(name) = &cluster {
                         // Documents wait in the outbox while ES is away; the build is done.
                         if let Err(e) = flush_es(&pool, name, &es).await {

@@ -8,6 +8,7 @@ use crate::rawdata::{self, bk_time};
 use bkdata_api::databus::{CleanInfo, CleanRequest, FieldSpec, ResultTableInfo};
 use bkdata_models::auth::Caller;
 use bkdata_models::databus::{Clean, ResultTable};
+use bkdata_models::jobs::Job;
 use bkdata_models::schema::{cleans as c, result_tables as rt};
 use bkdata_models::states::CleanStatus;
 use diesel::prelude::*;
@@ -334,13 +335,11 @@ pub fn start(
                 c::status_message.eq("queued for a worker"),
             ))
             .execute(conn)?;
-        bkdata_models::jobs::enqueue_unique(
+        crate::runtime::CleanJob::enqueue_unique(
             conn,
-            &bkdata_models::jobs::NewJob::new(
-                crate::runtime::CLEAN_JOB,
-                json!({"processing_id": pid}),
-            )
-            .max_attempts(1000),
+            &crate::runtime::CleanRun {
+                processing_id: pid.to_string(),
+            },
         )?;
         Ok::<_, DatabusError>(())
     })?;

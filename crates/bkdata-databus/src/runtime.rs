@@ -6,9 +6,11 @@
 //! and only then acks. Bad records never stop it. It ends when the clean is stopped.
 use crate::etl::{CleanPlan, Failure, J};
 use crate::rawdata;
+use anyhow::Context;
 use bkdata_bus::{AnyBus, Batch, Bus, Consumer, ConsumerOpts};
 use bkdata_models::databus::Clean;
-use bkdata_models::jobs::{BoxFuture, JobContext, JobHandler};
+use bkdata_models::db::job_call;
+use bkdata_models::jobs::{BoxFuture, Job, JobContext, JobResult};
 use bkdata_models::schema::{clean_errors as ce, cleans as c};
 use bkdata_models::states::CleanStatus;
 use bkdata_models::PgPool;
@@ -17,26 +19,11 @@ use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub const CLEAN_JOB: &str = "clean_run";
 /// A batch is cleaned in milliseconds; after a worker dies its unacked batches come back this
 /// soon (their republished rows are dropped as duplicates).
 pub const ACK_WAIT: Duration = Duration::from_secs(10);
 /// Error samples kept per clean.
 pub const ERROR_SAMPLES: i64 = 1000;
-
-/// A database call from a long-running job, on the blocking pool; errors as job messages.
-pub async fn db<T: Send + 'static, E: std::fmt::Display>(
-    pool: &PgPool,
-    f: impl FnOnce(&mut PgConnection) -> Result<T, E> + Send + 'static,
-) -> Result<T, String> {
-    let pool = pool.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = pool.get().map_err(|e| e.to_string())?;
-        f(&mut conn).map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(|e| e.to_string())?
-}
 
 pub fn output_topic(result_table_id: &str) -> String {
     format!("rt.{result_table_id}")
@@ -63,11 +50,11 @@ impl CleanJob {
     async fn db<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut PgConnection) -> QueryResult<T> + Send + 'static,
-    ) -> Result<T, String> {
-        db(&self.pool, f).await
+    ) -> anyhow::Result<T> {
+        job_call(&self.pool, f).await
     }
 
-    async fn status(&self, pid: &str, status: CleanStatus, message: String) -> Result<(), String> {
+    async fn status(&self, pid: &str, status: CleanStatus, message: String) -> anyhow::Result<()> {
         let pid = pid.to_string();
         self.db(move |conn| {
             diesel::update(c::table.find(&pid))
@@ -78,14 +65,8 @@ impl CleanJob {
         .map(|_| ())
     }
 
-    async fn run_clean(self, ctx: JobContext) -> Result<(), String> {
-        let pid = ctx
-            .job
-            .data
-            .get("processing_id")
-            .and_then(Value::as_str)
-            .ok_or("job data has no processing_id")?
-            .to_string();
+    async fn run_clean(self, job: CleanRun, ctx: JobContext) -> JobResult {
+        let pid = job.processing_id;
         let p = pid.clone();
         let Some((clean, rt_fields)) = self
             .db(move |conn| {
@@ -153,8 +134,7 @@ impl CleanJob {
                     take_over: true,
                 },
             )
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         self.status(
             &pid,
             CleanStatus::Started,
@@ -165,9 +145,9 @@ impl CleanJob {
         let mut ready: Option<(Vec<bkdata_bus::Delivery>, Vec<Cleaned>)> = None;
         loop {
             if *ctx.lease_lost.borrow() {
-                return Err(
-                    "lease lost or worker stopping; another worker resumes the clean".into(),
-                );
+                return Err(anyhow::anyhow!(
+                    "lease lost or worker stopping; another worker resumes the clean"
+                ));
             }
             if Instant::now() >= next_check {
                 next_check = Instant::now() + Duration::from_millis(500);
@@ -179,10 +159,7 @@ impl CleanJob {
                     // Finish what is cleaned already, so a restart does not redo it.
                     if let Some((deliveries, cleaned)) = ready.take() {
                         self.commit(&pid, &raw_topic, &out_topic, cleaned).await?;
-                        consumer
-                            .ack_all(deliveries)
-                            .await
-                            .map_err(|e| e.to_string())?;
+                        consumer.ack_all(deliveries).await?;
                     }
                     return Ok(());
                 }
@@ -193,12 +170,9 @@ impl CleanJob {
             // it acked: a crash before the ack replays messages whose republished rows the bus
             // drops as duplicates.
             let next = async {
-                let mut deliveries = consumer
-                    .fetch(16, Duration::from_millis(300))
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let mut deliveries = consumer.fetch(16, Duration::from_millis(300)).await?;
                 if deliveries.is_empty() {
-                    return Ok::<_, String>(None);
+                    return Ok::<_, anyhow::Error>(None);
                 }
                 let inputs: Vec<(u64, Vec<Vec<u8>>)> = deliveries
                     .iter_mut()
@@ -207,24 +181,21 @@ impl CleanJob {
                 let shape = shape.clone();
                 let cleaned = tokio::task::spawn_blocking(move || clean_messages(&shape, inputs))
                     .await
-                    .map_err(|e| format!("cleaning a batch: {e}"))?;
+                    .context("cleaning a batch")?;
                 Ok(Some((deliveries, cleaned)))
             };
             let done = async {
                 match ready.take() {
                     Some((deliveries, cleaned)) => {
                         self.commit(&pid, &raw_topic, &out_topic, cleaned).await?;
-                        Ok::<_, String>(Some(deliveries))
+                        Ok::<_, anyhow::Error>(Some(deliveries))
                     }
                     None => Ok(None),
                 }
             };
             let (done, next) = tokio::join!(done, next);
             if let Some(deliveries) = done? {
-                consumer
-                    .ack_all(deliveries)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                consumer.ack_all(deliveries).await?;
             }
             ready = next?;
         }
@@ -237,7 +208,7 @@ impl CleanJob {
         raw_topic: &str,
         out_topic: &str,
         cleaned: Vec<Cleaned>,
-    ) -> Result<(), String> {
+    ) -> anyhow::Result<()> {
         let mut counted = Vec::with_capacity(cleaned.len());
         let mut batches = Vec::new();
         let mut published = Vec::new();
@@ -254,7 +225,7 @@ impl CleanJob {
             .bus
             .publish_dedup_batches(out_topic, batches)
             .await
-            .map_err(|e| format!("publishing rows of {raw_topic}: {e}"))?;
+            .with_context(|| format!("publishing rows of {raw_topic}"))?;
         // A duplicate was cleaned and counted before (a redelivery): the bus dropped its
         // rows, and it is not counted again.
         counted.extend(
@@ -313,9 +284,20 @@ impl CleanJob {
     }
 }
 
-impl JobHandler for CleanJob {
-    fn run(&self, ctx: JobContext) -> BoxFuture<'static, Result<(), String>> {
-        Box::pin(self.clone().run_clean(ctx))
+/// The clean job's payload: which clean to run.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct CleanRun {
+    pub processing_id: String,
+}
+
+impl Job for CleanJob {
+    const NAME: &'static str = "clean_run";
+    /// A clean runs until stopped, and comes back after any fault.
+    const MAX_ATTEMPTS: i32 = 1000;
+    type Payload = CleanRun;
+
+    fn run(&self, job: CleanRun, ctx: JobContext) -> BoxFuture<'static, JobResult> {
+        Box::pin(self.clone().run_clean(job, ctx))
     }
 }
 

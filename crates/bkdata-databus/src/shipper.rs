@@ -9,12 +9,11 @@
 //!
 //! `storage_expire` is the periodic expiry job: it drops rows (or indices) older than each data
 //! storage's `expires`.
-use crate::runtime::db;
 use crate::storages::{self, shipper_name};
-use crate::tasks::SHIP_JOB;
 use bkdata_bus::{AnyBus, Bus, Consumer, ConsumerOpts};
 use bkdata_models::databus::{DataStorage, StorageCluster};
-use bkdata_models::jobs::{BoxFuture, JobContext, JobHandler};
+use bkdata_models::db::job_call as db;
+use bkdata_models::jobs::{BoxFuture, Job, JobContext, JobResult, NoPayload};
 use bkdata_models::schema::{data_storages as ds, shipper_dead_letters as dl, shippers as sh};
 use bkdata_models::states::ShipperStatus;
 use bkdata_models::PgPool;
@@ -22,7 +21,6 @@ use bkdata_storage::{Row, RowParser};
 use diesel::prelude::*;
 use std::time::{Duration, Instant};
 
-pub const EXPIRE_JOB: &str = "storage_expire";
 /// A shipper's unacked messages come back this long after its worker dies.
 pub const ACK_WAIT: Duration = Duration::from_secs(10);
 /// Messages per write (each carries up to a raw batch's rows, 1,000 by default).
@@ -42,7 +40,7 @@ impl ShipJob {
         ShipJob { pool, bus }
     }
 
-    async fn message(&self, rt: &str, st: &str, msg: String) -> Result<(), String> {
+    async fn message(&self, rt: &str, st: &str, msg: String) -> anyhow::Result<()> {
         let (rt, st) = (rt.to_string(), st.to_string());
         db(&self.pool, move |conn| {
             let before: Option<String> = sh::table
@@ -86,7 +84,7 @@ impl ShipJob {
     }
 
     /// The binding, its cluster and the shipper's status (`None`: deleted).
-    async fn load(&self, rt: &str, st: &str) -> Result<Option<Loaded>, String> {
+    async fn load(&self, rt: &str, st: &str) -> anyhow::Result<Option<Loaded>> {
         let (rt, st) = (rt.to_string(), st.to_string());
         db(&self.pool, move |conn| -> QueryResult<_> {
             let Some(d) = ds::table
@@ -112,15 +110,11 @@ impl ShipJob {
         .await
     }
 
-    async fn run_shipper(self, ctx: JobContext) -> Result<(), String> {
-        let rt = ctx.job.data["result_table_id"]
-            .as_str()
-            .ok_or("job data has no result_table_id")?
-            .to_string();
-        let st = ctx.job.data["storage_type"]
-            .as_str()
-            .ok_or("job data has no storage_type")?
-            .to_string();
+    async fn run_shipper(self, job: ShipRun, ctx: JobContext) -> JobResult {
+        let ShipRun {
+            result_table_id: rt,
+            storage_type: st,
+        } = job;
         // A changed binding (fields, cluster, table) is picked up by starting over.
         while self.ship(&ctx, &rt, &st).await? {
             log::info!("data storage {rt} {st} changed; the shipper reloads it");
@@ -129,7 +123,7 @@ impl ShipJob {
     }
 
     /// Ship until stopped (`false`) or the binding changes (`true`).
-    async fn ship(&self, ctx: &JobContext, rt: &str, st: &str) -> Result<bool, String> {
+    async fn ship(&self, ctx: &JobContext, rt: &str, st: &str) -> anyhow::Result<bool> {
         let (rt, st) = (rt.to_string(), st.to_string());
         let Some((binding, cluster, status, mut counted)) = self.load(&rt, &st).await? else {
             return Ok(false);
@@ -161,7 +155,7 @@ impl ShipJob {
             Err(e) => {
                 let m = format!("retrying: {e}");
                 self.message(&rt, &st, m.clone()).await?;
-                return Err(m);
+                return Err(anyhow::anyhow!(m));
             }
         };
         counted = counted.min(committed);
@@ -185,16 +179,13 @@ impl ShipJob {
                     take_over: false,
                 },
             )
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         self.message(&rt, &st, format!("running on worker {}", ctx.worker_id))
             .await?;
         let mut next_check = Instant::now();
         loop {
             if *ctx.lease_lost.borrow() {
-                return Err(
-                    "lease lost or worker stopping; another worker resumes the shipper".into(),
-                );
+                anyhow::bail!("lease lost or worker stopping; another worker resumes the shipper");
             }
             if Instant::now() >= next_check {
                 next_check = Instant::now() + Duration::from_millis(500);
@@ -219,10 +210,7 @@ impl ShipJob {
                     _ => {}
                 }
             }
-            let deliveries = consumer
-                .fetch(FETCH, Duration::from_millis(300))
-                .await
-                .map_err(|e| e.to_string())?;
+            let deliveries = consumer.fetch(FETCH, Duration::from_millis(300)).await?;
             if deliveries.is_empty() {
                 continue;
             }
@@ -264,7 +252,7 @@ impl ShipJob {
                         Err(e) => {
                             let m = format!("retrying: {e}");
                             self.message(&rt, &st, m.clone()).await?;
-                            return Err(m);
+                            return Err(anyhow::anyhow!(m));
                         }
                     }
                 } else {
@@ -307,17 +295,26 @@ impl ShipJob {
                 })
                 .await?;
             }
-            consumer
-                .ack_all(deliveries)
-                .await
-                .map_err(|e| e.to_string())?;
+            consumer.ack_all(deliveries).await?;
         }
     }
 }
 
-impl JobHandler for ShipJob {
-    fn run(&self, ctx: JobContext) -> BoxFuture<'static, Result<(), String>> {
-        Box::pin(self.clone().run_shipper(ctx))
+/// The shipper job's payload: which binding it ships.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ShipRun {
+    pub result_table_id: String,
+    pub storage_type: String,
+}
+
+impl Job for ShipJob {
+    const NAME: &'static str = "ship_run";
+    /// A shipper runs until stopped, and comes back after any fault.
+    const MAX_ATTEMPTS: i32 = 1_000_000;
+    type Payload = ShipRun;
+
+    fn run(&self, job: ShipRun, ctx: JobContext) -> BoxFuture<'static, JobResult> {
+        Box::pin(self.clone().run_shipper(job, ctx))
     }
 }
 
@@ -332,7 +329,7 @@ impl ExpireJob {
         ExpireJob { pool }
     }
 
-    async fn run_expire(self) -> Result<(), String> {
+    async fn run_expire(self) -> anyhow::Result<()> {
         let list: Vec<(DataStorage, StorageCluster)> = db(&self.pool, |conn| {
             ds::table
                 .inner_join(bkdata_models::schema::storage_clusters::table)
@@ -364,27 +361,29 @@ impl ExpireJob {
         if failures.is_empty() {
             Ok(())
         } else {
-            Err(failures.join("; "))
+            Err(anyhow::anyhow!(failures.join("; ")))
         }
     }
 }
 
-impl JobHandler for ExpireJob {
-    fn run(&self, _ctx: JobContext) -> BoxFuture<'static, Result<(), String>> {
+impl Job for ExpireJob {
+    const NAME: &'static str = "storage_expire";
+    /// The next timer queues the next pass.
+    const MAX_ATTEMPTS: i32 = 1;
+    type Payload = NoPayload;
+
+    fn run(&self, _: NoPayload, _ctx: JobContext) -> BoxFuture<'static, JobResult> {
         Box::pin(self.clone().run_expire())
     }
 }
 
 /// Queue an expiry pass unless one is queued or running (called by each worker on a timer).
 pub fn schedule_expire(conn: &mut PgConnection) -> QueryResult<bool> {
-    bkdata_models::jobs::enqueue_unique(
-        conn,
-        &bkdata_models::jobs::NewJob::new(EXPIRE_JOB, serde_json::json!({})).max_attempts(1),
-    )
+    ExpireJob::enqueue_unique(conn, &NoPayload {})
 }
 
 /// Job types this module runs, for the worker to register.
-pub const JOB_TYPES: [&str; 2] = [SHIP_JOB, EXPIRE_JOB];
+pub const JOB_TYPES: [&str; 2] = [ShipJob::NAME, ExpireJob::NAME];
 
 /// Where a shipper writes: a storage driver, or the alert path.
 enum ShipSink {

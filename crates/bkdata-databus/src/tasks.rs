@@ -5,19 +5,19 @@
 //! `GET tasks/{rt}/` shows each with its counters and bus lag.
 use crate::error::DatabusError;
 use crate::rawdata::bk_time;
+use crate::shipper::{ShipJob, ShipRun};
 use crate::storages::shipper_name;
 use bkdata_api::databus::{StorageTask, TaskState as TaskStateView};
 use bkdata_bus::{AnyBus, Bus};
 use bkdata_models::auth::Caller;
 use bkdata_models::databus::{Clean, DataStorage, Shipper};
-use bkdata_models::jobs::{enqueue_unique, NewJob};
+use bkdata_models::jobs::Job;
 use bkdata_models::schema::{cleans as c, data_storages as ds, shippers as sh};
 use bkdata_models::states::ShipperStatus;
 use diesel::prelude::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
-pub const SHIP_JOB: &str = "ship_run";
 /// What `storages` may name: the stream itself and each storage type.
 pub const TASK_STORAGES: [&str; 8] = [
     "kafka",
@@ -89,13 +89,12 @@ pub fn start_shipper(conn: &mut PgConnection, rt_id: &str, storage_type: &str) -
                 sh::updated_at.eq(chrono::Utc::now()),
             ))
             .execute(conn)?;
-        enqueue_unique(
+        ShipJob::enqueue_unique(
             conn,
-            &NewJob::new(
-                SHIP_JOB,
-                json!({"result_table_id": rt_id, "storage_type": storage_type}),
-            )
-            .max_attempts(1_000_000),
+            &ShipRun {
+                result_table_id: rt_id.to_string(),
+                storage_type: storage_type.to_string(),
+            },
         )?;
         Ok(())
     })

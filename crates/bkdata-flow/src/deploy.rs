@@ -3,17 +3,17 @@
 //! worker carries it out (`run::DeployJob`) while clients poll `latest_deploy_data/`. One
 //! deploy at a time per flow.
 use crate::flows;
+use crate::run::{DeployJob, DeployRun};
 use bkdata_api::dataflow::{DeployData, DeployLog, DeployTask};
 use bkdata_databus::rawdata::bk_time;
 use bkdata_databus::DatabusError;
 use bkdata_models::auth::Caller;
 use bkdata_models::databus::FlowDeploy;
-use bkdata_models::jobs::{enqueue, NewJob};
+use bkdata_models::jobs::Job;
 use bkdata_models::schema::{flow_deploys as fd, flows as f};
 use diesel::prelude::*;
 use serde_json::{json, Value};
 
-pub const DEPLOY_JOB: &str = "flow_deploy";
 pub const CONSUMING_MODES: [&str; 3] = ["continue", "from_tail", "from_head"];
 
 /// The flow statuses each action may start from.
@@ -100,10 +100,7 @@ pub fn request(
                 f::updated_at.eq(chrono::Utc::now()),
             ))
             .execute(conn)?;
-        enqueue(
-            conn,
-            &NewJob::new(DEPLOY_JOB, json!({"deploy_id": id})).max_attempts(5),
-        )?;
+        DeployJob::enqueue(conn, &DeployRun { deploy_id: id })?;
         Ok(DeployTask {
             task_id: id,
             flow_id: Some(flow_id),

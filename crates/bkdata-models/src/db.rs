@@ -29,6 +29,22 @@ where
     .await?
 }
 
+/// [`blocking`] for a job: any error (a message too), with its cause chain, as the job's
+/// error.
+pub async fn job_call<T, E>(
+    pool: &PgPool,
+    f: impl FnOnce(&mut PgConnection) -> Result<T, E> + Send + 'static,
+) -> anyhow::Result<T>
+where
+    T: Send + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+{
+    blocking(pool, move |c| {
+        f(c).map_err(|e| anyhow::Error::from_boxed(e.into()))
+    })
+    .await
+}
+
 /// Default when `DATABASE_URL` is not set: the local Postgres the scripts start.
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/bkdata";
 

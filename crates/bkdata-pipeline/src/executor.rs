@@ -5,11 +5,11 @@
 //! worker died) skips the steps it already completed.
 use crate::error::{PipelineError, Result};
 use crate::files;
+use crate::lifecycle::{derive_task_status, missing_dependencies, step_map};
 use crate::logs::TaskLogger;
-use crate::service::{derive_task_status, missing_dependencies, step_map};
 use crate::steps::{StepContext, StepRegistry};
 use bkdata_models::jobs::BoxFuture;
-use bkdata_models::jobs::{ClaimedJob, JobContext, JobHandler};
+use bkdata_models::jobs::{ClaimedJob, Job, JobContext, JobResult};
 use bkdata_models::pipeline::{Execution, Task};
 use bkdata_models::schema::{
     data_pipeline_task_executions as e, data_pipeline_task_outputs as o, data_pipeline_tasks as t,
@@ -496,14 +496,8 @@ impl ExecuteJob {
         .map_err(|e| PipelineError::Internal(e.to_string()))?
     }
 
-    async fn run_job(self, ctx: JobContext) -> Result<()> {
-        let execution_id = ctx
-            .job
-            .data
-            .get("execution_id")
-            .and_then(Value::as_str)
-            .ok_or_else(|| PipelineError::validation("job data has no execution_id"))?
-            .to_string();
+    async fn run_job(self, job: ExecutionRun, ctx: JobContext) -> Result<()> {
+        let execution_id = job.execution_id;
         let (eid, worker, attempt) = (
             execution_id.clone(),
             ctx.worker_id.clone(),
@@ -698,24 +692,27 @@ async fn read_tail(stderr: Option<tokio::process::ChildStderr>) -> String {
     String::from_utf8_lossy(&all[start..]).to_string()
 }
 
-impl JobHandler for ExecuteJob {
-    fn run(&self, ctx: JobContext) -> BoxFuture<'static, Result<(), String>> {
+/// The execute job's payload: which execution (a whole task or one step) to run.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ExecutionRun {
+    pub execution_id: String,
+}
+
+impl Job for ExecuteJob {
+    const NAME: &'static str = "pipeline_execute";
+    const MAX_ATTEMPTS: i32 = 3;
+    type Payload = ExecutionRun;
+
+    fn run(&self, job: ExecutionRun, ctx: JobContext) -> BoxFuture<'static, JobResult> {
         let this = self.clone();
-        Box::pin(async move { this.run_job(ctx).await.map_err(|e| e.to_string()) })
+        Box::pin(async move { Ok(this.run_job(job, ctx).await?) })
     }
 
     /// The job ran out of attempts because its workers kept dying: fail the execution.
-    fn abandoned(&self, job: ClaimedJob) -> BoxFuture<'static, ()> {
+    fn abandoned(&self, run: ExecutionRun, job: ClaimedJob) -> BoxFuture<'static, ()> {
         let this = self.clone();
         Box::pin(async move {
-            let Some(eid) = job
-                .data
-                .get("execution_id")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-            else {
-                return;
-            };
+            let eid = run.execution_id;
             let reason = format!(
                 "given up after {} attempt(s): {}",
                 job.attempts,

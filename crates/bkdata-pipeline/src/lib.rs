@@ -5,6 +5,7 @@ mod child;
 pub mod error;
 pub mod executor;
 pub mod files;
+pub mod lifecycle;
 pub mod logs;
 pub mod monitor;
 pub mod service;
@@ -13,5 +14,5 @@ pub mod timefmt;
 
 pub use error::PipelineError;
 pub use executor::{run_child, ExecuteJob, ExecutorConfig};
-pub use service::{Caller, Service, EXECUTE_JOB};
+pub use service::{Caller, Service};
 pub use steps::{Step, StepContext, StepError, StepRegistry};

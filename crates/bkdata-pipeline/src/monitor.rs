@@ -2,7 +2,8 @@
 //! monitor, history, anomalies and stats.
 use crate::error::{PipelineError, Result};
 use crate::files;
-use crate::service::{step_map, Caller, Service};
+use crate::lifecycle::step_map;
+use crate::service::{Caller, Service};
 use crate::timefmt::{wire, wire_opt};
 use bkdata_models::jobs::queue_stats;
 use bkdata_models::pipeline::{Execution, SystemMetric, Task};

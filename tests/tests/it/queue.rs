@@ -1,6 +1,8 @@
 //! The job queue: many workers, exactly-once completion, SIGKILL recovery, retries with
 //! backoff, graceful shutdown, and refusal to start on an un-migrated database.
-use bkdata_models::jobs::{self, JobContext, NewJob, Runner, RunnerConfig};
+use bkdata_models::jobs::{
+    self, BoxFuture, Job, JobContext, JobResult, NewJob, Runner, RunnerConfig,
+};
 use bkdata_tests::*;
 use diesel::prelude::*;
 use serde_json::json;
@@ -12,7 +14,7 @@ use std::time::{Duration, Instant};
 fn pipeline_job_rows(db: &TestDb) -> Vec<(String, i32, Option<String>)> {
     use bkdata_models::schema::background_jobs as j;
     j::table
-        .filter(j::job_type.eq(bkdata_pipeline::EXECUTE_JOB))
+        .filter(j::job_type.eq(<bkdata_pipeline::ExecuteJob as bkdata_models::jobs::Job>::NAME))
         .select((j::status, j::attempts, j::last_error))
         .load(&mut db.conn())
         .unwrap()
@@ -206,14 +208,16 @@ async fn failed_jobs_retry_with_backoff_then_give_up() {
                 c.fetch_add(1, Ordering::SeqCst);
                 t.lock().unwrap().push(Instant::now());
                 if ctx.job.attempts < 3 {
-                    Err(format!("attempt {} fails", ctx.job.attempts))
+                    Err(anyhow::anyhow!("attempt {} fails", ctx.job.attempts))
                 } else {
                     Ok(())
                 }
             }
         })
         .register("broken", |_ctx: JobContext| async {
-            Err::<(), _>("always broken".to_string())
+            // The cause chain is kept, outermost first.
+            let cause = std::io::Error::other("disk full");
+            Err::<(), _>(anyhow::Error::new(cause).context("always broken"))
         });
     let (tx, rx) = tokio::sync::watch::channel(false);
     let handle = tokio::spawn(r.run(rx));
@@ -246,8 +250,77 @@ async fn failed_jobs_retry_with_backoff_then_give_up() {
     );
     let rows = job_rows(&db);
     assert_eq!(rows[0].1, 2);
-    assert_eq!(rows[0].2.as_deref(), Some("always broken"));
+    assert_eq!(rows[0].2.as_deref(), Some("always broken: disk full"));
     tx.send(true).unwrap();
+    handle.await.unwrap().unwrap();
+}
+
+/// A typed job: its payload as a struct, its name and attempts on the type.
+struct Greet(tokio::sync::mpsc::UnboundedSender<String>);
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Hello {
+    name: String,
+}
+
+impl Job for Greet {
+    const NAME: &'static str = "greet";
+    const MAX_ATTEMPTS: i32 = 2;
+    type Payload = Hello;
+
+    fn run(&self, hello: Hello, _ctx: JobContext) -> BoxFuture<'static, JobResult> {
+        let tx = self.0.clone();
+        Box::pin(async move {
+            tx.send(hello.name)?;
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn typed_jobs_read_their_payload_and_a_bad_one_fails_clearly() {
+    let db = TestDb::new();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let r = runner(&db, "w-typed").job(Greet(tx));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let handle = tokio::spawn(r.run(stopped));
+    {
+        let mut conn = db.conn();
+        let id = Greet::enqueue(&mut conn, &Hello { name: "ada".into() }).unwrap();
+        use bkdata_models::schema::background_jobs as j;
+        let (ty, data, max): (String, serde_json::Value, i32) = j::table
+            .find(id)
+            .select((j::job_type, j::data, j::max_attempts))
+            .first(&mut conn)
+            .unwrap();
+        assert_eq!(
+            (ty.as_str(), data, max),
+            ("greet", json!({"name": "ada"}), 2)
+        );
+        // A row whose data is not the payload (written by hand, or by an older version).
+        jobs::enqueue(
+            &mut conn,
+            &NewJob::new("greet", json!({"nom": 1})).max_attempts(1),
+        )
+        .unwrap();
+    }
+    let got = tokio::time::timeout(Duration::from_secs(20), rx.recv()).await;
+    assert_eq!(got.unwrap().as_deref(), Some("ada"));
+    let failed = eventually(
+        Duration::from_secs(20),
+        "the bad payload failed",
+        || async {
+            let rows = job_rows(&db);
+            (rows.len() == 1 && rows[0].0 == "failed").then(|| rows[0].2.clone())
+        },
+    )
+    .await
+    .unwrap_or_default();
+    assert!(
+        failed.contains("(greet): its payload {\"nom\":1} does not parse: missing field `name`"),
+        "{failed}"
+    );
+    stop.send(true).unwrap();
     handle.await.unwrap().unwrap();
 }
 

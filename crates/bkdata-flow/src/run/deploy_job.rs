@@ -1,17 +1,18 @@
 //! The `flow_deploy` job: a start, stop or restart of a flow, carried out (storage nodes'
 //! tables and shippers, realtime nodes' jobs, the deploy's log and status).
 use super::checkpoint::Checkpoint;
-use super::node_job::RUN_JOB;
-use super::s;
+use super::node_job::{NodeRun, RunJob};
 use crate::deploy::log_line;
 use crate::graph::{self, STORAGE_TYPES};
+use anyhow::Context;
 use bkdata_api::databus::DataStorageRequest;
 use bkdata_bus::{AnyBus, Bus};
-use bkdata_databus::runtime::{db, output_topic};
+use bkdata_databus::runtime::output_topic;
 use bkdata_databus::{storages, tasks};
 use bkdata_models::auth::Caller;
 use bkdata_models::databus::{Flow, FlowDeploy, FlowNode};
-use bkdata_models::jobs::{enqueue_unique, BoxFuture, JobContext, JobHandler, NewJob};
+use bkdata_models::db::job_call as db;
+use bkdata_models::jobs::{BoxFuture, Job, JobContext, JobResult};
 use bkdata_models::schema::{
     background_jobs as bj, flow_deploys as fd, flow_nodes as fnd, flows as f, shippers as sh,
     storage_clusters as sc,
@@ -46,7 +47,6 @@ impl DeployJob {
             .bind::<diesel::sql_types::Jsonb, _>(line)
             .bind::<diesel::sql_types::Nullable<diesel::sql_types::Float4>, _>(progress)
             .execute(c)
-            .map_err(s)
         })
         .await;
         if let Err(e) = res {
@@ -54,37 +54,31 @@ impl DeployJob {
         }
     }
 
-    async fn run_deploy(self, ctx: JobContext) -> Result<(), String> {
-        let id = ctx.job.data["deploy_id"]
-            .as_i64()
-            .ok_or("job data has no deploy_id")?;
-        let loaded = db(&self.pool, move |c| -> Result<_, String> {
+    async fn run_deploy(self, job: DeployRun, ctx: JobContext) -> JobResult {
+        let id = job.deploy_id;
+        let loaded = db(&self.pool, move |c| -> anyhow::Result<_> {
             let d: Option<FlowDeploy> = fd::table
                 .find(id)
                 .select(FlowDeploy::as_select())
                 .first(c)
-                .optional()
-                .map_err(s)?;
+                .optional()?;
             let Some(d) = d else { return Ok(None) };
             let flow: Flow = f::table
                 .find(d.flow_id)
                 .select(Flow::as_select())
-                .first(c)
-                .map_err(s)?;
+                .first(c)?;
             let nodes: Vec<FlowNode> = fnd::table
                 .filter(fnd::flow_id.eq(d.flow_id))
                 .order(fnd::node_id)
                 .select(FlowNode::as_select())
-                .load(c)
-                .map_err(s)?;
+                .load(c)?;
             diesel::update(fd::table.find(id))
                 .filter(fd::status.eq_any(["pending", "running"]))
                 .set((
                     fd::status.eq("running"),
                     fd::start_time.eq(Some(chrono::Utc::now())),
                 ))
-                .execute(c)
-                .map_err(s)?;
+                .execute(c)?;
             Ok(Some((d, flow, nodes)))
         })
         .await?;
@@ -135,7 +129,7 @@ impl DeployJob {
                     failing,
                     &msg,
                 );
-                Ok::<_, String>(())
+                Ok::<_, anyhow::Error>(())
             })
             .await;
         }
@@ -176,7 +170,6 @@ impl DeployJob {
                     ))
                     .execute(c)
             })
-            .map_err(s)
         })
         .await?;
         Ok(())
@@ -189,7 +182,7 @@ impl DeployJob {
         deploy: &FlowDeploy,
         flow: &Flow,
         nodes: &[FlowNode],
-    ) -> Result<(), String> {
+    ) -> anyhow::Result<()> {
         let caller = Caller::user(&flow.bk_app_code, &deploy.created_by);
         let mut shippers = Vec::new();
         for n in nodes.iter().filter(|n| is_storage(&n.node_type)) {
@@ -220,11 +213,11 @@ impl DeployJob {
                 .first()
                 .and_then(|i| by_id.get(i))
                 .map(|p| p.result_table_id.clone())
-                .ok_or_else(|| format!("realtime node {} has no input", n.node_id))?;
+                .ok_or_else(|| anyhow::anyhow!("realtime node {} has no input", n.node_id))?;
             let cp = self
                 .position(deploy, n, &input)
                 .await
-                .map_err(|e| format!("positioning node {} on {input}: {e}", n.node_id))?;
+                .with_context(|| format!("positioning node {} on {input}", n.node_id))?;
             let (node_id, deploy_id) = (n.node_id, deploy.id);
             db(&self.pool, move |c| {
                 c.transaction(|c| {
@@ -236,12 +229,8 @@ impl DeployJob {
                                 .eq(format!("deploy {deploy_id}: waiting for a worker")),
                         ))
                         .execute(c)?;
-                    enqueue_unique(
-                        c,
-                        &NewJob::new(RUN_JOB, json!({"node_id": node_id})).max_attempts(1_000_000),
-                    )
+                    RunJob::enqueue_unique(c, &NodeRun { node_id })
                 })
-                .map_err(s)
             })
             .await?;
             realtime.push(n.node_id);
@@ -257,10 +246,7 @@ impl DeployJob {
             .await;
         }
         for (rt_id, st) in shippers {
-            db(&self.pool, move |c| {
-                tasks::start_shipper(c, &rt_id, &st).map_err(s)
-            })
-            .await?;
+            db(&self.pool, move |c| tasks::start_shipper(c, &rt_id, &st)).await?;
         }
         // Running means running: each realtime node's job has opened its input.
         let deadline = Instant::now() + DEPLOY_WAIT;
@@ -272,7 +258,6 @@ impl DeployJob {
                     .filter(fnd::status_message.not_like("running%"))
                     .select((fnd::node_id, fnd::status_message))
                     .load(c)
-                    .map_err(s)
             })
             .await?;
             if waiting.is_empty() {
@@ -280,7 +265,7 @@ impl DeployJob {
             }
             if Instant::now() > deadline {
                 let (id, msg) = &waiting[0];
-                return Err(format!(
+                return Err(anyhow::anyhow!(
                     "realtime node {id} did not start within {} s: {msg} (are workers running, with free slots?)",
                     DEPLOY_WAIT.as_secs()
                 ));
@@ -292,7 +277,6 @@ impl DeployJob {
             diesel::update(fnd::table.filter(fnd::flow_id.eq(flow_id)))
                 .set(fnd::status.eq("running"))
                 .execute(c)
-                .map_err(s)
         })
         .await?;
         Ok(())
@@ -304,7 +288,7 @@ impl DeployJob {
         &self,
         n: &FlowNode,
         caller: &Caller,
-    ) -> Result<(String, String, String), String> {
+    ) -> anyhow::Result<(String, String, String)> {
         let cluster = n.config["cluster"].as_str().unwrap_or_default().to_string();
         let mut body = DataStorageRequest {
             result_table_id: Some(n.result_table_id.clone()),
@@ -338,15 +322,14 @@ impl DeployJob {
                 .find(&cluster)
                 .select(sc::cluster_type)
                 .first(c)
-                .optional()
-                .map_err(s)?
-                .ok_or_else(|| format!("storage cluster {cluster:?} does not exist"))
+                .optional()?
+                .ok_or_else(|| anyhow::anyhow!("storage cluster {cluster:?} does not exist"))
         })
         .await?;
         body.storage_type = Some(ty);
         let d = storages::save(&self.pool, caller, body, storages::SaveAt::Upsert)
             .await
-            .map_err(|e| format!("storage node {node_id}: {e}"))?;
+            .with_context(|| format!("storage node {node_id}"))?;
         Ok((d.result_table_id, d.storage_type, d.physical_table_name))
     }
 
@@ -359,7 +342,7 @@ impl DeployJob {
         deploy: &FlowDeploy,
         n: &FlowNode,
         input: &str,
-    ) -> Result<Checkpoint, String> {
+    ) -> anyhow::Result<Checkpoint> {
         let kept: Option<Checkpoint> = n
             .checkpoint
             .clone()
@@ -371,7 +354,7 @@ impl DeployJob {
         }
         let last_seq = |topic: String| {
             let bus = self.bus.clone();
-            async move { Ok::<u64, String>(bus.last(&topic).await.map_err(s)?.map_or(0, |m| m.seq)) }
+            async move { Ok::<u64, anyhow::Error>(bus.last(&topic).await?.map_or(0, |m| m.seq)) }
         };
         let out_base = last_seq(output_topic(&n.result_table_id)).await?;
         let consumed = if deploy.consuming_mode == "from_head" {
@@ -391,7 +374,7 @@ impl DeployJob {
 
     /// Stop the realtime nodes (each writes its checkpoint and ends) and the shippers of the
     /// storage nodes; wait until the realtime jobs are gone.
-    async fn stop_flow(&self, deploy: &FlowDeploy, nodes: &[FlowNode]) -> Result<(), String> {
+    async fn stop_flow(&self, deploy: &FlowDeploy, nodes: &[FlowNode]) -> anyhow::Result<()> {
         let realtime: Vec<i64> = nodes
             .iter()
             .filter(|n| is_realtime(&n.node_type))
@@ -421,7 +404,6 @@ impl DeployJob {
                     ))
                     .execute(c)
             })
-            .map_err(s)
         })
         .await?;
         let deadline = Instant::now() + DEPLOY_WAIT;
@@ -430,19 +412,18 @@ impl DeployJob {
             let live: i64 = db(&self.pool, move |c| {
                 let data: Vec<Value> = ids.iter().map(|i| json!({"node_id": i})).collect();
                 bj::table
-                    .filter(bj::job_type.eq(RUN_JOB))
+                    .filter(bj::job_type.eq(RunJob::NAME))
                     .filter(bj::status.eq_any(["queued", "running"]))
                     .filter(bj::data.eq_any(data))
                     .count()
                     .get_result(c)
-                    .map_err(s)
             })
             .await?;
             if live == 0 {
                 break;
             }
             if Instant::now() > deadline {
-                return Err(format!(
+                return Err(anyhow::anyhow!(
                     "{live} realtime node(s) did not stop within {} s",
                     DEPLOY_WAIT.as_secs()
                 ));
@@ -484,9 +465,18 @@ fn expires_of(config: &Value) -> String {
     }
 }
 
-impl JobHandler for DeployJob {
-    fn run(&self, ctx: JobContext) -> BoxFuture<'static, Result<(), String>> {
-        Box::pin(self.clone().run_deploy(ctx))
+/// The deploy job's payload: which deploy (start, stop or restart) to carry out.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct DeployRun {
+    pub deploy_id: i64,
+}
+
+impl Job for DeployJob {
+    const NAME: &'static str = "flow_deploy";
+    type Payload = DeployRun;
+
+    fn run(&self, job: DeployRun, ctx: JobContext) -> BoxFuture<'static, JobResult> {
+        Box::pin(self.clone().run_deploy(job, ctx))
     }
 }
 

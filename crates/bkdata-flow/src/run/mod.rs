@@ -16,14 +16,10 @@ mod deploy_job;
 mod node_job;
 
 pub use checkpoint::Checkpoint;
-pub use deploy_job::DeployJob;
-pub use node_job::{idle_timeout, RunJob, RUN_JOB};
+pub use deploy_job::{DeployJob, DeployRun};
+pub use node_job::{idle_timeout, NodeRun, RunJob};
 
-use crate::deploy::DEPLOY_JOB;
-
-pub(crate) fn s<E: std::fmt::Display>(e: E) -> String {
-    e.to_string()
-}
+use bkdata_models::jobs::Job;
 
 /// Job types of this module, for workers to register.
-pub const JOB_TYPES: [&str; 2] = [DEPLOY_JOB, RUN_JOB];
+pub const JOB_TYPES: [&str; 2] = [DeployJob::NAME, RunJob::NAME];

@@ -1,22 +1,21 @@
 //! The `flow_run` job: one realtime node's window runtime, reading its input topic, writing
 //! its output topic, checkpointing after each publish.
 use super::checkpoint::{split_parts, Checkpoint, OutId};
-use super::s;
 use crate::graph;
 use crate::rows::{schema_of, write_rows};
 use crate::{FlowSql, Pushed, WindowRuntime, WindowType};
+use anyhow::Context;
 use bkdata_bus::{AnyBus, Batch, Bus, Consumer, ConsumerOpts, Delivery};
 use bkdata_databus::etl::time::format_ms;
-use bkdata_databus::runtime::{db, output_topic};
+use bkdata_databus::runtime::output_topic;
 use bkdata_models::databus::FlowNode;
-use bkdata_models::jobs::{BoxFuture, JobContext, JobHandler};
+use bkdata_models::db::job_call as db;
+use bkdata_models::jobs::{BoxFuture, Job, JobContext, JobResult};
 use bkdata_models::schema::{flow_nodes as fnd, result_tables as rt};
 use bkdata_models::PgPool;
 use diesel::prelude::*;
 use serde_json::Value;
 use std::time::{Duration, Instant};
-
-pub const RUN_JOB: &str = "flow_run";
 
 /// The idle timeout: after this long without input, the watermark moves on with the clock
 /// so the last windows close when the data stops (`BKDATA_FLOW_IDLE_MS`, default 30 s).
@@ -48,31 +47,29 @@ impl RunJob {
         RunJob { pool, bus }
     }
 
-    async fn node_status(&self, node_id: i64) -> Result<Option<String>, String> {
+    async fn node_status(&self, node_id: i64) -> anyhow::Result<Option<String>> {
         db(&self.pool, move |c| {
             fnd::table
                 .find(node_id)
                 .select(fnd::status)
                 .first(c)
                 .optional()
-                .map_err(s)
         })
         .await
     }
 
-    async fn message(&self, node_id: i64, message: String) -> Result<(), String> {
+    async fn message(&self, node_id: i64, message: String) -> anyhow::Result<()> {
         db(&self.pool, move |c| {
             diesel::update(fnd::table.find(node_id))
                 .set(fnd::status_message.eq(message))
                 .execute(c)
-                .map_err(s)
         })
         .await
         .map(|_| ())
     }
 
-    async fn save(&self, node_id: i64, cp: &Checkpoint, n: &mut Counts) -> Result<(), String> {
-        let cpv = serde_json::to_value(cp).map_err(s)?;
+    async fn save(&self, node_id: i64, cp: &Checkpoint, n: &mut Counts) -> anyhow::Result<()> {
+        let cpv = serde_json::to_value(cp)?;
         let c = std::mem::take(n);
         db(&self.pool, move |conn| {
             diesel::update(fnd::table.find(node_id))
@@ -85,36 +82,30 @@ impl RunJob {
                     fnd::windows.eq(fnd::windows + c.windows),
                 ))
                 .execute(conn)
-                .map_err(s)
         })
         .await
         .map(|_| ())
     }
 
-    async fn run_node(self, ctx: JobContext) -> Result<(), String> {
-        let node_id = ctx.job.data["node_id"]
-            .as_i64()
-            .ok_or("job data has no node_id")?;
-        let loaded = db(&self.pool, move |c| -> Result<_, String> {
+    async fn run_node(self, job: NodeRun, ctx: JobContext) -> JobResult {
+        let node_id = job.node_id;
+        let loaded = db(&self.pool, move |c| -> anyhow::Result<_> {
             let n: Option<FlowNode> = fnd::table
                 .find(node_id)
                 .select(FlowNode::as_select())
                 .first(c)
-                .optional()
-                .map_err(s)?;
+                .optional()?;
             let Some(n) = n else { return Ok(None) };
             let input: String = fnd::table
                 .find(n.inputs.first().copied().unwrap_or_default())
                 .select(fnd::result_table_id)
-                .first(c)
-                .map_err(s)?;
+                .first(c)?;
             let fields: Value = rt::table
                 .find(&input)
                 .select(rt::fields)
                 .first(c)
-                .optional()
-                .map_err(s)?
-                .ok_or_else(|| format!("input table {input} no longer exists"))?;
+                .optional()?
+                .ok_or_else(|| anyhow::anyhow!("input table {input} no longer exists"))?;
             Ok(Some((n, input, fields)))
         })
         .await?;
@@ -128,7 +119,7 @@ impl RunJob {
             let this = self.clone();
             async move {
                 let _ = this.message(node_id, format!("failed: {m}")).await;
-                Err::<(), String>(m)
+                Err::<(), _>(anyhow::anyhow!(m))
             }
         };
         let mut cp: Checkpoint = match node.checkpoint.clone().map(serde_json::from_value) {
@@ -163,7 +154,7 @@ impl RunJob {
         let counted_emitted_to = cp.emitted_to;
         let mut seen_to = cp.consumed;
         let mut skip_parts: Option<(i64, usize)> = None;
-        let last = self.bus.last(&out_topic).await.map_err(s)?;
+        let last = self.bus.last(&out_topic).await?;
         if let Some(id) = last
             .filter(|m| m.seq > cp.out_base)
             .and_then(|m| m.msg_id)
@@ -198,8 +189,7 @@ impl RunJob {
                     take_over: false,
                 },
             )
-            .await
-            .map_err(s)?;
+            .await?;
         self.message(
             node_id,
             format!(
@@ -218,9 +208,7 @@ impl RunJob {
         let mut last_save = Instant::now();
         loop {
             if *ctx.lease_lost.borrow() {
-                return Err(
-                    "lease lost or worker stopping; another worker resumes the node".into(),
-                );
+                anyhow::bail!("lease lost or worker stopping; another worker resumes the node");
             }
             if Instant::now() >= next_check {
                 next_check = Instant::now() + Duration::from_millis(500);
@@ -229,10 +217,7 @@ impl RunJob {
                     return Ok(());
                 }
             }
-            let deliveries: Vec<Delivery> = consumer
-                .fetch(16, Duration::from_millis(200))
-                .await
-                .map_err(s)?;
+            let deliveries: Vec<Delivery> = consumer.fetch(16, Duration::from_millis(200)).await?;
             let mut out: Vec<(OutId, Vec<Vec<u8>>)> = Vec::new();
             let local_time = format_ms(chrono::Utc::now().timestamp_millis(), bkdata_tz());
             if !deliveries.is_empty() {
@@ -260,7 +245,7 @@ impl RunJob {
                 }
                 cp.consumed = cp.consumed.max(d.seq);
                 if unwindowed {
-                    for e in runtime.advance(0).await.map_err(s)? {
+                    for e in runtime.advance(0).await? {
                         let lines = lines_of(&e, &local_time);
                         out.extend(split_parts(node_id, cp.epoch, None, d.seq, lines));
                     }
@@ -273,7 +258,7 @@ impl RunJob {
                 } else {
                     0
                 };
-                for e in runtime.advance(idle_ms).await.map_err(s)? {
+                for e in runtime.advance(idle_ms).await? {
                     let lines = lines_of(&e, &local_time);
                     counts.windows += 1;
                     out.extend(split_parts(
@@ -306,7 +291,7 @@ impl RunJob {
                 self.bus
                     .publish_dedup_batches(&out_topic, batches)
                     .await
-                    .map_err(|e| format!("publishing to {out_topic}: {e}"))?;
+                    .with_context(|| format!("publishing to {out_topic}"))?;
                 failpoint_after_publish(n);
             }
             let emitted = counts.windows > 0 || counts.rows_out > 0;
@@ -322,7 +307,7 @@ impl RunJob {
                 last_save = Instant::now();
             }
             if !deliveries.is_empty() {
-                consumer.ack_all(deliveries).await.map_err(s)?;
+                consumer.ack_all(deliveries).await?;
             }
         }
     }
@@ -364,8 +349,19 @@ fn lines_of(e: &crate::Emitted, local_time: &str) -> Vec<Vec<u8>> {
     lines
 }
 
-impl JobHandler for RunJob {
-    fn run(&self, ctx: JobContext) -> BoxFuture<'static, Result<(), String>> {
-        Box::pin(self.clone().run_node(ctx))
+/// The node job's payload: which realtime node to run.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct NodeRun {
+    pub node_id: i64,
+}
+
+impl Job for RunJob {
+    const NAME: &'static str = "flow_run";
+    /// A node runs until its flow stops, and comes back after any fault.
+    const MAX_ATTEMPTS: i32 = 1_000_000;
+    type Payload = NodeRun;
+
+    fn run(&self, job: NodeRun, ctx: JobContext) -> BoxFuture<'static, JobResult> {
+        Box::pin(self.clone().run_node(job, ctx))
     }
 }
