@@ -11,18 +11,30 @@ use bkdata_models::auth::Caller;
 use bkdata_models::databus::FlowDeploy;
 use bkdata_models::jobs::Job;
 use bkdata_models::schema::{flow_deploys as fd, flows as f};
+use bkdata_models::states::{DeployStatus, FlowStatus};
 use diesel::prelude::*;
 use serde_json::{json, Value};
 
 pub const CONSUMING_MODES: [&str; 3] = ["continue", "from_tail", "from_head"];
 
-/// The flow statuses each action may start from.
-fn allowed_from(action: &str) -> &'static [&'static str] {
-    match action {
-        "start" => &["no-start", "failure"],
-        "stop" => &["running", "failure"],
-        _ => &["running", "failure"],
+/// The state a flow is put in while `action` is carried out.
+fn under_way(action: &str) -> FlowStatus {
+    if action == "stop" {
+        FlowStatus::Stopping
+    } else {
+        FlowStatus::Starting
     }
+}
+
+/// Whether a flow in `status` may be given `action`: a start is for a flow that does not run
+/// (a running one is restarted), a stop or restart for one that runs or failed.
+fn allowed(action: &str, status: FlowStatus) -> bool {
+    use FlowStatus::*;
+    status.can_become(under_way(action))
+        && match action {
+            "start" => matches!(status, NoStart | Failure),
+            _ => matches!(status, Running | Failure),
+        }
 }
 
 /// Record a deploy of `action` (start, stop, restart) and queue it. Answers `{task_id}`.
@@ -63,10 +75,10 @@ pub fn request(
                 ),
             ));
         }
-        if !allowed_from(action).contains(&flow.status.as_str()) {
-            let hint = match (action, flow.status.as_str()) {
-                ("start", "running") => ": use restart to apply changes",
-                (_, "no-start") => ": start it first",
+        if !allowed(action, flow.status) {
+            let hint = match (action, flow.status) {
+                ("start", FlowStatus::Running) => ": use restart to apply changes",
+                (_, FlowStatus::NoStart) => ": start it first",
                 _ => "",
             };
             return Err(DatabusError::field(
@@ -88,14 +100,9 @@ pub fn request(
             ))
             .returning(fd::id)
             .get_result(conn)?;
-        let status = if action == "stop" {
-            "stopping"
-        } else {
-            "starting"
-        };
         diesel::update(f::table.find(flow_id))
             .set((
-                f::status.eq(status),
+                f::status.eq(under_way(action)),
                 f::updated_by.eq(&caller.username),
                 f::updated_at.eq(chrono::Utc::now()),
             ))
@@ -115,7 +122,7 @@ pub(crate) fn log_line(level: &str, message: &str) -> Value {
 fn live_deploy(conn: &mut PgConnection, flow_id: i64) -> QueryResult<Option<FlowDeploy>> {
     fd::table
         .filter(fd::flow_id.eq(flow_id))
-        .filter(fd::status.eq_any(["pending", "running"]))
+        .filter(fd::status.eq_any(DeployStatus::LIVE))
         .select(FlowDeploy::as_select())
         .first(conn)
         .optional()
@@ -132,7 +139,7 @@ pub fn view(d: &FlowDeploy) -> DeployData {
         id: d.id,
         flow_id: d.flow_id,
         action: d.action.clone(),
-        status: d.status.clone(),
+        status: d.status.to_string(),
         logs_zh: joined.join("\n"),
         logs_en: joined.join("\n"),
         logs,

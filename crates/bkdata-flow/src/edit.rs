@@ -75,8 +75,8 @@ fn specs_of(nodes: &[FlowNode]) -> Vec<NodeSpec> {
 }
 
 fn editable(flow: &Flow, needs_stopped: bool) -> Result<(), DatabusError> {
-    let busy = matches!(flow.status.as_str(), "starting" | "stopping");
-    if busy || (needs_stopped && flow.status == "running") {
+    let busy = flow.status.is_busy();
+    if busy || (needs_stopped && flow.status == bkdata_models::states::FlowStatus::Running) {
         return Err(DatabusError::field(
             "status",
             format!(

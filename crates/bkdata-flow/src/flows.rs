@@ -15,6 +15,7 @@ use bkdata_models::databus::{Flow, FlowNode, Project};
 use bkdata_models::schema::{
     flow_deploys as fd, flow_nodes as fnd, flows as f, result_tables as rt, storage_clusters as sc,
 };
+use bkdata_models::states::{DeployStatus, FlowStatus};
 use diesel::prelude::*;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -278,7 +279,7 @@ pub fn view(x: &Flow) -> FlowInfo {
         flow_id: x.flow_id,
         flow_name: x.flow_name.clone(),
         project_id: x.project_id,
-        status: x.status.clone(),
+        status: x.status.to_string(),
         is_locked: x.is_locked,
         latest_version: x.version.to_string(),
         bk_app_code: x.bk_app_code.clone(),
@@ -369,11 +370,11 @@ pub fn graph(conn: &mut PgConnection, caller: &Caller, id: i64) -> Result<FlowGr
     let nodes = nodes_of(conn, id)?;
     let by_id: HashMap<i64, &FlowNode> = nodes.iter().map(|n| (n.node_id, n)).collect();
     // A node edited since the running deploy started waits for a restart.
-    let deployed_at: Option<chrono::DateTime<chrono::Utc>> = if flow.status == "running" {
+    let deployed_at: Option<chrono::DateTime<chrono::Utc>> = if flow.status == FlowStatus::Running {
         fd::table
             .filter(fd::flow_id.eq(id))
             .filter(fd::action.ne("stop"))
-            .filter(fd::status.eq("success"))
+            .filter(fd::status.eq(DeployStatus::Success))
             .select(diesel::dsl::max(fd::start_time))
             .first(conn)?
     } else {
@@ -387,7 +388,7 @@ pub fn graph(conn: &mut PgConnection, caller: &Caller, id: i64) -> Result<FlowGr
             node_type: n.node_type.clone(),
             node_name: n.node_name.clone(),
             node_config: node_config(n, &by_id),
-            status: n.status.clone(),
+            status: n.status.to_string(),
             has_modify: deployed_at.is_some_and(|t| n.updated_at > t),
             status_message: n.status_message.clone(),
             runtime: runtime_view(n),
@@ -412,7 +413,7 @@ pub fn graph(conn: &mut PgConnection, caller: &Caller, id: i64) -> Result<FlowGr
         .collect();
     Ok(FlowGraph {
         flow_id: id,
-        status: flow.status,
+        status: flow.status.to_string(),
         version: flow.version.to_string(),
         nodes: views,
         links,
@@ -440,7 +441,7 @@ pub fn export(
 pub fn delete(conn: &mut PgConnection, caller: &Caller, id: i64) -> Result<(), DatabusError> {
     conn.transaction(|conn| {
         let flow = get(conn, caller, id)?;
-        if !matches!(flow.status.as_str(), "no-start" | "failure") {
+        if !matches!(flow.status, FlowStatus::NoStart | FlowStatus::Failure) {
             return Err(DatabusError::field(
                 "status",
                 format!("flow {id} is {}: stop it before deleting it", flow.status),

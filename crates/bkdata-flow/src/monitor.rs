@@ -9,16 +9,20 @@ use bkdata_databus::DatabusError;
 use bkdata_models::auth::Caller;
 use bkdata_models::databus::FlowNode;
 use bkdata_models::schema::{cleans as c, flow_nodes as fnd, flows as f, shippers as sh};
+use bkdata_models::states::{FlowStatus, NodeStatus};
 use diesel::prelude::*;
 use serde_json::{json, Map, Value};
 
 /// BKData's node states: `running`, `failure` or `no-start`.
-fn node_status(n: &FlowNode, flow_status: &str) -> &'static str {
-    match n.status.as_str() {
-        "failed" | "failure" => "failure",
-        "running" => "running",
-        _ if flow_status == "running" && n.node_type == "stream_source" => "running",
-        _ => "no-start",
+fn node_status(n: &FlowNode, flow_status: FlowStatus) -> NodeStatus {
+    match n.status {
+        // A source runs when its flow does (its clean is the databus').
+        NodeStatus::NoStart
+            if flow_status == FlowStatus::Running && n.node_type == "stream_source" =>
+        {
+            NodeStatus::Running
+        }
+        s => s,
     }
 }
 
@@ -50,7 +54,7 @@ fn nodes_of(
     conn: &mut PgConnection,
     caller: &Caller,
     flow_id: i64,
-) -> Result<(String, Vec<FlowNode>), DatabusError> {
+) -> Result<(FlowStatus, Vec<FlowNode>), DatabusError> {
     let flow = flows::get(conn, caller, flow_id)?;
     let nodes = fnd::table
         .filter(fnd::flow_id.eq(flow_id))
@@ -63,7 +67,7 @@ fn nodes_of(
 fn node_monitor(
     conn: &mut PgConnection,
     n: &FlowNode,
-    flow_status: &str,
+    flow_status: FlowStatus,
 ) -> Result<(Value, Value), DatabusError> {
     let (input, output) = io_of(conn, n)?;
     let io = json!({
@@ -76,7 +80,7 @@ fn node_monitor(
         "windows": n.windows,
     });
     let status = json!({
-        "status": node_status(n, flow_status),
+        "status": node_status(n, flow_status).as_str(),
         "node_type": n.node_type,
         "result_table_id": n.result_table_id,
         "message": n.status_message,
@@ -99,7 +103,7 @@ fn wanted(monitor_type: Option<&str>) -> Vec<String> {
 fn monitor_answer(
     conn: &mut PgConnection,
     nodes: &[FlowNode],
-    flow_status: &str,
+    flow_status: FlowStatus,
     monitor_type: Option<&str>,
 ) -> Result<Value, DatabusError> {
     let mut io = Map::new();
@@ -138,7 +142,7 @@ pub fn flow_monitor(
     monitor_type: Option<&str>,
 ) -> Result<Value, DatabusError> {
     let (status, nodes) = nodes_of(conn, caller, flow_id)?;
-    monitor_answer(conn, &nodes, &status, monitor_type)
+    monitor_answer(conn, &nodes, status, monitor_type)
 }
 
 /// GET `flows/{id}/nodes/{nid}/monitor_data/`.
@@ -156,7 +160,7 @@ pub fn node_monitor_data(
             "node {node_id} of flow {flow_id} does not exist"
         )));
     }
-    monitor_answer(conn, &node, &status, monitor_type)
+    monitor_answer(conn, &node, status, monitor_type)
 }
 
 /// GET `flows/{id}/versions/draft/?add_node_running_info=1`: the graph with each node's
@@ -178,7 +182,7 @@ pub fn draft(
             "node_name": n.node_name,
             "node_type": n.node_type,
             "result_table_ids": [n.result_table_id],
-            "status": node_status(n, &status),
+            "status": node_status(n, status),
             "frontend_info": n.config.get("frontend_info").cloned().unwrap_or(json!({})),
         });
         if running_info {

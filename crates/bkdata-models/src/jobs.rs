@@ -19,6 +19,8 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch, Notify};
 
 pub const NOTIFY_CHANNEL: &str = "background_jobs";
+/// A job's `status` while it is to run or runs (then deleted on success, or `failed`).
+pub const LIVE: [&str; 2] = ["queued", "running"];
 
 /// A job to enqueue.
 #[derive(Debug, Clone)]
@@ -70,7 +72,7 @@ pub fn enqueue_unique(conn: &mut PgConnection, job: &NewJob) -> QueryResult<bool
             .execute(conn)?;
         let live: i64 = j::background_jobs
             .filter(j::job_type.eq(&job.job_type))
-            .filter(j::status.eq_any(["queued", "running"]))
+            .filter(j::status.eq_any(LIVE))
             .filter(j::data.eq(&job.data))
             .count()
             .get_result(conn)?;

@@ -53,6 +53,12 @@ macro_rules! text_state {
             }
         }
 
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
         impl ToSql<Text, Pg> for $name {
             fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
                 out.write_all(self.as_str().as_bytes())?;
@@ -146,6 +152,79 @@ text_state!(
     }
 );
 
+text_state!(
+    /// A dataflow (`flows.status`), as BKData shows it.
+    FlowStatus, "flow", {
+        /// Never started, or stopped.
+        NoStart => "no-start",
+        /// A start or restart is being carried out.
+        Starting => "starting",
+        Running => "running",
+        /// A stop is being carried out.
+        Stopping => "stopping",
+        /// The last deploy failed (its nodes were stopped).
+        Failure => "failure",
+    }
+);
+
+impl FlowStatus {
+    /// Whether a flow in this state may be put in `next` (staying is always allowed): a
+    /// deploy moves it from a settled state through `starting`/`stopping` to another.
+    pub fn can_become(self, next: Self) -> bool {
+        use FlowStatus::*;
+        self == next
+            || matches!(
+                (self, next),
+                (NoStart | Failure, Starting)
+                    | (Running, Starting | Stopping)
+                    | (Failure, Stopping)
+                    | (Starting | Stopping, NoStart | Running | Failure)
+            )
+    }
+
+    /// A deploy is under way: the graph may not change.
+    pub fn is_busy(self) -> bool {
+        matches!(self, Self::Starting | Self::Stopping)
+    }
+}
+
+text_state!(
+    /// A flow node (`flow_nodes.status`): whether its job (realtime) or shipper (storage) runs.
+    NodeStatus, "flow node", {
+        NoStart => "no-start",
+        Running => "running",
+        /// Kept for rows of earlier versions: a failing node stays `Running` and says why in
+        /// its message.
+        Failure => "failure",
+    }
+);
+
+text_state!(
+    /// A deploy (`flow_deploys.status`): a start, stop or restart being carried out.
+    DeployStatus, "deploy", {
+        /// Queued for a worker.
+        Pending => "pending",
+        Running => "running",
+        Success => "success",
+        Failure => "failure",
+    }
+);
+
+impl DeployStatus {
+    /// Queued or under way (one at a time per flow).
+    pub const LIVE: [DeployStatus; 2] = [DeployStatus::Pending, DeployStatus::Running];
+
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Success | Self::Failure)
+    }
+
+    /// Whether a deploy in this state may be put in `next` (staying is always allowed).
+    pub fn can_become(self, next: Self) -> bool {
+        use DeployStatus::*;
+        self == next || matches!((self, next), (Pending, _) | (Running, Success | Failure))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,5 +252,28 @@ mod tests {
         assert!(Stopped.can_become(Started) && Started.can_become(Failed));
         assert!(Failed.can_become(Started) && !Stopped.can_become(Failed));
         assert_eq!(Started.as_task(), ShipperStatus::Running);
+    }
+
+    #[test]
+    fn flow_and_deploy_states_round_trip_and_move_as_allowed() {
+        for &s in FlowStatus::ALL {
+            assert_eq!(FlowStatus::parse(s.as_str()).unwrap(), s);
+            assert!(s.can_become(s));
+        }
+        for &s in DeployStatus::ALL {
+            assert_eq!(DeployStatus::parse(s.as_str()).unwrap(), s);
+        }
+        for &s in NodeStatus::ALL {
+            assert_eq!(NodeStatus::parse(s.as_str()).unwrap(), s);
+        }
+        use FlowStatus::*;
+        assert!(NoStart.can_become(Starting) && Starting.can_become(Running));
+        assert!(Running.can_become(Stopping) && Stopping.can_become(NoStart));
+        assert!(Starting.can_become(Failure) && Failure.can_become(Starting));
+        assert!(!NoStart.can_become(Running) && !NoStart.can_become(Stopping));
+        assert!(Starting.is_busy() && !Running.is_busy());
+        assert!(DeployStatus::Pending.can_become(DeployStatus::Running));
+        assert!(!DeployStatus::Success.can_become(DeployStatus::Running));
+        assert!(DeployStatus::Failure.is_final() && !DeployStatus::Running.is_final());
     }
 }

@@ -17,6 +17,7 @@ use bkdata_models::schema::{
     background_jobs as bj, flow_deploys as fd, flow_nodes as fnd, flows as f, shippers as sh,
     storage_clusters as sc,
 };
+use bkdata_models::states::{DeployStatus, FlowStatus, NodeStatus};
 use bkdata_models::PgPool;
 use diesel::prelude::*;
 use serde_json::{json, Value};
@@ -50,7 +51,7 @@ impl DeployJob {
         })
         .await;
         if let Err(e) = res {
-            log::warn!("deploy {id}: cannot write its log: {e}");
+            log::warn!("deploy {id}: cannot write its log: {e:#}");
         }
     }
 
@@ -73,9 +74,9 @@ impl DeployJob {
                 .select(FlowNode::as_select())
                 .load(c)?;
             diesel::update(fd::table.find(id))
-                .filter(fd::status.eq_any(["pending", "running"]))
+                .filter(fd::status.eq_any(DeployStatus::LIVE))
                 .set((
-                    fd::status.eq("running"),
+                    fd::status.eq(DeployStatus::Running),
                     fd::start_time.eq(Some(chrono::Utc::now())),
                 ))
                 .execute(c)?;
@@ -85,7 +86,7 @@ impl DeployJob {
         let Some((deploy, flow, nodes)) = loaded else {
             return Ok(());
         };
-        if matches!(deploy.status.as_str(), "success" | "failure") {
+        if deploy.status.is_final() {
             return Ok(());
         }
         self.log(
@@ -115,7 +116,7 @@ impl DeployJob {
             let biz = nodes.first().map_or(0, |n| n.bk_biz_id);
             let (failing, msg) = match &result {
                 Ok(()) => (false, format!("{} succeeded", deploy.action)),
-                Err(e) => (true, format!("{} failed: {e}", deploy.action)),
+                Err(e) => (true, format!("{} failed: {e:#}", deploy.action)),
             };
             let _ = db(&self.pool, move |c| {
                 bkdata_databus::raise(
@@ -134,17 +135,22 @@ impl DeployJob {
             .await;
         }
         let (flow_status, deploy_status) = match &result {
-            Ok(()) if deploy.action == "stop" => ("no-start", "success"),
-            Ok(()) => ("running", "success"),
+            Ok(()) if deploy.action == "stop" => (FlowStatus::NoStart, DeployStatus::Success),
+            Ok(()) => (FlowStatus::Running, DeployStatus::Success),
             Err(e) => {
-                self.log(id, "ERROR", format!("{} failed: {e}", deploy.action), None)
-                    .await;
+                self.log(
+                    id,
+                    "ERROR",
+                    format!("{} failed: {e:#}", deploy.action),
+                    None,
+                )
+                .await;
                 // Never leave a flow half-deployed: whatever started is stopped again.
                 if let Err(e2) = self.stop_flow(&deploy, &nodes).await {
-                    self.log(id, "ERROR", format!("rolling back: {e2}"), None)
+                    self.log(id, "ERROR", format!("rolling back: {e2:#}"), None)
                         .await;
                 }
-                ("failure", "failure")
+                (FlowStatus::Failure, DeployStatus::Failure)
             }
         };
         self.log(
@@ -224,7 +230,7 @@ impl DeployJob {
                     diesel::update(fnd::table.find(node_id))
                         .set((
                             fnd::checkpoint.eq(serde_json::to_value(&cp).ok()),
-                            fnd::status.eq("running"),
+                            fnd::status.eq(NodeStatus::Running),
                             fnd::status_message
                                 .eq(format!("deploy {deploy_id}: waiting for a worker")),
                         ))
@@ -275,7 +281,7 @@ impl DeployJob {
         let flow_id = flow.flow_id;
         db(&self.pool, move |c| {
             diesel::update(fnd::table.filter(fnd::flow_id.eq(flow_id)))
-                .set(fnd::status.eq("running"))
+                .set(fnd::status.eq(NodeStatus::Running))
                 .execute(c)
         })
         .await?;
@@ -391,7 +397,7 @@ impl DeployJob {
         db(&self.pool, move |c| {
             c.transaction(|c| {
                 diesel::update(fnd::table.filter(fnd::flow_id.eq(flow_id)))
-                    .set(fnd::status.eq("no-start"))
+                    .set(fnd::status.eq(NodeStatus::NoStart))
                     .execute(c)?;
                 diesel::update(fnd::table.filter(fnd::node_id.eq_any(&ids)))
                     .set(fnd::status_message.eq(format!("stopped by {who}")))
@@ -413,7 +419,7 @@ impl DeployJob {
                 let data: Vec<Value> = ids.iter().map(|i| json!({"node_id": i})).collect();
                 bj::table
                     .filter(bj::job_type.eq(RunJob::NAME))
-                    .filter(bj::status.eq_any(["queued", "running"]))
+                    .filter(bj::status.eq_any(bkdata_models::jobs::LIVE))
                     .filter(bj::data.eq_any(data))
                     .count()
                     .get_result(c)

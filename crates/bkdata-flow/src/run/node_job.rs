@@ -12,6 +12,7 @@ use bkdata_models::databus::FlowNode;
 use bkdata_models::db::job_call as db;
 use bkdata_models::jobs::{BoxFuture, Job, JobContext, JobResult};
 use bkdata_models::schema::{flow_nodes as fnd, result_tables as rt};
+use bkdata_models::states::NodeStatus;
 use bkdata_models::PgPool;
 use diesel::prelude::*;
 use serde_json::Value;
@@ -47,7 +48,7 @@ impl RunJob {
         RunJob { pool, bus }
     }
 
-    async fn node_status(&self, node_id: i64) -> anyhow::Result<Option<String>> {
+    async fn node_status(&self, node_id: i64) -> anyhow::Result<Option<NodeStatus>> {
         db(&self.pool, move |c| {
             fnd::table
                 .find(node_id)
@@ -112,7 +113,7 @@ impl RunJob {
         let Some((node, input, fields)) = loaded else {
             return Ok(());
         };
-        if node.status != "running" {
+        if node.status != NodeStatus::Running {
             return Ok(());
         }
         let fail = |m: String| {
@@ -212,7 +213,7 @@ impl RunJob {
             }
             if Instant::now() >= next_check {
                 next_check = Instant::now() + Duration::from_millis(500);
-                if self.node_status(node_id).await?.as_deref() != Some("running") {
+                if self.node_status(node_id).await? != Some(NodeStatus::Running) {
                     self.save(node_id, &cp, &mut counts).await?;
                     return Ok(());
                 }
