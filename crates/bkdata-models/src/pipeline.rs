@@ -8,7 +8,7 @@ use serde_json::Value;
 #[diesel(table_name = data_pipeline_tasks)]
 pub struct Task {
     pub task_id: String,
-    pub status: String,
+    pub status: crate::states::TaskStatus,
     pub task_type: String,
     pub parameters: Value,
     pub step_status: Value,
@@ -35,7 +35,7 @@ pub struct Execution {
     pub execution_mode: String,
     pub execution_step: String,
     pub steps: Value,
-    pub status: String,
+    pub status: crate::states::ExecutionStatus,
     pub force_execution: bool,
     pub clean_existing_files: bool,
     pub cancel_requested: bool,
@@ -55,7 +55,7 @@ impl Execution {
         serde_json::from_value(self.steps.clone()).unwrap_or_default()
     }
     pub fn is_live(&self) -> bool {
-        matches!(self.status.as_str(), "pending" | "running")
+        self.status.is_live()
     }
 }
 

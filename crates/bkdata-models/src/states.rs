@@ -59,6 +59,13 @@ macro_rules! text_state {
             }
         }
 
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                Self::parse(&text).map_err(serde::de::Error::custom)
+            }
+        }
+
         impl ToSql<Text, Pg> for $name {
             fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
                 out.write_all(self.as_str().as_bytes())?;
@@ -225,6 +232,89 @@ impl DeployStatus {
     }
 }
 
+text_state!(
+    /// A pipeline task (`data_pipeline_tasks.status`, seed 002): follows from its steps.
+    TaskStatus, "task", {
+        Pending => "pending",
+        /// An execution is queued or runs.
+        InProgress => "in_progress",
+        /// Some steps completed, none failed, not all done.
+        PartialCompleted => "partial_completed",
+        /// Every step completed or skipped.
+        Completed => "completed",
+        Failed => "failed",
+    }
+);
+
+text_state!(
+    /// A pipeline execution (`data_pipeline_task_executions.status`): one run of a task's
+    /// steps by a worker.
+    ExecutionStatus, "execution", {
+        /// Queued for a worker.
+        Pending => "pending",
+        Running => "running",
+        Completed => "completed",
+        Failed => "failed",
+        Cancelled => "cancelled",
+    }
+);
+
+impl ExecutionStatus {
+    /// Queued or running (one at a time per task).
+    pub const LIVE: [ExecutionStatus; 2] = [ExecutionStatus::Pending, ExecutionStatus::Running];
+    /// Ended.
+    pub const FINAL: [ExecutionStatus; 3] = [
+        ExecutionStatus::Completed,
+        ExecutionStatus::Failed,
+        ExecutionStatus::Cancelled,
+    ];
+
+    pub fn is_live(self) -> bool {
+        Self::LIVE.contains(&self)
+    }
+
+    /// Whether an execution in this state may be put in `next` (staying is always allowed).
+    pub fn can_become(self, next: Self) -> bool {
+        use ExecutionStatus::*;
+        self == next
+            || matches!(
+                (self, next),
+                (Pending, Running | Failed | Cancelled) | (Running, Completed | Failed | Cancelled)
+            )
+    }
+
+    /// The state the steps it was running take when it ends in this state.
+    pub fn step_outcome(self) -> StepStatus {
+        match self {
+            Self::Pending => StepStatus::Pending,
+            Self::Running => StepStatus::Running,
+            Self::Completed => StepStatus::Completed,
+            Self::Failed => StepStatus::Failed,
+            Self::Cancelled => StepStatus::Cancelled,
+        }
+    }
+}
+
+text_state!(
+    /// One step of a pipeline task (a value of `data_pipeline_tasks.step_status`).
+    StepStatus, "step", {
+        Pending => "pending",
+        Running => "running",
+        Completed => "completed",
+        Failed => "failed",
+        /// Disabled by the task's parameters: counts as done.
+        Skipped => "skipped",
+        Cancelled => "cancelled",
+    }
+);
+
+impl StepStatus {
+    /// Done for the steps after it (completed, or skipped by the parameters).
+    pub fn is_done(self) -> bool {
+        matches!(self, Self::Completed | Self::Skipped)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,5 +365,23 @@ mod tests {
         assert!(DeployStatus::Pending.can_become(DeployStatus::Running));
         assert!(!DeployStatus::Success.can_become(DeployStatus::Running));
         assert!(DeployStatus::Failure.is_final() && !DeployStatus::Running.is_final());
+    }
+
+    #[test]
+    fn pipeline_states_round_trip_and_move_as_allowed() {
+        for &s in ExecutionStatus::ALL {
+            assert_eq!(ExecutionStatus::parse(s.as_str()).unwrap(), s);
+            assert_eq!(s.is_live(), !ExecutionStatus::FINAL.contains(&s));
+        }
+        for &s in TaskStatus::ALL {
+            assert_eq!(TaskStatus::parse(s.as_str()).unwrap(), s);
+        }
+        let v: StepStatus = serde_json::from_value(serde_json::json!("skipped")).unwrap();
+        assert!(v.is_done() && !StepStatus::Failed.is_done());
+        assert!(serde_json::from_value::<StepStatus>(serde_json::json!("paused")).is_err());
+        use ExecutionStatus::*;
+        assert!(Pending.can_become(Running) && Running.can_become(Cancelled));
+        assert!(!Completed.can_become(Running) && !Pending.can_become(Completed));
+        assert_eq!(Cancelled.step_outcome(), StepStatus::Cancelled);
     }
 }

@@ -14,6 +14,7 @@ use bkdata_models::pipeline::{Execution, Task};
 use bkdata_models::schema::{
     data_pipeline_task_executions as e, data_pipeline_task_outputs as o, data_pipeline_tasks as t,
 };
+use bkdata_models::states::{ExecutionStatus, StepStatus, TaskStatus};
 use bkdata_models::PgPool;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
@@ -28,7 +29,7 @@ fn set_step_status(
     conn: &mut PgConnection,
     task_id: &str,
     step: &str,
-    status: &str,
+    status: StepStatus,
 ) -> QueryResult<usize> {
     diesel::sql_query(
         "UPDATE data_pipeline_tasks SET step_status = jsonb_set(step_status, ARRAY[$2], to_jsonb($3::text)), \
@@ -36,23 +37,23 @@ fn set_step_status(
     )
     .bind::<Text, _>(task_id)
     .bind::<Text, _>(step)
-    .bind::<Text, _>(status)
+    .bind::<Text, _>(status.as_str())
     .execute(conn)
 }
 
 /// Recompute the task status from its steps and live executions.
-pub fn settle_task_status(conn: &mut PgConnection, task_id: &str) -> Result<String> {
+pub fn settle_task_status(conn: &mut PgConnection, task_id: &str) -> Result<TaskStatus> {
     let task: Task = t::table
         .find(task_id)
         .select(Task::as_select())
         .first(conn)?;
     let live: i64 = e::table
         .filter(e::task_id.eq(task_id))
-        .filter(e::status.eq_any(["pending", "running"]))
+        .filter(e::status.eq_any(ExecutionStatus::LIVE))
         .count()
         .get_result(conn)?;
     let status = derive_task_status(&step_map(&task.step_status), live > 0);
-    let completed_at = (status == "completed").then(chrono::Utc::now);
+    let completed_at = (status == TaskStatus::Completed).then(chrono::Utc::now);
     diesel::update(t::table.find(task_id))
         .set((
             t::status.eq(status),
@@ -60,7 +61,7 @@ pub fn settle_task_status(conn: &mut PgConnection, task_id: &str) -> Result<Stri
             t::updated_at.eq(chrono::Utc::now()),
         ))
         .execute(conn)?;
-    Ok(status.to_string())
+    Ok(status)
 }
 
 /// Lock an execution row; `None` when it is gone or already final.
@@ -78,7 +79,7 @@ fn lock_live_execution(c: &mut PgConnection, execution_id: &str) -> QueryResult<
 pub fn finish_execution(
     conn: &mut PgConnection,
     execution_id: &str,
-    status: &str,
+    status: ExecutionStatus,
     error: Option<&str>,
 ) -> Result<bool> {
     conn.transaction(|c| {
@@ -98,23 +99,19 @@ pub fn finish_execution(
             .select(Task::as_select())
             .first(c)?;
         let steps = step_map(&task.step_status);
-        let step_outcome = if status == "completed" {
-            "completed"
-        } else {
-            status
-        };
+        let step_outcome = status.step_outcome();
         let mut marked = false;
         for s in x.step_names() {
-            if steps.get(&s).map(String::as_str) == Some("running") {
+            if steps.get(&s) == Some(&StepStatus::Running) {
                 set_step_status(c, &x.task_id, &s, step_outcome)?;
                 marked = true;
             }
         }
         // Died between steps (or before the first): the step it was about to run failed.
-        if status == "failed" && !marked {
+        if status == ExecutionStatus::Failed && !marked {
             let done = completed_steps(&x);
             if let Some(next) = x.step_names().into_iter().find(|s| !done.contains(s)) {
-                set_step_status(c, &x.task_id, &next, "failed")?;
+                set_step_status(c, &x.task_id, &next, StepStatus::Failed)?;
             }
         }
         if let Some(err) = error {
@@ -193,7 +190,7 @@ fn cancel_now(
     finish_execution(
         conn,
         execution_id,
-        "cancelled",
+        ExecutionStatus::Cancelled,
         Some("cancelled by request"),
     )?;
     Ok(())
@@ -216,7 +213,7 @@ pub fn run_child(
         .ok_or_else(|| {
             PipelineError::NotFound(format!("execution {execution_id} does not exist"))
         })?;
-    if x.status != "running" {
+    if x.status != ExecutionStatus::Running {
         return Err(PipelineError::validation(format!(
             "execution {execution_id} is {}, not running",
             x.status
@@ -316,11 +313,11 @@ pub fn run_child(
                     missing.join(", ")
                 );
                 logger.log("ERROR", Some(&step_name), &msg);
-                finish_execution(&mut conn, execution_id, "failed", Some(&msg))?;
+                finish_execution(&mut conn, execution_id, ExecutionStatus::Failed, Some(&msg))?;
                 return Ok(());
             }
         }
-        set_step_status(&mut conn, &task.task_id, &step_name, "running")?;
+        set_step_status(&mut conn, &task.task_id, &step_name, StepStatus::Running)?;
         logger.log(
             "INFO",
             Some(&step_name),
@@ -330,7 +327,7 @@ pub fn run_child(
         let Some(step) = registry.get(&step_name) else {
             let msg = format!("step {step_name} has no implementation on this worker");
             logger.log("ERROR", Some(&step_name), &msg);
-            finish_execution(&mut conn, execution_id, "failed", Some(&msg))?;
+            finish_execution(&mut conn, execution_id, ExecutionStatus::Failed, Some(&msg))?;
             return Ok(());
         };
         let mut ctx = StepContext {
@@ -367,7 +364,7 @@ pub fn run_child(
                 let body = serde_json::to_vec_pretty(&json!({
                     "step": step_name,
                     "execution_id": execution_id,
-                    "status": "completed",
+                    "status": StepStatus::Completed,
                     "duration_seconds": started.elapsed().as_secs_f64(),
                     "result": value,
                 }))
@@ -376,7 +373,7 @@ pub fn run_child(
                 record(&mut conn, &result_name, &files::sha256_hex(&body))?;
                 finished.push(step_name.clone());
                 conn.transaction::<_, PipelineError, _>(|c| {
-                    set_step_status(c, &task.task_id, &step_name, "completed")?;
+                    set_step_status(c, &task.task_id, &step_name, StepStatus::Completed)?;
                     diesel::update(e::table.find(execution_id))
                         .set(e::result.eq(json!({"completed_steps": finished})))
                         .execute(c)?;
@@ -410,15 +407,15 @@ pub fn run_child(
                 );
             }
             logger.log("ERROR", Some(&step_name), &msg);
-            finish_execution(&mut conn, execution_id, "failed", Some(&msg))?;
+            finish_execution(&mut conn, execution_id, ExecutionStatus::Failed, Some(&msg))?;
             return Ok(());
         }
     }
-    finish_execution(&mut conn, execution_id, "completed", None)?;
+    finish_execution(&mut conn, execution_id, ExecutionStatus::Completed, None)?;
     let status = t::table
         .find(&task.task_id)
         .select((t::status, t::step_status))
-        .first::<(String, Value)>(&mut conn)?;
+        .first::<(TaskStatus, Value)>(&mut conn)?;
     let result = json!({"task_id": task.task_id, "execution_id": execution_id, "status": status.0, "step_status": status.1, "completed_at": crate::timefmt::wire(chrono::Utc::now())});
     let body = serde_json::to_vec_pretty(&result).unwrap_or_default();
     std::fs::write(dir.join("task_result.json"), &body)?;
@@ -510,10 +507,10 @@ impl ExecuteJob {
                     let Some(x) = lock_live_execution(c, &eid)? else {
                         return Ok(None);
                     };
-                    let resumed = x.status == "running";
+                    let resumed = x.status == ExecutionStatus::Running;
                     diesel::update(e::table.find(&eid))
                         .set((
-                            e::status.eq("running"),
+                            e::status.eq(ExecutionStatus::Running),
                             e::worker_id.eq(&worker),
                             e::attempts.eq(attempt),
                             e::started_at.eq(x.started_at.unwrap_or_else(chrono::Utc::now)),
@@ -521,7 +518,7 @@ impl ExecuteJob {
                         .execute(c)?;
                     diesel::update(t::table.find(&x.task_id))
                         .set((
-                            t::status.eq("in_progress"),
+                            t::status.eq(TaskStatus::InProgress),
                             t::current_execution_id.eq(&eid),
                             t::started_at.eq(diesel::dsl::sql::<
                                 diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
@@ -555,7 +552,12 @@ impl ExecuteJob {
         if x.cancel_requested {
             let eid = execution_id.clone();
             self.blocking(move |c| {
-                finish_execution(c, &eid, "cancelled", Some("cancelled by request"))
+                finish_execution(
+                    c,
+                    &eid,
+                    ExecutionStatus::Cancelled,
+                    Some("cancelled by request"),
+                )
             })
             .await?;
             return Ok(());
@@ -632,8 +634,13 @@ impl ExecuteJob {
         let reason2 = reason.clone();
         let ended = self
             .blocking(move |c| match &reason2 {
-                None => finish_execution(c, &eid, "cancelled", Some("cancelled by request")),
-                Some(r) => finish_execution(c, &eid, "failed", Some(r)),
+                None => finish_execution(
+                    c,
+                    &eid,
+                    ExecutionStatus::Cancelled,
+                    Some("cancelled by request"),
+                ),
+                Some(r) => finish_execution(c, &eid, ExecutionStatus::Failed, Some(r)),
             })
             .await?;
         if ended {
@@ -726,7 +733,8 @@ impl Job for ExecuteJob {
                         .select(e::task_id)
                         .first(c)
                         .optional()?;
-                    let ended = finish_execution(c, &eid2, "failed", Some(&reason2))?;
+                    let ended =
+                        finish_execution(c, &eid2, ExecutionStatus::Failed, Some(&reason2))?;
                     Ok(task_id.filter(|_| ended))
                 })
                 .await;

@@ -11,6 +11,7 @@ use bkdata_models::schema::{
     data_pipeline_task_executions as e, data_pipeline_task_logs as l, data_pipeline_tasks as t,
     system_metrics as m, workers as w,
 };
+use bkdata_models::states::{ExecutionStatus, TaskStatus};
 use diesel::prelude::*;
 use serde_json::{json, Value};
 use std::path::Path;
@@ -109,10 +110,10 @@ pub fn prune_samples(conn: &mut PgConnection, keep_days: i64) -> QueryResult<usi
 }
 
 /// `{total, <each key>: n}` from (status, count) rows; keys absent from the rows count 0.
-fn tally(rows: Vec<(String, i64)>, keys: &[&str]) -> Value {
+fn tally(rows: Vec<(String, i64)>, keys: &[impl std::fmt::Display]) -> Value {
     let mut out = json!({"total": rows.iter().map(|(_, n)| n).sum::<i64>()});
     for k in keys {
-        out[*k] = json!(0);
+        out[k.to_string()] = json!(0);
     }
     for (s, n) in rows {
         out[s] = json!(n);
@@ -126,16 +127,7 @@ fn counts_by(conn: &mut PgConnection, caller: &Caller) -> Result<Value> {
         .group_by(t::status)
         .select((t::status, diesel::dsl::count_star()))
         .load(conn)?;
-    Ok(tally(
-        rows,
-        &[
-            "pending",
-            "in_progress",
-            "partial_completed",
-            "completed",
-            "failed",
-        ],
-    ))
+    Ok(tally(rows, TaskStatus::ALL))
 }
 
 fn exec_counts(conn: &mut PgConnection, caller: &Caller) -> Result<Value> {
@@ -147,10 +139,7 @@ fn exec_counts(conn: &mut PgConnection, caller: &Caller) -> Result<Value> {
         .group_by(e::status)
         .select((e::status, diesel::dsl::count_star()))
         .load(conn)?;
-    Ok(tally(
-        rows,
-        &["pending", "running", "completed", "failed", "cancelled"],
-    ))
+    Ok(tally(rows, ExecutionStatus::ALL))
 }
 
 impl Service {
@@ -173,9 +162,11 @@ impl Service {
         let rows: Vec<Execution> = q
             .filter(
                 e::status
-                    .eq("running")
+                    .eq(ExecutionStatus::Running)
                     .and(e::started_at.lt(now - chrono::Duration::hours(LONG_RUNNING_HOURS)))
-                    .or(e::status.eq("failed").and(e::completed_at.ge(since))),
+                    .or(e::status
+                        .eq(ExecutionStatus::Failed)
+                        .and(e::completed_at.ge(since))),
             )
             .order(e::created_at.desc())
             .limit(500)
@@ -183,7 +174,7 @@ impl Service {
             .load(conn)?;
         let mut out = Vec::new();
         for x in rows {
-            if x.status == "running" {
+            if x.status == ExecutionStatus::Running {
                 let hrs = x
                     .started_at
                     .map(|s| (now - s).num_minutes() as f64 / 60.0)
@@ -299,7 +290,7 @@ impl Service {
         let (bytes, count) = files::dir_usage(&dir);
         let running_since: Option<chrono::DateTime<chrono::Utc>> = e::table
             .filter(e::task_id.eq(task_id))
-            .filter(e::status.eq("running"))
+            .filter(e::status.eq(ExecutionStatus::Running))
             .select(e::started_at)
             .first(&mut conn)
             .optional()?
@@ -359,7 +350,7 @@ impl Service {
             .select(t::task_id);
         let finished: Vec<Execution> = e::table
             .filter(e::task_id.eq_any(owned))
-            .filter(e::status.eq_any(["completed", "failed", "cancelled"]))
+            .filter(e::status.eq_any(ExecutionStatus::FINAL))
             .order(e::created_at.desc())
             .limit(10_000)
             .select(Execution::as_select())
@@ -370,14 +361,26 @@ impl Service {
                 Some((x.completed_at? - x.started_at?).num_milliseconds() as f64 / 1000.0)
             })
             .collect();
-        let done = finished.iter().filter(|x| x.status == "completed").count();
-        let failed = finished.iter().filter(|x| x.status == "failed").count();
+        let done = finished
+            .iter()
+            .filter(|x| x.status == ExecutionStatus::Completed)
+            .count();
+        let failed = finished
+            .iter()
+            .filter(|x| x.status == ExecutionStatus::Failed)
+            .count();
         let mut per_step = serde_json::Map::new();
         for x in &finished {
-            let entry = per_step
-                .entry(x.execution_step.clone())
-                .or_insert_with(|| json!({"completed": 0, "failed": 0, "cancelled": 0}));
-            entry[&x.status] = json!(entry[&x.status].as_i64().unwrap_or(0) + 1);
+            let entry = per_step.entry(x.execution_step.clone()).or_insert_with(|| {
+                Value::Object(
+                    ExecutionStatus::FINAL
+                        .iter()
+                        .map(|s| (s.to_string(), json!(0)))
+                        .collect(),
+                )
+            });
+            let key = x.status.as_str();
+            entry[key] = json!(entry[key].as_i64().unwrap_or(0) + 1);
         }
         let (bytes, count) = files::dir_usage(&self.data_root);
         Ok(json!({

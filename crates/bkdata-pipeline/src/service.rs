@@ -4,7 +4,7 @@
 use crate::error::{PipelineError, Result};
 use crate::executor::{ExecuteJob, ExecutionRun};
 use crate::files;
-use crate::lifecycle::{missing_dependencies, step_map};
+use crate::lifecycle::{initial_steps, missing_dependencies, step_map, step_texts, StepMap};
 use crate::timefmt::{compact, wire, wire_opt};
 use bkdata_api::pipeline::*;
 use bkdata_models::jobs::Job;
@@ -13,6 +13,7 @@ use bkdata_models::schema::{
     data_pipeline_task_executions as e, data_pipeline_task_logs as l,
     data_pipeline_task_outputs as o, data_pipeline_tasks as t,
 };
+use bkdata_models::states::{self, ExecutionStatus, StepStatus};
 use bkdata_models::PgPool;
 use diesel::prelude::*;
 use serde_json::{json, Value};
@@ -53,7 +54,7 @@ fn exec_view(x: &ExecRow) -> Execution {
         execution_mode: x.execution_mode.clone(),
         execution_step: x.execution_step.clone(),
         steps: x.step_names(),
-        status: x.status.clone(),
+        status: x.status.to_string(),
         force_execution: x.force_execution,
         clean_existing_files: x.clean_existing_files,
         worker_id: x.worker_id.clone(),
@@ -152,19 +153,7 @@ impl Service {
         let params =
             serde_json::to_value(&req).map_err(|e| PipelineError::Internal(e.to_string()))?;
         let enabled = enabled_steps(&params);
-        let steps: BTreeMap<&str, &str> = STEP_ORDER
-            .iter()
-            .map(|s| {
-                (
-                    *s,
-                    if enabled.contains(s) {
-                        "pending"
-                    } else {
-                        "skipped"
-                    },
-                )
-            })
-            .collect();
+        let steps = initial_steps(&enabled);
         let now = chrono::Utc::now();
         let mut conn = self.conn()?;
         let task_id = insert_unique_id(&format!("task_{}", compact(now)), |id| {
@@ -209,7 +198,7 @@ impl Service {
         );
         Ok(CreateTaskResponse {
             task_id,
-            status: "pending".into(),
+            status: states::TaskStatus::Pending.to_string(),
             created_at: wire(now),
         })
     }
@@ -296,7 +285,7 @@ impl Service {
             diesel::update(t::table.find(task_id))
                 .set((
                     t::current_execution_id.eq(&id),
-                    t::status.eq("in_progress"),
+                    t::status.eq(states::TaskStatus::InProgress),
                     t::error_message.eq(None::<String>),
                     t::updated_at.eq(now),
                 ))
@@ -317,7 +306,7 @@ impl Service {
             )) if info.constraint_name() == Some("data_pipeline_task_executions_one_live") => {
                 let live: Option<(String, String)> = e::table
                     .filter(e::task_id.eq(task_id))
-                    .filter(e::status.eq_any(["pending", "running"]))
+                    .filter(e::status.eq_any(ExecutionStatus::LIVE))
                     .select((e::execution_id, e::status))
                     .first(&mut conn)
                     .optional()?;
@@ -334,7 +323,7 @@ impl Service {
             execution_mode: mode.to_string(),
             step_name: (mode == "step").then_some(label),
             // The seed answers "running": the execution is accepted and queued for a worker.
-            status: "running".into(),
+            status: ExecutionStatus::Running.to_string(),
         })
     }
 
@@ -348,10 +337,10 @@ impl Service {
             .first(&mut conn)
             .optional()?
             .ok_or_else(|| PipelineError::task_not_found(task_id))?;
-        let current_step = |x: &ExecRow, steps: &BTreeMap<String, String>| {
+        let current_step = |x: &ExecRow, steps: &StepMap| {
             x.step_names()
                 .into_iter()
-                .find(|s| steps.get(s).map(String::as_str) == Some("running"))
+                .find(|s| steps.get(s) == Some(&StepStatus::Running))
                 .unwrap_or_else(|| x.execution_step.clone())
         };
         let step_status = step_map(&task.step_status);
@@ -359,12 +348,12 @@ impl Service {
             current_execution: current.map(|x| CurrentExecution {
                 step: current_step(&x, &step_status),
                 execution_id: x.execution_id,
-                status: x.status,
+                status: x.status.to_string(),
                 started_at: wire_opt(x.started_at),
             }),
             task_id: task.task_id,
-            status: task.status,
-            step_status,
+            status: task.status.to_string(),
+            step_status: step_texts(&step_status),
             parameters: task.parameters,
             error_message: task.error_message,
             created_by: task.created_by,
@@ -388,21 +377,16 @@ impl Service {
                 json!({"field": "limit", "value": limit}),
             ));
         }
-        const STATUSES: [&str; 5] = [
-            "pending",
-            "in_progress",
-            "partial_completed",
-            "completed",
-            "failed",
-        ];
-        if let Some(s) = status {
-            if !STATUSES.contains(&s) {
+        let status = match status.map(states::TaskStatus::parse).transpose() {
+            Ok(s) => s,
+            Err(e) => {
+                let valid: Vec<&str> = states::TaskStatus::ALL.iter().map(|s| s.as_str()).collect();
                 return Err(PipelineError::validation_with(
-                    format!("unknown status {s:?}"),
-                    json!({"field": "status", "valid": STATUSES}),
+                    format!("unknown status {:?}", e.text),
+                    json!({"field": "status", "valid": valid}),
                 ));
             }
-        }
+        };
         let mut conn = self.conn()?;
         let mut q = t::table
             .filter(t::bk_app_code.eq(&caller.app_code))
@@ -424,9 +408,9 @@ impl Service {
             tasks: rows
                 .into_iter()
                 .map(|x| TaskSummary {
-                    step_status: step_map(&x.step_status),
+                    step_status: step_texts(&step_map(&x.step_status)),
                     task_id: x.task_id,
-                    status: x.status,
+                    status: x.status.to_string(),
                     business_context: x.business_context,
                     db_name: x.db_name,
                     created_by: x.created_by,
@@ -520,7 +504,7 @@ impl Service {
         self.load_task(&mut conn, caller, task_id)?;
         let live: Option<ExecRow> = e::table
             .filter(e::task_id.eq(task_id))
-            .filter(e::status.eq_any(["pending", "running"]))
+            .filter(e::status.eq_any(ExecutionStatus::LIVE))
             .select(ExecRow::as_select())
             .first(&mut conn)
             .optional()?;
@@ -538,10 +522,10 @@ impl Service {
         let cancelled_now = diesel::update(
             e::table
                 .find(&x.execution_id)
-                .filter(e::status.eq("pending")),
+                .filter(e::status.eq(ExecutionStatus::Pending)),
         )
         .set((
-            e::status.eq("cancelled"),
+            e::status.eq(ExecutionStatus::Cancelled),
             e::cancel_requested.eq(true),
             e::completed_at.eq(now),
             e::error_message.eq(format!("cancelled by {}", caller.username)),
@@ -560,7 +544,7 @@ impl Service {
             return Ok(CancelResponse {
                 task_id: task_id.into(),
                 execution_id: x.execution_id,
-                status: "cancelled".into(),
+                status: ExecutionStatus::Cancelled.to_string(),
             });
         }
         diesel::update(e::table.find(&x.execution_id))
@@ -759,7 +743,7 @@ impl Service {
         let cutoff = chrono::Utc::now() - chrono::Duration::days(days);
         let mut conn = self.conn()?;
         let live = e::table
-            .filter(e::status.eq_any(["pending", "running"]))
+            .filter(e::status.eq_any(ExecutionStatus::LIVE))
             .select(e::task_id);
         let ids: Vec<String> = t::table
             .filter(t::bk_app_code.eq(&caller.app_code))
