@@ -5,7 +5,7 @@ use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bkdata_api::{BkEnvelope, PipelineErrorBody};
-use bkdata_pipeline::PipelineError;
+use bkdata_models::error::PlatformError;
 use serde_json::{json, Value};
 
 #[derive(Debug)]
@@ -62,60 +62,46 @@ impl From<tokio::task::JoinError> for ApiError {
     }
 }
 
-impl From<PipelineError> for ApiError {
-    fn from(e: PipelineError) -> Self {
+/// The one mapping of the platform's error: each kind's HTTP status and `error_type` (the
+/// pipeline API's envelope) and its BKData code (BKData's envelope, answered with HTTP 200).
+/// `for_path` keeps the envelope of the path that answers.
+impl From<PlatformError> for ApiError {
+    fn from(e: PlatformError) -> Self {
+        use PlatformError as P;
         let msg = e.to_string();
         match e {
-            PipelineError::Validation { details, .. } => {
-                Self::new(StatusCode::BAD_REQUEST, "validation_error", msg).details(details)
-            }
-            PipelineError::Dependency { details, .. } => {
-                Self::new(StatusCode::BAD_REQUEST, "dependency_error", msg).details(details)
-            }
-            PipelineError::NotFound(_) => Self::new(StatusCode::NOT_FOUND, "not_found", msg),
-            PipelineError::Conflict { details, .. } => {
-                Self::new(StatusCode::CONFLICT, "conflict", msg).details(details)
-            }
-            PipelineError::Unavailable(_) => {
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", msg)
-            }
-            PipelineError::Internal(_) => {
-                log::error!("internal error: {msg}");
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", msg)
-            }
-        }
-    }
-}
-
-impl From<bkdata_databus::DatabusError> for ApiError {
-    fn from(e: bkdata_databus::DatabusError) -> Self {
-        use bkdata_databus::DatabusError as D;
-        let msg = e.to_string();
-        match e {
-            D::Validation { errors, .. } => Self::validation(msg).details(errors).bkdata("1500400"),
-            D::CleanConfig { errors, .. } => {
+            P::Validation { errors, .. } => Self::validation(msg).details(errors).bkdata("1500400"),
+            P::CleanConfig { errors, .. } => {
                 Self::validation(msg).details(errors).bkdata("1570001")
             }
-            D::NotFound(_) => Self::new(StatusCode::NOT_FOUND, "not_found", msg).bkdata("1500004"),
-            D::AlreadyExists(_) => {
+            P::Dependency { details, .. } => {
+                Self::new(StatusCode::BAD_REQUEST, "dependency_error", msg)
+                    .details(details)
+                    .bkdata("1500400")
+            }
+            P::NotFound(_) => Self::new(StatusCode::NOT_FOUND, "not_found", msg).bkdata("1500004"),
+            P::AlreadyExists(_) => {
                 Self::new(StatusCode::CONFLICT, "conflict", msg).bkdata("1500005")
             }
-            D::TooLarge { limit, .. } => {
+            P::Conflict { details, .. } => Self::new(StatusCode::CONFLICT, "conflict", msg)
+                .details(details)
+                .bkdata("1500005"),
+            P::TooLarge { limit, .. } => {
                 Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", msg)
                     .details(json!({"limit": limit}))
                     .bkdata("1500413")
             }
-            D::Unavailable { details, .. } => {
+            P::Unavailable { details, .. } => {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", msg)
                     .details(details)
                     .bkdata("1500503")
             }
-            D::Internal(_) => {
+            P::Internal(_) => {
                 log::error!("internal error: {msg}");
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", msg)
                     .bkdata("1500500")
             }
-            D::Denied { code, .. } => {
+            P::Denied { code, .. } => {
                 Self::new(StatusCode::FORBIDDEN, "permission_denied", msg).bkdata(code)
             }
         }
@@ -124,14 +110,29 @@ impl From<bkdata_databus::DatabusError> for ApiError {
 
 impl From<bkdata_alert::store::AlertError> for ApiError {
     fn from(e: bkdata_alert::store::AlertError) -> Self {
-        use bkdata_alert::store::AlertError as A;
-        use bkdata_databus::DatabusError as D;
-        match e {
-            A::Validation { field, message } => D::field(&field, message).into(),
-            A::NotFound(m) => D::NotFound(m).into(),
-            A::Db(e) => D::Internal(e.to_string()).into(),
-            A::Other(m) => D::Internal(m).into(),
+        PlatformError::from(e).into()
+    }
+}
+
+/// An error answered in the pipeline API's envelope (`/api/v0/`), whatever its kind: the
+/// pipeline's handlers answer it, so the platform error they share with the BKData routes
+/// keeps its status and `error_type` and drops its BKData code.
+#[derive(Debug)]
+pub struct PipelineApiError(pub ApiError);
+
+impl<E: Into<ApiError>> From<E> for PipelineApiError {
+    fn from(e: E) -> Self {
+        PipelineApiError(e.into())
+    }
+}
+
+impl IntoResponse for PipelineApiError {
+    fn into_response(self) -> Response {
+        ApiError {
+            bk_code: None,
+            ..self.0
         }
+        .into_response()
     }
 }
 

@@ -1,5 +1,5 @@
 //! `/api/v0/data_pipeline/`: the data pipeline task API of seed 002.
-use crate::error::ApiError;
+use crate::error::{ApiError, PipelineApiError};
 use crate::request::body;
 use crate::AppState;
 use axum::body::Bytes;
@@ -43,7 +43,7 @@ pub fn routes() -> Router<AppState> {
         .route("/databases", get(databases))
 }
 
-type ApiResult = Result<Response, ApiError>;
+type ApiResult = Result<Response, PipelineApiError>;
 
 /// Run a service call on the blocking pool.
 async fn call<T: Send + 'static>(
@@ -266,10 +266,9 @@ async fn training_data(
 ) -> ApiResult {
     let text = q.get("q").map(|s| s.trim().to_string()).unwrap_or_default();
     if text.is_empty() {
-        return Err(
-            ApiError::validation("q is required (the text to search for)")
-                .details(json!({"field": "q"})),
-        );
+        return Err(ApiError::validation("q is required (the text to search for)")
+            .details(json!({"field": "q"}))
+            .into());
     }
     let ty = q.get("type").filter(|t| !t.is_empty()).cloned();
     if let Some(t) = &ty {
@@ -278,7 +277,8 @@ async fn training_data(
                 "type must be one of {} (got {t:?})",
                 bkdata_training::store::TYPES.join(", ")
             ))
-            .details(json!({"field": "type"})));
+            .details(json!({"field": "type"}))
+            .into());
         }
     }
     let limit = match q.get("limit").filter(|l| !l.is_empty()) {
@@ -297,7 +297,7 @@ async fn training_data(
     let hits = tokio::task::spawn_blocking(move || {
         let mut conn = pool
             .get()
-            .map_err(|e| PipelineError::Unavailable(e.to_string()))?;
+            .map_err(|e| PipelineError::unavailable(e.to_string()))?;
         bkdata_training::store::search(
             &mut conn,
             &c.app_code,
@@ -370,7 +370,8 @@ async fn upload_table_list(
         return Err(ApiError::validation(
             "the table list names no tables (one schema.table a line; # starts a comment)",
         )
-        .details(json!({"field": "file"})));
+        .details(json!({"field": "file"}))
+        .into());
     }
     let n = tables.len();
     let mut data = call(&st, move |s| s.save_table_list(&c, &task_id, &content)).await?;

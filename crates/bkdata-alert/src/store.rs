@@ -24,6 +24,20 @@ pub enum AlertError {
     Other(String),
 }
 
+/// What the platform answers for it (the alert store keeps its own kinds: a unique
+/// violation of an event id is retried, not answered).
+impl From<AlertError> for bkdata_models::error::PlatformError {
+    fn from(e: AlertError) -> Self {
+        use bkdata_models::error::PlatformError as P;
+        match e {
+            AlertError::Validation { field, message } => P::field(&field, message),
+            AlertError::NotFound(m) => P::NotFound(m),
+            AlertError::Db(e) => P::from(e),
+            AlertError::Other(m) => P::Internal(m),
+        }
+    }
+}
+
 impl AlertError {
     pub fn field(field: &str, message: impl Into<String>) -> Self {
         AlertError::Validation {

@@ -228,8 +228,10 @@ pub async fn create_physical(
     if d.storage_type == "queue" || d.storage_type == "alert" {
         return Ok(());
     }
-    let mut sink = sink_for(d, cluster, &spec_of(d)).await?;
-    sink.ensure().await?;
+    let mut sink = sink_for(d, cluster, &spec_of(d))
+        .await
+        .map_err(crate::error::from_storage)?;
+    sink.ensure().await.map_err(crate::error::from_storage)?;
     Ok(())
 }
 

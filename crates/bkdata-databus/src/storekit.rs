@@ -186,7 +186,7 @@ pub async fn es_route(
     let (status, answer) = client
         .read(uri, None)
         .await
-        .map_err(|e| DatabusError::of_storage(e, &cluster.cluster_name, "uri"))?;
+        .map_err(|e| crate::error::of_storage(e, &cluster.cluster_name, "uri"))?;
     if !(200..300).contains(&status) {
         return Err(DatabusError::field(
             "uri",

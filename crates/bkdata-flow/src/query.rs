@@ -424,7 +424,7 @@ pub async fn run(plan: &Plan, c: &Checked, limits: Limits) -> Result<QueryResult
         limits.timeout,
     )
     .await
-    .map_err(|e| DatabusError::of_storage(e, &plan.cluster.cluster_name, "sql"))?;
+    .map_err(|e| bkdata_databus::error::of_storage(e, &plan.cluster.cluster_name, "sql"))?;
     Ok(QueryResult {
         total_records: rows.rows.len() as u64,
         list: rows.rows,

@@ -195,7 +195,7 @@ pub async fn run(plan: &EsPlan, req: &EsRequest, limits: Limits) -> Result<Value
     let (status, answer) = client
         .read(&path, body)
         .await
-        .map_err(|e| DatabusError::of_storage(e, &plan.cluster.cluster_name, "sql"))?;
+        .map_err(|e| bkdata_databus::error::of_storage(e, &plan.cluster.cluster_name, "sql"))?;
     if status == 404 && answer["error"]["type"] == "index_not_found_exception" {
         return Err(DatabusError::Denied {
             code: NO_INDEX,

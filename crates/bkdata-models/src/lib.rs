@@ -5,6 +5,7 @@ pub mod auth;
 pub mod databus;
 pub mod db;
 pub mod env;
+pub mod error;
 pub mod jobs;
 pub mod pipeline;
 pub mod schema;

@@ -614,7 +614,7 @@ impl ExecuteJob {
                         let _ = child.start_kill();
                         let _ = child.wait().await;
                         logger.log("ERROR", None, "this worker is shutting down or lost the job's lease: the execution process was stopped; another worker resumes it");
-                        return Err(PipelineError::Unavailable("lease lost".into()));
+                        return Err(PipelineError::unavailable("lease lost"));
                     }
                 }
             }

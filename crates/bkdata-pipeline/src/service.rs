@@ -509,10 +509,10 @@ impl Service {
             .first(&mut conn)
             .optional()?;
         let Some(x) = live else {
-            return Err(PipelineError::Validation {
-                message: format!("task {task_id} has no execution in progress to cancel"),
-                details: json!({"task_id": task_id}),
-            });
+            return Err(PipelineError::validation_with(
+                format!("task {task_id} has no execution in progress to cancel"),
+                json!({"task_id": task_id}),
+            ));
         };
         let dir = self.task_dir(task_id)?;
         let logger =
