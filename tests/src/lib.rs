@@ -604,11 +604,36 @@ impl PrivateNats {
             .spawn()
             .expect("spawn nats-server");
         self.child = Some(child);
+        // Ready when *our* server answers: it greets with `INFO`. (While it was stopped another
+        // process may have taken the port; a bare connect would then pass and the test would
+        // wait on a bus that never comes back.)
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        loop {
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(status)) = c.try_wait() {
+                    panic!(
+                        "nats-server on port {} exited at start ({status}): is the port taken?",
+                        self.port
+                    );
+                }
+            }
+            if self.greets() {
+                return;
+            }
             assert!(Instant::now() < deadline, "nats-server did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Whether a NATS server answers on the port.
+    fn greets(&self) -> bool {
+        use std::io::Read;
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+        let mut head = [0u8; 4];
+        s.read_exact(&mut head).is_ok() && &head == b"INFO"
     }
 
     /// Stop the server (SIGTERM, as an operator's restart does) and wait for it to exit.

@@ -266,9 +266,11 @@ async fn training_data(
 ) -> ApiResult {
     let text = q.get("q").map(|s| s.trim().to_string()).unwrap_or_default();
     if text.is_empty() {
-        return Err(ApiError::validation("q is required (the text to search for)")
-            .details(json!({"field": "q"}))
-            .into());
+        return Err(
+            ApiError::validation("q is required (the text to search for)")
+                .details(json!({"field": "q"}))
+                .into(),
+        );
     }
     let ty = q.get("type").filter(|t| !t.is_empty()).cloned();
     if let Some(t) = &ty {
