@@ -8,6 +8,7 @@ pub mod files;
 pub mod lifecycle;
 pub mod logs;
 pub mod monitor;
+pub mod records;
 pub mod service;
 pub mod steps;
 pub mod timefmt;

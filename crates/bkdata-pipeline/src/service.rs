@@ -179,7 +179,7 @@ impl Service {
         let config = json!({"task_id": task_id, "created_at": wire(now), "created_by": caller.username, "parameters": params});
         let body = serde_json::to_vec_pretty(&config).unwrap_or_default();
         std::fs::write(dir.join(files::TASK_CONFIG_FILE), &body)?;
-        crate::executor::record_output(
+        crate::records::record_output(
             &mut conn,
             &task_id,
             None,
@@ -532,7 +532,7 @@ impl Service {
         ))
         .execute(&mut conn)?;
         if cancelled_now == 1 {
-            crate::executor::settle_task_status(&mut conn, task_id)?;
+            crate::records::settle_task_status(&mut conn, task_id)?;
             logger.log(
                 "WARNING",
                 None,
@@ -611,7 +611,7 @@ impl Service {
         std::fs::write(&tmp, bytes)?;
         std::fs::rename(&tmp, dir.join(&name))?;
         let sha = files::sha256_hex(bytes);
-        crate::executor::record_output(&mut conn, task_id, None, None, &dir, &name, &sha)?;
+        crate::records::record_output(&mut conn, task_id, None, None, &dir, &name, &sha)?;
         crate::logs::TaskLogger::new(self.pool.clone(), &dir, task_id, None).log(
             "INFO",
             None,
