@@ -72,13 +72,9 @@ async fn db<T: Send + 'static>(
     pool: &PgPool,
     f: impl FnOnce(&mut PgConnection) -> QueryResult<T> + Send + 'static,
 ) -> Result<T, String> {
-    let pool = pool.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut c = pool.get().map_err(|e| e.to_string())?;
-        f(&mut c).map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(|e| e.to_string())?
+    bkdata_models::db::job_call(pool, f)
+        .await
+        .map_err(|e| format!("{e:#}"))
 }
 
 impl EsWriter {

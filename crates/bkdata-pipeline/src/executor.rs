@@ -342,13 +342,7 @@ impl ExecuteJob {
         &self,
         f: impl FnOnce(&mut PgConnection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get()?;
-            f(&mut conn)
-        })
-        .await
-        .map_err(|e| PipelineError::Internal(e.to_string()))?
+        bkdata_models::db::blocking(&self.pool, f).await
     }
 
     async fn run_job(self, job: ExecutionRun, ctx: JobContext) -> Result<()> {

@@ -330,12 +330,7 @@ async fn blocking<T: Send + 'static>(
     pool: &PgPool,
     f: impl FnOnce(&mut PgConnection) -> QueryResult<T> + Send + 'static,
 ) -> Result<T, RunnerError> {
-    let pool = pool.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = pool.get()?;
-        Ok(f(&mut conn)?)
-    })
-    .await?
+    crate::db::blocking(pool, move |c| Ok(f(c)?)).await
 }
 
 impl Runner {
