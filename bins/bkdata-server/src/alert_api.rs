@@ -51,7 +51,7 @@ async fn ingest(
     .await?;
     job::publish(&st.bus, &fresh).await.map_err(|e| {
         ApiError::from(bkdata_databus::DatabusError::Unavailable {
-            message: format!("the bus did not take the events, none were accepted: {e}"),
+            message: format!("the bus did not take the events, none were accepted: {e:#}"),
             details: json!({}),
         })
     })?;

@@ -36,7 +36,7 @@ impl IngestJob {
 pub fn clean_records(
     pool: &PgPool,
     records: Vec<Vec<u8>>,
-) -> Result<(Vec<store::Incoming>, usize), String> {
+) -> anyhow::Result<(Vec<store::Incoming>, usize)> {
     let now = chrono::Utc::now().timestamp();
     /// The app of an event record (its other fields are read by the clean).
     #[derive(serde::Deserialize)]
@@ -70,11 +70,10 @@ pub fn clean_records(
             }
         }
     }
-    let mut conn = pool.get().map_err(|e| e.to_string())?;
+    let mut conn = pool.get()?;
     let mut out = Vec::new();
     for (app, events) in by_app {
-        let (r, fresh) =
-            store::accept(&mut conn, &app, &events, usize::MAX, now).map_err(|e| e.to_string())?;
+        let (r, fresh) = store::accept(&mut conn, &app, &events, usize::MAX, now)?;
         for x in &r.rejected {
             log::warn!("alert event from the bus rejected: {}", x.reason);
         }
@@ -121,12 +120,9 @@ impl Job for IngestJob {
                     .flat_map(|d| std::mem::take(&mut d.records))
                     .collect();
                 let p = pool.clone();
-                let (events, _) = tokio::task::spawn_blocking(move || clean_records(&p, records))
-                    .await?
-                    .map_err(anyhow::Error::msg)?;
-                crate::job::publish(&bus, &events)
-                    .await
-                    .map_err(anyhow::Error::msg)?;
+                let (events, _) =
+                    tokio::task::spawn_blocking(move || clean_records(&p, records)).await??;
+                crate::job::publish(&bus, &events).await?;
                 consumer.ack_all(deliveries).await?;
             }
         })

@@ -33,7 +33,7 @@ pub fn schedule(conn: &mut diesel::PgConnection) -> diesel::QueryResult<bool> {
 
 /// Hand cleaned events to the builders: published in order, in messages of at most
 /// `MESSAGE_BYTES`; stored by the bus when this returns.
-pub async fn publish(bus: &AnyBus, events: &[Incoming]) -> Result<(), String> {
+pub async fn publish(bus: &AnyBus, events: &[Incoming]) -> anyhow::Result<()> {
     let mut batches = Vec::new();
     let mut batch = bkdata_bus::Batch::with_capacity(MESSAGE_BYTES);
     let mut record = Vec::with_capacity(4096);
@@ -47,9 +47,7 @@ pub async fn publish(bus: &AnyBus, events: &[Incoming]) -> Result<(), String> {
                 bkdata_bus::Batch::with_capacity(MESSAGE_BYTES),
             ));
         }
-        batch
-            .push_with(|b| b.extend_from_slice(&record))
-            .map_err(|e| e.to_string())?;
+        batch.push_with(|b| b.extend_from_slice(&record))?;
     }
     if !batch.is_empty() {
         batches.push(batch);
@@ -71,9 +69,7 @@ pub async fn publish(bus: &AnyBus, events: &[Incoming]) -> Result<(), String> {
             (format!("{stamp}-{n}"), b)
         })
         .collect();
-    bus.publish_dedup_batches(CLEANED_TOPIC, batches)
-        .await
-        .map_err(|e| e.to_string())?;
+    bus.publish_dedup_batches(CLEANED_TOPIC, batches).await?;
     Ok(())
 }
 
@@ -134,10 +130,10 @@ impl BuildJob {
     }
 }
 
-fn lock(cache: &Mutex<Cache>) -> Result<std::sync::MutexGuard<'_, Cache>, String> {
+fn lock(cache: &Mutex<Cache>) -> anyhow::Result<std::sync::MutexGuard<'_, Cache>> {
     cache
         .lock()
-        .map_err(|_| "alert cache lock poisoned".to_string())
+        .map_err(|_| anyhow::anyhow!("alert cache lock poisoned"))
 }
 
 /// The lane of a `dedupe_md5` (hex) among `n`: by its lock bucket, so lanes never wait for
@@ -153,7 +149,7 @@ pub fn build_records(
     pool: &PgPool,
     lanes: &[Mutex<Cache>],
     records: Vec<Vec<u8>>,
-) -> Result<usize, String> {
+) -> anyhow::Result<usize> {
     let t = Instant::now();
     let n_lanes = lanes.len().max(1);
     let chunk = records.len().div_ceil(n_lanes).max(1);
@@ -179,7 +175,7 @@ pub fn build_records(
             .into_iter()
             .map(|h| {
                 h.join()
-                    .map_err(|_| "parsing queued events panicked".to_string())
+                    .map_err(|_| anyhow::anyhow!("parsing queued events panicked"))
             })
             .collect::<Result<Vec<_>, _>>()
     })?;
@@ -190,16 +186,15 @@ pub fn build_records(
     let n: usize = split.iter().map(Vec::len).sum();
     let parse = t.elapsed();
     let now = chrono::Utc::now().timestamp();
-    let results: Vec<Result<String, String>> = std::thread::scope(|s| {
+    let results: Vec<anyhow::Result<String>> = std::thread::scope(|s| {
         let running: Vec<_> = split
             .into_iter()
             .zip(lanes)
             .filter(|(l, _)| !l.is_empty())
             .map(|(l, cache)| {
                 s.spawn(move || {
-                    let mut conn = pool.get().map_err(|e| e.to_string())?;
-                    let st =
-                        build(&mut conn, &mut *lock(cache)?, l, now).map_err(|e| e.to_string())?;
+                    let mut conn = pool.get()?;
+                    let st = build(&mut conn, &mut *lock(cache)?, l, now)?;
                     Ok(format!(
                         "{} events ({} duplicates) into {} alerts",
                         st.events, st.duplicates, st.alerts_written
@@ -211,7 +206,7 @@ pub fn build_records(
             .into_iter()
             .map(|h| {
                 h.join()
-                    .unwrap_or_else(|_| Err("a builder lane panicked".into()))
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a builder lane panicked")))
             })
             .collect()
     });
@@ -224,19 +219,19 @@ pub fn build_records(
 }
 
 /// Drain the inbox, then close what is due; answers the events built.
-pub fn drain(pool: &PgPool, cache: &Mutex<Cache>) -> Result<usize, String> {
-    let mut conn = pool.get().map_err(|e| e.to_string())?;
+pub fn drain(pool: &PgPool, cache: &Mutex<Cache>) -> anyhow::Result<usize> {
+    let mut conn = pool.get()?;
     let mut cache = lock(cache)?;
     let mut total = 0;
     loop {
         let now = chrono::Utc::now().timestamp();
-        let s = build_batch(&mut conn, &mut cache, BATCH, now).map_err(|e| e.to_string())?;
+        let s = build_batch(&mut conn, &mut cache, BATCH, now)?;
         total += s.events;
         if (s.events as i64) < BATCH {
             break;
         }
     }
-    close_due(&mut conn, &mut cache, chrono::Utc::now().timestamp()).map_err(|e| e.to_string())?;
+    close_due(&mut conn, &mut cache, chrono::Utc::now().timestamp())?;
     Ok(total)
 }
 
@@ -285,9 +280,7 @@ impl Job for BuildJob {
                         .flat_map(|d| std::mem::take(&mut d.records))
                         .collect();
                     let (p, l) = (pool.clone(), lanes.clone());
-                    tokio::task::spawn_blocking(move || build_records(&p, &l, records))
-                        .await?
-                        .map_err(anyhow::Error::msg)?;
+                    tokio::task::spawn_blocking(move || build_records(&p, &l, records)).await??;
                     // Acked once committed: a crash before this delivers them again, and the
                     // pass that gets them skips what is stored.
                     consumer.ack_all(deliveries).await?;
@@ -295,9 +288,7 @@ impl Job for BuildJob {
                 if idle || swept.is_none_or(|t| t.elapsed() > Duration::from_secs(1)) {
                     swept = Some(Instant::now());
                     let (p, l) = (pool.clone(), lanes.clone());
-                    tokio::task::spawn_blocking(move || drain(&p, &l[0]))
-                        .await?
-                        .map_err(anyhow::Error::msg)?;
+                    tokio::task::spawn_blocking(move || drain(&p, &l[0])).await??;
                     if let Some(name) = &cluster {
                         // Documents wait in the outbox while ES is away; the build is done.
                         if let Err(e) = flush_es(&pool, name, &es).await {
