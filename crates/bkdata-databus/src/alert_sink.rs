@@ -101,20 +101,17 @@ impl AlertSink {
     pub async fn committed(&mut self) -> Result<u64, bkdata_storage::StorageError> {
         use bkdata_models::schema::shippers as sh;
         use diesel::prelude::*;
-        let (pool, rt) = (self.pool.clone(), self.rt.clone());
-        tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get().map_err(|e| e.to_string())?;
-            let seq: Option<i64> = sh::table
+        let rt = self.rt.clone();
+        let seq: Option<i64> = bkdata_models::db::job_call(&self.pool, move |c| {
+            sh::table
                 .find((&rt, "alert"))
                 .select(sh::last_seq)
-                .first(&mut conn)
+                .first(c)
                 .optional()
-                .map_err(|e| e.to_string())?;
-            Ok::<_, String>(seq.unwrap_or(0).max(0) as u64)
         })
         .await
-        .map_err(|e| bkdata_storage::StorageError::Write(e.to_string()))?
-        .map_err(bkdata_storage::StorageError::Connect)
+        .map_err(|e| bkdata_storage::StorageError::Connect(format!("{e:#}")))?;
+        Ok(seq.unwrap_or(0).max(0) as u64)
     }
 
     /// Store the rows' events (one transaction); a row whose event does not clean is a dead
@@ -131,14 +128,11 @@ impl AlertSink {
                 "no alert path in this process (a worker installs it at start)".into(),
             )
         })?;
-        let report = tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get().map_err(|e| e.to_string())?;
-            let r = alerts.store(&mut conn, &app, &events, now)?;
-            Ok::<_, String>((r, events))
+        let report = bkdata_models::db::job_call(&pool, move |c| {
+            alerts.store(c, &app, &events, now).map(|r| (r, events))
         })
         .await
-        .map_err(|e| bkdata_storage::StorageError::Write(e.to_string()))?
-        .map_err(bkdata_storage::StorageError::Write)?;
+        .map_err(|e| bkdata_storage::StorageError::Write(format!("{e:#}")))?;
         let (r, events) = report;
         Ok(WriteReport {
             written: r.accepted as u64,
