@@ -10,7 +10,7 @@ use bkdata_storage::{DeadLetter, Row, TableSpec, WriteReport};
 use serde_json::{json, Map, Value};
 
 /// What an `alert` binding's physical name is (there is no table).
-pub const PHYSICAL: &str = "alert_events";
+pub use crate::physical::ALERT_TABLE as PHYSICAL;
 
 const EVENT_FIELDS: [&str; 7] = [
     "alert_name",
@@ -66,7 +66,7 @@ impl AlertSink {
         let skip = |k: &str| {
             EVENT_FIELDS.contains(&k)
                 || k == target_field
-                || crate::storages::TIME_COLUMNS.iter().any(|(n, _)| *n == k)
+                || crate::physical::TIME_COLUMNS.iter().any(|(n, _)| *n == k)
         };
         let tags: Vec<Value> = fields
             .iter()

@@ -9,6 +9,7 @@ pub mod clean;
 pub mod error;
 pub mod etl;
 pub mod meta;
+pub mod physical;
 pub mod projects;
 pub mod rawdata;
 pub mod resourcecenter;

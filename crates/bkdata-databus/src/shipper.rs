@@ -9,7 +9,7 @@
 //!
 //! `storage_expire` is the periodic expiry job: it drops rows (or indices) older than each data
 //! storage's `expires`.
-use crate::storages::{self, shipper_name};
+use crate::physical::{self, shipper_name};
 use bkdata_bus::{AnyBus, Bus, Consumer, ConsumerOpts};
 use bkdata_models::databus::{DataStorage, StorageCluster};
 use bkdata_models::db::job_call as db;
@@ -133,7 +133,7 @@ impl ShipJob {
         }
         let version = binding.updated_at;
         let name = shipper_name(&rt, &st);
-        let spec = storages::spec_of(&binding);
+        let spec = physical::spec_of(&binding);
         let parser = RowParser::new(&spec);
         let opened = async {
             let mut sink = if binding.storage_type == "alert" {
@@ -143,7 +143,7 @@ impl ShipJob {
                     &spec,
                 ))
             } else {
-                ShipSink::Storage(storages::sink_for(&binding, &cluster, &spec).await?)
+                ShipSink::Storage(physical::sink_for(&binding, &cluster, &spec).await?)
             };
             sink.ensure().await?;
             let committed = sink.committed().await?;
@@ -343,7 +343,7 @@ impl ExpireJob {
         let mut failures = Vec::new();
         for (d, c) in list {
             let r = async {
-                let mut sink = storages::sink_for(&d, &c, &storages::spec_of(&d)).await?;
+                let mut sink = physical::sink_for(&d, &c, &physical::spec_of(&d)).await?;
                 sink.expire(now).await
             }
             .await;

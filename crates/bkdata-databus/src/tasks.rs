@@ -4,9 +4,9 @@
 //! listed ones (all when the list is absent or empty), `DELETE tasks/{rt}/` stops them, and
 //! `GET tasks/{rt}/` shows each with its counters and bus lag.
 use crate::error::DatabusError;
+use crate::physical::shipper_name;
 use crate::rawdata::bk_time;
 use crate::shipper::{ShipJob, ShipRun};
-use crate::storages::shipper_name;
 use bkdata_api::databus::{StorageTask, TaskState as TaskStateView};
 use bkdata_bus::{AnyBus, Bus};
 use bkdata_models::auth::Caller;

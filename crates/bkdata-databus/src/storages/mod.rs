@@ -5,29 +5,17 @@
 //! physical_table_name?}`.
 use crate::error::DatabusError;
 use crate::rawdata::bk_time;
-use bkdata_api::databus::{DataStorageInfo, DataStorageRequest, FieldSpec};
+use bkdata_api::databus::{DataStorageInfo, DataStorageRequest};
 use bkdata_models::auth::Caller;
 use bkdata_models::databus::{DataStorage, ResultTable, Shipper, StorageCluster};
 use bkdata_models::schema::{
     data_storages as ds, raw_datas, result_tables as rt, shippers as sh, storage_clusters as sc,
 };
-use bkdata_storage::{ColType, Column, Sink, TableSpec, TIME_COLUMN};
 use diesel::prelude::*;
 use serde_json::{json, Value};
 
-/// Storage types a result table can be bound to: one per cluster type (`queue` is its own
-/// stream, `alert` the alert path).
-pub const STORAGE_TYPES: [&str; 7] = crate::storage::CLUSTER_TYPES;
-/// Columns every clean row carries, added to each physical table.
-pub const TIME_COLUMNS: [(&str, &str); 3] = [
-    ("dtEventTime", "string"),
-    (TIME_COLUMN, "long"),
-    ("localTime", "string"),
-];
-
-mod physical;
-pub use physical::*;
-use physical::{physical_name, storage_fields};
+pub use crate::physical::*;
+use crate::physical::{physical_name, storage_fields};
 
 fn cluster(conn: &mut PgConnection, name: &str) -> Result<StorageCluster, DatabusError> {
     sc::table

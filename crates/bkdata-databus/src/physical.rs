@@ -1,6 +1,22 @@
 //! What a binding is physically: its storage type and expiry checked, its physical table's
 //! name and fields, its table spec, the table created, and the driver's sink that writes it.
-use super::*;
+use crate::error::DatabusError;
+use bkdata_api::databus::FieldSpec;
+use bkdata_models::databus::{DataStorage, ResultTable, StorageCluster};
+use bkdata_storage::{ColType, Column, Sink, TableSpec, TIME_COLUMN};
+use serde_json::{json, Value};
+
+/// Storage types a result table can be bound to: one per cluster type (`queue` is its own
+/// stream, `alert` the alert path).
+pub const STORAGE_TYPES: [&str; 7] = crate::storage::CLUSTER_TYPES;
+/// Columns every clean row carries, added to each physical table.
+pub const TIME_COLUMNS: [(&str, &str); 3] = [
+    ("dtEventTime", "string"),
+    (TIME_COLUMN, "long"),
+    ("localTime", "string"),
+];
+/// Where an `alert` binding's rows go: the alert path's events.
+pub const ALERT_TABLE: &str = "alert_events";
 
 pub fn check_storage_type(t: &str, field: &str) -> Result<(), DatabusError> {
     if STORAGE_TYPES.contains(&t) {
@@ -42,7 +58,7 @@ pub fn parse_expires(s: &str) -> Result<Option<i32>, DatabusError> {
     }
 }
 
-pub(super) fn physical_name(
+pub(crate) fn physical_name(
     storage_type: &str,
     cluster: &StorageCluster,
     t: &ResultTable,
@@ -60,7 +76,7 @@ pub(super) fn physical_name(
             },
         ),
         None if storage_type == "queue" => crate::runtime::output_topic(&t.result_table_id),
-        None if storage_type == "alert" => crate::alert_sink::PHYSICAL.to_string(),
+        None if storage_type == "alert" => ALERT_TABLE.to_string(),
         None => bkdata_storage::default_physical_name(
             storage_type,
             &conn,
@@ -77,7 +93,7 @@ pub(super) fn physical_name(
 
 /// The storage's fields: those sent (each must be a field of the result table; `physical_field`
 /// renames the column) or the result table's own.
-pub(super) fn storage_fields(
+pub(crate) fn storage_fields(
     t: &ResultTable,
     sent: Option<&[FieldSpec]>,
 ) -> Result<Value, DatabusError> {
