@@ -52,6 +52,8 @@ impl bkdata_databus::alerts::Alerts for AlertPath {
         store::platform_event(
             conn, app, alert_name, kind, target, bk_biz_id, severity, status, message,
         )
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+        // Built like any ingest's events: queue a builder.
+        job::schedule(conn).map(|_| ()).map_err(|e| e.to_string())
     }
 }

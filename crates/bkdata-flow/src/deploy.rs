@@ -3,7 +3,7 @@
 //! worker carries it out (`run::DeployJob`) while clients poll `latest_deploy_data/`. One
 //! deploy at a time per flow.
 use crate::flows;
-use crate::run::{DeployJob, DeployRun};
+use crate::run::{log_line, DeployJob, DeployRun};
 use bkdata_api::dataflow::{DeployData, DeployLog, DeployTask};
 use bkdata_databus::rawdata::bk_time;
 use bkdata_databus::DatabusError;
@@ -113,10 +113,6 @@ pub fn request(
             flow_id: Some(flow_id),
         })
     })
-}
-
-pub(crate) fn log_line(level: &str, message: &str) -> Value {
-    json!({"message": message, "level": level, "time": bk_time(chrono::Utc::now())})
 }
 
 fn live_deploy(conn: &mut PgConnection, flow_id: i64) -> QueryResult<Option<FlowDeploy>> {

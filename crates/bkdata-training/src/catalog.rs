@@ -335,6 +335,30 @@ pub fn parse_table_list(text: &str) -> Result<Vec<(String, String)>, CatalogErro
     Ok(out)
 }
 
+/// A table's name for questions: the first clause of its comment without a category prefix
+/// (`业务支撑_公司信息表，…` reads `公司信息表`), else its name.
+pub fn label_t(t: &TableInfo) -> String {
+    let first = t
+        .comment
+        .as_deref()
+        .map(|c| {
+            c.split(['，', ',', '。', '(', '（'])
+                .next()
+                .unwrap_or(c)
+                .trim()
+        })
+        .unwrap_or("");
+    let short = match first.rsplit_once('_') {
+        Some((_, rest)) if crate::is_chinese(rest) => rest,
+        _ => first,
+    };
+    if short.is_empty() {
+        t.name.clone()
+    } else {
+        short.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -194,7 +194,7 @@ pub fn render_ddl(t: &TableInfo, zh: bool) -> String {
     };
     out.push_str(&format!(
         "-- {name_l}: {}\n-- {desc_l}: {}\n",
-        crate::qa::label_t(t),
+        catalog::label_t(t),
         t.comment.as_deref().unwrap_or("")
     ));
     out.push_str(&format!("create table {} (\n", t.qualified()));

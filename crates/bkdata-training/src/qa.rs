@@ -3,7 +3,7 @@
 //! the schema itself: counts, sums and averages of numeric columns, group-bys over enum-like
 //! columns, time-range filters over date columns and joins along foreign keys, phrased in
 //! Chinese or English by the language of `business_context`.
-use crate::catalog::{ident, literal, ColumnInfo, Kind, TableInfo};
+use crate::catalog::{ident, label_t, literal, ColumnInfo, Kind, TableInfo};
 use crate::ddl::{load_catalog, render_ddl, Catalog, Params};
 use crate::llm::{json_in, Llm};
 use bkdata_pipeline::{Step, StepContext, StepError};
@@ -95,30 +95,6 @@ pub fn name(s: &str) -> String {
 
 fn table_sql(t: &TableInfo) -> String {
     format!("{}.{}", name(&t.schema), name(&t.name))
-}
-
-/// A table's name for questions: the first clause of its comment without a category prefix
-/// (`业务支撑_公司信息表，…` reads `公司信息表`), else its name.
-pub fn label_t(t: &TableInfo) -> String {
-    let first = t
-        .comment
-        .as_deref()
-        .map(|c| {
-            c.split(['，', ',', '。', '(', '（'])
-                .next()
-                .unwrap_or(c)
-                .trim()
-        })
-        .unwrap_or("");
-    let short = match first.rsplit_once('_') {
-        Some((_, rest)) if crate::is_chinese(rest) => rest,
-        _ => first,
-    };
-    if short.is_empty() {
-        t.name.clone()
-    } else {
-        short.to_string()
-    }
 }
 
 fn label_c(c: &ColumnInfo) -> String {

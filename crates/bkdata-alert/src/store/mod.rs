@@ -625,7 +625,6 @@ pub fn platform_event(
         "tags": [{"key": "component", "value": kind}],
     });
     ingest(conn, app, &[ev], 1, now.timestamp())?;
-    crate::job::schedule(conn)?;
     Ok(())
 }
 

@@ -2,7 +2,6 @@
 //! tables and shippers, realtime nodes' jobs, the deploy's log and status).
 use super::checkpoint::Checkpoint;
 use super::node_job::{NodeRun, RunJob};
-use crate::deploy::log_line;
 use crate::graph::{self, STORAGE_TYPES};
 use anyhow::Context;
 use bkdata_api::databus::DataStorageRequest;
@@ -484,6 +483,11 @@ impl Job for DeployJob {
     fn run(&self, job: DeployRun, ctx: JobContext) -> BoxFuture<'static, JobResult> {
         Box::pin(self.clone().run_deploy(job, ctx))
     }
+}
+
+/// One line of a deploy's log, as BKData's `get_latest_deploy_info` shows it.
+pub(crate) fn log_line(level: &str, message: &str) -> Value {
+    json!({"message": message, "level": level, "time": bkdata_databus::rawdata::bk_time(chrono::Utc::now())})
 }
 
 #[cfg(test)]
