@@ -24,14 +24,9 @@ impl Metrics {
 }
 
 pub async fn healthz(State(st): State<AppState>) -> Response {
-    let pool = st.pool.clone();
-    let db = tokio::task::spawn_blocking(move || -> Result<(), String> {
-        let mut c = pool.get().map_err(|e| e.to_string())?;
-        bkdata_models::db::ping(&mut c).map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(|e| e.to_string())
-    .and_then(|r| r);
+    let db = bkdata_models::db::job_call(&st.pool, bkdata_models::db::ping)
+        .await
+        .map_err(|e| format!("{e:#}"));
     match db {
         Ok(()) => (
             StatusCode::OK,
@@ -61,16 +56,14 @@ pub async fn prometheus(State(st): State<AppState>) -> Response {
             c.load(Ordering::Relaxed)
         ));
     }
-    let pool = st.pool.clone();
-    let db = tokio::task::spawn_blocking(move || -> Result<_, String> {
-        let mut c = pool.get().map_err(|e| e.to_string())?;
-        let q = bkdata_models::jobs::queue_stats(&mut c).map_err(|e| e.to_string())?;
-        let tasks = bkdata_models::pipeline::task_counts(&mut c).map_err(|e| e.to_string())?;
-        Ok((q, tasks))
+    let db = bkdata_models::db::job_call(&st.pool, |c| {
+        let q = bkdata_models::jobs::queue_stats(c)?;
+        let tasks = bkdata_models::pipeline::task_counts(c)?;
+        Ok::<_, anyhow::Error>((q, tasks))
     })
     .await;
     match db {
-        Ok(Ok((q, tasks))) => {
+        Ok((q, tasks)) => {
             out.push_str(
                 "# HELP bkdata_jobs Background jobs by status.\n# TYPE bkdata_jobs gauge\n",
             );
