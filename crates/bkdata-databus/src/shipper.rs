@@ -382,9 +382,6 @@ pub fn schedule_expire(conn: &mut PgConnection) -> QueryResult<bool> {
     ExpireJob::enqueue_unique(conn, &NoPayload {})
 }
 
-/// Job types this module runs, for the worker to register.
-pub const JOB_TYPES: [&str; 2] = [ShipJob::NAME, ExpireJob::NAME];
-
 /// Where a shipper writes: a storage driver, or the alert path.
 enum ShipSink {
     Storage(bkdata_storage::Sink),

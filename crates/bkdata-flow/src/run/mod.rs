@@ -19,8 +19,3 @@ pub use checkpoint::Checkpoint;
 pub(crate) use deploy_job::log_line;
 pub use deploy_job::{DeployJob, DeployRun};
 pub use node_job::{idle_timeout, NodeRun, RunJob};
-
-use bkdata_models::jobs::Job;
-
-/// Job types of this module, for workers to register.
-pub const JOB_TYPES: [&str; 2] = [DeployJob::NAME, RunJob::NAME];
