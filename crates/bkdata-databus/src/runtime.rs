@@ -349,9 +349,10 @@ fn clean_message(shape: &RowShape, seq: u64, records: &[Vec<u8>]) -> Cleaned {
         errors: 0,
         samples: Vec::new(),
     };
+    let mut scratch = crate::etl::Scratch::default();
     for rec in records {
-        let outcome = shape.plan.clean(rec, now);
-        for r in &outcome.rows {
+        let failure = shape.plan.clean_into(rec, now, &mut scratch);
+        for r in scratch.rows() {
             // JSON text escapes newlines, so a row is always one line.
             let _ = out
                 .rows
@@ -359,7 +360,7 @@ fn clean_message(shape: &RowShape, seq: u64, records: &[Vec<u8>]) -> Cleaned {
             out.rows_out += 1;
         }
         // A record with a failure counts as bad even when it kept some rows (as in BKData).
-        if let Some(Failure { label, error }) = outcome.failure {
+        if let Some(Failure { label, error }) = failure {
             out.errors += 1;
             if out.samples.len() < SAMPLES_PER_MESSAGE {
                 let raw = String::from_utf8_lossy(rec)

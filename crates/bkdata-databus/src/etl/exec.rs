@@ -142,8 +142,13 @@ pub fn set(vals: &mut Vec<Slot>, slot: usize, v: Slot) {
 /// one flat level) straight into the stored row.
 pub trait Sink {
     fn put(&mut self, slot: usize, v: J);
-    /// The row itself, for values parsed straight into their slots.
-    fn row(&mut self) -> Option<&mut [J]> {
+    /// A string value (copied into a reused buffer where the sink has one).
+    fn put_str(&mut self, slot: usize, s: &str) {
+        self.put(slot, J::Str(s.to_owned()));
+    }
+    /// The row itself, for values parsed straight into their slots, with the sink's spare
+    /// string buffers.
+    fn row(&mut self) -> Option<(&mut [J], &mut Vec<String>)> {
         None
     }
     /// Slot `slot` was written through `row`.
@@ -158,18 +163,24 @@ impl Sink for Vec<Slot> {
 
 /// The row of a one-level plan, written in place. `reached` mirrors the slot list's length:
 /// a record whose last slot was never written gives no row, as `flatten` decides.
-pub struct FlatRow {
+pub struct FlatRow<'s> {
     pub row: Vec<J>,
     pub reached: usize,
+    /// Emptied string buffers of earlier records, written before any is allocated.
+    pub spare: &'s mut Vec<String>,
 }
 
-impl Sink for FlatRow {
+impl Sink for FlatRow<'_> {
     fn put(&mut self, slot: usize, v: J) {
         self.row[slot] = v;
         self.mark(slot);
     }
-    fn row(&mut self) -> Option<&mut [J]> {
-        Some(&mut self.row)
+    fn put_str(&mut self, slot: usize, s: &str) {
+        self.row[slot] = J::Str(jv::reuse(self.spare, s));
+        self.mark(slot);
+    }
+    fn row(&mut self) -> Option<(&mut [J], &mut Vec<String>)> {
+        Some((&mut self.row, self.spare))
     }
     fn mark(&mut self, slot: usize) {
         self.reached = self.reached.max(slot + 1);
@@ -246,9 +257,9 @@ impl Built {
                 };
                 let label = &self.nodes[next].label;
                 // Straight into a fresh flat row: no value is moved twice.
-                if let (Some(targets), Some(row)) = (&ok.direct, vals.row()) {
+                if let (Some(targets), Some((row, spare))) = (&ok.direct, vals.row()) {
                     if !s.trim().is_empty() {
-                        if let Err(e) = jv::parse_slots(s, &ok.keys, Some(targets), row) {
+                        if let Err(e) = jv::parse_slots(s, &ok.keys, Some(targets), row, spare) {
                             return bad_json(cx, e);
                         }
                     }
@@ -267,7 +278,7 @@ impl Built {
                     .take(ok.keys.len())
                     .collect();
                 if !s.trim().is_empty() {
-                    if let Err(e) = jv::parse_slots(s, &ok.keys, None, &mut raw) {
+                    if let Err(e) = jv::parse_slots(s, &ok.keys, None, &mut raw, &mut Vec::new()) {
                         return bad_json(cx, e);
                     }
                 }
@@ -295,6 +306,11 @@ impl Built {
                 for &(index, slot, field) in specs {
                     let f = &self.fields[field];
                     let part = usize::try_from(index).ok().and_then(|i| parts.get(i));
+                    if let (Some(p), false, Some(true)) = (part, f.json, f.ty.map(|t| t.is_text()))
+                    {
+                        vals.put_str(self.slots[slot], p);
+                        continue;
+                    }
                     let v = match part.map(|p| (p, f.cast_str(p))) {
                         None => J::Null,
                         Some((_, Ok(v))) => v,

@@ -422,14 +422,33 @@ pub fn parse_keys(text: &str, keys: &[String]) -> Result<J, JsonError> {
 
 /// Read a JSON object's values for `keys` into `out` (null where absent), as `parse` would
 /// give them, without building the object: key `k` goes to `out[targets[k]]`, or `out[k]`.
+/// Plain string values are written into strings taken from `spare` (emptied buffers of
+/// earlier records) before any is allocated.
 pub fn parse_slots(
     text: &str,
     keys: &[String],
     targets: Option<&[usize]>,
     out: &mut [J],
+    spare: &mut Vec<String>,
 ) -> Result<(), JsonError> {
     let mut p = Parser::new(text, None);
-    p.object_slots(keys, targets, out)
+    p.spare = std::mem::take(spare);
+    let res = p.object_slots(keys, targets, out);
+    *spare = std::mem::take(&mut p.spare);
+    res
+}
+
+/// `s` as an owned string, in a buffer from `spare` when there is one.
+#[inline(always)]
+pub fn reuse(spare: &mut Vec<String>, s: &str) -> String {
+    match spare.pop() {
+        Some(mut t) => {
+            t.clear();
+            t.push_str(s);
+            t
+        }
+        None => s.to_owned(),
+    }
 }
 
 /// Bytes that end a plain run inside a JSON string: quote, backslash, control bytes.
@@ -499,6 +518,8 @@ struct Parser<'a> {
     depth: usize,
     /// At the top level only: the keys to build.
     want: Option<&'a [String]>,
+    /// Buffers for plain string values (see `parse_slots`).
+    spare: Vec<String>,
 }
 
 impl<'a> Parser<'a> {
@@ -510,6 +531,7 @@ impl<'a> Parser<'a> {
             i: 0,
             depth: 0,
             want,
+            spare: Vec::new(),
         };
         p.ws();
         p
@@ -736,7 +758,7 @@ impl<'a> Parser<'a> {
                 let end = plain_end(self.b, start);
                 if self.b.get(end) == Some(&b'"') {
                     self.i = end + 1;
-                    put(out, J::Str(self.s[start..end].to_owned()));
+                    put(out, J::Str(reuse(&mut self.spare, &self.s[start..end])));
                     return Ok(());
                 }
                 let v = self.string_after(start, end)?;

@@ -69,6 +69,52 @@ impl Outcome {
     }
 }
 
+/// Buffers reused from one record to the next by [`CleanPlan::clean_into`]: the rows of the
+/// last record, and the row vectors and strings of the records before it.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    rows: Vec<Vec<J>>,
+    free: Vec<Vec<J>>,
+    spare: Vec<String>,
+    times: time::TimeCache,
+}
+
+/// Buffers kept at most (a record of many rows does not keep its memory for ever).
+const KEEP_ROWS: usize = 64;
+const KEEP_STRINGS: usize = 1024;
+
+impl Scratch {
+    /// The last record's rows, in [`CleanPlan::schema`] order.
+    pub fn rows(&self) -> &[Vec<J>] {
+        &self.rows
+    }
+
+    /// The last record's rows, given up (the next record allocates its own).
+    pub fn take_rows(&mut self) -> Vec<Vec<J>> {
+        std::mem::take(&mut self.rows)
+    }
+
+    /// The last record's rows become buffers for the next.
+    fn recycle(&mut self) {
+        while let Some(row) = self.rows.pop() {
+            self.give_back(row);
+        }
+    }
+
+    fn give_back(&mut self, mut row: Vec<J>) {
+        for v in row.drain(..) {
+            if let J::Str(s) = v {
+                if self.spare.len() < KEEP_STRINGS {
+                    self.spare.push(s);
+                }
+            }
+        }
+        if self.free.len() < KEEP_ROWS {
+            self.free.push(row);
+        }
+    }
+}
+
 /// The `conf` block's time settings.
 #[derive(Debug)]
 struct TimeConf {
@@ -157,17 +203,41 @@ impl CleanPlan {
 
     /// Clean one raw record into stored rows. `ingest_ms` is the arrival time (`localTime`).
     pub fn clean(&self, raw: &[u8], ingest_ms: i64) -> Outcome {
-        self.clean_with(raw, ingest_ms, false)
+        let mut scratch = Scratch::default();
+        let failure = self.clean_with(raw, ingest_ms, false, &mut scratch);
+        Outcome {
+            rows: scratch.rows,
+            failure,
+        }
+    }
+
+    /// `clean` for records cleaned one after another: the rows are left in `scratch` (until
+    /// the next call), whose buffers the next record reuses, so a plain record costs no
+    /// allocation. Answers the record's failure, as `Outcome::failure`.
+    pub fn clean_into(&self, raw: &[u8], ingest_ms: i64, scratch: &mut Scratch) -> Option<Failure> {
+        self.clean_with(raw, ingest_ms, false, scratch)
     }
 
     /// `clean` as verify runs it (every object parsed whole, every node traced), for the
     /// differential test of the key-projected parse.
     #[doc(hidden)]
     pub fn clean_general(&self, raw: &[u8], ingest_ms: i64) -> Outcome {
-        self.clean_with(raw, ingest_ms, true)
+        let mut scratch = Scratch::default();
+        let failure = self.clean_with(raw, ingest_ms, true, &mut scratch);
+        Outcome {
+            rows: scratch.rows,
+            failure,
+        }
     }
 
-    fn clean_with(&self, raw: &[u8], ingest_ms: i64, traced: bool) -> Outcome {
+    fn clean_with(
+        &self,
+        raw: &[u8],
+        ingest_ms: i64,
+        traced: bool,
+        scratch: &mut Scratch,
+    ) -> Option<Failure> {
+        scratch.recycle();
         // Valid UTF-8 is borrowed (the check is fast); other bytes read as Java decodes them
         // (an invalid sequence is U+FFFD). A GBK config's records are decoded from GBK.
         let text = if self.gbk {
@@ -180,9 +250,11 @@ impl CleanPlan {
         };
         let mut trace = Trace::default();
         let mut cx = Cx::new(traced.then_some(&mut trace));
-        let mut rows = self.run(&text, ingest_ms, &mut cx);
-        let local = time::format_ms(ingest_ms, self.tz);
-        for r in &mut rows {
+        self.run(&text, ingest_ms, &mut cx, scratch);
+        let Scratch {
+            rows, spare, times, ..
+        } = scratch;
+        for r in rows.iter_mut() {
             let event_ms = match self.time {
                 Some(_) => match r.pop() {
                     Some(J::Long(ms)) => ms,
@@ -195,20 +267,26 @@ impl CleanPlan {
                     r[i] = J::Str(r[i].jackson());
                 }
             }
-            r.push(J::Str(time::format_ms(event_ms, self.tz)));
+            let mut time_text = |ms: i64| {
+                let mut s = spare.pop().unwrap_or_default();
+                s.clear();
+                times.write(&mut s, ms, self.tz);
+                J::Str(s)
+            };
+            let (event, local) = (time_text(event_ms), time_text(ingest_ms));
+            r.push(event);
             r.push(J::Long(event_ms));
-            r.push(J::Str(local.clone()));
+            r.push(local);
             r.push(J::Long(event_ms.div_euclid(1000)));
         }
-        let failure = cx
-            .bad
+        cx.bad
             .or(if rows.is_empty() { cx.node_error } else { None })
-            .map(|(label, error)| Failure { label, error });
-        Outcome { rows, failure }
+            .map(|(label, error)| Failure { label, error })
     }
 
-    /// The flattened rows of one record (verify shape, JSON fields still maps).
-    fn run(&self, text: &str, ingest_ms: i64, cx: &mut Cx) -> Vec<Vec<J>> {
+    /// The flattened rows of one record (verify shape, JSON fields still maps), into
+    /// `scratch.rows`.
+    fn run(&self, text: &str, ingest_ms: i64, cx: &mut Cx, scratch: &mut Scratch) {
         let data = types::java_trim(text);
         let b = &self.built;
         let Some(root) = b.root else {
@@ -220,7 +298,7 @@ impl CleanPlan {
                     "the config has no node of a known type",
                 ),
             );
-            return Vec::new();
+            return;
         };
         let n = b.levels[0].items.len();
         let thrown = |cx: &mut Cx, res: Result<(), Throw>| {
@@ -230,19 +308,33 @@ impl CleanPlan {
                 }
             }
         };
-        let mut rows = Vec::new();
-        // A flat plan writes its one row in place (room for the time columns).
+        // A flat plan writes its one row in place (room for the time columns), in a row and
+        // strings of an earlier record.
         if self.flat && !cx.tracing() {
-            let mut row = Vec::with_capacity(n + 4);
+            let mut row = scratch
+                .free
+                .pop()
+                .unwrap_or_else(|| Vec::with_capacity(n + 4));
             row.extend(std::iter::repeat_with(|| J::Null).take(n));
-            let mut out = exec::FlatRow { row, reached: 0 };
+            let mut out = exec::FlatRow {
+                row,
+                reached: 0,
+                spare: &mut scratch.spare,
+            };
             if let Some(res) = b.exec_str(root, data, &mut out, cx) {
                 thrown(cx, res);
-                if out.reached == n {
-                    rows.push(out.row);
+                let (row, reached) = (out.row, out.reached);
+                if reached == n {
+                    scratch.rows.push(row);
+                } else {
+                    scratch.give_back(row);
                 }
-                return self.finish(rows, ingest_ms, cx);
+                let rows = std::mem::take(&mut scratch.rows);
+                scratch.rows = self.finish(rows, ingest_ms, cx);
+                return;
             }
+            let row = out.row;
+            scratch.give_back(row);
         }
         let mut vals: Vec<Slot> = Vec::with_capacity(n);
         let res = match b.exec_str(root, data, &mut vals, cx) {
@@ -260,8 +352,9 @@ impl CleanPlan {
                 exec::set(&mut vals, b.slots[s], Slot::V(J::Null));
             }
         }
+        let mut rows = std::mem::take(&mut scratch.rows);
         exec::flatten(b, 0, vals, &mut rows);
-        self.finish(rows, ingest_ms, cx)
+        scratch.rows = self.finish(rows, ingest_ms, cx);
     }
 
     /// Time, trims, calculate and derive on the flattened rows.
@@ -482,7 +575,9 @@ impl CleanPlan {
         let mut trace = Trace::default();
         let rows = {
             let mut cx = Cx::new(Some(&mut trace));
-            self.run(msg, ingest_ms, &mut cx)
+            let mut scratch = Scratch::default();
+            self.run(msg, ingest_ms, &mut cx, &mut scratch);
+            scratch.rows
         };
         let mut out: Vec<u8> = Vec::with_capacity(1024);
         out.extend_from_slice(b"{\"nodes\":{");

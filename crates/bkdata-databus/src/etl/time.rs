@@ -487,22 +487,32 @@ pub fn offset_hours(h: f64) -> Result<FixedOffset, String> {
         .ok_or_else(|| format!("timezone {h} is out of range"))
 }
 
-/// `yyyy-MM-dd HH:mm:ss` in `tz`, as `dtEventTime` and `localTime` are written. Called twice
-/// per row, so it uses plain calendar arithmetic and a small per-thread cache by second.
+/// `yyyy-MM-dd HH:mm:ss` in `tz`, as `dtEventTime` and `localTime` are written.
 pub fn format_ms(ms: i64, tz: FixedOffset) -> String {
     use std::cell::RefCell;
     thread_local! {
-        static CACHE: RefCell<[(i64, String); 4]> = RefCell::new(Default::default());
+        static CACHE: RefCell<TimeCache> = RefCell::new(TimeCache::default());
     }
-    let local = ms.div_euclid(1000) + tz.local_minus_utc() as i64;
-    CACHE.with(|c| {
-        let mut c = c.borrow_mut();
-        let slot = &mut c[local.rem_euclid(4) as usize];
+    let mut out = String::new();
+    CACHE.with(|c| c.borrow_mut().write(&mut out, ms, tz));
+    out
+}
+
+/// The last few seconds formatted (two per row are written, mostly of the same second), so
+/// a row's time columns cost a copy, not a calendar computation.
+#[derive(Debug, Default)]
+pub struct TimeCache([(i64, String); 4]);
+
+impl TimeCache {
+    /// Append `ms` as `format_ms` writes it to `out`.
+    pub fn write(&mut self, out: &mut String, ms: i64, tz: FixedOffset) {
+        let local = ms.div_euclid(1000) + tz.local_minus_utc() as i64;
+        let slot = &mut self.0[local.rem_euclid(4) as usize];
         if slot.0 != local || slot.1.is_empty() {
             *slot = (local, civil(local));
         }
-        slot.1.clone()
-    })
+        out.push_str(&slot.1);
+    }
 }
 
 /// Seconds since the epoch (already shifted to local time) as `yyyy-MM-dd HH:mm:ss`
