@@ -5,185 +5,14 @@
 //! Where two fields (or two nested levels) of one level are equal, values of either land in
 //! the last one's slot, as Java's `Fields.fieldIndex` resolves them.
 use super::jv::J;
+use super::plan::{
+    obj_keys, project_keys, Access, Assign, AssignSpec, Built, Cond, FieldDef, Fun, Item, Level,
+    Node, Op, Ref, Var,
+};
+use super::text::{java_regex, java_split_plain};
 use super::types::FieldType;
 use super::ConfigError;
-use regex::Regex;
 use serde_json::Value;
-
-#[derive(Debug, Clone)]
-pub struct FieldDef {
-    pub name: String,
-    /// The type as written, lower-cased; `ty` is `None` for a name BKData does not know
-    /// (every value then casts to null).
-    pub ty_name: String,
-    pub ty: Option<FieldType>,
-    pub dimension: bool,
-    pub json: bool,
-    pub internal: bool,
-}
-
-impl FieldDef {
-    fn key(&self) -> String {
-        format!(
-            "F{}\u{0}{}\u{0}{}{}{}",
-            self.name, self.ty_name, self.dimension as u8, self.json as u8, self.internal as u8
-        )
-    }
-
-    /// `cast` of a string (json fields never take one).
-    pub fn cast_str(&self, s: &str) -> Result<J, super::EtlError> {
-        if self.json {
-            return self.cast(&J::Str(s.to_string()));
-        }
-        match self.ty {
-            Some(t) => t.cast_str(s),
-            None => Ok(J::Null),
-        }
-    }
-
-    /// `cast` in place (a failed cast leaves null).
-    pub fn cast_in_place(&self, v: &mut J) -> Result<(), super::EtlError> {
-        match (self.json, self.ty) {
-            (false, Some(t)) => t.cast_in_place(v),
-            _ => {
-                let c = self.cast(v);
-                *v = J::Null;
-                c.map(|c| *v = c)
-            }
-        }
-    }
-
-    /// `cast` of a value the caller gives up.
-    pub fn cast_owned(&self, v: J) -> Result<J, super::EtlError> {
-        match (self.json, self.ty) {
-            (false, Some(t)) => t.cast_owned(v),
-            _ => self.cast(&v),
-        }
-    }
-
-    /// `Field.castType`: json fields take maps only.
-    pub fn cast(&self, v: &J) -> Result<J, super::EtlError> {
-        if v.is_null() {
-            return Ok(J::Null);
-        }
-        if self.json && self.ty.is_some_and(FieldType::is_text) {
-            return match v {
-                J::Map(_) => Ok(v.clone()),
-                other => Err(super::EtlError::new(
-                    super::ErrorKind::TypeConversion,
-                    format!(
-                        "can not convert {} to json {}. data type: {}",
-                        other.java_string(),
-                        self.ty_name,
-                        other.class()
-                    ),
-                )),
-            };
-        }
-        match self.ty {
-            Some(t) => t.cast(v),
-            None => Ok(J::Null),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-pub enum Item {
-    Field(usize),
-    Sub(usize),
-}
-
-#[derive(Debug, Default)]
-pub struct Level {
-    pub items: Vec<Item>,
-}
-
-/// Where a value goes: a slot of a level, resolved after the whole config is built.
-pub type Ref = usize;
-
-#[derive(Debug)]
-pub struct AssignSpec {
-    pub keys: Vec<Option<String>>,
-    pub slot: Ref,
-    pub field: usize,
-}
-
-#[derive(Debug)]
-pub enum Op {
-    FromJson {
-        /// Build only these keys of the object (every reader of it reads by key).
-        keys: Option<Vec<String>>,
-    },
-    FromJsonList,
-    Iterate {
-        sub: Ref,
-    },
-    Items {
-        entries: bool,
-    },
-    Split {
-        delim: char,
-        limit: usize,
-    },
-    Csvline,
-    RegexExtract {
-        re: Regex,
-        keys: Vec<String>,
-    },
-    SplitKv {
-        entry: Vec<char>,
-        kv: Vec<char>,
-    },
-    FromUrl,
-    Replace(Vec<(String, String)>),
-    Zip(String, String),
-    Pop,
-    ToString,
-    AccessObj {
-        key: Option<String>,
-        default: Option<J>,
-    },
-    AccessPos {
-        index: i64,
-        default: Option<J>,
-    },
-    AccessMulti {
-        keys: Vec<String>,
-        sep: String,
-    },
-    AssignObj(Vec<AssignSpec>),
-    AssignPos(Vec<(i64, Ref, usize)>),
-    AssignJson(Vec<AssignSpec>),
-    AssignValue(Ref, usize),
-    Branch(Vec<Option<usize>>),
-    /// The first branch whose condition holds (or the last, an `else`, when there is one
-    /// branch more than conditions) runs; fields only other branches assign get defaults.
-    Selector {
-        conds: Vec<Option<Cond>>,
-        branches: Vec<Option<usize>>,
-        /// Per branch: the positions (in the level) of nested levels it lacks.
-        missing: Vec<Vec<usize>>,
-        defaults: Vec<super::exec::Slot>,
-    },
-}
-
-/// A selector condition (`{op, lval, rval}`; `$ALL`, `$0`, `$key` read the input).
-#[derive(Debug)]
-pub enum Cond {
-    And(Box<Option<Cond>>, Box<Option<Cond>>),
-    Or(Box<Option<Cond>>, Box<Option<Cond>>),
-    Not(Box<Option<Cond>>),
-    /// A comparison; `None` operands (not valid for the operator) make it false.
-    Cmp(String, Option<Var>, Option<Var>),
-}
-
-#[derive(Debug)]
-pub enum Var {
-    All,
-    Index(i64),
-    Key(String),
-    Const(J),
-}
 
 fn cond_of(v: &Value) -> Option<Cond> {
     let op = v.get("op")?.as_str()?;
@@ -226,37 +55,6 @@ fn var_of(op: &str, v: &Value) -> Option<Var> {
             other => Some(Var::Const(J::from_value(other))),
         },
     }
-}
-
-#[derive(Debug)]
-pub struct Node {
-    pub label: String,
-    pub op: Op,
-    pub next: Option<usize>,
-}
-
-/// The keys an `assign_obj` reads, for reading them straight from JSON text: each distinct
-/// key once, and per spec the indexes of its keys.
-#[derive(Debug)]
-pub struct ObjKeys {
-    pub keys: Vec<String>,
-    pub per_spec: Vec<Vec<usize>>,
-    /// How many specs read each key (a value read twice is copied, else moved).
-    pub uses: Vec<usize>,
-    /// By key: the slot it fills, when every spec reads one key, every key is read once and
-    /// no two specs fill one slot (values can then be parsed straight into a flat row).
-    pub direct: Option<Vec<usize>>,
-}
-
-pub struct Built {
-    /// By node: the keys of an `assign_obj` that follows a `from_json`.
-    pub obj_keys: Vec<Option<ObjKeys>>,
-    pub nodes: Vec<Node>,
-    pub root: Option<usize>,
-    pub levels: Vec<Level>,
-    pub fields: Vec<FieldDef>,
-    /// By `Ref`: the slot in its level.
-    pub slots: Vec<usize>,
 }
 
 pub struct Compiler {
@@ -351,24 +149,6 @@ impl Compiler {
         };
         project_keys(&mut built);
         built
-    }
-}
-
-impl Built {
-    /// The fields of the flattened row: each level's fields, then its last nested level's.
-    pub fn flat_fields(&self) -> Vec<usize> {
-        let mut out = Vec::new();
-        let mut level = Some(0);
-        while let Some(l) = level {
-            level = None;
-            for it in &self.levels[l].items {
-                match it {
-                    Item::Field(f) => out.push(*f),
-                    Item::Sub(s) => level = Some(*s),
-                }
-            }
-        }
-        out
     }
 }
 
@@ -496,7 +276,7 @@ impl Compiler {
                     internal: true,
                 });
                 self.pop_level();
-                (Op::Iterate { sub }, next)
+                (Op::Fun(Fun::Iterate { sub }), next)
             }
             "items" => {
                 self.push_level();
@@ -517,12 +297,12 @@ impl Compiler {
                     });
                 }
                 self.pop_level();
-                (Op::Items { entries }, next)
+                (Op::Fun(Fun::Items { entries }), next)
             }
             _ => {
                 let op = match method {
-                    "from_json" => Op::FromJson { keys: None },
-                    "from_json_list" => Op::FromJsonList,
+                    "from_json" => Op::Fun(Fun::FromJson { keys: None }),
+                    "from_json_list" => Op::Fun(Fun::FromJsonList),
                     "split" => {
                         let sep = args
                             .first()
@@ -539,9 +319,9 @@ impl Compiler {
                                 .ok_or_else(|| need("args[1] must be the number of parts"))?
                                 .clamp(0, 1001) as usize,
                         };
-                        Op::Split { delim, limit }
+                        Op::Fun(Fun::Split { delim, limit })
                     }
-                    "csvline" => Op::Csvline,
+                    "csvline" => Op::Fun(Fun::Csvline),
                     "regex_extract" => {
                         let spec = args
                             .first()
@@ -566,7 +346,7 @@ impl Compiler {
                         {
                             return Err(need(&format!("No group with name <{k}> in the regexp")));
                         }
-                        Op::RegexExtract { re, keys }
+                        Op::Fun(Fun::RegexExtract { re, keys })
                     }
                     "splitkv" => {
                         let (e, kv) = if args.len() >= 2 {
@@ -577,13 +357,13 @@ impl Compiler {
                         } else {
                             (",".into(), ":".into())
                         };
-                        Op::SplitKv {
+                        Op::Fun(Fun::SplitKv {
                             entry: e.chars().collect(),
                             kv: kv.chars().collect(),
-                        }
+                        })
                     }
-                    "from_url" => Op::FromUrl,
-                    "replace" => Op::Replace(
+                    "from_url" => Op::Fun(Fun::FromUrl),
+                    "replace" => Op::Fun(Fun::Replace(
                         args.chunks(2)
                             .map(|c| {
                                 (
@@ -594,17 +374,17 @@ impl Compiler {
                                 )
                             })
                             .collect(),
-                    ),
-                    "zip" => Op::Zip(
+                    )),
+                    "zip" => Op::Fun(Fun::Zip(
                         args.first()
                             .and_then(text)
                             .ok_or_else(|| need("args must be [listA, listB]"))?,
                         args.get(1)
                             .and_then(text)
                             .ok_or_else(|| need("args must be [listA, listB]"))?,
-                    ),
-                    "pop" => Op::Pop,
-                    _ => Op::ToString,
+                    )),
+                    "pop" => Op::Fun(Fun::Pop),
+                    _ => Op::Fun(Fun::ToString),
                 };
                 (op, self.gen_next(conf)?)
             }
@@ -648,7 +428,11 @@ impl Compiler {
                 let key = conf.get("key").and_then(text);
                 let next = self.gen_next(conf)?;
                 let default = self.default_of(&label, conf)?;
-                return Ok(Some(self.node(label, Op::AccessObj { key, default }, next)));
+                return Ok(Some(self.node(
+                    label,
+                    Op::Access(Access::Obj { key, default }),
+                    next,
+                )));
             }
             "access_pos" => {
                 let index = conf.get("index").and_then(int).ok_or_else(|| {
@@ -658,7 +442,7 @@ impl Compiler {
                 let default = self.default_of(&label, conf)?;
                 return Ok(Some(self.node(
                     label,
-                    Op::AccessPos { index, default },
+                    Op::Access(Access::Pos { index, default }),
                     next,
                 )));
             }
@@ -666,13 +450,13 @@ impl Compiler {
                 let keys = conf.get("keys").and_then(Value::as_str).ok_or_else(|| {
                     ConfigError(format!("node {label}: access_multi needs keys (a, b, …)"))
                 })?;
-                Op::AccessMulti {
+                Op::Access(Access::Multi {
                     keys: java_split_plain(keys, ','),
                     sep: conf
                         .get("separator")
                         .and_then(text)
                         .unwrap_or_else(|| "null".into()),
-                }
+                })
             }
         };
         let next = self.gen_next(conf)?;
@@ -725,7 +509,11 @@ impl Compiler {
                 })?;
             let f = field_of(item, false)?;
             let (r, id) = self.add_field(f);
-            return Ok(Some(self.node(label, Op::AssignValue(r, id), None)));
+            return Ok(Some(self.node(
+                label,
+                Op::Assign(Assign::Value(r, id)),
+                None,
+            )));
         }
         let items = conf
             .get("assign")
@@ -745,7 +533,7 @@ impl Compiler {
                 specs.retain(|(i, ..)| *i != index);
                 specs.push((index, r, id));
             }
-            Op::AssignPos(specs)
+            Op::Assign(Assign::Pos(specs))
         } else {
             let json = sub == "assign_json";
             let mut specs: Vec<AssignSpec> = Vec::new();
@@ -768,9 +556,9 @@ impl Compiler {
                 }
             }
             if json {
-                Op::AssignJson(specs)
+                Op::Assign(Assign::Json(specs))
             } else {
-                Op::AssignObj(specs)
+                Op::Assign(Assign::Obj(specs))
             }
         };
         Ok(Some(self.node(label, op, None)))
@@ -905,176 +693,5 @@ impl Compiler {
                 k
             }
         }
-    }
-}
-
-fn obj_keys(n: &Node, slots: &[usize]) -> Option<ObjKeys> {
-    let Op::AssignObj(specs) = &n.op else {
-        return None;
-    };
-    let mut keys: Vec<String> = Vec::new();
-    let mut per_spec = Vec::new();
-    for s in specs {
-        let mut idx = Vec::new();
-        for k in s.keys.iter().flatten() {
-            let i = match keys.iter().position(|x| x == k) {
-                Some(i) => i,
-                None => {
-                    keys.push(k.clone());
-                    keys.len() - 1
-                }
-            };
-            idx.push(i);
-        }
-        per_spec.push(idx);
-    }
-    let mut uses = vec![0; keys.len()];
-    for i in per_spec.iter().flatten() {
-        uses[*i] += 1;
-    }
-    let mut direct = Some(vec![usize::MAX; keys.len()]);
-    let mut filled = std::collections::HashSet::new();
-    for (spec, idx) in specs.iter().zip(&per_spec) {
-        match (&idx[..], direct.as_mut()) {
-            (&[k], Some(d)) if uses[k] == 1 && filled.insert(slots[spec.slot]) => {
-                d[k] = slots[spec.slot]
-            }
-            _ => {
-                direct = None;
-                break;
-            }
-        }
-    }
-    Some(ObjKeys {
-        direct,
-        keys,
-        per_spec,
-        uses,
-    })
-}
-
-/// Java's `String.split` on one char: trailing empty parts dropped.
-pub fn java_split_plain(s: &str, c: char) -> Vec<String> {
-    let mut parts: Vec<String> = s.split(c).map(str::to_string).collect();
-    while parts.len() > 1 && parts.last().is_some_and(String::is_empty) {
-        parts.pop();
-    }
-    if parts.len() == 1 && parts[0].is_empty() && !s.is_empty() {
-        parts.clear();
-    }
-    parts
-}
-
-/// A Java regular expression as Rust's regex crate reads it. Java's `\d`, `\w` and `\s` are
-/// ASCII classes (Rust's are Unicode) and `\Q…\E` quotes a literal; both are translated.
-/// Python's `(?P<name>` is a syntax error in Java (BKData refuses it); look-around and
-/// back-references, which Java has and this engine does not, are refused with a clear message.
-pub fn java_regex(pattern: &str) -> Result<Regex, String> {
-    if let Some(i) = pattern.find("(?P<") {
-        return Err(format!(
-            "PatternSyntaxException: Unknown inline modifier near index {} (Java writes named groups as (?<name>…))",
-            i + 2
-        ));
-    }
-    let mut out = String::with_capacity(pattern.len() + 16);
-    let mut chars = pattern.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('d') => out.push_str("[0-9]"),
-            Some('D') => out.push_str("[^0-9]"),
-            Some('w') => out.push_str("[a-zA-Z0-9_]"),
-            Some('W') => out.push_str("[^a-zA-Z0-9_]"),
-            Some('s') => out.push_str("[ \\t\\n\\x0B\\f\\r]"),
-            Some('S') => out.push_str("[^ \\t\\n\\x0B\\f\\r]"),
-            Some('Q') => {
-                let mut lit = String::new();
-                while let Some(q) = chars.next() {
-                    if q == '\\' && chars.peek() == Some(&'E') {
-                        chars.next();
-                        break;
-                    }
-                    lit.push(q);
-                }
-                out.push_str(&regex::escape(&lit));
-            }
-            Some(other) => {
-                out.push('\\');
-                out.push(other);
-            }
-            None => out.push('\\'),
-        }
-    }
-    Regex::new(&out).map_err(|e| {
-        let msg = e.to_string();
-        if msg.contains("look-around") || msg.contains("backreferences") {
-            format!("invalid regexp: look-around and back-references are not supported: {msg}")
-        } else {
-            format!("invalid regexp: {msg}")
-        }
-    })
-}
-
-/// Let a `from_json` build only the keys its readers need, when every reader reads by key
-/// (an assign_obj, an assign_json of named keys, an access_obj, a branch of these).
-fn project_keys(b: &mut Built) {
-    for id in 0..b.nodes.len() {
-        if !matches!(b.nodes[id].op, Op::FromJson { .. }) {
-            continue;
-        }
-        let mut keys = Vec::new();
-        if let Some(next) = b.nodes[id].next {
-            if readers_keys(&b.nodes, next, &mut keys) {
-                b.nodes[id].op = Op::FromJson { keys: Some(keys) };
-            }
-        }
-    }
-}
-
-fn readers_keys(nodes: &[Node], id: usize, out: &mut Vec<String>) -> bool {
-    let mut add = |k: &Option<String>| match k {
-        Some(k) => {
-            if !out.contains(k) {
-                out.push(k.clone());
-            }
-            true
-        }
-        None => false,
-    };
-    match &nodes[id].op {
-        Op::AssignObj(specs) => specs.iter().all(|s| s.keys.iter().all(&mut add)),
-        Op::AssignJson(specs) => specs.iter().all(|s| {
-            s.keys
-                .iter()
-                .all(|k| k.as_deref() != Some("__all_keys__") && add(k))
-        }),
-        Op::AccessObj { key, .. } => add(key),
-        Op::Branch(kids) => {
-            let kids = kids.clone();
-            kids.iter()
-                .all(|k| k.is_some_and(|k| readers_keys(nodes, k, out)))
-        }
-        _ => false,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::java_regex;
-
-    #[test]
-    fn java_regex_classes_are_ascii() {
-        let re = java_regex(r"^(?<n>\d+)\s(?<w>\w+)$").unwrap();
-        assert!(re.is_match("12 ab_c"));
-        assert!(!re.is_match("١٢ ab"), "Arabic digits are not \\d in Java");
-        let re = java_regex(r"[\d.]+\Q(x)\E").unwrap();
-        assert!(re.is_match("1.5(x)"));
-        assert!(java_regex(r"(?<a>x)\k<a>").is_err());
-        assert!(java_regex(r"(?P<a>x)")
-            .unwrap_err()
-            .contains("PatternSyntaxException"));
     }
 }

@@ -16,14 +16,17 @@ mod build;
 mod compile;
 mod exec;
 pub mod jv;
+mod plan;
+mod text;
 pub mod time;
 pub mod types;
 pub mod v4;
 
 use chrono::FixedOffset;
-use compile::{Built, Compiler, FieldDef, Ref};
+use compile::Compiler;
 use exec::{Cx, Detail, Slot, Throw, Trace};
 pub use jv::J;
+use plan::{Built, FieldDef, Ref};
 use serde_json::{json, Value};
 pub use time::TimeSpec;
 pub use types::{ErrorKind, EtlError, FieldType};
