@@ -225,7 +225,7 @@ impl TestServer {
         tweak(&mut config);
         let secret = {
             let mut c = db.conn();
-            bkdata_databus::storage::ensure_default_postgres(&mut c, &db.url).unwrap();
+            bkdata_databus::clusters::ensure_default_postgres(&mut c, &db.url).unwrap();
             bkdata_models::auth::create_app(&mut c, "test-app", "", false).unwrap()
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

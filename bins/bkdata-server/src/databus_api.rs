@@ -208,7 +208,7 @@ async fn list_errors(
         })?;
     let limit = int_query(&q, "limit")?
         .unwrap_or(50)
-        .clamp(1, bkdata_databus::runtime::ERROR_SAMPLES);
+        .clamp(1, bkdata_databus::clean_job::ERROR_SAMPLES);
     let list = db(&st, move |conn| clean::list_errors(conn, &c, &pid, limit)).await?;
     ok(list)
 }
@@ -228,7 +228,10 @@ async fn result_table_tail(
     use bkdata_bus::Bus;
     let rows = st
         .bus
-        .tail(&bkdata_databus::runtime::output_topic(&id), limit as usize)
+        .tail(
+            &bkdata_databus::clean_job::output_topic(&id),
+            limit as usize,
+        )
         .await
         .map_err(|e| {
             ApiError::from(DatabusError::Unavailable {

@@ -139,7 +139,7 @@ fn serve(config: bkdata_server::Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
     let pool = db::pool_with(&config.database_url, config.pool_size, config.pool_size)?;
-    bkdata_databus::storage::ensure_default_postgres(
+    bkdata_databus::clusters::ensure_default_postgres(
         &mut db::connect(&config.database_url)?,
         &config.database_url,
     )?;

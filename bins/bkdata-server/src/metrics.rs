@@ -24,7 +24,7 @@ impl Metrics {
 }
 
 pub async fn healthz(State(st): State<AppState>) -> Response {
-    let db = bkdata_models::db::job_call(&st.pool, bkdata_models::db::ping)
+    let db = bkdata_models::db::call(&st.pool, bkdata_models::db::ping)
         .await
         .map_err(|e| format!("{e:#}"));
     match db {
@@ -56,7 +56,7 @@ pub async fn prometheus(State(st): State<AppState>) -> Response {
             c.load(Ordering::Relaxed)
         ));
     }
-    let db = bkdata_models::db::job_call(&st.pool, |c| {
+    let db = bkdata_models::db::call(&st.pool, |c| {
         let q = bkdata_models::jobs::queue_stats(c)?;
         let tasks = bkdata_models::pipeline::task_counts(c)?;
         Ok::<_, anyhow::Error>((q, tasks))

@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use bkdata_api::databus::{DataStorageRequest, TaskRequest};
-use bkdata_databus::storages::{self, Filter};
+use bkdata_databus::bindings::{self, Filter};
 use bkdata_databus::tasks;
 use bkdata_databus::DatabusError;
 use bkdata_models::auth::Caller;
@@ -54,10 +54,10 @@ fn str_param(q: &HashMap<String, String>, k: &str) -> Option<String> {
 }
 
 async fn listed(st: &AppState, c: Caller, f: Filter) -> Result<Value, ApiError> {
-    let rows = db(st, move |conn| storages::list(conn, &c, &f)).await?;
+    let rows = db(st, move |conn| bindings::list(conn, &c, &f)).await?;
     Ok(json!(rows
         .iter()
-        .map(|(d, s, t, raw)| storages::view(d, s.as_ref(), t, raw.as_deref()))
+        .map(|(d, s, t, raw)| bindings::view(d, s.as_ref(), t, raw.as_deref()))
         .collect::<Vec<_>>()))
 }
 
@@ -84,7 +84,7 @@ async fn table_storages(
 ) -> BkResult {
     let (c2, r2) = (c.clone(), rt.clone());
     db(&st, move |conn| {
-        storages::of_table(conn, &c2, &r2, None).map(|_| ())
+        bindings::of_table(conn, &c2, &r2, None).map(|_| ())
     })
     .await?;
     let f = Filter {
@@ -100,9 +100,9 @@ async fn save(
     st: &AppState,
     c: Caller,
     req: DataStorageRequest,
-    at: storages::SaveAt,
+    at: bindings::SaveAt,
 ) -> Result<Value, ApiError> {
-    let d = storages::save(&st.pool, &c, req, at).await?;
+    let d = bindings::save(&st.pool, &c, req, at).await?;
     let f = Filter {
         result_table_id: Some(d.result_table_id),
         storage_type: Some(d.storage_type),
@@ -117,7 +117,7 @@ async fn create_storage(
     Extension(c): Extension<Caller>,
     bytes: Bytes,
 ) -> BkResult {
-    ok(save(&st, c, bk_request(&bytes)?, storages::SaveAt::New).await?)
+    ok(save(&st, c, bk_request(&bytes)?, bindings::SaveAt::New).await?)
 }
 
 async fn update_storage(
@@ -126,7 +126,7 @@ async fn update_storage(
     Path(rt): Path<String>,
     bytes: Bytes,
 ) -> BkResult {
-    ok(save(&st, c, bk_request(&bytes)?, storages::SaveAt::Table(rt)).await?)
+    ok(save(&st, c, bk_request(&bytes)?, bindings::SaveAt::Table(rt)).await?)
 }
 
 /// Unbind a storage: its shipper stops; the physical table and its rows are kept.
@@ -138,8 +138,8 @@ async fn delete_storage(
 ) -> BkResult {
     let t = str_param(&q, "storage_type");
     let d = db(&st, move |conn| {
-        let d = storages::one_of_table(conn, &c, &rt, t.as_deref())?;
-        storages::delete(conn, &d)?;
+        let d = bindings::one_of_table(conn, &c, &rt, t.as_deref())?;
+        bindings::delete(conn, &d)?;
         Ok::<_, DatabusError>(d)
     })
     .await?;

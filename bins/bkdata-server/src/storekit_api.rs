@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use bkdata_api::databus::ClusterRequest;
-use bkdata_databus::{resourcecenter, storage, storekit, DatabusError};
+use bkdata_databus::{clusters, resourcecenter, storekit, DatabusError};
 use bkdata_models::auth::Caller;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -123,16 +123,16 @@ async fn update_resource_set(
 }
 
 fn views(rows: &[bkdata_models::databus::StorageCluster]) -> Value {
-    json!(rows.iter().map(storage::view).collect::<Vec<_>>())
+    json!(rows.iter().map(clusters::view).collect::<Vec<_>>())
 }
 
 async fn list_all(State(st): State<AppState>) -> BkResult {
-    let rows = db(&st, |conn| storage::list(conn, None)).await?;
+    let rows = db(&st, |conn| clusters::list(conn, None)).await?;
     ok(views(&rows))
 }
 
 async fn list_type(State(st): State<AppState>, Path(t): Path<String>) -> BkResult {
-    let rows = db(&st, move |conn| storage::list(conn, Some(&t))).await?;
+    let rows = db(&st, move |conn| clusters::list(conn, Some(&t))).await?;
     ok(views(&rows))
 }
 
@@ -142,13 +142,13 @@ async fn create(
     bytes: Bytes,
 ) -> BkResult {
     let req: ClusterRequest = bk_request(&bytes)?;
-    let x = db(&st, move |conn| storage::create(conn, &c, &req)).await?;
-    ok_as(storage::view(&x))
+    let x = db(&st, move |conn| clusters::create(conn, &c, &req)).await?;
+    ok_as(clusters::view(&x))
 }
 
 async fn read(State(st): State<AppState>, Path((t, name)): Path<(String, String)>) -> BkResult {
-    let x = db(&st, move |conn| storage::get(conn, &t, &name)).await?;
-    ok_as(storage::view(&x))
+    let x = db(&st, move |conn| clusters::get(conn, &t, &name)).await?;
+    ok_as(clusters::view(&x))
 }
 
 async fn update(
@@ -158,12 +158,12 @@ async fn update(
     bytes: Bytes,
 ) -> BkResult {
     let req: ClusterRequest = bk_request(&bytes)?;
-    let x = db(&st, move |conn| storage::update(conn, &c, &t, &name, &req)).await?;
-    ok_as(storage::view(&x))
+    let x = db(&st, move |conn| clusters::update(conn, &c, &t, &name, &req)).await?;
+    ok_as(clusters::view(&x))
 }
 
 async fn remove(State(st): State<AppState>, Path((t, name)): Path<(String, String)>) -> BkResult {
     let n = name.clone();
-    db(&st, move |conn| storage::delete(conn, &t, &n)).await?;
+    db(&st, move |conn| clusters::delete(conn, &t, &n)).await?;
     ok(json!({"cluster_name": name, "deleted": true}))
 }

@@ -149,10 +149,10 @@ fn run(config: Config, extend: impl FnOnce(Runner) -> Runner) -> anyhow::Result<
         .with_max_age(bkdata_bus::max_age_from_env()?);
     // The databus stores `alert` rows and raises platform faults through the alert path.
     bkdata_databus::alerts::install(std::sync::Arc::new(bkdata_alert::AlertPath));
-    let clean = bkdata_databus::runtime::CleanJob::new(pool.clone(), bus.clone());
+    let clean = bkdata_databus::clean_job::CleanJob::new(pool.clone(), bus.clone());
     let ship = bkdata_databus::shipper::ShipJob::new(pool.clone(), bus.clone());
-    let deploy = bkdata_flow::run::DeployJob::new(pool.clone(), bus.clone());
-    let flow_run = bkdata_flow::run::RunJob::new(pool.clone(), bus.clone());
+    let deploy = bkdata_flow::jobs::DeployJob::new(pool.clone(), bus.clone());
+    let flow_run = bkdata_flow::jobs::RunJob::new(pool.clone(), bus.clone());
     let alert_ingest = bkdata_alert::bus::IngestJob::new(pool.clone(), bus.clone());
     let runner = extend(
         Runner::new(rc, pool.clone())

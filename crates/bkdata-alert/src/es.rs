@@ -8,6 +8,8 @@
 //! retried by the shared `_bulk` loop), removes what ES took, and keeps what ES refused for
 //! good in `alert_es_rejected`. ES down: the queue waits.
 use crate::rules::Alert;
+use anyhow::{bail, Context};
+use bkdata_models::db::call as db;
 use bkdata_models::schema::{alert_es_outbox as ob, alert_es_rejected as rj, alerts as al};
 use bkdata_models::PgPool;
 use bkdata_storage::{EsClient, EsOptions};
@@ -67,38 +69,27 @@ pub struct Flushed {
     pub refused: usize,
 }
 
-/// A database call on the blocking pool (the writer runs on the worker's async runtime).
-async fn db<T: Send + 'static>(
-    pool: &PgPool,
-    f: impl FnOnce(&mut PgConnection) -> QueryResult<T> + Send + 'static,
-) -> Result<T, String> {
-    bkdata_models::db::job_call(pool, f)
-        .await
-        .map_err(|e| format!("{e:#}"))
-}
-
 impl EsWriter {
     /// The writer of the `es` cluster `name` (its connection from `storage_clusters`).
-    pub fn for_cluster(conn: &mut PgConnection, name: &str) -> Result<EsWriter, String> {
+    pub fn for_cluster(conn: &mut PgConnection, name: &str) -> anyhow::Result<EsWriter> {
         use bkdata_models::schema::storage_clusters as sc;
         let (ty, connection): (String, Value) = sc::table
             .find(name)
             .select((sc::cluster_type, sc::connection))
             .first(conn)
-            .optional()
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("storage cluster {name} does not exist"))?;
+            .optional()?
+            .with_context(|| format!("storage cluster {name} does not exist"))?;
         if ty != "es" {
-            return Err(format!("storage cluster {name} is {ty}, not es"));
+            bail!("storage cluster {name} is {ty}, not es");
         }
         let map: Map<String, Value> = connection.as_object().cloned().unwrap_or_default();
         Ok(EsWriter {
-            client: EsClient::connect(&map, EsOptions::default()).map_err(|e| e.to_string())?,
+            client: EsClient::connect(&map, EsOptions::default())?,
             created: HashSet::new(),
         })
     }
 
-    async fn ensure_index(&mut self, index: &str) -> Result<(), String> {
+    async fn ensure_index(&mut self, index: &str) -> anyhow::Result<()> {
         if self.created.contains(index) {
             return Ok(());
         }
@@ -119,13 +110,13 @@ impl EsWriter {
         self.client
             .create_index(index, &body)
             .await
-            .map_err(|e| e.to_string())?;
+            .with_context(|| format!("creating index {index}"))?;
         self.created.insert(index.to_string());
         Ok(())
     }
 
     /// Send up to `limit` queued documents; answers what ES took and refused.
-    pub async fn flush(&mut self, pool: &PgPool, limit: i64) -> Result<Flushed, String> {
+    pub async fn flush(&mut self, pool: &PgPool, limit: i64) -> anyhow::Result<Flushed> {
         let queued: Vec<(String, String, Option<i64>)> = db(pool, move |c| {
             ob::table
                 .order(ob::queued_at)
@@ -168,7 +159,7 @@ impl EsWriter {
         let mut docs: Vec<(&str, String, String, String, String)> = Vec::new();
         for a in &alerts {
             let index = alert_index(a);
-            let body = serde_json::to_value(a).map_err(|e| e.to_string())?;
+            let body = serde_json::to_value(a)?;
             docs.push((
                 "alert",
                 a.id.clone(),
@@ -193,11 +184,7 @@ impl EsWriter {
         }
         let lines: Vec<(String, String)> =
             docs.iter().map(|d| (d.3.clone(), d.4.clone())).collect();
-        let report = self
-            .client
-            .bulk_all(&lines)
-            .await
-            .map_err(|e| e.to_string())?;
+        let report = self.client.bulk_all(&lines).await?;
         let refused: Vec<_> = report
             .refused
             .iter()
@@ -228,7 +215,7 @@ impl EsWriter {
                     )
                     .execute(c)?;
                 }
-                Ok(())
+                diesel::QueryResult::Ok(())
             })
         })
         .await?;

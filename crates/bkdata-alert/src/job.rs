@@ -293,7 +293,7 @@ impl Job for BuildJob {
                         // Documents wait in the outbox while ES is away; the build is done.
                         if let Err(e) = flush_es(&pool, name, &es).await {
                             log::warn!(
-                                "alert documents to es cluster {name}: {e}; they stay queued"
+                                "alert documents to es cluster {name}: {e:#}; they stay queued"
                             );
                         }
                     }
@@ -308,19 +308,19 @@ async fn flush_es(
     pool: &PgPool,
     cluster: &str,
     es: &tokio::sync::Mutex<Option<crate::es::EsWriter>>,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     let mut guard = es.lock().await;
-    if guard.is_none() {
-        let (pool, cluster) = (pool.clone(), cluster.to_string());
-        let w = tokio::task::spawn_blocking(move || {
-            let mut c = pool.get().map_err(|e| e.to_string())?;
-            crate::es::EsWriter::for_cluster(&mut c, &cluster)
-        })
-        .await
-        .map_err(|e| e.to_string())??;
-        *guard = Some(w);
-    }
-    let writer = guard.as_mut().ok_or("no es writer")?;
+    let writer = match guard.as_mut() {
+        Some(w) => w,
+        None => {
+            let cluster = cluster.to_string();
+            let w = bkdata_models::db::call(pool, move |c| {
+                crate::es::EsWriter::for_cluster(c, &cluster)
+            })
+            .await?;
+            guard.insert(w)
+        }
+    };
     loop {
         let f = writer.flush(pool, 2_000).await?;
         if f.written + f.refused < 2_000 {

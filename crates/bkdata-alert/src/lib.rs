@@ -11,6 +11,8 @@ pub mod pystr;
 pub mod rules;
 pub mod store;
 
+use bkdata_models::error::PlatformError;
+
 /// The alert path as the databus asks for it (`bkdata_databus::alerts`): the `alert` storage
 /// stores events through the ingest, platform faults become events. Installed by the worker.
 pub struct AlertPath;
@@ -22,10 +24,10 @@ impl bkdata_databus::alerts::Alerts for AlertPath {
         app: &str,
         events: &[serde_json::Value],
         now: i64,
-    ) -> Result<bkdata_databus::alerts::Stored, String> {
-        let r = store::ingest(conn, app, events, usize::MAX, now).map_err(|e| e.to_string())?;
+    ) -> Result<bkdata_databus::alerts::Stored, PlatformError> {
+        let r = store::ingest(conn, app, events, usize::MAX, now)?;
         if r.accepted > 0 {
-            job::schedule(conn).map_err(|e| e.to_string())?;
+            job::schedule(conn)?;
         }
         Ok(bkdata_databus::alerts::Stored {
             accepted: r.accepted,
@@ -48,12 +50,12 @@ impl bkdata_databus::alerts::Alerts for AlertPath {
         severity: i32,
         status: &str,
         message: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), PlatformError> {
         store::platform_event(
             conn, app, alert_name, kind, target, bk_biz_id, severity, status, message,
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         // Built like any ingest's events: queue a builder.
-        job::schedule(conn).map(|_| ()).map_err(|e| e.to_string())
+        job::schedule(conn)?;
+        Ok(())
     }
 }

@@ -102,7 +102,7 @@ impl AlertSink {
         use bkdata_models::schema::shippers as sh;
         use diesel::prelude::*;
         let rt = self.rt.clone();
-        let seq: Option<i64> = bkdata_models::db::job_call(&self.pool, move |c| {
+        let seq: Option<i64> = bkdata_models::db::call(&self.pool, move |c| {
             sh::table
                 .find((&rt, "alert"))
                 .select(sh::last_seq)
@@ -128,7 +128,7 @@ impl AlertSink {
                 "no alert path in this process (a worker installs it at start)".into(),
             )
         })?;
-        let report = bkdata_models::db::job_call(&pool, move |c| {
+        let report = bkdata_models::db::call(&pool, move |c| {
             alerts.store(c, &app, &events, now).map(|r| (r, events))
         })
         .await

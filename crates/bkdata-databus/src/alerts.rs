@@ -1,6 +1,7 @@
 //! What the databus asks of the alert path: store events (the `alert` storage) and raise
 //! platform faults. The alert crate implements [`Alerts`] and the worker installs it at start,
 //! so the dependency points from the alert path to the databus, not back.
+use bkdata_models::error::PlatformError;
 use diesel::PgConnection;
 use serde_json::Value;
 use std::sync::{Arc, OnceLock};
@@ -21,7 +22,7 @@ pub trait Alerts: Send + Sync {
         app: &str,
         events: &[Value],
         now: i64,
-    ) -> Result<Stored, String>;
+    ) -> Result<Stored, PlatformError>;
 
     /// A platform fault (`status` ABNORMAL) or its recovery (RECOVERED), as an event of the
     /// app that owns the component.
@@ -37,7 +38,7 @@ pub trait Alerts: Send + Sync {
         severity: i32,
         status: &str,
         message: &str,
-    ) -> Result<(), String>;
+    ) -> Result<(), PlatformError>;
 }
 
 static INSTALLED: OnceLock<Arc<dyn Alerts>> = OnceLock::new();

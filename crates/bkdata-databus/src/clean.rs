@@ -335,9 +335,9 @@ pub fn start(
                 c::status_message.eq("queued for a worker"),
             ))
             .execute(conn)?;
-        crate::runtime::CleanJob::enqueue_unique(
+        crate::clean_job::CleanJob::enqueue_unique(
             conn,
-            &crate::runtime::CleanRun {
+            &crate::clean_job::CleanRun {
                 processing_id: pid.to_string(),
             },
         )?;

@@ -5,7 +5,10 @@
 pub mod alert_sink;
 pub mod alerts;
 pub mod auth;
+pub mod bindings;
 pub mod clean;
+pub mod clean_job;
+pub mod clusters;
 pub mod error;
 pub mod etl;
 pub mod meta;
@@ -13,10 +16,7 @@ pub mod physical;
 pub mod projects;
 pub mod rawdata;
 pub mod resourcecenter;
-pub mod runtime;
 pub mod shipper;
-pub mod storage;
-pub mod storages;
 pub mod storekit;
 pub mod tasks;
 

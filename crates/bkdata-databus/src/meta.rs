@@ -191,7 +191,7 @@ fn storages_of(
     for b in &bindings {
         let cluster = clusters.get(&b.cluster_name);
         let info = cluster
-            .map(crate::storage::public_connection)
+            .map(crate::clusters::public_connection)
             .unwrap_or_default();
         let active = b.storage_type == "queue"
             || running.contains(&(b.result_table_id.clone(), b.storage_type.clone()));

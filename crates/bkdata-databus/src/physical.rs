@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 /// Storage types a result table can be bound to: one per cluster type (`queue` is its own
 /// stream, `alert` the alert path).
-pub const STORAGE_TYPES: [&str; 7] = crate::storage::CLUSTER_TYPES;
+pub const STORAGE_TYPES: [&str; 7] = crate::clusters::CLUSTER_TYPES;
 /// Columns every clean row carries, added to each physical table.
 pub const TIME_COLUMNS: [(&str, &str); 3] = [
     ("dtEventTime", "string"),
@@ -75,7 +75,7 @@ pub(crate) fn physical_name(
                 t.result_table_id.clone()
             },
         ),
-        None if storage_type == "queue" => crate::runtime::output_topic(&t.result_table_id),
+        None if storage_type == "queue" => crate::clean_job::output_topic(&t.result_table_id),
         None if storage_type == "alert" => ALERT_TABLE.to_string(),
         None => bkdata_storage::default_physical_name(
             storage_type,

@@ -2,8 +2,8 @@
 //! the one worker fleet, in one resource group (`default`): `clusters/query_digest/` lists
 //! them, and `resource_sets/` (bklog syncing its Elasticsearch clusters) creates or updates
 //! the storage cluster a resource set describes.
+use crate::clusters;
 use crate::error::DatabusError;
-use crate::storage;
 use bkdata_api::databus::ClusterRequest;
 use bkdata_models::auth::Caller;
 use bkdata_models::schema::workers as w;
@@ -21,7 +21,7 @@ pub fn query_digest(
 ) -> Result<Vec<Value>, DatabusError> {
     match resource_type {
         "storage" => {
-            let rows = storage::list(conn, service_type.filter(|s| !s.is_empty()))?;
+            let rows = clusters::list(conn, service_type.filter(|s| !s.is_empty()))?;
             Ok(rows
                 .iter()
                 .filter(|c| cluster_name.is_none_or(|n| n == c.cluster_name))
@@ -123,7 +123,7 @@ pub fn create_resource_set(
         .as_str()
         .filter(|s| !s.is_empty())
         .ok_or_else(|| DatabusError::field("resource_set_id", "resource_set_id is required"))?;
-    let c = storage::create(conn, caller, &cluster_request(body, name))?;
+    let c = clusters::create(conn, caller, &cluster_request(body, name))?;
     Ok(answer(&c, body))
 }
 
@@ -137,12 +137,12 @@ pub fn update_resource_set(
     let req = cluster_request(body, id);
     let t = match &req.cluster_type {
         Some(t) => t.clone(),
-        None => storage::list(conn, None)?
+        None => clusters::list(conn, None)?
             .into_iter()
             .find(|c| c.cluster_name == id)
             .map(|c| c.cluster_type)
             .ok_or_else(|| DatabusError::NotFound(format!("resource set {id} does not exist")))?,
     };
-    let c = storage::update(conn, caller, &t, id, &req)?;
+    let c = clusters::update(conn, caller, &t, id, &req)?;
     Ok(answer(&c, body))
 }

@@ -12,7 +12,7 @@
 use crate::physical::{self, shipper_name};
 use bkdata_bus::{AnyBus, Bus, Consumer, ConsumerOpts};
 use bkdata_models::databus::{DataStorage, StorageCluster};
-use bkdata_models::db::job_call as db;
+use bkdata_models::db::call as db;
 use bkdata_models::jobs::{BoxFuture, Job, JobContext, JobResult, NoPayload};
 use bkdata_models::schema::{data_storages as ds, shipper_dead_letters as dl, shippers as sh};
 use bkdata_models::states::ShipperStatus;
@@ -159,7 +159,7 @@ impl ShipJob {
             }
         };
         counted = counted.min(committed);
-        let topic = crate::runtime::output_topic(&rt);
+        let topic = crate::clean_job::output_topic(&rt);
         let mut consumer = self
             .bus
             .consumer(

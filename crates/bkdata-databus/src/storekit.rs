@@ -97,8 +97,8 @@ pub fn cluster_config(conn: &mut PgConnection, name: &str) -> Result<Value, Data
         .first(conn)
         .optional()?
         .ok_or_else(|| DatabusError::NotFound(format!("storage cluster {name} does not exist")))?;
-    let info = crate::storage::public_connection(&c);
-    let v = crate::storage::view(&c);
+    let info = crate::clusters::public_connection(&c);
+    let v = crate::clusters::view(&c);
     Ok(json!({
         "cluster_name": v.cluster_name,
         "cluster_type": v.cluster_type,

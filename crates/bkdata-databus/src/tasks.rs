@@ -250,7 +250,7 @@ pub async fn view(bus: &AnyBus, st: &TaskState) -> TaskStateView {
         let lag = bus
             .lag(
                 &crate::rawdata::topic(cl.raw_data_id),
-                &crate::runtime::consumer_name(&cl.processing_id),
+                &crate::clean_job::consumer_name(&cl.processing_id),
             )
             .await
             .ok();
@@ -268,7 +268,7 @@ pub async fn view(bus: &AnyBus, st: &TaskState) -> TaskStateView {
                 errors_total: Some(cl.errors_total),
                 lag,
                 started_at: cl.started_at.map(bk_time),
-                topic: Some(crate::runtime::output_topic(&cl.processing_id)),
+                topic: Some(crate::clean_job::output_topic(&cl.processing_id)),
                 ..Default::default()
             },
         );
@@ -279,7 +279,7 @@ pub async fn view(bus: &AnyBus, st: &TaskState) -> TaskStateView {
         }
         let lag = bus
             .lag(
-                &crate::runtime::output_topic(&b.result_table_id),
+                &crate::clean_job::output_topic(&b.result_table_id),
                 &shipper_name(&b.result_table_id, &b.storage_type),
             )
             .await

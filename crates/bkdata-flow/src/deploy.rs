@@ -3,7 +3,7 @@
 //! worker carries it out (`run::DeployJob`) while clients poll `latest_deploy_data/`. One
 //! deploy at a time per flow.
 use crate::flows;
-use crate::run::{log_line, DeployJob, DeployRun};
+use crate::jobs::{log_line, DeployJob, DeployRun};
 use bkdata_api::dataflow::{DeployData, DeployLog, DeployTask};
 use bkdata_databus::rawdata::bk_time;
 use bkdata_databus::DatabusError;

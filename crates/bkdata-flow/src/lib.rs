@@ -1,24 +1,24 @@
 //! Dataflows and the query API. The flows API ([`flows`], [`edit`], [`deploy`]) checks node
 //! graphs ([`graph`]) and records deploys; workers carry them out and run each realtime node
 //! ([`run`]): its SQL runs on DataFusion over the rows of each closed window ([`window`],
-//! [`runtime`]); rows come from and go to result-table streams as JSON objects ([`rows`]).
+//! [`windowing`]); rows come from and go to result-table streams as JSON objects ([`rows`]).
 //! [`query`] checks and rewrites read-only SQL for a result table's storage.
 pub mod deploy;
 pub mod edit;
 pub mod flows;
 pub mod graph;
+pub mod jobs;
 pub mod monitor;
 pub mod query;
 pub mod query_es;
 pub mod rows;
-pub mod run;
-pub mod runtime;
 pub mod sql;
 pub mod window;
+pub mod windowing;
 
-pub use runtime::{Emitted, Pushed, WindowRuntime};
 pub use sql::FlowSql;
 pub use window::{WindowConf, WindowType};
+pub use windowing::{Emitted, Pushed, WindowRuntime};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FlowError {

@@ -29,9 +29,9 @@ where
     .await?
 }
 
-/// [`blocking`] for a job: any error (a message too), with its cause chain, as the job's
-/// error.
-pub async fn job_call<T, E>(
+/// [`blocking`] for callers that answer `anyhow` (jobs, health checks, metrics): any error
+/// (a message too), with its cause chain.
+pub async fn call<T, E>(
     pool: &PgPool,
     f: impl FnOnce(&mut PgConnection) -> Result<T, E> + Send + 'static,
 ) -> anyhow::Result<T>

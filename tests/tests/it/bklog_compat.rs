@@ -761,7 +761,7 @@ async fn storekit_and_resource_center_as_bklog_calls_them() {
         (Some("127.0.0.1"), Some("elastic"))
     );
     assert!(info.get("password").is_none(), "{info}");
-    let stored = bkdata_databus::storage::get(&mut srv.db.conn(), "es", &name).unwrap();
+    let stored = bkdata_databus::clusters::get(&mut srv.db.conn(), "es", &name).unwrap();
     assert_eq!(stored.connection["password"], "s3cret");
     // An ES table on it: its schema and sql, and es/route statistics.
     let raw = c

@@ -6,11 +6,11 @@ use crate::graph::{self, STORAGE_TYPES};
 use anyhow::Context;
 use bkdata_api::databus::DataStorageRequest;
 use bkdata_bus::{AnyBus, Bus};
-use bkdata_databus::runtime::output_topic;
-use bkdata_databus::{storages, tasks};
+use bkdata_databus::clean_job::output_topic;
+use bkdata_databus::{bindings, tasks};
 use bkdata_models::auth::Caller;
 use bkdata_models::databus::{Flow, FlowDeploy, FlowNode};
-use bkdata_models::db::job_call as db;
+use bkdata_models::db::call as db;
 use bkdata_models::jobs::{BoxFuture, Job, JobContext, JobResult};
 use bkdata_models::schema::{
     background_jobs as bj, flow_deploys as fd, flow_nodes as fnd, flows as f, shippers as sh,
@@ -332,7 +332,7 @@ impl DeployJob {
         })
         .await?;
         body.storage_type = Some(ty);
-        let d = storages::save(&self.pool, caller, body, storages::SaveAt::Upsert)
+        let d = bindings::save(&self.pool, caller, body, bindings::SaveAt::Upsert)
             .await
             .with_context(|| format!("storage node {node_id}"))?;
         Ok((d.result_table_id, d.storage_type, d.physical_table_name))

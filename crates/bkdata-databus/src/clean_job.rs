@@ -9,7 +9,7 @@ use crate::rawdata;
 use anyhow::Context;
 use bkdata_bus::{AnyBus, Batch, Bus, Consumer, ConsumerOpts};
 use bkdata_models::databus::Clean;
-use bkdata_models::db::job_call;
+use bkdata_models::db::call;
 use bkdata_models::jobs::{BoxFuture, Job, JobContext, JobResult};
 use bkdata_models::schema::{clean_errors as ce, cleans as c};
 use bkdata_models::states::CleanStatus;
@@ -51,7 +51,7 @@ impl CleanJob {
         &self,
         f: impl FnOnce(&mut PgConnection) -> QueryResult<T> + Send + 'static,
     ) -> anyhow::Result<T> {
-        job_call(&self.pool, f).await
+        call(&self.pool, f).await
     }
 
     async fn status(&self, pid: &str, status: CleanStatus, message: String) -> anyhow::Result<()> {
