@@ -121,27 +121,22 @@ async fn lookup_app(state: &AppState, code: &str) -> Result<Option<App>, ApiErro
             return Ok(app.clone());
         }
     }
-    let pool = state.pool.clone();
     let c = code.to_string();
-    let app = tokio::task::spawn_blocking(move || {
-        let mut conn = pool.get().map_err(|e| e.to_string())?;
-        bkdata_models::auth::find_app(&mut conn, &c).map_err(|e| e.to_string())
+    let app = bkdata_models::db::blocking(&state.pool, move |conn| {
+        bkdata_models::auth::find_app(conn, &c).map_err(|e| {
+            ApiError::from(DatabusError::unavailable(format!(
+                "database unavailable: {e}"
+            )))
+        })
     })
     .await
+    // Refused before any API ran: BKData's gateway answers 503 itself.
     .map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            e.to_string(),
-        )
-    })?
-    .map_err(|e| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "service_unavailable",
-            format!("database unavailable: {e}"),
-        )
-        .at_gateway()
+        if e.status == StatusCode::SERVICE_UNAVAILABLE {
+            e.at_gateway()
+        } else {
+            e
+        }
     })?;
     state
         .apps

@@ -174,7 +174,7 @@ async fn deploys(
 async fn run_edit(
     st: AppState,
     c: Caller,
-    prepare: impl FnOnce(&mut bkdata_models::PgConn, &Caller) -> Result<edit::Edit, DatabusError>
+    prepare: impl FnOnce(&mut bkdata_models::PgConnection, &Caller) -> Result<edit::Edit, DatabusError>
         + Send
         + 'static,
 ) -> BkResult {

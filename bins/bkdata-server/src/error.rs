@@ -59,6 +59,14 @@ impl From<tokio::task::JoinError> for ApiError {
             "internal_error",
             e.to_string(),
         )
+        .bkdata("1500500")
+    }
+}
+
+/// No database connection for a handler.
+impl From<bkdata_models::PoolError> for ApiError {
+    fn from(e: bkdata_models::PoolError) -> Self {
+        PlatformError::from(e).into()
     }
 }
 

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use bkdata_api::BkEnvelope;
 use bkdata_databus::DatabusError;
-use bkdata_models::PgConn;
+use bkdata_models::PgConnection;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 use serde_json::Value;
@@ -89,18 +89,11 @@ pub fn ok_as(v: impl serde::Serialize) -> BkResult {
         .map_err(|e| ApiError::from(DatabusError::Internal(e.to_string())))?)
 }
 
-/// Run a database call on the blocking pool.
+/// Run a database call on the blocking pool (`models::db::blocking`), its error answered
+/// in the request's envelope.
 pub async fn db<T: Send + 'static, E: Into<ApiError> + Send + 'static>(
     st: &AppState,
-    f: impl FnOnce(&mut PgConn) -> Result<T, E> + Send + 'static,
+    f: impl FnOnce(&mut PgConnection) -> Result<T, E> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let pool = st.pool.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = pool
-            .get()
-            .map_err(|e| ApiError::from(DatabusError::from(e)))?;
-        f(&mut conn).map_err(Into::into)
-    })
-    .await
-    .map_err(|e| ApiError::from(e).bkdata("1500500"))?
+    bkdata_models::db::blocking(&st.pool, move |c| f(c).map_err(Into::into)).await
 }

@@ -192,21 +192,20 @@ fn run(config: Config, extend: impl FnOnce(Runner) -> Runner) -> anyhow::Result<
                 loop {
                     let (pool, id, dir, running) =
                         (pool.clone(), id.clone(), dir.clone(), running.clone());
-                    let res = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+                    let res = db::call(&pool, move |c| -> anyhow::Result<()> {
                         let s = bkdata_pipeline::monitor::sample_host(&dir);
-                        let mut c = pool.get()?;
                         bkdata_pipeline::monitor::record_sample(
-                            &mut c,
+                            c,
                             &id,
                             &s,
                             running.load(Ordering::SeqCst),
                         )?;
-                        bkdata_pipeline::monitor::prune_samples(&mut c, 7)?;
+                        bkdata_pipeline::monitor::prune_samples(c, 7)?;
                         Ok(())
                     })
                     .await;
-                    if let Ok(Err(e)) = res {
-                        log::warn!("metrics sample failed: {e}");
+                    if let Err(e) = res {
+                        log::warn!("metrics sample failed: {e:#}");
                     }
                     tokio::time::sleep(every).await;
                 }
@@ -217,14 +216,9 @@ fn run(config: Config, extend: impl FnOnce(Runner) -> Runner) -> anyhow::Result<
             tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(every).await;
-                    let pool = pool.clone();
-                    let res = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-                        bkdata_databus::shipper::schedule_expire(&mut *pool.get()?)?;
-                        Ok(())
-                    })
-                    .await;
-                    if let Ok(Err(e)) = res {
-                        log::warn!("scheduling storage expiry failed: {e}");
+                    let res = db::call(&pool, bkdata_databus::shipper::schedule_expire).await;
+                    if let Err(e) = res {
+                        log::warn!("scheduling storage expiry failed: {e:#}");
                     }
                 }
             })
@@ -234,16 +228,14 @@ fn run(config: Config, extend: impl FnOnce(Runner) -> Runner) -> anyhow::Result<
             tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(every).await;
-                    let pool = pool.clone();
-                    let res = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-                        let mut c = pool.get()?;
-                        bkdata_alert::job::schedule(&mut c)?;
-                        bkdata_alert::bus::schedule(&mut c)?;
+                    let res = db::call(&pool, |c| -> anyhow::Result<()> {
+                        bkdata_alert::job::schedule(c)?;
+                        bkdata_alert::bus::schedule(c)?;
                         Ok(())
                     })
                     .await;
-                    if let Ok(Err(e)) = res {
-                        log::warn!("scheduling the alert builder failed: {e}");
+                    if let Err(e) = res {
+                        log::warn!("scheduling the alert builder failed: {e:#}");
                     }
                 }
             })

@@ -12,7 +12,7 @@ use bkdata_models::databus::Clean;
 use bkdata_models::db::call;
 use bkdata_models::jobs::{BoxFuture, Job, JobContext, JobResult};
 use bkdata_models::schema::{clean_errors as ce, cleans as c};
-use bkdata_models::states::CleanStatus;
+use bkdata_models::states::{CleanStatus, Lifecycle};
 use bkdata_models::PgPool;
 use diesel::prelude::*;
 use serde_json::Value;
@@ -54,12 +54,18 @@ impl CleanJob {
         call(&self.pool, f).await
     }
 
+    /// Move the clean to `status` where its lifecycle allows (a clean a user stopped meanwhile
+    /// stays stopped).
     async fn status(&self, pid: &str, status: CleanStatus, message: String) -> anyhow::Result<()> {
         let pid = pid.to_string();
         self.db(move |conn| {
-            diesel::update(c::table.find(&pid))
-                .set((c::status.eq(status), c::status_message.eq(message)))
-                .execute(conn)
+            diesel::update(
+                c::table
+                    .find(&pid)
+                    .filter(c::status.eq_any(CleanStatus::sources(status))),
+            )
+            .set((c::status.eq(status), c::status_message.eq(message)))
+            .execute(conn)
         })
         .await
         .map(|_| ())

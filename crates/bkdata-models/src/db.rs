@@ -7,6 +7,10 @@ use std::time::Duration;
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations");
 
+/// The pool's error, for crates that reach the database only through these helpers (the
+/// server binary).
+pub use diesel::r2d2::PoolError;
+
 pub type PgPool = Pool<ConnectionManager<PgConnection>>;
 pub type PgConn = PooledConnection<ConnectionManager<PgConnection>>;
 

@@ -12,4 +12,6 @@ pub mod schema;
 pub mod states;
 pub mod tokens;
 
-pub use db::{PgConn, PgPool};
+pub use db::{PgConn, PgPool, PoolError};
+/// The connection the database helpers hand to their calls.
+pub use diesel::pg::PgConnection;

@@ -15,6 +15,37 @@ pub struct UnknownState {
     pub text: String,
 }
 
+/// A lifecycle's moves, for code over any of them: a write that moves a row to `next` filters
+/// on `sources(next)` (`UPDATE … WHERE status IN (…)`), so a move the lifecycle does not allow
+/// (a job's `failed` over a user's `stopped`) changes nothing, even when two writers race.
+pub trait Lifecycle: Copy + PartialEq + 'static {
+    fn all() -> &'static [Self];
+    fn can_become(self, next: Self) -> bool;
+
+    /// The states a row may be in to move to `next`.
+    fn sources(next: Self) -> Vec<Self> {
+        Self::all()
+            .iter()
+            .copied()
+            .filter(|s| s.can_become(next))
+            .collect()
+    }
+}
+
+/// The `Lifecycle` of enums whose `can_become` is written beside their states.
+macro_rules! lifecycle {
+    ($($name:ident),+) => {
+        $(impl Lifecycle for $name {
+            fn all() -> &'static [Self] {
+                Self::ALL
+            }
+            fn can_become(self, next: Self) -> bool {
+                $name::can_become(self, next)
+            }
+        })+
+    };
+}
+
 /// An enum stored as text: its variants and their database text, `as_str`, `parse`, `ALL`,
 /// `Display` and diesel's `Text` mapping, written once for every lifecycle.
 macro_rules! text_state {
@@ -315,9 +346,32 @@ impl StepStatus {
     }
 }
 
+lifecycle!(
+    ShipperStatus,
+    CleanStatus,
+    FlowStatus,
+    DeployStatus,
+    ExecutionStatus
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn guarded_moves_start_only_where_allowed() {
+        use CleanStatus as C;
+        // A clean the user stopped is not marked failed by its job.
+        assert_eq!(Lifecycle::sources(C::Failed), vec![C::Started, C::Failed]);
+        assert_eq!(
+            Lifecycle::sources(C::Stopped),
+            vec![C::Stopped, C::Started, C::Failed]
+        );
+        use FlowStatus as F;
+        let mut into_running = <F as Lifecycle>::sources(F::Running);
+        into_running.sort_by_key(|s| s.as_str());
+        assert_eq!(into_running, vec![F::Running, F::Starting, F::Stopping]);
+    }
 
     #[test]
     fn shipper_states_round_trip_and_move_as_allowed() {

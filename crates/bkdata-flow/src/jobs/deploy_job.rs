@@ -16,7 +16,7 @@ use bkdata_models::schema::{
     background_jobs as bj, flow_deploys as fd, flow_nodes as fnd, flows as f, shippers as sh,
     storage_clusters as sc,
 };
-use bkdata_models::states::{DeployStatus, FlowStatus, NodeStatus};
+use bkdata_models::states::{DeployStatus, FlowStatus, Lifecycle, NodeStatus};
 use bkdata_models::PgPool;
 use diesel::prelude::*;
 use serde_json::{json, Value};
@@ -162,12 +162,18 @@ impl DeployJob {
         let flow_id = flow.flow_id;
         db(&self.pool, move |c| {
             c.transaction(|c| {
-                diesel::update(f::table.find(flow_id))
-                    .set((
-                        f::status.eq(flow_status),
-                        f::updated_at.eq(diesel::dsl::now),
-                    ))
-                    .execute(c)?;
+                // Only from a state that may move there (the deploy's own `starting` or
+                // `stopping`), as the flow's lifecycle says.
+                diesel::update(
+                    f::table
+                        .find(flow_id)
+                        .filter(f::status.eq_any(FlowStatus::sources(flow_status))),
+                )
+                .set((
+                    f::status.eq(flow_status),
+                    f::updated_at.eq(diesel::dsl::now),
+                ))
+                .execute(c)?;
                 diesel::update(fd::table.find(id))
                     .set((
                         fd::status.eq(deploy_status),

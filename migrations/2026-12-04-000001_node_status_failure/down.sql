@@ -1,0 +1,2 @@
+-- Nothing to undo: `failure` is what `failed` meant.
+SELECT 1;
