@@ -49,6 +49,8 @@ pub struct Config {
     pub bus_prefix: String,
     /// How often the worker queues an alert build (it also closes due alerts).
     pub alert_poll: Duration,
+    /// After this long without input, a realtime node's watermark moves on with the clock.
+    pub flow_idle: Duration,
     pub alert: bkdata_alert::job::AlertConfig,
 }
 
@@ -82,6 +84,10 @@ impl Config {
             nats_url: env("NATS_URL").unwrap_or_else(|| "nats://127.0.0.1:4222".into()),
             bus_prefix: env("BKDATA_BUS_PREFIX").unwrap_or_else(|| "bkdata".into()),
             alert_poll: Duration::from_millis(num("BKDATA_ALERT_POLL_MS", 1_000u64)?.max(50)),
+            flow_idle: Duration::from_millis(num(
+                "BKDATA_FLOW_IDLE_MS",
+                bkdata_flow::jobs::IDLE_AFTER.as_millis() as u64,
+            )?),
             alert: bkdata_alert::job::AlertConfig::from_env(),
         })
     }
@@ -152,7 +158,8 @@ fn run(config: Config, extend: impl FnOnce(Runner) -> Runner) -> anyhow::Result<
     let clean = bkdata_databus::clean_job::CleanJob::new(pool.clone(), bus.clone());
     let ship = bkdata_databus::shipper::ShipJob::new(pool.clone(), bus.clone());
     let deploy = bkdata_flow::jobs::DeployJob::new(pool.clone(), bus.clone());
-    let flow_run = bkdata_flow::jobs::RunJob::new(pool.clone(), bus.clone());
+    let flow_run =
+        bkdata_flow::jobs::RunJob::new(pool.clone(), bus.clone()).idle_after(config.flow_idle);
     let alert_ingest = bkdata_alert::bus::IngestJob::new(pool.clone(), bus.clone());
     let runner = extend(
         Runner::new(rc, pool.clone())

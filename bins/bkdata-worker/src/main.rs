@@ -4,5 +4,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
     // Seed 002's schema training-data workflow.
-    bkdata_worker::main_with(bkdata_training::steps(), |r| r)
+    let config = bkdata_training::TrainingConfig::from_env().map_err(anyhow::Error::msg)?;
+    bkdata_worker::main_with(bkdata_training::steps(config), |r| r)
 }

@@ -58,21 +58,21 @@ pub fn load_catalog(ctx: &StepContext<'_>) -> Result<Catalog, StepError> {
 }
 
 /// Where `table_list_file` is read: the task folder first, then the operator's input folder
-/// (`BKDATA_PIPELINE_INPUT_DIR`, default `inputs` beside the task folders' root). The path is
+/// (`input_dir`: `BKDATA_PIPELINE_INPUT_DIR`, default `inputs` beside the task folders' root). The path is
 /// relative and stays inside the folder it is found in.
-pub fn find_table_list(task_dir: &Path, name: &str) -> Result<PathBuf, StepError> {
+pub fn find_table_list(
+    task_dir: &Path,
+    input_dir: Option<&Path>,
+    name: &str,
+) -> Result<PathBuf, StepError> {
     bkdata_pipeline::files::check_relative_path("table_list_file", name)?;
-    let inputs = std::env::var("BKDATA_PIPELINE_INPUT_DIR")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            task_dir
-                .parent()
-                .and_then(Path::parent)
-                .unwrap_or(task_dir)
-                .join("inputs")
-        });
+    let inputs = input_dir.map(Path::to_path_buf).unwrap_or_else(|| {
+        task_dir
+            .parent()
+            .and_then(Path::parent)
+            .unwrap_or(task_dir)
+            .join("inputs")
+    });
     for dir in [task_dir.to_path_buf(), inputs.clone()] {
         let p = dir.join(name);
         if let (Ok(real), Ok(root)) = (p.canonicalize(), dir.canonicalize()) {
@@ -105,7 +105,10 @@ fn stem(schema: &str, name: &str) -> String {
         .collect()
 }
 
-pub struct DdlGeneration;
+pub struct DdlGeneration {
+    /// The operator's input folder (`TrainingConfig::input_dir`).
+    pub input_dir: Option<PathBuf>,
+}
 
 impl Step for DdlGeneration {
     fn run(&self, ctx: &mut StepContext<'_>) -> Result<Value, StepError> {
@@ -114,7 +117,8 @@ impl Step for DdlGeneration {
         let (db_name, db) = registry
             .resolve(p.db_name.as_deref())
             .map_err(|e| StepError(e.to_string()))?;
-        let list_path = find_table_list(&ctx.task_dir, &p.table_list_file)?;
+        let list_path =
+            find_table_list(&ctx.task_dir, self.input_dir.as_deref(), &p.table_list_file)?;
         let text = std::fs::read_to_string(&list_path).map_err(|e| {
             StepError(format!(
                 "cannot read table list file {:?}: {e}",

@@ -15,12 +15,46 @@ pub mod validate;
 use bkdata_pipeline::StepRegistry;
 
 /// The four steps of the workflow, ready for the worker.
-pub fn steps() -> StepRegistry {
+pub fn steps(config: TrainingConfig) -> StepRegistry {
     StepRegistry::new()
-        .register("ddl_generation", ddl::DdlGeneration)
+        .register(
+            "ddl_generation",
+            ddl::DdlGeneration {
+                input_dir: config.input_dir,
+            },
+        )
         .register("qa_generation", qa::QaGeneration)
-        .register("sql_validation", validate::SqlValidation)
+        .register(
+            "sql_validation",
+            validate::SqlValidation {
+                timeout_ms: config.validation_timeout_ms,
+            },
+        )
         .register("training_load", load::TrainingLoad)
+}
+
+/// The steps' settings (the business databases and the LLM endpoint are read by
+/// `Registry::from_env` and `Llm::from_env` when a step needs them).
+#[derive(Debug, Clone)]
+pub struct TrainingConfig {
+    /// Where a `table_list_file` not in the task folder is looked for
+    /// (`BKDATA_PIPELINE_INPUT_DIR`; none: `inputs` beside the task folders' root).
+    pub input_dir: Option<std::path::PathBuf>,
+    /// How long one SQL may take to plan in `sql_validation`
+    /// (`BKDATA_SQL_VALIDATION_TIMEOUT_MS`, default 5000).
+    pub validation_timeout_ms: u64,
+}
+
+impl TrainingConfig {
+    pub fn from_env() -> Result<Self, String> {
+        Ok(TrainingConfig {
+            input_dir: bkdata_models::env::var("BKDATA_PIPELINE_INPUT_DIR").map(Into::into),
+            validation_timeout_ms: bkdata_models::env::num(
+                "BKDATA_SQL_VALIDATION_TIMEOUT_MS",
+                5000,
+            )?,
+        })
+    }
 }
 
 /// Whether text reads as Chinese (any CJK ideograph): questions follow `business_context`.

@@ -46,7 +46,10 @@ pub fn explain(c: &mut Client, sql: &str, timeout_ms: u64) -> Result<(), String>
     })
 }
 
-pub struct SqlValidation;
+pub struct SqlValidation {
+    /// How long one statement may take to plan (`TrainingConfig::validation_timeout_ms`).
+    pub timeout_ms: u64,
+}
 
 impl Step for SqlValidation {
     fn run(&self, ctx: &mut StepContext<'_>) -> Result<Value, StepError> {
@@ -63,10 +66,7 @@ impl Step for SqlValidation {
             .map_err(|e| StepError(e.to_string()))?;
         let shown = format!("{} ({})", catalog.db_name, redacted(&db.url));
         let mut client = catalog::connect(&db.url, &shown).map_err(|e| StepError(e.to_string()))?;
-        let timeout_ms: u64 = std::env::var("BKDATA_SQL_VALIDATION_TIMEOUT_MS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(5000);
+        let timeout_ms = self.timeout_ms;
         let llm = if p.enable_llm_repair {
             let l = Llm::from_env();
             if l.is_none() {

@@ -18,4 +18,4 @@ mod node_job;
 pub use checkpoint::Checkpoint;
 pub(crate) use deploy_job::log_line;
 pub use deploy_job::{DeployJob, DeployRun};
-pub use node_job::{idle_timeout, NodeRun, RunJob};
+pub use node_job::{NodeRun, RunJob, IDLE_AFTER};

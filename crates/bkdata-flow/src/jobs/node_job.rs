@@ -18,19 +18,15 @@ use diesel::prelude::*;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
-/// The idle timeout: after this long without input, the watermark moves on with the clock
-/// so the last windows close when the data stops (`BKDATA_FLOW_IDLE_MS`, default 30 s).
-pub fn idle_timeout() -> Duration {
-    std::env::var("BKDATA_FLOW_IDLE_MS")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .map_or(Duration::from_secs(30), Duration::from_millis)
-}
+/// The idle timeout by default: after this long without input, the watermark moves on with
+/// the clock so the last windows close when the data stops.
+pub const IDLE_AFTER: Duration = Duration::from_secs(30);
 
 #[derive(Clone)]
 pub struct RunJob {
     pool: PgPool,
     bus: AnyBus,
+    idle_after: Duration,
 }
 
 /// Counters to add with the next checkpoint.
@@ -45,7 +41,17 @@ struct Counts {
 
 impl RunJob {
     pub fn new(pool: PgPool, bus: AnyBus) -> Self {
-        RunJob { pool, bus }
+        RunJob {
+            pool,
+            bus,
+            idle_after: IDLE_AFTER,
+        }
+    }
+
+    /// After `d` without input, the watermark moves on with the clock ([`IDLE_AFTER`]).
+    pub fn idle_after(mut self, d: Duration) -> Self {
+        self.idle_after = d;
+        self
     }
 
     async fn node_status(&self, node_id: i64) -> anyhow::Result<Option<NodeStatus>> {
@@ -200,7 +206,7 @@ impl RunJob {
         )
         .await?;
 
-        let idle_after = idle_timeout();
+        let idle_after = self.idle_after;
         let unwindowed = conf.kind == WindowType::None;
         let mut counts = Counts::default();
         let mut last_input = Instant::now();
