@@ -168,7 +168,7 @@ fn run(config: Config, extend: impl FnOnce(Runner) -> Runner) -> anyhow::Result<
             .job(ship)
             .job(deploy)
             .job(flow_run)
-            .job(bkdata_databus::shipper::ExpireJob::new(pool.clone()))
+            .job(bkdata_databus::expire_job::ExpireJob::new(pool.clone()))
             .job(bkdata_alert::job::BuildJob::new(
                 pool.clone(),
                 bus,
@@ -223,7 +223,7 @@ fn run(config: Config, extend: impl FnOnce(Runner) -> Runner) -> anyhow::Result<
             tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(every).await;
-                    let res = db::call(&pool, bkdata_databus::shipper::schedule_expire).await;
+                    let res = db::call(&pool, bkdata_databus::expire_job::schedule_expire).await;
                     if let Err(e) = res {
                         log::warn!("scheduling storage expiry failed: {e:#}");
                     }

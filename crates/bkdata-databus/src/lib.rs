@@ -11,6 +11,7 @@ pub mod clean_job;
 pub mod clusters;
 pub mod error;
 pub mod etl;
+pub mod expire_job;
 pub mod meta;
 pub mod physical;
 pub mod projects;
