@@ -1,6 +1,6 @@
 //! The alert query API's reads and actions, scoped to the calling app: search alerts, an
 //! alert's events and logs, close and acknowledge with the operator recorded.
-use crate::event::{ABNORMAL, CLOSED};
+use crate::event::{ABNORMAL, CLOSED, RECOVERED};
 use crate::rules::Alert;
 use crate::store::AlertError;
 use bkdata_models::schema::{alert_events as ev, alert_logs as lg, alerts as al};
@@ -58,7 +58,7 @@ fn list(v: &Option<String>) -> Vec<String> {
 pub fn search(conn: &mut PgConnection, app: &str, f: &Search) -> Result<AlertPage, AlertError> {
     let statuses = list(&f.status);
     for s in &statuses {
-        if ![ABNORMAL, "RECOVERED", CLOSED].contains(&s.as_str()) {
+        if ![ABNORMAL, RECOVERED, CLOSED].contains(&s.as_str()) {
             return Err(AlertError::field(
                 "status",
                 format!("unknown status {s:?}: ABNORMAL, RECOVERED or CLOSED"),

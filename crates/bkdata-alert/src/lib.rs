@@ -48,9 +48,14 @@ impl bkdata_databus::alerts::Alerts for AlertPath {
         target: &str,
         bk_biz_id: i64,
         severity: i32,
-        status: &str,
+        failing: bool,
         message: &str,
     ) -> Result<(), PlatformError> {
+        let status = if failing {
+            event::ABNORMAL
+        } else {
+            event::RECOVERED
+        };
         store::platform_event(
             conn, app, alert_name, kind, target, bk_biz_id, severity, status, message,
         )?;

@@ -24,8 +24,8 @@ pub trait Alerts: Send + Sync {
         now: i64,
     ) -> Result<Stored, PlatformError>;
 
-    /// A platform fault (`status` ABNORMAL) or its recovery (RECOVERED), as an event of the
-    /// app that owns the component.
+    /// A platform fault (`failing`: an ABNORMAL event) or its recovery (RECOVERED), as an
+    /// event of the app that owns the component.
     #[allow(clippy::too_many_arguments)]
     fn platform_event(
         &self,
@@ -36,7 +36,7 @@ pub trait Alerts: Send + Sync {
         target: &str,
         bk_biz_id: i64,
         severity: i32,
-        status: &str,
+        failing: bool,
         message: &str,
     ) -> Result<(), PlatformError>;
 }

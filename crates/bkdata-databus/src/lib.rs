@@ -37,13 +37,12 @@ pub fn raise(
     failing: bool,
     message: &str,
 ) {
-    let status = if failing { "ABNORMAL" } else { "RECOVERED" };
     let Some(alerts) = alerts::installed() else {
         log::warn!("no alert path in this process: the {kind} event for {target} is not raised");
         return;
     };
     if let Err(e) = alerts.platform_event(
-        conn, app, alert_name, kind, target, bk_biz_id, severity, status, message,
+        conn, app, alert_name, kind, target, bk_biz_id, severity, failing, message,
     ) {
         log::warn!("could not raise the {kind} event for {target}: {e}");
     }
