@@ -214,6 +214,7 @@ impl TestServer {
             max_body_bytes: bkdata_server::DEFAULT_MAX_BODY_BYTES,
             pool_size: 8,
             nats_url: "memory".into(),
+            bus_replicas: 1,
             bus_prefix: format!("bkt{:08x}", rand::thread_rng().gen::<u32>()),
             max_ingest_bytes: bkdata_server::DEFAULT_MAX_INGEST_BYTES,
             max_ingest_records: 200_000,
@@ -233,7 +234,8 @@ impl TestServer {
         let (nats_url, bus_prefix_cfg) = (config.nats_url.clone(), config.bus_prefix.clone());
         let bus = bkdata_bus::AnyBus::connect(&config.nats_url, &config.bus_prefix)
             .await
-            .expect("bus");
+            .expect("bus")
+            .with_replicas(config.bus_replicas);
         let state = bkdata_server::AppState::new(config, db.pool(), bus.clone());
         let (tx, rx) = tokio::sync::oneshot::channel();
         tokio::spawn(bkdata_server::serve(state, listener, async move {
@@ -557,19 +559,29 @@ pub struct PrivateNats {
     pub port: u16,
     pub store: TempDir,
     child: Option<Child>,
+    /// More arguments (a cluster node's name and routes).
+    extra: Vec<String>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl PrivateNats {
     pub fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        Self::start_with(free_port(), Vec::new())
+    }
+
+    fn start_with(port: u16, extra: Vec<String>) -> Self {
         let mut n = PrivateNats {
             port,
             store: TempDir::new("nats"),
             child: None,
+            extra,
         };
         n.restart();
         n
@@ -599,6 +611,7 @@ impl PrivateNats {
                 "-sd",
             ])
             .arg(self.store.path())
+            .args(&self.extra)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -645,6 +658,76 @@ impl PrivateNats {
                 libc::kill(c.id() as i32, libc::SIGTERM);
             }
             let _ = c.wait();
+        }
+    }
+}
+
+/// A private NATS cluster of `n` JetStream servers on loopback ports (as
+/// `scripts/nats-cluster.sh` starts one), for replicated streams.
+pub struct PrivateNatsCluster {
+    pub nodes: Vec<PrivateNats>,
+}
+
+impl PrivateNatsCluster {
+    pub async fn start(n: usize) -> Self {
+        let cluster_ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+        let routes = cluster_ports
+            .iter()
+            .map(|p| format!("nats://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let nodes = (0..n)
+            .map(|i| {
+                PrivateNats::start_with(
+                    free_port(),
+                    vec![
+                        "-n".into(),
+                        format!("n{i}"),
+                        "--cluster_name".into(),
+                        "bkt".into(),
+                        "--cluster".into(),
+                        format!("nats://127.0.0.1:{}", cluster_ports[i]),
+                        "--routes".into(),
+                        routes.clone(),
+                    ],
+                )
+            })
+            .collect();
+        let c = PrivateNatsCluster { nodes };
+        c.wait_for_jetstream(n).await;
+        c
+    }
+
+    /// Every node's URL, comma-separated (what `NATS_URL` takes).
+    pub fn urls(&self) -> String {
+        self.nodes
+            .iter()
+            .map(PrivateNats::url)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Until the cluster has elected its JetStream leader and a stream of `replicas` can be
+    /// made (a few seconds after the servers start).
+    pub async fn wait_for_jetstream(&self, replicas: usize) {
+        let prefix = format!("ready{:08x}", rand::thread_rng().gen::<u32>());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let made = async {
+                let bus = bkdata_bus::NatsBus::connect(&self.urls(), &prefix)
+                    .await?
+                    .with_replicas(replicas);
+                use bkdata_bus::Bus;
+                bus.publish("probe", &[b"x".to_vec()]).await
+            };
+            match tokio::time::timeout(Duration::from_secs(10), made).await {
+                Ok(Ok(_)) => return,
+                other => assert!(
+                    Instant::now() < deadline,
+                    "the NATS cluster did not make a stream of {replicas} replicas: {other:?}"
+                ),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 }

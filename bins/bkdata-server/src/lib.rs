@@ -35,8 +35,11 @@ pub struct Config {
     /// Largest request body accepted; larger ones get 413.
     pub max_body_bytes: usize,
     pub pool_size: u32,
-    /// `nats://…` for JetStream, or `memory` for the in-process bus.
+    /// `nats://…` for JetStream (a comma-separated list for a cluster), or `memory` for the
+    /// in-process bus.
     pub nats_url: String,
+    /// Copies of each stream on a NATS cluster (`BKDATA_BUS_REPLICAS`, 1 for one server).
+    pub bus_replicas: usize,
     /// Prefix of bus subjects and streams (`bkdata.raw.{id}`).
     pub bus_prefix: String,
     /// Largest ingest body (before gzip decoding), and records per ingest request.
@@ -69,6 +72,7 @@ impl Config {
             max_body_bytes: parse("BKDATA_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?,
             pool_size: parse("BKDATA_DB_POOL_SIZE", 32)? as u32,
             nats_url: env("NATS_URL").unwrap_or_else(|| "nats://127.0.0.1:4222".into()),
+            bus_replicas: parse("BKDATA_BUS_REPLICAS", 1)?.max(1),
             bus_prefix: env("BKDATA_BUS_PREFIX").unwrap_or_else(|| "bkdata".into()),
             max_ingest_bytes: parse("BKDATA_MAX_INGEST_BYTES", DEFAULT_MAX_INGEST_BYTES)?,
             max_ingest_records: parse("BKDATA_MAX_INGEST_RECORDS", 200_000)?,

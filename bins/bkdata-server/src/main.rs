@@ -158,7 +158,8 @@ fn serve(config: bkdata_server::Config) -> anyhow::Result<()> {
         );
         let bus = bkdata_bus::AnyBus::connect(&config.nats_url, &config.bus_prefix)
             .await?
-            .with_max_age(bkdata_bus::max_age_from_env()?);
+            .with_max_age(bkdata_bus::max_age_from_env()?)
+            .with_replicas(config.bus_replicas);
         let state = bkdata_server::AppState::new(config, pool, bus);
         bkdata_server::serve(state, listener, shutdown_signal()).await?;
         log::info!("bkdata-server stopped");

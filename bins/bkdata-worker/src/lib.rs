@@ -45,7 +45,10 @@ pub struct Config {
     pub shutdown_grace: Duration,
     pub metrics_interval: Duration,
     pub expire_interval: Duration,
+    /// One NATS server, or a comma-separated list of a cluster's.
     pub nats_url: String,
+    /// Copies of each stream on a NATS cluster (`BKDATA_BUS_REPLICAS`).
+    pub bus_replicas: usize,
     pub bus_prefix: String,
     /// How often the worker queues an alert build (it also closes due alerts).
     pub alert_poll: Duration,
@@ -82,6 +85,7 @@ impl Config {
                 num("BKDATA_EXPIRE_INTERVAL_MS", 600_000u64)?.max(100),
             ),
             nats_url: env("NATS_URL").unwrap_or_else(|| "nats://127.0.0.1:4222".into()),
+            bus_replicas: num("BKDATA_BUS_REPLICAS", 1usize)?.max(1),
             bus_prefix: env("BKDATA_BUS_PREFIX").unwrap_or_else(|| "bkdata".into()),
             alert_poll: Duration::from_millis(num("BKDATA_ALERT_POLL_MS", 1_000u64)?.max(50)),
             flow_idle: Duration::from_millis(num(
@@ -152,7 +156,8 @@ fn run(config: Config, extend: impl FnOnce(Runner) -> Runner) -> anyhow::Result<
             &config.nats_url,
             &config.bus_prefix,
         ))?
-        .with_max_age(bkdata_bus::max_age_from_env()?);
+        .with_max_age(bkdata_bus::max_age_from_env()?)
+        .with_replicas(config.bus_replicas);
     // The databus stores `alert` rows and raises platform faults through the alert path.
     bkdata_databus::alerts::install(std::sync::Arc::new(bkdata_alert::AlertPath));
     let clean = bkdata_databus::clean_job::CleanJob::new(pool.clone(), bus.clone());

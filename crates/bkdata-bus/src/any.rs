@@ -28,6 +28,14 @@ impl AnyBus {
         }
     }
 
+    /// Copies of each stream this bus creates (see `NatsBus::with_replicas`).
+    pub fn with_replicas(self, n: usize) -> Self {
+        match self {
+            AnyBus::Nats(n0) => AnyBus::Nats(Box::new(n0.with_replicas(n))),
+            m => m,
+        }
+    }
+
     /// Remove a topic and its messages.
     pub async fn delete_topic(&self, topic: &str) -> Result<(), BusError> {
         match self {

@@ -16,6 +16,24 @@ pub struct NatsBus {
     prefix: String,
     known: Arc<Mutex<HashSet<String>>>,
     max_age: Duration,
+    replicas: usize,
+}
+
+/// The servers of a comma-separated list of URLs.
+fn servers(urls: &str) -> Result<Vec<async_nats::ServerAddr>, BusError> {
+    let list: Vec<async_nats::ServerAddr> = urls
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| {
+            u.parse()
+                .map_err(|e| BusError::Connection(format!("{u} is not a NATS URL: {e}")))
+        })
+        .collect::<Result<_, _>>()?;
+    if list.is_empty() {
+        return Err(BusError::Connection("no NATS URL given".into()));
+    }
+    Ok(list)
 }
 
 fn err(e: impl std::fmt::Display) -> BusError {
@@ -43,22 +61,33 @@ async fn bounded<T>(
 }
 
 impl NatsBus {
-    /// Connect to `url` (e.g. `nats://127.0.0.1:4222`); topics live under `prefix`
-    /// (`bkdata` in production, a unique one per test).
-    pub async fn connect(url: &str, prefix: &str) -> Result<Self, BusError> {
+    /// Connect to `urls`, one server or a comma-separated list of a cluster's servers
+    /// (e.g. `nats://127.0.0.1:4222`, or `nats://a:4222,nats://b:4222`: the client uses any
+    /// that answers and moves to another when it goes); topics live under `prefix` (`bkdata`
+    /// in production, a unique one per test).
+    pub async fn connect(urls: &str, prefix: &str) -> Result<Self, BusError> {
         check_topic(prefix)?;
+        let servers = servers(urls)?;
         let client = async_nats::ConnectOptions::new()
             .connection_timeout(Duration::from_secs(5))
             .retry_on_initial_connect()
-            .connect(url)
+            .connect(servers)
             .await
-            .map_err(|e| BusError::Connection(format!("{url}: {e}")))?;
+            .map_err(|e| BusError::Connection(format!("{urls}: {e}")))?;
         Ok(NatsBus {
             js: jetstream::new(client),
             prefix: prefix.to_string(),
             known: Arc::default(),
             max_age: Duration::ZERO,
+            replicas: 1,
         })
+    }
+
+    /// Streams this bus creates are kept on `n` servers of the cluster (JetStream's
+    /// replicas; 1 for a single server). A stream that exists already keeps its own.
+    pub fn with_replicas(mut self, n: usize) -> Self {
+        self.replicas = n.max(1);
+        self
     }
 
     /// Streams this bus creates keep messages this long (zero: until deleted). A stream that
@@ -89,6 +118,7 @@ impl NatsBus {
                 subjects: vec![self.subject(topic)],
                 storage: stream::StorageType::File,
                 max_age: self.max_age,
+                num_replicas: self.replicas,
                 ..Default::default()
             })
             .await;
@@ -98,6 +128,19 @@ impl NatsBus {
             // ("already in use"), and the winner's stream is the one to use.
             Err(e) => self.js.get_stream(&name).await.map_err(|_| err(e)),
         }
+    }
+
+    /// How many servers keep `topic`'s stream (its replicas).
+    pub async fn replicas_of(&self, topic: &str) -> Result<usize, BusError> {
+        let mut s = bounded("stream info", async {
+            self.js
+                .get_stream(self.stream_name(topic))
+                .await
+                .map_err(err)
+        })
+        .await?;
+        let info = bounded("stream info", async { s.info().await.map_err(err) }).await?;
+        Ok(info.config.num_replicas)
     }
 
     async fn ensure_known(&self, topic: &str) -> Result<(), BusError> {
@@ -475,5 +518,16 @@ async fn confirm(d: Delivery) -> Result<(), BusError> {
     match d.handle {
         Handle::Nats(msg) => msg.double_ack().await.map_err(err),
         Handle::Memory => Err(BusError::Other("a memory delivery acked on NATS".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_cluster_is_a_comma_separated_list() {
+        let s = super::servers("nats://127.0.0.1:4231, nats://127.0.0.1:4232,,").unwrap();
+        assert_eq!(s.len(), 2);
+        assert!(super::servers(" , ").is_err());
+        assert!(super::servers("nats://127.0.0.1:notaport").is_err());
     }
 }

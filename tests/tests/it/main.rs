@@ -4,6 +4,7 @@
 mod alerts;
 mod bad_input;
 mod bklog_compat;
+mod bus_cluster;
 mod clean_runtime;
 mod clean_storage;
 mod cleans_api;
