@@ -12,7 +12,10 @@ use std::time::{Duration, Instant};
 async fn publish_surely(bus: &NatsBus, topic: &str, id: &str, rec: Vec<u8>) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        match bus.publish_dedup(topic, id, std::slice::from_ref(&rec)).await {
+        match bus
+            .publish_dedup(topic, id, std::slice::from_ref(&rec))
+            .await
+        {
             Ok(_) => return,
             Err(e) => assert!(Instant::now() < deadline, "publish {id}: {e}"),
         }
