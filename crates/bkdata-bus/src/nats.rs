@@ -83,8 +83,8 @@ impl NatsBus {
         })
     }
 
-    /// Streams this bus creates are kept on `n` servers of the cluster (JetStream's
-    /// replicas; 1 for a single server). A stream that exists already keeps its own.
+    /// Streams this bus uses are kept on `n` servers of the cluster (JetStream's replicas; 1
+    /// for a single server): new ones are made so, and one made with fewer is raised to `n`.
     pub fn with_replicas(mut self, n: usize) -> Self {
         self.replicas = n.max(1);
         self
@@ -122,12 +122,26 @@ impl NatsBus {
                 ..Default::default()
             })
             .await;
-        match created {
-            Ok(s) => Ok(s),
+        let s = match created {
+            Ok(s) => s,
             // Two processes creating the stream at once: the loser's create is refused
             // ("already in use"), and the winner's stream is the one to use.
-            Err(e) => self.js.get_stream(&name).await.map_err(|_| err(e)),
+            Err(e) => self.js.get_stream(&name).await.map_err(|_| err(e))?,
+        };
+        // A stream made before the bus was replicated (or with fewer copies) is raised to
+        // the replicas asked for; fewer are never asked of it (a second process with an older
+        // setting does not undo the first's).
+        let mut config = s.cached_info().config.clone();
+        if self.replicas > 1 && config.num_replicas < self.replicas {
+            config.num_replicas = self.replicas;
+            self.js.update_stream(config).await.map_err(|e| {
+                err(format!(
+                    "{name}: raising to {} replicas: {e}",
+                    self.replicas
+                ))
+            })?;
         }
+        Ok(s)
     }
 
     /// How many servers keep `topic`'s stream (its replicas).

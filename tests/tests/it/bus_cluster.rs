@@ -169,3 +169,51 @@ async fn ingest_to_postgres_on_a_3_node_cluster_survives_a_node_stop() {
         .get(0);
     assert_eq!(n, want, "the stored records are the accepted ones");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_made_before_replication_is_raised_to_the_replicas_asked() {
+    let cluster = PrivateNatsCluster::start(3).await;
+    let prefix = format!("bku{:08x}", rand::random::<u32>());
+    let single = NatsBus::connect(&cluster.urls(), &prefix).await.unwrap();
+    publish_surely(&single, "logs", "a", b"before".to_vec()).await;
+    assert_eq!(single.replicas_of("logs").await.unwrap(), 1);
+    // The operator turns replication on: the next process to use the stream raises it.
+    let replicated = NatsBus::connect(&cluster.urls(), &prefix)
+        .await
+        .unwrap()
+        .with_replicas(3);
+    publish_surely(&replicated, "logs", "b", b"after".to_vec()).await;
+    let replicas = eventually_showing(Duration::from_secs(30), "three replicas", || async {
+        match replicated.replicas_of("logs").await {
+            Ok(3) => Ok(3),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    assert_eq!(replicas, 3);
+    // What the stream held before is still there, once.
+    let mut c = eventually_showing(Duration::from_secs(60), "a consumer", || async {
+        replicated
+            .consumer("logs", "reader", ConsumerOpts::default())
+            .await
+            .map_err(|e| e.to_string())
+    })
+    .await;
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while got.len() < 2 && Instant::now() < deadline {
+        for d in c
+            .fetch(10, Duration::from_millis(500))
+            .await
+            .unwrap_or_default()
+        {
+            got.extend(
+                d.records
+                    .iter()
+                    .map(|r| String::from_utf8_lossy(r).into_owned()),
+            );
+            let _ = c.ack(d).await;
+        }
+    }
+    assert_eq!(got, ["before", "after"]);
+}
