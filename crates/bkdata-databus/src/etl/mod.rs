@@ -92,11 +92,6 @@ impl Scratch {
         &self.rows
     }
 
-    /// The last record's rows, given up (the next record allocates its own).
-    pub fn take_rows(&mut self) -> Vec<Vec<J>> {
-        std::mem::take(&mut self.rows)
-    }
-
     /// The last record's rows become buffers for the next.
     fn recycle(&mut self) {
         while let Some(row) = self.rows.pop() {
@@ -206,12 +201,7 @@ impl CleanPlan {
 
     /// Clean one raw record into stored rows. `ingest_ms` is the arrival time (`localTime`).
     pub fn clean(&self, raw: &[u8], ingest_ms: i64) -> Outcome {
-        let mut scratch = Scratch::default();
-        let failure = self.clean_with(raw, ingest_ms, false, &mut scratch);
-        Outcome {
-            rows: scratch.rows,
-            failure,
-        }
+        self.outcome(raw, ingest_ms, false)
     }
 
     /// `clean` for records cleaned one after another: the rows are left in `scratch` (until
@@ -225,8 +215,13 @@ impl CleanPlan {
     /// differential test of the key-projected parse.
     #[doc(hidden)]
     pub fn clean_general(&self, raw: &[u8], ingest_ms: i64) -> Outcome {
+        self.outcome(raw, ingest_ms, true)
+    }
+
+    /// One record on fresh buffers, its rows given to the caller.
+    fn outcome(&self, raw: &[u8], ingest_ms: i64, traced: bool) -> Outcome {
         let mut scratch = Scratch::default();
-        let failure = self.clean_with(raw, ingest_ms, true, &mut scratch);
+        let failure = self.clean_with(raw, ingest_ms, traced, &mut scratch);
         Outcome {
             rows: scratch.rows,
             failure,
@@ -271,8 +266,7 @@ impl CleanPlan {
                 }
             }
             let mut time_text = |ms: i64| {
-                let mut s = spare.pop().unwrap_or_default();
-                s.clear();
+                let mut s = jv::reuse(spare, "");
                 times.write(&mut s, ms, self.tz);
                 J::Str(s)
             };
