@@ -194,12 +194,24 @@ pub struct TestServer {
     pub bus: bkdata_bus::AnyBus,
     nats_url: String,
     bus_prefix_cfg: String,
+    bus_replicas: String,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
 impl TestServer {
     pub async fn start() -> Self {
         Self::start_with(|_| {}).await
+    }
+
+    /// A server (and, through [`TestServer::worker`], workers) on a private NATS cluster,
+    /// each stream kept on every node.
+    pub async fn on_cluster(cluster: &PrivateNatsCluster) -> Self {
+        let urls = cluster.urls();
+        Self::start_with(|c| {
+            c.nats_url = urls;
+            c.bus_replicas = cluster.nodes.len();
+        })
+        .await
     }
 
     pub async fn start_with(tweak: impl FnOnce(&mut bkdata_server::Config)) -> Self {
@@ -232,6 +244,7 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (nats_url, bus_prefix_cfg) = (config.nats_url.clone(), config.bus_prefix.clone());
+        let bus_replicas = config.bus_replicas.to_string();
         let bus = bkdata_bus::AnyBus::connect(&config.nats_url, &config.bus_prefix)
             .await
             .expect("bus")
@@ -252,6 +265,7 @@ impl TestServer {
             bus,
             nats_url,
             bus_prefix_cfg,
+            bus_replicas,
             _shutdown: tx,
         }
     }
@@ -392,11 +406,12 @@ impl TestServer {
         .await
     }
 
-    /// A worker on this server's database, data folder and bus.
+    /// A worker on this server's database, data folder and bus (its servers and replicas).
     pub fn worker(&self, env: &[(&str, &str)]) -> WorkerProc {
         let mut all = vec![
             ("NATS_URL", self.nats_url.as_str()),
             ("BKDATA_BUS_PREFIX", self.bus_prefix_cfg.as_str()),
+            ("BKDATA_BUS_REPLICAS", self.bus_replicas.as_str()),
         ];
         all.extend_from_slice(env);
         WorkerProc::spawn(&self.db.url, &self.data_dir, &all)

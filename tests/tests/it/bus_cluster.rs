@@ -93,17 +93,10 @@ async fn a_replicated_stream_keeps_every_message_while_a_node_restarts() {
 #[tokio::test(flavor = "multi_thread")]
 async fn ingest_to_postgres_on_a_3_node_cluster_survives_a_node_stop() {
     let mut cluster = PrivateNatsCluster::start(3).await;
-    let urls = cluster.urls();
-    let srv = TestServer::start_with(|c| {
-        c.nats_url = urls.clone();
-        c.bus_replicas = 3;
-    })
-    .await;
+    let srv = TestServer::on_cluster(&cluster).await;
     let _w = srv.worker(&[
         ("BKDATA_JOB_LEASE_MS", "1500"),
         ("BKDATA_JOB_RETRY_BASE_MS", "100"),
-        ("NATS_URL", urls.as_str()),
-        ("BKDATA_BUS_REPLICAS", "3"),
     ]);
     let (raw_id, rt) = shipping_to_postgres(&srv, 9, "r3_log").await;
     let mut accepted: Vec<u64> = Vec::new();

@@ -1046,17 +1046,10 @@ async fn ingest_surely(srv: &TestServer, raw_id: i64, rows: &[Proc]) {
 #[tokio::test(flavor = "multi_thread")]
 async fn windows_on_a_3_node_cluster_survive_a_node_stop() {
     let mut cluster = PrivateNatsCluster::start(3).await;
-    let urls = cluster.urls();
-    let srv = TestServer::start_with(|c| {
-        c.nats_url = urls.clone();
-        c.bus_replicas = 3;
-    })
-    .await;
+    let srv = TestServer::on_cluster(&cluster).await;
     let env = [
         ("BKDATA_FLOW_IDLE_MS", "600000"),
         ("BKDATA_JOB_LEASE_MS", "1500"),
-        ("NATS_URL", urls.as_str()),
-        ("BKDATA_BUS_REPLICAS", "3"),
     ];
     let _worker = srv.worker(&env);
     let raw = per_ip_flow(&srv).await;
