@@ -224,21 +224,20 @@ async fn result_table_tail(
         return Err(DatabusError::field("limit", "limit must be between 1 and 1000").into());
     }
     let rt_id = id.clone();
-    db(&st, move |conn| clean::result_table(conn, &c, &rt_id)).await?;
-    use bkdata_bus::Bus;
-    let rows = st
-        .bus
-        .tail(
-            &bkdata_databus::clean_job::output_topic(&id),
-            limit as usize,
-        )
-        .await
-        .map_err(|e| {
-            ApiError::from(DatabusError::Unavailable {
-                message: format!("the bus is unavailable: {e}"),
-                details: json!({}),
-            })
-        })?;
+    let table = db(&st, move |conn| clean::result_table(conn, &c, &rt_id)).await?;
+    let rows = bkdata_databus::partitions::tail(
+        &st.bus,
+        &bkdata_databus::clean_job::output_topic(&id),
+        table.partitions,
+        limit as usize,
+    )
+    .await
+    .map_err(|e| {
+        ApiError::from(DatabusError::Unavailable {
+            message: format!("the bus is unavailable: {e}"),
+            details: json!({}),
+        })
+    })?;
     ok(json!(rows
         .iter()
         .map(|r| serde_json::from_slice::<Value>(r).unwrap_or(Value::Null))

@@ -10,6 +10,7 @@ mod error;
 mod meta_api;
 mod metrics;
 pub mod openapi;
+mod partitions_api;
 mod pipeline_api;
 mod query_api;
 mod rawdata_api;
@@ -112,6 +113,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v0/data_pipeline", pipeline_api::routes())
         .merge(databus_api::routes())
         .merge(rawdata_api::routes())
+        .merge(partitions_api::routes())
         .merge(storekit_api::routes())
         .merge(shipping_api::routes())
         .merge(meta_api::routes())

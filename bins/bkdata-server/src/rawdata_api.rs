@@ -9,7 +9,6 @@ use axum::http::{header, HeaderMap};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use bkdata_api::databus::RawDataRequest;
-use bkdata_bus::Bus;
 use bkdata_databus::rawdata::{self, IngestLimits};
 use bkdata_databus::DatabusError;
 use bkdata_models::auth::Caller;
@@ -42,6 +41,13 @@ async fn create(
 ) -> BkResult {
     let req: RawDataRequest = bk_request(&bytes)?;
     let row = db(&st, move |conn| rawdata::create(conn, &c, &req)).await?;
+    // Its streams now, so a producer may publish to a partition's subject straight away.
+    for k in 0..row.partitions as u32 {
+        let t = bkdata_bus::partition_topic(&rawdata::topic(row.id), k);
+        if let Err(e) = st.bus.ensure_topic(&t).await {
+            log::warn!("raw data {}: stream of {t} not made yet: {e}", row.id);
+        }
+    }
     ok_as(rawdata::view(&row, st.bus.subject(&rawdata::topic(row.id))))
 }
 
@@ -133,11 +139,18 @@ async fn remove(
     Path(id): Path<String>,
 ) -> BkResult {
     let id = id_of("raw data", &id)?;
-    db(&st, move |conn| rawdata::delete(conn, &c, id)).await?;
+    let partitions = db(&st, move |conn| {
+        let n = rawdata::get(conn, &c, id)?.partitions;
+        rawdata::delete(conn, &c, id).map(|_| n)
+    })
+    .await?;
     // The records go with it; the row is already gone, so a bus failure only leaves a stream
     // behind, which is logged.
-    if let Err(e) = st.bus.delete_topic(&rawdata::topic(id)).await {
-        log::warn!("raw data {id} deleted, but its bus topic was not: {e}");
+    for k in 0..partitions as u32 {
+        let t = bkdata_bus::partition_topic(&rawdata::topic(id), k);
+        if let Err(e) = st.bus.delete_topic(&t).await {
+            log::warn!("raw data {id} deleted, but its bus topic {t} was not: {e}");
+        }
     }
     ok(json!({"raw_data_id": id, "deleted": true}))
 }
@@ -174,7 +187,7 @@ async fn ingest(
         tokio::task::spawn_blocking(move || rawdata::parse_records(&bytes, gzip, &limits))
             .await
             .map_err(|e| ApiError::from(e).bkdata("1500500"))??;
-    let result = rawdata::publish(&st.bus, id, &records, &limits).await;
+    let result = rawdata::publish(&st.bus, &row, &records, &limits).await;
     // Count what the bus accepted, even when a later batch failed.
     let accepted = match &result {
         Ok(v) => v["records"].as_u64().unwrap_or(0),
@@ -211,13 +224,16 @@ async fn tail(
                 ))
             })?,
     };
-    db(&st, move |conn| rawdata::get(conn, &c, id)).await?;
-    let records = st.bus.tail(&rawdata::topic(id), limit).await.map_err(|e| {
-        ApiError::from(DatabusError::Unavailable {
-            message: format!("the bus is unavailable: {e}"),
-            details: json!({}),
-        })
-    })?;
+    let row = db(&st, move |conn| rawdata::get(conn, &c, id)).await?;
+    let records =
+        bkdata_databus::partitions::tail(&st.bus, &rawdata::topic(id), row.partitions, limit)
+            .await
+            .map_err(|e| {
+                ApiError::from(DatabusError::Unavailable {
+                    message: format!("the bus is unavailable: {e}"),
+                    details: json!({}),
+                })
+            })?;
     ok(json!(records
         .into_iter()
         .map(|r| json!({"value": String::from_utf8_lossy(&r)}))

@@ -35,7 +35,10 @@ pub struct RawDataInfo {
     /// The collector (`started`, or `stopped` by `collectorhub/{id}/stop/`: ingest refused).
     pub status: String,
     pub active: bool,
+    /// Partitions of its stream (topics `raw.{id}`, `raw.{id}.p1`, …).
     pub storage_partitions: i64,
+    /// The field that picks a record's partition; `None`: spread evenly.
+    pub partition_key: Option<String>,
     /// What the deploy plan sent beside these (`tags`, `data_source`, `data_region`,
     /// `data_source_tags`, `data_scenario_id`, `permission`), answered back as sent.
     #[serde(flatten)]
@@ -77,6 +80,8 @@ pub struct ResultTableInfo {
     pub description: String,
     /// `[{field_name, field_type, field_alias, is_dimension, field_index}]`.
     pub fields: Value,
+    /// Partitions of its stream (a clean's table has its raw data's).
+    pub partitions: i64,
     pub created_by: String,
     pub created_at: Option<String>,
     pub updated_by: String,
@@ -287,6 +292,13 @@ pub struct RawDataRequest {
     /// The id to register it under (bklog keeps bk-monitor's data id); refused when taken.
     #[serde(deserialize_with = "opt_id", skip_serializing_if = "Option::is_none")]
     pub preassigned_data_id: Option<i64>,
+    /// Partitions of its stream (default 1; raise later with `set_partitions/`).
+    #[serde(deserialize_with = "opt_id", skip_serializing_if = "Option::is_none")]
+    pub storage_partitions: Option<i64>,
+    /// The JSON field of a record whose value picks its partition (records with the same
+    /// value stay in one partition, in order); absent: records are spread evenly.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition_key: Option<String>,
     /// Everything else sent; only [`RawDataRequest::EXTRA_KEYS`] are kept.
     #[serde(flatten, skip_serializing_if = "Map::is_empty")]
     pub extra: Map<String, Value>,
@@ -344,11 +356,22 @@ impl RawDataRequest {
                 sensitivity,
                 description,
                 maintainer,
-                preassigned_data_id
+                preassigned_data_id,
+                storage_partitions,
+                partition_key
             );
         }
         out
     }
+}
+
+/// POST `rawdatas/{id}/set_partitions/`, `result_tables/{rt}/set_partitions/` and
+/// `cleans/{processing_id}/set_partitions/`: the new count (only ever raised).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct SetPartitionsRequest {
+    #[serde(deserialize_with = "opt_id", skip_serializing_if = "Option::is_none")]
+    pub partitions: Option<i64>,
 }
 
 /// POST/PUT `cleans/` as bklog sends it (wire reference §2.4).

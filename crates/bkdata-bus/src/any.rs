@@ -47,6 +47,15 @@ impl AnyBus {
         }
     }
 
+    /// Make `topic`'s stream now (it is made on first use otherwise), so a producer
+    /// publishing to its subject directly has a stream that keeps what it sends.
+    pub async fn ensure_topic(&self, topic: &str) -> Result<(), BusError> {
+        match self {
+            AnyBus::Memory(_) => crate::check_topic(topic),
+            AnyBus::Nats(n) => n.ensure_known(topic).await,
+        }
+    }
+
     /// The NATS subject producers publish `topic` to (none for the in-process bus).
     pub fn subject(&self, topic: &str) -> Option<String> {
         match self {

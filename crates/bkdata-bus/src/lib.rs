@@ -160,6 +160,30 @@ pub fn decode(payload: &[u8]) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// The topic of partition `k` of a partitioned topic: the topic itself for partition 0 (so a
+/// one-partition topic is what it always was), `{topic}.p{k}` for the others, each its own
+/// log with its own positions, as a Kafka topic's partitions are.
+pub fn partition_topic(topic: &str, k: u32) -> String {
+    if k == 0 {
+        topic.to_string()
+    } else {
+        format!("{topic}.p{k}")
+    }
+}
+
+/// A partition topic's base topic and partition (`raw.42.p3` → `("raw.42", 3)`; a base topic
+/// is its own partition 0).
+pub fn split_partition(topic: &str) -> (&str, u32) {
+    if let Some((base, tail)) = topic.rsplit_once(".p") {
+        if !tail.is_empty() && tail.bytes().all(|b| b.is_ascii_digit()) && !tail.starts_with('0') {
+            if let Ok(k) = tail.parse() {
+                return (base, k);
+            }
+        }
+    }
+    (topic, 0)
+}
+
 pub(crate) fn check_topic(topic: &str) -> Result<(), BusError> {
     let ok = !topic.is_empty()
         && topic.len() <= 200
@@ -278,6 +302,13 @@ mod tests {
             Err(BusError::NewlineInRecord)
         ));
         assert!(check_topic("raw.42").is_ok());
+        assert_eq!(partition_topic("raw.42", 0), "raw.42");
+        assert_eq!(partition_topic("raw.42", 3), "raw.42.p3");
+        assert_eq!(split_partition("raw.42.p3"), ("raw.42", 3));
+        assert_eq!(split_partition("rt.2_x.p10"), ("rt.2_x", 10));
+        for own in ["raw.42", "rt.2_p1", "rt.2_x.p", "rt.2_x.p01", "rt.2_x.px"] {
+            assert_eq!(split_partition(own), (own, 0));
+        }
         for bad in ["", "raw.*", "a..b", ".a", "a b", "raw.>"] {
             assert!(check_topic(bad).is_err(), "{bad}");
         }

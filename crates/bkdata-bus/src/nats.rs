@@ -36,6 +36,18 @@ fn servers(urls: &str) -> Result<Vec<async_nats::ServerAddr>, BusError> {
     Ok(list)
 }
 
+fn stream_name_of(prefix: &str, topic: &str) -> String {
+    let (base, k) = crate::split_partition(topic);
+    let name = format!("{prefix}_{base}")
+        .replace(['.', '-'], "_")
+        .to_uppercase();
+    if k == 0 {
+        name
+    } else {
+        format!("{name}-P{k}")
+    }
+}
+
 fn err(e: impl std::fmt::Display) -> BusError {
     BusError::Other(e.to_string())
 }
@@ -102,10 +114,10 @@ impl NatsBus {
         format!("{}.{topic}", self.prefix)
     }
 
+    /// `{PREFIX}_{TOPIC}` with dots and dashes as underscores; partition k of a topic is
+    /// `{PREFIX}_{TOPIC}-P{k}` (no other name has a dash, so `rt.x.p1` and `rt.x_p1` differ).
     pub fn stream_name(&self, topic: &str) -> String {
-        format!("{}_{}", self.prefix, topic)
-            .replace(['.', '-'], "_")
-            .to_uppercase()
+        stream_name_of(&self.prefix, topic)
     }
 
     async fn stream(&self, topic: &str) -> Result<stream::Stream, BusError> {
@@ -157,7 +169,7 @@ impl NatsBus {
         Ok(info.config.num_replicas)
     }
 
-    async fn ensure_known(&self, topic: &str) -> Result<(), BusError> {
+    pub(crate) async fn ensure_known(&self, topic: &str) -> Result<(), BusError> {
         let known = self.known.lock().unwrap().contains(topic);
         if !known {
             self.stream(topic).await?;
@@ -537,6 +549,15 @@ async fn confirm(d: Delivery) -> Result<(), BusError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn partitions_have_streams_of_their_own_names() {
+        let n = |t: &str| super::stream_name_of("bkdata", t);
+        assert_eq!(n("raw.42"), "BKDATA_RAW_42");
+        assert_eq!(n("raw.42.p3"), "BKDATA_RAW_42-P3");
+        assert_ne!(n("rt.2_x.p1"), n("rt.2_x_p1"));
+        assert_ne!(n("rt.2_x.p1"), n("rt.2_x.p1.p1"));
+    }
+
     #[test]
     fn a_cluster_is_a_comma_separated_list() {
         let s = super::servers("nats://127.0.0.1:4231, nats://127.0.0.1:4232,,").unwrap();

@@ -29,12 +29,14 @@ pub struct AlertSink {
     biz: i64,
     config: Value,
     columns: Vec<String>,
+    partition: u32,
 }
 
 impl AlertSink {
-    pub fn new(pool: PgPool, d: &DataStorage, spec: &TableSpec) -> Self {
+    pub fn new(pool: PgPool, d: &DataStorage, spec: &TableSpec, partition: u32) -> Self {
         AlertSink {
             pool,
+            partition,
             app: d.bk_app_code.clone(),
             rt: d.result_table_id.clone(),
             biz: d.bk_biz_id,
@@ -74,7 +76,10 @@ impl AlertSink {
             .map(|(k, v)| json!({"key": k, "value": v}))
             .collect();
         let mut e = json!({
-            "event_id": format!("{}:{}:{}", self.rt, r.seq, r.idx),
+            "event_id": match r.part {
+                0 => format!("{}:{}:{}", self.rt, r.seq, r.idx),
+                k => format!("{}:p{k}:{}:{}", self.rt, r.seq, r.idx),
+            },
             "plugin_id": "bkdata",
             "bk_biz_id": self.biz,
             "alert_name": fields.get("alert_name").cloned().or(cfg("alert_name")).unwrap_or(json!(self.rt)),
@@ -97,17 +102,11 @@ impl AlertSink {
         e
     }
 
-    /// How far the shipper got (`shippers.last_seq`).
+    /// How far the shipper got in its partition (its counters' position).
     pub async fn committed(&mut self) -> Result<u64, bkdata_storage::StorageError> {
-        use bkdata_models::schema::shippers as sh;
-        use diesel::prelude::*;
-        let rt = self.rt.clone();
+        let (rt, k) = (self.rt.clone(), self.partition);
         let seq: Option<i64> = bkdata_models::db::call(&self.pool, move |c| {
-            sh::table
-                .find((&rt, "alert"))
-                .select(sh::last_seq)
-                .first(c)
-                .optional()
+            crate::shipper::counted_to(c, &rt, "alert", k)
         })
         .await
         .map_err(|e| bkdata_storage::StorageError::Connect(format!("{e:#}")))?;

@@ -8,7 +8,6 @@ use crate::rawdata::{self, bk_time};
 use bkdata_api::databus::{CleanInfo, CleanRequest, FieldSpec, ResultTableInfo};
 use bkdata_models::auth::Caller;
 use bkdata_models::databus::{Clean, ResultTable};
-use bkdata_models::jobs::Job;
 use bkdata_models::schema::{cleans as c, result_tables as rt};
 use bkdata_models::states::CleanStatus;
 use diesel::prelude::*;
@@ -130,6 +129,7 @@ pub fn result_table_view(t: &ResultTable) -> ResultTableInfo {
         processing_type: t.processing_type.clone(),
         description: t.description.clone(),
         fields: t.fields.clone(),
+        partitions: i64::from(t.partitions),
         created_by: t.created_by.clone(),
         created_at: Some(bk_time(t.created_at)),
         updated_by: t.updated_by.clone(),
@@ -179,6 +179,7 @@ pub fn create(
                 rt::result_table_name.eq(&name),
                 rt::result_table_name_alias.eq(&alias),
                 rt::processing_type.eq("clean"),
+                rt::partitions.eq(raw.partitions),
                 rt::description.eq(s(&body.description)),
                 rt::fields.eq(&fields),
                 rt::bk_app_code.eq(&caller.app_code),
@@ -335,12 +336,8 @@ pub fn start(
                 c::status_message.eq("queued for a worker"),
             ))
             .execute(conn)?;
-        crate::clean_job::CleanJob::enqueue_unique(
-            conn,
-            &crate::clean_job::CleanRun {
-                processing_id: pid.to_string(),
-            },
-        )?;
+        let n: i32 = rt::table.find(pid).select(rt::partitions).first(conn)?;
+        crate::partitions::start_clean(conn, pid, n)?;
         Ok::<_, DatabusError>(())
     })?;
     get(conn, caller, pid)

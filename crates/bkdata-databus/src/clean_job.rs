@@ -1,13 +1,14 @@
-//! A running clean: the `clean_run` job, long-running and leased like every job, so one worker
-//! runs it and it moves when that worker dies. It reads the raw data's topic with the durable
-//! consumer `clean_{id}`, cleans each batch, publishes the rows (one JSON object a line) to
-//! `rt.{result_table_id}` with the raw message's position as the message id (a redelivery
+//! A running clean: the `clean_run` job of each partition, long-running and leased like every
+//! job, so one worker runs it and it moves when that worker dies. It reads its partition of
+//! the raw data's topic with the durable consumer `clean_{id}`, cleans each batch, publishes
+//! the rows (one JSON object a line) to the same partition of `rt.{result_table_id}` with the
+//! raw message's topic and position as the message id (a redelivery
 //! after a crash is dropped by the bus, not duplicated), records counters and error samples,
 //! and only then acks. Bad records never stop it. It ends when the clean is stopped.
 use crate::etl::{CleanPlan, Failure, J};
 use crate::rawdata;
 use anyhow::Context;
-use bkdata_bus::{AnyBus, Batch, Bus, Consumer, ConsumerOpts};
+use bkdata_bus::{partition_topic, AnyBus, Batch, Bus, Consumer, ConsumerOpts};
 use bkdata_models::databus::Clean;
 use bkdata_models::db::call;
 use bkdata_models::jobs::{BoxFuture, Job, JobContext, JobResult};
@@ -123,8 +124,10 @@ impl CleanJob {
             }
         };
         let shape = Arc::new(RowShape::new(plan, &rt_fields));
-        let raw_topic = rawdata::topic(clean.raw_data_id);
-        let out_topic = output_topic(&pid);
+        // Partition k of the raw data is cleaned into partition k of the table.
+        let k = job.partition;
+        let raw_topic = partition_topic(&rawdata::topic(clean.raw_data_id), k);
+        let out_topic = partition_topic(&output_topic(&pid), k);
         let mut consumer = self
             .bus
             .consumer(
@@ -141,12 +144,16 @@ impl CleanJob {
                 },
             )
             .await?;
-        self.status(
-            &pid,
-            CleanStatus::Started,
-            format!("running on worker {}", ctx.worker_id),
-        )
-        .await?;
+        // Partition 0 speaks for the clean (every clean has it; the others would only
+        // overwrite each other).
+        if k == 0 {
+            self.status(
+                &pid,
+                CleanStatus::Started,
+                format!("running on worker {}", ctx.worker_id),
+            )
+            .await?;
+        }
         let mut next_check = Instant::now();
         let mut ready: Option<(Vec<bkdata_bus::Delivery>, Vec<Cleaned>)> = None;
         loop {
@@ -294,6 +301,9 @@ impl CleanJob {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct CleanRun {
     pub processing_id: String,
+    /// The partition of the raw data it reads (and of the table it writes).
+    #[serde(default, skip_serializing_if = "crate::partitions::is_zero")]
+    pub partition: u32,
 }
 
 impl Job for CleanJob {

@@ -33,7 +33,7 @@ impl ExpireJob {
         let mut failures = Vec::new();
         for (d, c) in list {
             let r = async {
-                let mut sink = physical::sink_for(&d, &c, &physical::spec_of(&d)).await?;
+                let mut sink = physical::sink_for(&d, &c, &physical::spec_of(&d), 0).await?;
                 sink.expire(now).await
             }
             .await;

@@ -13,11 +13,13 @@ pub mod error;
 pub mod etl;
 pub mod expire_job;
 pub mod meta;
+pub mod partitions;
 pub mod physical;
 pub mod projects;
 pub mod rawdata;
 pub mod resourcecenter;
 pub mod shipper;
+pub mod spread;
 pub mod storekit;
 pub mod tasks;
 

@@ -224,7 +224,7 @@ pub async fn create_physical(
     if d.storage_type == "queue" || d.storage_type == "alert" {
         return Ok(());
     }
-    let mut sink = sink_for(d, cluster, &spec_of(d))
+    let mut sink = sink_for(d, cluster, &spec_of(d), 0)
         .await
         .map_err(crate::error::from_storage)?;
     sink.ensure().await.map_err(crate::error::from_storage)?;
@@ -237,9 +237,13 @@ pub async fn sink_for(
     d: &DataStorage,
     cluster: &StorageCluster,
     spec: &TableSpec,
+    partition: u32,
 ) -> Result<Sink, bkdata_storage::StorageError> {
     let conn = cluster.connection.as_object().cloned().unwrap_or_default();
-    let shipper = shipper_name(&d.result_table_id, &d.storage_type);
+    let shipper = crate::shipper::partition_shipper(
+        &shipper_name(&d.result_table_id, &d.storage_type),
+        partition,
+    );
     Sink::connect(&cluster.cluster_type, &conn, spec.clone(), &shipper).await
 }
 

@@ -44,7 +44,8 @@ pub fn view(x: &RawData, subject: Option<String>) -> RawDataInfo {
         subject,
         status: x.collector_status.to_string(),
         active: x.collector_status == CollectorStatus::Started,
-        storage_partitions: 1,
+        storage_partitions: i64::from(x.partitions),
+        partition_key: x.partition_key.clone(),
         extra: x
             .access_extra
             .as_object()
@@ -125,6 +126,17 @@ pub fn create(
         ));
     }
     let encoding = encoding_of(&s(&f.data_encoding))?;
+    let partitions =
+        crate::partitions::check_count(f.storage_partitions.unwrap_or(1), 1).map_err(|_| {
+            DatabusError::field(
+                "storage_partitions",
+                format!(
+                    "storage_partitions must be between 1 and {}",
+                    crate::partitions::MAX_PARTITIONS
+                ),
+            )
+        })?;
+    let partition_key = partition_key_of(f.partition_key.as_deref())?;
     let or = |v: String, d: &str| if v.is_empty() { d.to_string() } else { v };
     let extra = Value::Object(body.kept_extra());
     conn.transaction(|conn| {
@@ -161,6 +173,8 @@ pub fn create(
                 r::created_by.eq(&caller.username),
                 r::updated_by.eq(&caller.username),
                 r::access_extra.eq(&extra),
+                r::partitions.eq(partitions),
+                r::partition_key.eq(&partition_key),
             ))
             .on_conflict((r::bk_biz_id, r::raw_data_name))
             .do_nothing()
@@ -171,6 +185,20 @@ pub fn create(
             DatabusError::AlreadyExists(format!("raw data {name:?} already exists in biz {biz}"))
         })
     })
+}
+
+/// A partition key as given: a field name (blank: none).
+fn partition_key_of(key: Option<&str>) -> Result<Option<String>, DatabusError> {
+    let Some(key) = key.map(str::trim).filter(|k| !k.is_empty()) else {
+        return Ok(None);
+    };
+    if key.len() > 128 || key.chars().any(char::is_control) {
+        return Err(DatabusError::field(
+            "partition_key",
+            "partition_key must be a field name of at most 128 characters",
+        ));
+    }
+    Ok(Some(key.to_string()))
 }
 
 /// The next id of the sequence no preassigned id has taken.
@@ -434,37 +462,76 @@ pub fn parse_records(
     Ok(records)
 }
 
-/// Publish records in batches. On a bus failure, says how many were accepted before it, so a
-/// client resends only the rest.
+/// Publish records in batches onto the raw data's partitions (by its `partition_key`, or
+/// evenly). On a bus failure, says how many were accepted before it, so a client resends only
+/// the rest.
 pub async fn publish<B: Bus>(
     bus: &B,
-    id: i64,
+    raw: &RawData,
     records: &[Vec<u8>],
     limits: &IngestLimits,
 ) -> Result<Value, DatabusError> {
+    let id = raw.id;
     let t = topic(id);
-    let (mut first, mut last, mut batches, mut accepted) = (None, 0u64, 0usize, 0usize);
-    for chunk in records.chunks(limits.batch_records.max(1)) {
-        match bus.publish(&t, chunk).await {
-            Ok(seq) => {
-                first.get_or_insert(seq);
-                last = seq;
-                batches += 1;
-                accepted += chunk.len();
+    let n = raw.partitions.max(1) as u32;
+    let per = limits.batch_records.max(1);
+    let mut parts: Vec<(u64, Option<u64>, u64)> = vec![(0, None, 0); n as usize];
+    let (mut batches, mut accepted) = (0usize, 0usize);
+    // A window of `per` records at a time, in order: when the bus fails, every record before
+    // the window is stored, so "resend from record N" holds with partitions too.
+    for window in records.chunks(per) {
+        let groups = crate::spread::spread(window, n, raw.partition_key.as_deref());
+        for (k, group) in groups.into_iter().enumerate() {
+            if group.is_empty() {
+                continue;
             }
-            Err(e) => {
-                let details = json!({"accepted_records": accepted, "rejected_records": records.len() - accepted, "batches": batches});
-                return Err(match e {
-                    BusError::NewlineInRecord | BusError::InvalidTopic(_) => DatabusError::Validation { message: e.to_string(), errors: details },
-                    other => DatabusError::Unavailable {
-                        message: format!("the bus did not accept records after the first {accepted}: {other}; resend from record {accepted}"),
-                        details,
-                    },
-                });
+            let batch: Vec<Vec<u8>> = group.into_iter().map(|i| window[i].clone()).collect();
+            match bus
+                .publish(&bkdata_bus::partition_topic(&t, k as u32), &batch)
+                .await
+            {
+                Ok(seq) => {
+                    let p = &mut parts[k];
+                    p.0 += batch.len() as u64;
+                    p.1.get_or_insert(seq);
+                    p.2 = seq;
+                    batches += 1;
+                }
+                Err(e) => {
+                    let in_doubt = records.len().min(accepted + window.len()) - accepted;
+                    let details = json!({"accepted_records": accepted, "rejected_records": records.len() - accepted, "batches": batches});
+                    return Err(match e {
+                        BusError::NewlineInRecord | BusError::InvalidTopic(_) => {
+                            DatabusError::Validation {
+                                message: e.to_string(),
+                                errors: details,
+                            }
+                        }
+                        other => DatabusError::Unavailable {
+                            message: if n == 1 {
+                                format!("the bus did not accept records after the first {accepted}: {other}; resend from record {accepted}")
+                            } else {
+                                format!("the bus did not accept records after the first {accepted}: {other}; resend from record {accepted} (some of the next {in_doubt}, bound for other partitions, may be stored already)")
+                            },
+                            details,
+                        },
+                    });
+                }
             }
         }
+        accepted += window.len();
     }
-    Ok(
-        json!({"raw_data_id": id, "records": accepted, "batches": batches, "first_seq": first, "last_seq": last, "topic": t}),
-    )
+    let mut report =
+        json!({"raw_data_id": id, "records": accepted, "batches": batches, "topic": t});
+    if n == 1 {
+        report["first_seq"] = json!(parts[0].1);
+        report["last_seq"] = json!(parts[0].2);
+    } else {
+        report["partitions"] = json!(parts
+            .iter()
+            .enumerate()
+            .map(|(k, (records, first, last))| json!({"partition": k, "topic": bkdata_bus::partition_topic(&t, k as u32), "records": records, "first_seq": first, "last_seq": if first.is_some() { json!(last) } else { Value::Null }}))
+            .collect::<Vec<_>>());
+    }
+    Ok(report)
 }

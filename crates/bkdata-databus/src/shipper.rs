@@ -7,11 +7,13 @@
 //! lost and nothing written twice. (Messages redelivered within a run, after a slow write, are
 //! at or below that position and are acked without writing.)
 use crate::physical::{self, shipper_name};
-use bkdata_bus::{AnyBus, Bus, Consumer, ConsumerOpts};
+use bkdata_bus::{partition_topic, AnyBus, Bus, Consumer, ConsumerOpts};
 use bkdata_models::databus::{DataStorage, StorageCluster};
 use bkdata_models::db::call as db;
 use bkdata_models::jobs::{BoxFuture, Job, JobContext, JobResult};
-use bkdata_models::schema::{data_storages as ds, shipper_dead_letters as dl, shippers as sh};
+use bkdata_models::schema::{
+    data_storages as ds, shipper_dead_letters as dl, shipper_partitions as sp, shippers as sh,
+};
 use bkdata_models::states::ShipperStatus;
 use bkdata_models::PgPool;
 use bkdata_storage::{Row, RowParser};
@@ -81,7 +83,7 @@ impl ShipJob {
     }
 
     /// The binding, its cluster and the shipper's status (`None`: deleted).
-    async fn load(&self, rt: &str, st: &str) -> anyhow::Result<Option<Loaded>> {
+    async fn load(&self, rt: &str, st: &str, k: u32) -> anyhow::Result<Option<Loaded>> {
         let (rt, st) = (rt.to_string(), st.to_string());
         db(&self.pool, move |conn| -> QueryResult<_> {
             let Some(d) = ds::table
@@ -96,12 +98,13 @@ impl ShipJob {
                 .find(&d.cluster_name)
                 .select(StorageCluster::as_select())
                 .first(conn)?;
-            let (status, counted): (ShipperStatus, i64) = sh::table
+            let status: ShipperStatus = sh::table
                 .find((&rt, &st))
-                .select((sh::status, sh::last_seq))
+                .select(sh::status)
                 .first(conn)
                 .optional()?
-                .unwrap_or((ShipperStatus::Stopped, 0));
+                .unwrap_or(ShipperStatus::Stopped);
+            let counted = counted_to(conn, &rt, &st, k)?.unwrap_or(0);
             Ok(Some((d, c, status, counted.max(0) as u64)))
         })
         .await
@@ -111,25 +114,26 @@ impl ShipJob {
         let ShipRun {
             result_table_id: rt,
             storage_type: st,
+            partition: k,
         } = job;
         // A changed binding (fields, cluster, table) is picked up by starting over.
-        while self.ship(&ctx, &rt, &st).await? {
+        while self.ship(&ctx, &rt, &st, k).await? {
             log::info!("data storage {rt} {st} changed; the shipper reloads it");
         }
         Ok(())
     }
 
     /// Ship until stopped (`false`) or the binding changes (`true`).
-    async fn ship(&self, ctx: &JobContext, rt: &str, st: &str) -> anyhow::Result<bool> {
+    async fn ship(&self, ctx: &JobContext, rt: &str, st: &str, k: u32) -> anyhow::Result<bool> {
         let (rt, st) = (rt.to_string(), st.to_string());
-        let Some((binding, cluster, status, mut counted)) = self.load(&rt, &st).await? else {
+        let Some((binding, cluster, status, mut counted)) = self.load(&rt, &st, k).await? else {
             return Ok(false);
         };
         if status != ShipperStatus::Running {
             return Ok(false);
         }
         let version = binding.updated_at;
-        let name = shipper_name(&rt, &st);
+        let name = partition_shipper(&shipper_name(&rt, &st), k);
         let spec = physical::spec_of(&binding);
         let parser = RowParser::new(&spec);
         let opened = async {
@@ -138,9 +142,10 @@ impl ShipJob {
                     self.pool.clone(),
                     &binding,
                     &spec,
+                    k,
                 ))
             } else {
-                ShipSink::Storage(physical::sink_for(&binding, &cluster, &spec).await?)
+                ShipSink::Storage(physical::sink_for(&binding, &cluster, &spec, k).await?)
             };
             sink.ensure().await?;
             let committed = sink.committed().await?;
@@ -156,7 +161,7 @@ impl ShipJob {
             }
         };
         counted = counted.min(committed);
-        let topic = crate::clean_job::output_topic(&rt);
+        let topic = partition_topic(&crate::clean_job::output_topic(&rt), k);
         let mut consumer = self
             .bus
             .consumer(
@@ -177,8 +182,12 @@ impl ShipJob {
                 },
             )
             .await?;
-        self.message(&rt, &st, format!("running on worker {}", ctx.worker_id))
-            .await?;
+        // Partition 0 speaks for the shipper (the others would only overwrite it); a
+        // failing partition says so whichever it is.
+        if k == 0 {
+            self.message(&rt, &st, format!("running on worker {}", ctx.worker_id))
+                .await?;
+        }
         let mut next_check = Instant::now();
         loop {
             if *ctx.lease_lost.borrow() {
@@ -228,6 +237,7 @@ impl ShipJob {
                 for (i, rec) in d.records.iter().enumerate() {
                     match parser.parse(rec) {
                         Ok(values) => rows.push(Row {
+                            part: k,
                             seq: d.seq,
                             idx: i as u32,
                             values,
@@ -266,11 +276,11 @@ impl ShipJob {
                                 sh::rows_written.eq(sh::rows_written + n),
                                 sh::batches.eq(sh::batches + i64::from(wrote)),
                                 sh::dead_letters.eq(sh::dead_letters + dead.len() as i64),
-                                sh::last_seq.eq(committed as i64),
                                 sh::last_write_at.eq(chrono::Utc::now()),
                                 sh::updated_at.eq(chrono::Utc::now()),
                             ))
                             .execute(conn)?;
+                        count_to(conn, &r, &s, k, committed as i64)?;
                         if !dead.is_empty() {
                             let rows: Vec<_> = dead
                                 .iter()
@@ -297,11 +307,62 @@ impl ShipJob {
     }
 }
 
+/// Where a shipper's counters reach in partition `k` (`None`: no shipper row): partition 0's
+/// in `shippers.last_seq`, the others' in `shipper_partitions`.
+pub fn counted_to(conn: &mut PgConnection, rt: &str, st: &str, k: u32) -> QueryResult<Option<i64>> {
+    if k == 0 {
+        return sh::table
+            .find((rt, st))
+            .select(sh::last_seq)
+            .first(conn)
+            .optional();
+    }
+    sp::table
+        .find((rt, st, k as i32))
+        .select(sp::last_seq)
+        .first(conn)
+        .optional()
+}
+
+fn count_to(conn: &mut PgConnection, rt: &str, st: &str, k: u32, seq: i64) -> QueryResult<()> {
+    if k == 0 {
+        diesel::update(sh::table.find((rt, st)))
+            .set(sh::last_seq.eq(seq))
+            .execute(conn)?;
+    } else {
+        diesel::insert_into(sp::table)
+            .values((
+                sp::result_table_id.eq(rt),
+                sp::storage_type.eq(st),
+                sp::partition.eq(k as i32),
+                sp::last_seq.eq(seq),
+            ))
+            .on_conflict((sp::result_table_id, sp::storage_type, sp::partition))
+            .do_update()
+            .set(sp::last_seq.eq(seq))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The shipper of partition `k`: its consumer name on the partition's stream and its key in
+/// the storage's offsets table (partition 0 keeps the binding's own name).
+pub fn partition_shipper(name: &str, k: u32) -> String {
+    if k == 0 {
+        name.to_string()
+    } else {
+        format!("{name}_p{k}")
+    }
+}
+
 /// The shipper job's payload: which binding it ships.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ShipRun {
     pub result_table_id: String,
     pub storage_type: String,
+    /// The partition of the table's stream it ships.
+    #[serde(default, skip_serializing_if = "crate::partitions::is_zero")]
+    pub partition: u32,
 }
 
 impl Job for ShipJob {

@@ -6,12 +6,10 @@
 use crate::error::DatabusError;
 use crate::physical::shipper_name;
 use crate::rawdata::bk_time;
-use crate::shipper::{ShipJob, ShipRun};
 use bkdata_api::databus::{StorageTask, TaskState as TaskStateView};
 use bkdata_bus::{AnyBus, Bus};
 use bkdata_models::auth::Caller;
 use bkdata_models::databus::{Clean, DataStorage, Shipper};
-use bkdata_models::jobs::Job;
 use bkdata_models::schema::{cleans as c, data_storages as ds, shippers as sh};
 use bkdata_models::states::ShipperStatus;
 use diesel::prelude::*;
@@ -89,14 +87,11 @@ pub fn start_shipper(conn: &mut PgConnection, rt_id: &str, storage_type: &str) -
                 sh::updated_at.eq(chrono::Utc::now()),
             ))
             .execute(conn)?;
-        ShipJob::enqueue_unique(
-            conn,
-            &ShipRun {
-                result_table_id: rt_id.to_string(),
-                storage_type: storage_type.to_string(),
-            },
-        )?;
-        Ok(())
+        let n: i32 = bkdata_models::schema::result_tables::table
+            .find(rt_id)
+            .select(bkdata_models::schema::result_tables::partitions)
+            .first(conn)?;
+        crate::partitions::start_shipper(conn, rt_id, storage_type, n)
     })
 }
 
@@ -216,6 +211,31 @@ pub struct TaskState {
     pub result_table_id: String,
     pub clean: Option<Clean>,
     pub shippers: Vec<(DataStorage, Option<Shipper>)>,
+    /// The table's partitions (its clean's raw data has as many).
+    pub partitions: i32,
+}
+
+/// A stage's lag summed over its partitions (`None` when the bus cannot say for one).
+async fn lag_over(
+    bus: &AnyBus,
+    topic: &str,
+    name: &str,
+    per_partition_name: bool,
+    partitions: i32,
+) -> Option<u64> {
+    let mut total = 0;
+    for k in 0..partitions.max(1) as u32 {
+        let name = if per_partition_name {
+            crate::shipper::partition_shipper(name, k)
+        } else {
+            name.to_string()
+        };
+        total += bus
+            .lag(&bkdata_bus::partition_topic(topic, k), &name)
+            .await
+            .ok()?;
+    }
+    Some(total)
 }
 
 pub fn state(
@@ -223,7 +243,7 @@ pub fn state(
     caller: &Caller,
     rt_id: &str,
 ) -> Result<TaskState, DatabusError> {
-    crate::clean::result_table(conn, caller, rt_id)?;
+    let table = crate::clean::result_table(conn, caller, rt_id)?;
     let clean = clean_of(conn, rt_id)?;
     let mut shippers = Vec::new();
     for b in bindings(conn, rt_id)? {
@@ -238,6 +258,7 @@ pub fn state(
         result_table_id: rt_id.to_string(),
         clean,
         shippers,
+        partitions: table.partitions,
     })
 }
 
@@ -247,13 +268,14 @@ pub async fn view(bus: &AnyBus, st: &TaskState) -> TaskStateView {
     let mut storages = BTreeMap::new();
     let mut any_running = false;
     if let Some(cl) = &st.clean {
-        let lag = bus
-            .lag(
-                &crate::rawdata::topic(cl.raw_data_id),
-                &crate::clean_job::consumer_name(&cl.processing_id),
-            )
-            .await
-            .ok();
+        let lag = lag_over(
+            bus,
+            &crate::rawdata::topic(cl.raw_data_id),
+            &crate::clean_job::consumer_name(&cl.processing_id),
+            false,
+            st.partitions,
+        )
+        .await;
         let status = cl.status.as_task();
         any_running |= status == ShipperStatus::Running;
         storages.insert(
@@ -277,13 +299,14 @@ pub async fn view(bus: &AnyBus, st: &TaskState) -> TaskStateView {
         if b.storage_type == "queue" {
             continue;
         }
-        let lag = bus
-            .lag(
-                &crate::clean_job::output_topic(&b.result_table_id),
-                &shipper_name(&b.result_table_id, &b.storage_type),
-            )
-            .await
-            .ok();
+        let lag = lag_over(
+            bus,
+            &crate::clean_job::output_topic(&b.result_table_id),
+            &shipper_name(&b.result_table_id, &b.storage_type),
+            true,
+            st.partitions,
+        )
+        .await;
         let status = s.as_ref().map_or(ShipperStatus::Stopped, |s| s.status);
         any_running |= status == ShipperStatus::Running;
         storages.insert(

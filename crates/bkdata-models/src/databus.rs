@@ -27,6 +27,10 @@ pub struct RawData {
     pub collector_status: crate::states::CollectorStatus,
     /// The deploy plan's other parts, answered back as sent.
     pub access_extra: Value,
+    /// Partitions of its stream (`storage_partitions`); only ever raised.
+    pub partitions: i32,
+    /// The JSON field whose value picks a record's partition; `None`: spread evenly.
+    pub partition_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -44,6 +48,8 @@ pub struct ResultTable {
     pub created_at: DateTime<Utc>,
     pub updated_by: String,
     pub updated_at: DateTime<Utc>,
+    /// Partitions of its stream; a clean's table has its raw data's.
+    pub partitions: i32,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -153,6 +153,8 @@ diesel::table! {
         last_ingest_at -> Nullable<Timestamptz>,
         collector_status -> Text,
         access_extra -> Jsonb,
+        partitions -> Int4,
+        partition_key -> Nullable<Text>,
     }
 }
 
@@ -170,6 +172,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_by -> Text,
         updated_at -> Timestamptz,
+        partitions -> Int4,
     }
 }
 
@@ -257,6 +260,15 @@ diesel::table! {
         started_at -> Nullable<Timestamptz>,
         updated_at -> Timestamptz,
         stopped_with_clean -> Bool,
+    }
+}
+
+diesel::table! {
+    shipper_partitions (result_table_id, storage_type, partition) {
+        result_table_id -> Text,
+        storage_type -> Text,
+        partition -> Int4,
+        last_seq -> Int8,
     }
 }
 
@@ -522,6 +534,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     system_metrics,
     raw_datas,
     result_tables,
+    shipper_partitions,
     cleans,
     clean_errors,
     storage_clusters,

@@ -93,10 +93,11 @@ impl TableSpec {
     }
 }
 
-/// A row from a result table's stream, with its position: message `seq`, `idx` within it.
-/// `values` line up with the spec's columns (see [`RowParser`]).
+/// A row from a result table's stream, with its position: partition `part`, message `seq`,
+/// `idx` within it. `values` line up with the spec's columns (see [`RowParser`]).
 #[derive(Debug, Clone)]
 pub struct Row {
+    pub part: u32,
     pub seq: u64,
     pub idx: u32,
     pub values: Vec<Value>,
@@ -193,8 +194,14 @@ impl serde::de::Visitor<'_> for KeySeed<'_> {
 }
 
 impl Row {
+    /// A document id from the position (`{seq}-{idx}`, `p{part}-{seq}-{idx}` past partition 0),
+    /// so a replayed row overwrites itself.
     pub fn position_id(&self) -> String {
-        format!("{}-{}", self.seq, self.idx)
+        if self.part == 0 {
+            format!("{}-{}", self.seq, self.idx)
+        } else {
+            format!("p{}-{}-{}", self.part, self.seq, self.idx)
+        }
     }
 }
 
