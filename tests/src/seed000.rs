@@ -40,12 +40,22 @@ pub fn bklog_config() -> String {
 
 /// Register raw data and a bklog clean on it (as bklog sends it); answers (raw_data_id, rt).
 pub async fn raw_and_clean(srv: &TestServer, biz: i64, name: &str) -> (i64, String) {
+    raw_and_clean_with(srv, biz, name, json!({})).await
+}
+
+/// [`raw_and_clean`] with more fields in the raw data's body (`storage_partitions`, …).
+pub async fn raw_and_clean_with(
+    srv: &TestServer,
+    biz: i64,
+    name: &str,
+    raw_extra: Value,
+) -> (i64, String) {
+    let mut body = json!({"bk_biz_id": biz, "raw_data_name": name});
+    for (k, v) in raw_extra.as_object().into_iter().flatten() {
+        body[k] = v.clone();
+    }
     let raw = srv
-        .bk_ok(
-            Method::POST,
-            "/v3/access/rawdata/",
-            Some(json!({"bk_biz_id": biz, "raw_data_name": name})),
-        )
+        .bk_ok(Method::POST, "/v3/access/rawdata/", Some(body))
         .await;
     let raw_id = raw["raw_data_id"].as_i64().unwrap();
     let clean = srv
@@ -72,7 +82,17 @@ pub async fn raw_and_clean(srv: &TestServer, biz: i64, name: &str) -> (i64, Stri
 /// Raw data and its clean shipping to the default PostgreSQL cluster, every task started;
 /// answers (raw_data_id, rt). The table is `mapleleaf_{biz}.{name}_{biz}`.
 pub async fn shipping_to_postgres(srv: &TestServer, biz: i64, name: &str) -> (i64, String) {
-    let (raw_id, rt) = raw_and_clean(srv, biz, name).await;
+    shipping_to_postgres_with(srv, biz, name, json!({})).await
+}
+
+/// [`shipping_to_postgres`] with more fields in the raw data's body.
+pub async fn shipping_to_postgres_with(
+    srv: &TestServer,
+    biz: i64,
+    name: &str,
+    raw_extra: Value,
+) -> (i64, String) {
+    let (raw_id, rt) = raw_and_clean_with(srv, biz, name, raw_extra).await;
     srv.bk_ok(
         Method::POST,
         "/v3/databus/data_storages/",

@@ -310,6 +310,8 @@ impl Job for CleanJob {
     const NAME: &'static str = "clean_run";
     /// A clean runs until stopped, and comes back after any fault.
     const MAX_ATTEMPTS: i32 = 1000;
+    /// Spread evenly over the workers.
+    const SPREAD: bool = true;
     type Payload = CleanRun;
 
     fn run(&self, job: CleanRun, ctx: JobContext) -> BoxFuture<'static, JobResult> {

@@ -369,6 +369,8 @@ impl Job for ShipJob {
     const NAME: &'static str = "ship_run";
     /// A shipper runs until stopped, and comes back after any fault.
     const MAX_ATTEMPTS: i32 = 1_000_000;
+    /// Spread evenly over the workers.
+    const SPREAD: bool = true;
     type Payload = ShipRun;
 
     fn run(&self, job: ShipRun, ctx: JobContext) -> BoxFuture<'static, JobResult> {

@@ -16,6 +16,7 @@ mod etl_conformance;
 mod executor;
 mod flow_runtime;
 mod flows_api;
+mod partitions;
 mod projects_api;
 mod query_api;
 mod queue;

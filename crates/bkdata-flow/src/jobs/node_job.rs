@@ -366,6 +366,8 @@ impl Job for RunJob {
     const NAME: &'static str = "flow_run";
     /// A node runs until its flow stops, and comes back after any fault.
     const MAX_ATTEMPTS: i32 = 1_000_000;
+    /// Spread evenly over the workers.
+    const SPREAD: bool = true;
     type Payload = NodeRun;
 
     fn run(&self, job: NodeRun, ctx: JobContext) -> BoxFuture<'static, JobResult> {

@@ -49,6 +49,10 @@ pub trait Job: Send + Sync + 'static {
     /// Attempts before the job is `failed` (long-running jobs that must come back after
     /// any fault use a large number).
     const MAX_ATTEMPTS: i32 = 5;
+    /// A long-running job the workers share evenly (a partition of a clean, a shipper, a
+    /// node): a worker takes no more than its share of them, and one holding more (a worker
+    /// joined) gives the rest back for the others to take.
+    const SPREAD: bool = false;
     type Payload: serde::Serialize + serde::de::DeserializeOwned + Send + 'static;
 
     fn run(&self, payload: Self::Payload, ctx: JobContext) -> BoxFuture<'static, JobResult>;

@@ -155,23 +155,107 @@ pub struct ClaimedJob {
     pub last_error: Option<String>,
 }
 
-/// Claim up to `limit` ready jobs for `worker_id`.
+/// Claim up to `limit` ready jobs for `worker_id`, none of the `spread` types.
 pub fn claim(
     conn: &mut PgConnection,
     worker_id: &str,
     limit: i64,
     lease: Duration,
 ) -> QueryResult<Vec<ClaimedJob>> {
+    claim_except(conn, worker_id, limit, lease, &[])
+}
+
+fn claim_except(
+    conn: &mut PgConnection,
+    worker_id: &str,
+    limit: i64,
+    lease: Duration,
+    spread: &[String],
+) -> QueryResult<Vec<ClaimedJob>> {
     diesel::sql_query(
         "UPDATE background_jobs SET status = 'running', attempts = attempts + 1, locked_by = $1, \
              lease_expires_at = now() + $3 * interval '1 millisecond', updated_at = now() \
          WHERE id IN (SELECT id FROM background_jobs WHERE status = 'queued' AND run_at <= now() \
+             AND job_type <> ALL($4) \
              ORDER BY priority DESC, id LIMIT $2 FOR UPDATE SKIP LOCKED) \
          RETURNING id, job_type, data, attempts, max_attempts, last_error",
     )
     .bind::<Text, _>(worker_id)
     .bind::<BigInt, _>(limit)
     .bind::<BigInt, _>(lease.as_millis() as i64)
+    .bind::<Array<Text>, _>(spread)
+    .load(conn)
+}
+
+/// How the live jobs of the spread types stand: how many there are and over how many live
+/// workers (registered, not stopped, seen within `lease`; at least 1).
+#[derive(Debug, Clone, Copy, PartialEq, QueryableByName)]
+pub struct Spread {
+    #[diesel(sql_type = BigInt)]
+    pub total: i64,
+    #[diesel(sql_type = BigInt)]
+    pub workers: i64,
+}
+
+impl Spread {
+    /// The most such jobs one worker should hold: an even share, rounded up so every job has
+    /// a place.
+    pub fn share(&self) -> i64 {
+        (self.total + self.workers - 1) / self.workers.max(1)
+    }
+}
+
+pub fn spread_of(
+    conn: &mut PgConnection,
+    types: &[String],
+    lease: Duration,
+) -> QueryResult<Spread> {
+    diesel::sql_query(
+        "SELECT (SELECT count(*) FROM background_jobs WHERE job_type = ANY($1) \
+                 AND status IN ('queued', 'running')) AS total, \
+                (SELECT greatest(count(*), 1) FROM workers WHERE stopped_at IS NULL \
+                 AND last_seen_at > now() - $2 * interval '1 millisecond') AS workers",
+    )
+    .bind::<Array<Text>, _>(types)
+    .bind::<BigInt, _>(lease.as_millis() as i64)
+    .get_result(conn)
+}
+
+/// Claim ready jobs of the `spread` types, up to `limit` and up to what keeps this worker
+/// within its share ([`Spread::share`]).
+pub fn claim_spread(
+    conn: &mut PgConnection,
+    worker_id: &str,
+    limit: i64,
+    lease: Duration,
+    spread: &[String],
+) -> QueryResult<Vec<ClaimedJob>> {
+    let s = spread_of(conn, spread, lease)?;
+    let mine: i64 = {
+        use crate::schema::background_jobs::dsl as j;
+        j::background_jobs
+            .filter(j::job_type.eq_any(spread))
+            .filter(j::status.eq("running"))
+            .filter(j::locked_by.eq(worker_id))
+            .count()
+            .get_result(conn)?
+    };
+    let room = (s.share() - mine).min(limit);
+    if room <= 0 {
+        return Ok(Vec::new());
+    }
+    diesel::sql_query(
+        "UPDATE background_jobs SET status = 'running', attempts = attempts + 1, locked_by = $1, \
+             lease_expires_at = now() + $3 * interval '1 millisecond', updated_at = now() \
+         WHERE id IN (SELECT id FROM background_jobs WHERE status = 'queued' AND run_at <= now() \
+             AND job_type = ANY($4) \
+             ORDER BY priority DESC, id LIMIT $2 FOR UPDATE SKIP LOCKED) \
+         RETURNING id, job_type, data, attempts, max_attempts, last_error",
+    )
+    .bind::<Text, _>(worker_id)
+    .bind::<BigInt, _>(room)
+    .bind::<BigInt, _>(lease.as_millis() as i64)
+    .bind::<Array<Text>, _>(spread)
     .load(conn)
 }
 
@@ -210,7 +294,7 @@ pub fn release(conn: &mut PgConnection, worker_id: &str, ids: &[i64]) -> QueryRe
     diesel::sql_query(
         "UPDATE background_jobs SET status = 'queued', attempts = greatest(attempts - 1, 0), \
              locked_by = NULL, lease_expires_at = NULL, run_at = now(), \
-             last_error = 'released by worker ' || $2 || ' at shutdown', updated_at = now() \
+             last_error = 'released by worker ' || $2 || ' (stopping, or sharing with another)', updated_at = now() \
          WHERE id = ANY($1) AND locked_by = $2",
     )
     .bind::<Array<BigInt>, _>(ids)
@@ -317,10 +401,14 @@ pub struct Runner {
     cfg: RunnerConfig,
     pool: PgPool,
     handlers: Handlers,
+    /// Job types shared evenly over the workers ([`Job::SPREAD`]).
+    spread: Vec<String>,
 }
 
 struct Inflight {
     lost: watch::Sender<bool>,
+    /// Of a spread type: counts towards this worker's share.
+    spread: bool,
     /// Set at shutdown: an error from this job means "stopped", and the job is released
     /// for another worker instead of counted as a failed attempt.
     releasing: bool,
@@ -339,6 +427,7 @@ impl Runner {
             cfg,
             pool,
             handlers: HashMap::new(),
+            spread: Vec::new(),
         }
     }
 
@@ -349,7 +438,10 @@ impl Runner {
     }
 
     /// Run jobs of `J`'s type with `job`.
-    pub fn job<J: Job>(self, job: J) -> Self {
+    pub fn job<J: Job>(mut self, job: J) -> Self {
+        if J::SPREAD {
+            self.spread.push(J::NAME.to_string());
+        }
         self.register(J::NAME, Typed(job))
     }
 
@@ -361,13 +453,19 @@ impl Runner {
         let cfg = Arc::new(self.cfg);
         let pool = self.pool;
         let handlers = Arc::new(self.handlers);
+        let spread = Arc::new(self.spread);
         let wake = Arc::new(Notify::new());
         let slot_freed = Arc::new(Notify::new());
         let inflight: Arc<Mutex<HashMap<i64, Inflight>>> = Arc::default();
         let (done_tx, done_rx) = mpsc::unbounded_channel::<(i64, i32, Result<(), String>)>();
 
         let listener = tokio::spawn(listen(cfg.database_url.clone(), wake.clone()));
-        let beat = tokio::spawn(heartbeat_loop(cfg.clone(), pool.clone(), inflight.clone()));
+        let beat = tokio::spawn(heartbeat_loop(
+            cfg.clone(),
+            pool.clone(),
+            inflight.clone(),
+            spread.clone(),
+        ));
         let completer = tokio::spawn(complete_loop(
             cfg.clone(),
             pool.clone(),
@@ -408,12 +506,23 @@ impl Runner {
                 .saturating_sub(inflight.lock().unwrap().len());
             let mut claimed_all = false;
             if free > 0 {
-                let (worker, lease) = (cfg.worker_id.clone(), cfg.lease);
-                match blocking(&pool, move |c| claim(c, &worker, free as i64, lease)).await {
+                let (worker, lease, types) = (cfg.worker_id.clone(), cfg.lease, spread.clone());
+                // Other jobs first, then spread ones within this worker's share.
+                let claimed = blocking(&pool, move |c| {
+                    let mut jobs = claim_except(c, &worker, free as i64, lease, &types)?;
+                    let left = free - jobs.len();
+                    if left > 0 && !types.is_empty() {
+                        jobs.extend(claim_spread(c, &worker, left as i64, lease, &types)?);
+                    }
+                    Ok(jobs)
+                })
+                .await;
+                match claimed {
                     Ok(jobs) => {
                         claimed_all = jobs.len() == free;
                         for job in jobs {
-                            start_job(&cfg, &handlers, &inflight, &done_tx, job);
+                            let spread = spread.contains(&job.job_type);
+                            start_job(&cfg, &handlers, &inflight, &done_tx, job, spread);
                         }
                     }
                     Err(e) => log::warn!("claiming jobs failed: {e}"),
@@ -430,9 +539,20 @@ impl Runner {
             }
         }
 
-        // Shutdown: wait for running jobs. Past the grace period, stop the rest first (their
-        // handlers stop their work), then release them: another worker must not pick a job up
-        // while this one still runs it.
+        // Shutdown: no longer a worker others share with (they take their share of what this
+        // one gives back at once). Then wait for running jobs. Past the grace period, stop
+        // the rest first (their handlers stop their work), then release them: another worker
+        // must not pick a job up while this one still runs it.
+        let worker = cfg.worker_id.clone();
+        if let Err(e) = blocking(&pool, move |c| {
+            diesel::sql_query("UPDATE workers SET stopped_at = now() WHERE worker_id = $1")
+                .bind::<Text, _>(&worker)
+                .execute(c)
+        })
+        .await
+        {
+            log::warn!("marking this worker stopped failed: {e}");
+        }
         let deadline = tokio::time::Instant::now() + cfg.shutdown_grace;
         while !inflight.lock().unwrap().is_empty() && tokio::time::Instant::now() < deadline {
             let _ = tokio::time::timeout(Duration::from_millis(100), slot_freed.notified()).await;
@@ -475,12 +595,14 @@ fn start_job(
     inflight: &Arc<Mutex<HashMap<i64, Inflight>>>,
     done_tx: &mpsc::UnboundedSender<(i64, i32, Result<(), String>)>,
     job: ClaimedJob,
+    spread: bool,
 ) {
     let (lost_tx, lost_rx) = watch::channel(false);
     inflight.lock().unwrap().insert(
         job.id,
         Inflight {
             lost: lost_tx,
+            spread,
             releasing: false,
         },
     );
@@ -593,6 +715,7 @@ async fn heartbeat_loop(
     cfg: Arc<RunnerConfig>,
     pool: PgPool,
     inflight: Arc<Mutex<HashMap<i64, Inflight>>>,
+    spread: Arc<Vec<String>>,
 ) {
     let every = (cfg.lease / 3).max(Duration::from_millis(100));
     loop {
@@ -621,6 +744,42 @@ async fn heartbeat_loop(
                 }
             }
             Err(e) => log::warn!("heartbeat failed: {e}"),
+        }
+        if !spread.is_empty() {
+            let (types, lease) = (spread.clone(), cfg.lease);
+            match blocking(&pool, move |c| spread_of(c, &types, lease)).await {
+                Ok(s) => yield_excess(&inflight, s),
+                Err(e) => log::warn!("reading the spread of jobs failed: {e}"),
+            }
+        }
+    }
+}
+
+/// Give back the spread jobs this worker holds beyond its share (the newest first), so a
+/// worker that joined takes them: each is stopped and released, not counted as a failure.
+fn yield_excess(inflight: &Mutex<HashMap<i64, Inflight>>, s: Spread) {
+    let mut map = inflight.lock().unwrap();
+    let mut mine: Vec<i64> = map
+        .iter()
+        .filter(|(_, f)| f.spread && !f.releasing)
+        .map(|(id, _)| *id)
+        .collect();
+    let excess = mine.len() as i64 - s.share();
+    if excess <= 0 {
+        return;
+    }
+    mine.sort_unstable();
+    log::info!(
+        "holding {} of {} shared jobs over {} workers (share {}): giving {excess} back",
+        mine.len(),
+        s.total,
+        s.workers,
+        s.share()
+    );
+    for id in mine.iter().rev().take(excess as usize) {
+        if let Some(f) = map.get_mut(id) {
+            f.releasing = true;
+            let _ = f.lost.send(true);
         }
     }
 }
