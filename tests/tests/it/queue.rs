@@ -281,9 +281,8 @@ impl Job for Greet {
 async fn typed_jobs_read_their_payload_and_a_bad_one_fails_clearly() {
     let db = TestDb::new();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let r = runner(&db, "w-typed").job(Greet(tx));
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let handle = tokio::spawn(r.run(stopped));
+    // The runner starts after the rows are written and read back: a running one
+    // could finish (and delete) the good job before the test reads it.
     {
         let mut conn = db.conn();
         let id = Greet::enqueue(&mut conn, &Hello { name: "ada".into() }).unwrap();
@@ -304,6 +303,9 @@ async fn typed_jobs_read_their_payload_and_a_bad_one_fails_clearly() {
         )
         .unwrap();
     }
+    let r = runner(&db, "w-typed").job(Greet(tx));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let handle = tokio::spawn(r.run(stopped));
     let got = tokio::time::timeout(Duration::from_secs(20), rx.recv()).await;
     assert_eq!(got.unwrap().as_deref(), Some("ada"));
     let failed = eventually(

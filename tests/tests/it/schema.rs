@@ -103,6 +103,11 @@ fn schema_matches_migrations() {
         "shipper_dead_letters",
         shipper_dead_letters::table.select(shipper_dead_letters::all_columns),
     );
+    check(
+        c,
+        "shipper_partitions",
+        shipper_partitions::table.select(shipper_partitions::all_columns),
+    );
     check(c, "projects", projects::table.select(projects::all_columns));
     check(
         c,
@@ -186,6 +191,7 @@ fn schema_matches_migrations() {
         "data_storages",
         "shippers",
         "shipper_dead_letters",
+        "shipper_partitions",
         "projects",
         "project_data",
         "flows",
