@@ -165,6 +165,7 @@ fn run(config: Config, extend: impl FnOnce(Runner) -> Runner) -> anyhow::Result<
     let deploy = bkdata_flow::jobs::DeployJob::new(pool.clone(), bus.clone());
     let flow_run =
         bkdata_flow::jobs::RunJob::new(pool.clone(), bus.clone()).idle_after(config.flow_idle);
+    let flow_exchange = bkdata_flow::jobs::ExchangeJob::new(pool.clone(), bus.clone());
     let alert_ingest = bkdata_alert::bus::IngestJob::new(pool.clone(), bus.clone());
     let runner = extend(
         Runner::new(rc, pool.clone())
@@ -173,6 +174,7 @@ fn run(config: Config, extend: impl FnOnce(Runner) -> Runner) -> anyhow::Result<
             .job(ship)
             .job(deploy)
             .job(flow_run)
+            .job(flow_exchange)
             .job(bkdata_databus::expire_job::ExpireJob::new(pool.clone()))
             .job(bkdata_alert::job::BuildJob::new(
                 pool.clone(),

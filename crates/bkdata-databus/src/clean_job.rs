@@ -126,6 +126,11 @@ impl CleanJob {
         let shape = Arc::new(RowShape::new(plan, &rt_fields));
         // Partition k of the raw data is cleaned into partition k of the table.
         let k = job.partition;
+        let p = pid.clone();
+        let counted: Value = self
+            .db(move |conn| c::table.find(&p).select(c::counted_to).first(conn))
+            .await?;
+        let mut counted_to = counted[k.to_string()].as_u64().unwrap_or(0);
         let raw_topic = partition_topic(&rawdata::topic(clean.raw_data_id), k);
         let out_topic = partition_topic(&output_topic(&pid), k);
         let mut consumer = self
@@ -171,7 +176,8 @@ impl CleanJob {
                 if status != Some(CleanStatus::Started) {
                     // Finish what is cleaned already, so a restart does not redo it.
                     if let Some((deliveries, cleaned)) = ready.take() {
-                        self.commit(&pid, &raw_topic, &out_topic, cleaned).await?;
+                        self.commit(&pid, k, &mut counted_to, &raw_topic, &out_topic, cleaned)
+                            .await?;
                         consumer.ack_all(deliveries).await?;
                     }
                     return Ok(());
@@ -200,7 +206,8 @@ impl CleanJob {
             let done = async {
                 match ready.take() {
                     Some((deliveries, cleaned)) => {
-                        self.commit(&pid, &raw_topic, &out_topic, cleaned).await?;
+                        self.commit(&pid, k, &mut counted_to, &raw_topic, &out_topic, cleaned)
+                            .await?;
                         Ok::<_, anyhow::Error>(Some(deliveries))
                     }
                     None => Ok(None),
@@ -215,46 +222,40 @@ impl CleanJob {
     }
 
     /// Publish a cleaned fetch's rows and record its counters and error samples.
+    /// Publish a fetch's rows and count it. Messages up to `counted_to` were counted before
+    /// a crash (their rows are dropped as duplicates): only the newer ones are counted, and
+    /// the position moves on with the counters, in one transaction.
     async fn commit(
         &self,
         pid: &str,
+        k: u32,
+        counted_to: &mut u64,
         raw_topic: &str,
         out_topic: &str,
         cleaned: Vec<Cleaned>,
     ) -> anyhow::Result<()> {
-        let mut counted = Vec::with_capacity(cleaned.len());
+        let last = cleaned.iter().map(|m| m.seq).max().unwrap_or(0);
         let mut batches = Vec::new();
-        let mut published = Vec::new();
+        let (mut n_in, mut n_out, mut n_errors) = (0i64, 0i64, 0i64);
+        let mut errors = Vec::new();
         for mut m in cleaned {
-            if m.rows.is_empty() {
-                counted.push(m);
-            } else {
+            if !m.rows.is_empty() {
                 let rows = std::mem::take(&mut m.rows);
                 batches.push((format!("{raw_topic}:{}", m.seq), rows));
-                published.push(m);
+            }
+            if m.seq > *counted_to {
+                n_in += m.records;
+                n_out += m.rows_out;
+                n_errors += m.errors;
+                errors.extend(m.samples);
             }
         }
-        let fresh = self
-            .bus
+        self.bus
             .publish_dedup_batches(out_topic, batches)
             .await
             .with_context(|| format!("publishing rows of {raw_topic}"))?;
-        // A duplicate was cleaned and counted before (a redelivery): the bus dropped its
-        // rows, and it is not counted again.
-        counted.extend(
-            published
-                .into_iter()
-                .zip(fresh)
-                .filter_map(|(m, seq)| seq.map(|_| m)),
-        );
-        let (mut n_in, mut n_out, mut n_errors) = (0i64, 0i64, 0i64);
-        let mut errors = Vec::new();
-        for m in counted {
-            n_in += m.records;
-            n_out += m.rows_out;
-            n_errors += m.errors;
-            errors.extend(m.samples);
-        }
+        let to = (*counted_to).max(last);
+        let key = k.to_string();
         let p = pid.to_string();
         self.db(move |conn| {
             conn.transaction(|conn| {
@@ -265,6 +266,13 @@ impl CleanJob {
                         c::errors_total.eq(c::errors_total + n_errors),
                     ))
                     .execute(conn)?;
+                diesel::sql_query(
+                    "UPDATE cleans SET counted_to = jsonb_set(counted_to, ARRAY[$1], to_jsonb($2::bigint)) WHERE processing_id = $3",
+                )
+                .bind::<diesel::sql_types::Text, _>(&key)
+                .bind::<diesel::sql_types::BigInt, _>(to as i64)
+                .bind::<diesel::sql_types::Text, _>(&p)
+                .execute(conn)?;
                 if !errors.is_empty() {
                     let samples: Vec<_> = errors
                         .iter()
@@ -293,6 +301,7 @@ impl CleanJob {
             })
         })
         .await?;
+        *counted_to = to;
         Ok(())
     }
 }

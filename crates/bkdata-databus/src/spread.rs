@@ -37,7 +37,7 @@ pub fn partition_of(record: &[u8], key: &str, n: u32) -> u32 {
 }
 
 /// FNV-1a: stable across processes, versions and machines (std's hasher promises none of it).
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in bytes {
         h ^= u64::from(*b);

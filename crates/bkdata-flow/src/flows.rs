@@ -350,17 +350,31 @@ fn runtime_view(n: &FlowNode) -> Option<NodeRuntime> {
         return None;
     }
     let cp = n.checkpoint.as_ref();
+    // A parallel node: windows are closed up to where its slowest task is; its position is
+    // the sum over the input partitions.
+    let (emitted_to, max_event_time, input_position) =
+        match cp.and_then(|c| c["parallel"]["tasks"].as_array()) {
+            Some(tasks) => (
+                tasks.iter().filter_map(|t| t["emitted_to"].as_i64()).min(),
+                tasks.iter().filter_map(|t| t["max_event"].as_i64()).max(),
+                cp.and_then(|c| c["parallel"]["sources"].as_array())
+                    .map(|s| s.iter().filter_map(Value::as_u64).sum()),
+            ),
+            None => (
+                cp.and_then(|c| c["emitted_to"].as_i64()),
+                cp.and_then(|c| c["max_event"].as_i64()),
+                cp.and_then(|c| c["consumed"].as_u64()),
+            ),
+        };
     Some(NodeRuntime {
         rows_in: n.rows_in,
         rows_out: n.rows_out,
         late_rows: n.late_rows,
         bad_rows: n.bad_rows,
         windows: n.windows,
-        emitted_to: cp
-            .and_then(|c| c["emitted_to"].as_i64())
-            .filter(|t| *t > i64::MIN),
-        max_event_time: cp.and_then(|c| c["max_event"].as_i64()),
-        input_position: cp.and_then(|c| c["consumed"].as_u64()),
+        emitted_to: emitted_to.filter(|t| *t > i64::MIN),
+        max_event_time,
+        input_position,
     })
 }
 

@@ -5,6 +5,7 @@
 //! [`query`] checks and rewrites read-only SQL for a result table's storage.
 pub mod deploy;
 pub mod edit;
+pub mod exchange;
 pub mod flows;
 pub mod graph;
 pub mod jobs;

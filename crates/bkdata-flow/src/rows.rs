@@ -144,6 +144,65 @@ impl RowReader {
     pub fn schema(&self) -> &SchemaRef {
         &self.schema
     }
+
+    /// The last row's cell `i` as its column would store it, as bytes: rows that store equal
+    /// values give equal bytes (`1` and `"1"` in a string column alike), so they hash alike.
+    pub fn key_bytes(&self, i: usize, out: &mut Vec<u8>) {
+        let c = &self.cells[i];
+        let text = &self.texts[i];
+        let int = || match c {
+            Cell::Int(n) => Some(*n),
+            Cell::Float(f) if f.fract() == 0.0 => Some(*f as i64),
+            Cell::Str => text.trim().parse().ok(),
+            _ => None,
+        };
+        match self.schema.field(i).data_type() {
+            DataType::Int32 | DataType::Int64 => match int() {
+                Some(n) => {
+                    out.push(1);
+                    out.extend_from_slice(&n.to_le_bytes());
+                }
+                None => out.push(0),
+            },
+            DataType::Float64 => match c {
+                Cell::Int(n) => {
+                    out.push(2);
+                    out.extend_from_slice(&(*n as f64).to_bits().to_le_bytes());
+                }
+                Cell::Float(f) => {
+                    out.push(2);
+                    out.extend_from_slice(&f.to_bits().to_le_bytes());
+                }
+                Cell::Str => match text.trim().parse::<f64>() {
+                    Ok(f) => {
+                        out.push(2);
+                        out.extend_from_slice(&f.to_bits().to_le_bytes());
+                    }
+                    Err(_) => out.push(0),
+                },
+                Cell::Null => out.push(0),
+            },
+            _ => {
+                match c {
+                    Cell::Null => out.push(0),
+                    Cell::Int(n) => {
+                        out.push(3);
+                        out.extend_from_slice(n.to_string().as_bytes());
+                    }
+                    Cell::Float(f) => {
+                        out.push(3);
+                        out.extend_from_slice(f.to_string().as_bytes());
+                    }
+                    Cell::Str => {
+                        out.push(3);
+                        out.extend_from_slice(text.as_bytes());
+                    }
+                }
+                // Ends the text: ("a", "bc") and ("ab", "c") differ.
+                out.push(0xff);
+            }
+        }
+    }
 }
 
 struct RowVisitor<'a> {

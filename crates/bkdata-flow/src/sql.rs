@@ -2,6 +2,7 @@
 //! then run over each window's rows. The MySQL dialect reads BKData's table names, which start
 //! with the biz id (`591_system_proc`), and backquoted names; identifiers keep their case
 //! (`dtEventTime`, `cpu_usage_pct`). Only a query is allowed: no DDL, DML or statements.
+use crate::exchange::{route_of, Route};
 use crate::FlowError;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -15,6 +16,7 @@ pub struct FlowSql {
     ctx: SessionContext,
     inputs: Vec<(String, SchemaRef)>,
     output: SchemaRef,
+    route: Route,
 }
 
 /// Output names the runtime writes itself.
@@ -45,6 +47,7 @@ impl FlowSql {
             ctx,
             inputs,
             output: Arc::new(datafusion::arrow::datatypes::Schema::empty()),
+            route: Route::One,
         };
         let empty: Vec<(String, Vec<RecordBatch>)> = flow
             .inputs
@@ -53,6 +56,7 @@ impl FlowSql {
             .collect();
         flow.register(empty)?;
         let df = flow.ctx.sql_with_options(&flow.sql, options()).await?;
+        flow.route = route_of(df.logical_plan());
         let schema = df.schema().as_arrow().clone();
         let mut seen = std::collections::HashSet::new();
         for f in schema.fields() {
@@ -90,6 +94,11 @@ impl FlowSql {
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, s)| s.clone())
+    }
+
+    /// How the rows may be split over a node's parallel tasks.
+    pub fn route(&self) -> &Route {
+        &self.route
     }
 
     pub fn output_schema(&self) -> &SchemaRef {

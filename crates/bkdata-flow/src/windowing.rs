@@ -39,6 +39,9 @@ pub struct WindowRuntime {
     /// input from there rebuilds the pane).
     panes: BTreeMap<i64, (Columns, u64)>,
     max_event: Option<i64>,
+    /// Set for a parallel node's task: the event time all input partitions have reached
+    /// (see [`crate::exchange::Clock`]); it, not the rows' own maximum, moves the watermark.
+    clock: Option<Option<i64>>,
     /// Every window ending at or before this has been emitted.
     emitted_to: i64,
     /// Rows that arrived after all their windows were emitted.
@@ -61,6 +64,7 @@ impl WindowRuntime {
             reader: RowReader::new(schema),
             panes: BTreeMap::new(),
             max_event: None,
+            clock: None,
             emitted_to: i64::MIN,
             late: 0,
             bad: 0,
@@ -71,9 +75,16 @@ impl WindowRuntime {
         &self.sql
     }
 
-    /// The greatest event time seen, minus the allowed lateness.
+    /// The greatest event time seen (or the clock, when set), minus the allowed lateness.
     pub fn watermark(&self) -> Option<i64> {
-        self.max_event.map(|t| t - self.conf.wait_ms)
+        self.clock
+            .unwrap_or(self.max_event)
+            .map(|t| t - self.conf.wait_ms)
+    }
+
+    /// Take the watermark from an outside clock from now on.
+    pub fn set_clock(&mut self, time: Option<i64>) {
+        self.clock = Some(time);
     }
 
     pub fn conf(&self) -> &WindowConf {

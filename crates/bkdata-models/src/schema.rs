@@ -195,6 +195,7 @@ diesel::table! {
         errors_total -> Int8,
         started_at -> Nullable<Timestamptz>,
         status_message -> Text,
+        counted_to -> Jsonb,
     }
 }
 

@@ -633,6 +633,113 @@ async fn a_worker_killed_mid_window_loses_and_doubles_nothing() {
     srv.cleanup_bus().await;
 }
 
+/// A node over a 4-partition input runs as 4 tasks fed by 4 exchanges, spread over three
+/// workers; one is killed mid-stream. Each minute goes to the next partition, so the
+/// partitions' event times interleave: a window closes only when all of them have passed it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_over_four_partitions_runs_in_tasks_and_a_killed_worker_loses_nothing() {
+    let srv = nats_server().await;
+    let env = [
+        ("BKDATA_FLOW_IDLE_MS", "600000"),
+        ("BKDATA_JOB_LEASE_MS", "1500"),
+        ("BKDATA_JOB_RETRY_BASE_MS", "100"),
+    ];
+    let ids: Vec<String> = (0..3).map(|i| unique(&format!("w{i}-"))).collect();
+    let mut workers: Vec<_> = ids
+        .iter()
+        .map(|id| srv.worker(&[env[0], env[1], env[2], ("BKDATA_WORKER_ID", id)]))
+        .collect();
+    let (project, raw) = prerequisites(&srv, "unused").await;
+    let n = srv
+        .bk_ok(
+            Method::POST,
+            &format!("/v3/databus/rawdatas/{raw}/set_partitions/"),
+            Some(json!({"partitions": 4})),
+        )
+        .await;
+    assert_eq!(n, 4);
+    source_running(&srv).await;
+    let sql = "SELECT count(*) AS n, sum(mem_res) AS total, ip FROM 591_system_proc GROUP BY ip";
+    let window = json!({"window_type": "scroll", "count_freq": 60, "waiting_time": 0});
+    let flow = create_flow(&srv, project, pg_flow("per_ip", window, sql)).await;
+    let d = deploy(&srv, flow, "start", json!({})).await;
+    assert!(
+        d["logs"]
+            .to_string()
+            .contains("4 tasks over 4 input partitions"),
+        "{d}"
+    );
+    let table = "mapleleaf_591.per_ip_591";
+    let rows = system_proc(T0, 30, 11);
+    let minute = |m: i64| -> Vec<Proc> {
+        rows.iter()
+            .filter(|r| (r.time - T0).div_euclid(60_000) == m)
+            .cloned()
+            .collect()
+    };
+    for m in 0..15 {
+        ingest(&srv, raw, &minute(m)).await;
+    }
+    eventually(WAIT, "some windows stored", || async {
+        (per_minute_in_pg(&srv, table).await.len() >= 5 * 3).then_some(())
+    })
+    .await;
+    // Kill the worker holding the most of the node's jobs.
+    let c = bkdata_tests::seed000::pg(&srv).await;
+    let busiest: String = c
+        .query_one(
+            "SELECT locked_by FROM background_jobs WHERE status = 'running' \
+             AND job_type IN ('flow_run', 'flow_exchange') GROUP BY locked_by ORDER BY count(*) DESC LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let i = ids
+        .iter()
+        .position(|w| *w == busiest)
+        .expect("the busiest worker is one of ours");
+    let mut dead = workers.remove(i);
+    dead.signal(libc::SIGKILL);
+    let _ = dead.child.wait();
+    for m in 15..30 {
+        ingest(&srv, raw, &minute(m)).await;
+    }
+    // A closing row in every partition (each request goes to the next one).
+    for _ in 0..4 {
+        ingest(&srv, raw, &[at(31, 0, 0)]).await;
+    }
+    let want = per_minute_by_hand(&rows);
+    assert_eq!(want.len(), 30 * 3);
+    let got = eventually(Duration::from_secs(120), "every window", || async {
+        let got = per_minute_in_pg(&srv, table).await;
+        (got.len() >= want.len()).then_some(got)
+    })
+    .await;
+    assert_eq!(got, want, "each window once, with every row");
+    // Every row went through exactly one task.
+    let g = srv
+        .bk_ok(
+            Method::GET,
+            &format!("/v3/dataflow/flow/flows/{flow}/graph/"),
+            None,
+        )
+        .await;
+    let node = g["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["node_type"] == "realtime")
+        .unwrap()
+        .clone();
+    let rt = &node["runtime"];
+    assert_eq!(rt["rows_in"], rows.len() as i64 + 4, "{node}");
+    assert_eq!(rt["late_rows"], 0, "{node}");
+    assert_eq!(rt["windows"].as_i64().unwrap() >= 30, true, "{node}");
+    drop(workers);
+    srv.cleanup_bus().await;
+}
+
 /// The hardest moment: a window's rows are on the bus, the checkpoint not yet written.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crash_between_output_and_checkpoint_emits_no_window_twice() {

@@ -21,6 +21,22 @@ pub struct Checkpoint {
     /// Windows ending at or before this have been emitted.
     pub emitted_to: i64,
     pub max_event: Option<i64>,
+    /// A parallel node's task: the greatest event time heard from each input partition.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources_max: Vec<Option<i64>>,
+    /// A parallel node (see [`crate::exchange`]): its tasks' progress and its exchanges'.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallel: Option<Parallel>,
+}
+
+/// A parallel node's progress. Each part is written by its own job (`jsonb_set` on its
+/// path), so tasks and exchanges never overwrite each other.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Parallel {
+    /// Task k's checkpoint: its input is the node's exchange topic, partition k.
+    pub tasks: Vec<Checkpoint>,
+    /// Input partition p has been exchanged up to position `sources[p]`.
+    pub sources: Vec<u64>,
 }
 
 /// What an output message's id says: `f{node}.{epoch}.w{end}.s{seq}.{part}.{parts}` for a

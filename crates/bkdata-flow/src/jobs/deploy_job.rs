@@ -1,11 +1,13 @@
 //! The `flow_deploy` job: a start, stop or restart of a flow, carried out (storage nodes'
 //! tables and shippers, realtime nodes' jobs, the deploy's log and status).
-use super::checkpoint::Checkpoint;
+use super::checkpoint::{Checkpoint, Parallel};
+use super::exchange_job::{enqueue_parallel, exchange_topic, ExchangeJob};
 use super::node_job::{NodeRun, RunJob};
+use crate::exchange::MAX_TASKS;
 use crate::graph::{self, STORAGE_TYPES};
 use anyhow::Context;
 use bkdata_api::databus::DataStorageRequest;
-use bkdata_bus::{AnyBus, Bus};
+use bkdata_bus::{partition_topic, AnyBus, Bus};
 use bkdata_databus::clean_job::output_topic;
 use bkdata_databus::{bindings, tasks};
 use bkdata_models::auth::Caller;
@@ -13,8 +15,8 @@ use bkdata_models::databus::{Flow, FlowDeploy, FlowNode};
 use bkdata_models::db::call as db;
 use bkdata_models::jobs::{BoxFuture, Job, JobContext, JobResult};
 use bkdata_models::schema::{
-    background_jobs as bj, flow_deploys as fd, flow_nodes as fnd, flows as f, shippers as sh,
-    storage_clusters as sc,
+    background_jobs as bj, flow_deploys as fd, flow_nodes as fnd, flows as f, result_tables as rt,
+    shippers as sh, storage_clusters as sc,
 };
 use bkdata_models::states::{DeployStatus, FlowStatus, Lifecycle, NodeStatus};
 use bkdata_models::PgPool;
@@ -225,11 +227,21 @@ impl DeployJob {
                 .and_then(|i| by_id.get(i))
                 .map(|p| p.result_table_id.clone())
                 .ok_or_else(|| anyhow::anyhow!("realtime node {} has no input", n.node_id))?;
+            let table = input.clone();
+            let sources: i32 = db(&self.pool, move |c| {
+                rt::table.find(&table).select(rt::partitions).first(c)
+            })
+            .await?;
             let cp = self
-                .position(deploy, n, &input)
+                .position(deploy, n, &input, sources.max(1) as u32)
                 .await
                 .with_context(|| format!("positioning node {} on {input}", n.node_id))?;
+            let shape = cp
+                .parallel
+                .as_ref()
+                .map(|p| (p.tasks.len() as u32, p.sources.len() as u32));
             let (node_id, deploy_id) = (n.node_id, deploy.id);
+            let out_table = n.result_table_id.clone();
             db(&self.pool, move |c| {
                 c.transaction(|c| {
                     diesel::update(fnd::table.find(node_id))
@@ -240,16 +252,37 @@ impl DeployJob {
                                 .eq(format!("deploy {deploy_id}: waiting for a worker")),
                         ))
                         .execute(c)?;
-                    RunJob::enqueue_unique(c, &NodeRun { node_id })
+                    match shape {
+                        None => {
+                            RunJob::enqueue_unique(c, &NodeRun { node_id, task: 0 }).map(|_| ())
+                        }
+                        Some((tasks, sources)) => {
+                            // Task k writes partition k of the node's table.
+                            diesel::update(rt::table.find(&out_table))
+                                .set(rt::partitions.eq(diesel::dsl::sql::<
+                                    diesel::sql_types::Integer,
+                                >(&format!(
+                                    "GREATEST(partitions, {tasks})"
+                                ))))
+                                .execute(c)?;
+                            enqueue_parallel(c, node_id, tasks, sources)
+                        }
+                    }
                 })
             })
             .await?;
             realtime.push(n.node_id);
+            let how = match shape {
+                Some((tasks, sources)) => {
+                    format!(", {tasks} tasks over {sources} input partitions")
+                }
+                None => String::new(),
+            };
             self.log(
                 deploy.id,
                 "INFO",
                 format!(
-                    "realtime node {} ({}) reads {input} ({})",
+                    "realtime node {} ({}) reads {input} ({}{how})",
                     n.node_id, n.node_name, deploy.consuming_mode
                 ),
                 Some(50.0),
@@ -348,25 +381,104 @@ impl DeployJob {
     /// checkpoint (a node never started begins at the input's end, as `from_tail`);
     /// `from_tail` skips what is in the input now; `from_head` re-reads the input from its
     /// first kept record. The last two start a new epoch with fresh windows.
+    ///
+    /// An input of several partitions makes the node parallel (see [`crate::exchange`]): a
+    /// task per input partition, each with its own checkpoint, and an exchange per input
+    /// partition with its own position.
     async fn position(
         &self,
         deploy: &FlowDeploy,
         n: &FlowNode,
         input: &str,
+        sources: u32,
     ) -> anyhow::Result<Checkpoint> {
         let kept: Option<Checkpoint> = n
             .checkpoint
             .clone()
             .and_then(|v| serde_json::from_value(v).ok());
-        if deploy.consuming_mode == "continue" {
-            if let Some(cp) = kept {
-                return Ok(cp);
+        let keep = deploy.consuming_mode == "continue";
+        if keep {
+            match kept.clone() {
+                Some(mut cp) if cp.parallel.is_some() => {
+                    // Partitions the input gained since are exchanged from their start.
+                    if let Some(p) = cp.parallel.as_mut() {
+                        if p.sources.len() < sources as usize {
+                            p.sources.resize(sources as usize, 0);
+                        }
+                    }
+                    return Ok(cp);
+                }
+                Some(cp) if sources <= 1 => return Ok(cp),
+                _ => {}
             }
         }
         let last_seq = |topic: String| {
             let bus = self.bus.clone();
             async move { Ok::<u64, anyhow::Error>(bus.last(&topic).await?.map_or(0, |m| m.seq)) }
         };
+        if sources > 1 {
+            let tasks = sources.min(MAX_TASKS);
+            // A new epoch exchanges afresh: what an earlier one left in the exchange is gone.
+            let fx = exchange_topic(n.node_id);
+            let before = kept
+                .as_ref()
+                .and_then(|c| c.parallel.as_ref())
+                .map_or(0, |p| p.tasks.len() as u32);
+            for k in 0..before.max(tasks) {
+                self.bus.delete_topic(&partition_topic(&fx, k)).await?;
+            }
+            let out = output_topic(&n.result_table_id);
+            let mut task_cps = Vec::new();
+            for k in 0..tasks {
+                self.bus.ensure_topic(&partition_topic(&fx, k)).await?;
+                self.bus.ensure_topic(&partition_topic(&out, k)).await?;
+                task_cps.push(Checkpoint {
+                    epoch: deploy.id,
+                    out_base: last_seq(partition_topic(&out, k)).await?,
+                    replay_from: 1,
+                    consumed: 0,
+                    emitted_to: i64::MIN,
+                    max_event: None,
+                    sources_max: Vec::new(),
+                    parallel: None,
+                });
+            }
+            let mut positions = Vec::new();
+            match kept.filter(|_| keep) {
+                // A node that ran as one continues in parallel: partition 0 from where its
+                // open windows start, the newer partitions from their start.
+                Some(single) => {
+                    positions.push(single.replay_from.saturating_sub(1));
+                    positions.resize(sources as usize, 0);
+                    for t in &mut task_cps {
+                        t.emitted_to = single.emitted_to;
+                        t.max_event = single.max_event;
+                    }
+                }
+                None => {
+                    for p in 0..sources {
+                        positions.push(if deploy.consuming_mode == "from_head" {
+                            0
+                        } else {
+                            last_seq(partition_topic(&output_topic(input), p)).await?
+                        });
+                    }
+                }
+            }
+            return Ok(Checkpoint {
+                epoch: deploy.id,
+                out_base: 0,
+                replay_from: 1,
+                consumed: 0,
+                emitted_to: i64::MIN,
+                max_event: None,
+                sources_max: Vec::new(),
+                parallel: Some(Parallel {
+                    tasks: task_cps,
+                    sources: positions,
+                }),
+            });
+        }
         let out_base = last_seq(output_topic(&n.result_table_id)).await?;
         let consumed = if deploy.consuming_mode == "from_head" {
             0
@@ -380,6 +492,8 @@ impl DeployJob {
             consumed,
             emitted_to: i64::MIN,
             max_event: None,
+            sources_max: Vec::new(),
+            parallel: None,
         })
     }
 
@@ -421,11 +535,14 @@ impl DeployJob {
         loop {
             let ids = realtime.clone();
             let live: i64 = db(&self.pool, move |c| {
-                let data: Vec<Value> = ids.iter().map(|i| json!({"node_id": i})).collect();
+                // A node's jobs: its run (or its tasks) and its exchanges.
+                let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
                 bj::table
-                    .filter(bj::job_type.eq(RunJob::NAME))
+                    .filter(bj::job_type.eq_any([RunJob::NAME, ExchangeJob::NAME]))
                     .filter(bj::status.eq_any(bkdata_models::jobs::LIVE))
-                    .filter(bj::data.eq_any(data))
+                    .filter(
+                        diesel::dsl::sql::<diesel::sql_types::Text>("data->>'node_id'").eq_any(ids),
+                    )
                     .count()
                     .get_result(c)
             })

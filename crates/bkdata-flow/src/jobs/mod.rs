@@ -13,9 +13,11 @@
 //! node's progress and the ids of its output messages (pure, unit-tested).
 mod checkpoint;
 mod deploy_job;
+mod exchange_job;
 mod node_job;
 
-pub use checkpoint::Checkpoint;
+pub use checkpoint::{Checkpoint, Parallel};
 pub(crate) use deploy_job::log_line;
 pub use deploy_job::{DeployJob, DeployRun};
+pub use exchange_job::{exchange_topic, ExchangeJob, ExchangeRun};
 pub use node_job::{NodeRun, RunJob, IDLE_AFTER};

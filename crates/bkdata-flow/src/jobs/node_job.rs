@@ -1,11 +1,13 @@
 //! The `flow_run` job: one realtime node's window runtime, reading its input topic, writing
 //! its output topic, checkpointing after each publish.
 use super::checkpoint::{split_parts, Checkpoint, OutId};
+use super::exchange_job::exchange_topic;
+use crate::exchange::{parse_header, Clock};
 use crate::graph;
 use crate::rows::{schema_of, write_rows};
-use crate::{FlowSql, Pushed, WindowRuntime, WindowType};
+use crate::{FlowSql, Pushed, WindowConf, WindowRuntime, WindowType};
 use anyhow::Context;
-use bkdata_bus::{AnyBus, Batch, Bus, Consumer, ConsumerOpts, Delivery};
+use bkdata_bus::{partition_topic, AnyBus, Batch, Bus, Consumer, ConsumerOpts, Delivery};
 use bkdata_databus::clean_job::output_topic;
 use bkdata_databus::etl::time::format_ms;
 use bkdata_models::databus::FlowNode;
@@ -15,6 +17,7 @@ use bkdata_models::schema::{flow_nodes as fnd, result_tables as rt};
 use bkdata_models::states::NodeStatus;
 use bkdata_models::PgPool;
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -54,17 +57,6 @@ impl RunJob {
         self
     }
 
-    async fn node_status(&self, node_id: i64) -> anyhow::Result<Option<NodeStatus>> {
-        db(&self.pool, move |c| {
-            fnd::table
-                .find(node_id)
-                .select(fnd::status)
-                .first(c)
-                .optional()
-        })
-        .await
-    }
-
     async fn message(&self, node_id: i64, message: String) -> anyhow::Result<()> {
         db(&self.pool, move |c| {
             diesel::update(fnd::table.find(node_id))
@@ -75,9 +67,40 @@ impl RunJob {
         .map(|_| ())
     }
 
-    async fn save(&self, node_id: i64, cp: &Checkpoint, n: &mut Counts) -> anyhow::Result<()> {
+    /// Write the checkpoint and add the counters: the node's own, or (`task`) one task's
+    /// part of a parallel node's checkpoint.
+    async fn save(
+        &self,
+        node_id: i64,
+        task: Option<u32>,
+        cp: &Checkpoint,
+        n: &mut Counts,
+    ) -> anyhow::Result<()> {
         let cpv = serde_json::to_value(cp)?;
         let c = std::mem::take(n);
+        if let Some(k) = task {
+            let epoch = cp.epoch.to_string();
+            return db(&self.pool, move |conn| {
+                diesel::sql_query(
+                    "UPDATE flow_nodes SET checkpoint = jsonb_set(checkpoint, ARRAY['parallel','tasks',$1], $2::jsonb), \
+                     rows_in = rows_in + $3, rows_out = rows_out + $4, late_rows = late_rows + $5, \
+                     bad_rows = bad_rows + $6, windows = windows + $7 \
+                     WHERE node_id = $8 AND checkpoint->>'epoch' = $9",
+                )
+                .bind::<Text, _>(k.to_string())
+                .bind::<Text, _>(cpv.to_string())
+                .bind::<BigInt, _>(c.rows_in)
+                .bind::<BigInt, _>(c.rows_out)
+                .bind::<BigInt, _>(c.late)
+                .bind::<BigInt, _>(c.bad)
+                .bind::<BigInt, _>(c.windows)
+                .bind::<BigInt, _>(node_id)
+                .bind::<Text, _>(epoch)
+                .execute(conn)
+            })
+            .await
+            .map(|_| ());
+        }
         db(&self.pool, move |conn| {
             diesel::update(fnd::table.find(node_id))
                 .set((
@@ -96,27 +119,7 @@ impl RunJob {
 
     async fn run_node(self, job: NodeRun, ctx: JobContext) -> JobResult {
         let node_id = job.node_id;
-        let loaded = db(&self.pool, move |c| -> anyhow::Result<_> {
-            let n: Option<FlowNode> = fnd::table
-                .find(node_id)
-                .select(FlowNode::as_select())
-                .first(c)
-                .optional()?;
-            let Some(n) = n else { return Ok(None) };
-            let input: String = fnd::table
-                .find(n.inputs.first().copied().unwrap_or_default())
-                .select(fnd::result_table_id)
-                .first(c)?;
-            let fields: Value = rt::table
-                .find(&input)
-                .select(rt::fields)
-                .first(c)
-                .optional()?
-                .ok_or_else(|| anyhow::anyhow!("input table {input} no longer exists"))?;
-            Ok(Some((n, input, fields)))
-        })
-        .await?;
-        let Some((node, input, fields)) = loaded else {
+        let Some((node, input, fields)) = load_node(&self.pool, node_id).await? else {
             return Ok(());
         };
         if node.status != NodeStatus::Running {
@@ -129,31 +132,37 @@ impl RunJob {
                 Err::<(), _>(anyhow::anyhow!(m))
             }
         };
-        let mut cp: Checkpoint = match node.checkpoint.clone().map(serde_json::from_value) {
+        let top: Checkpoint = match node.checkpoint.clone().map(serde_json::from_value) {
             Some(Ok(cp)) => cp,
             _ => return fail("the node has no checkpoint: start the flow again".into()).await,
         };
-        let config = node.config.as_object().cloned().unwrap_or_default();
-        let conf = match graph::window_of(&config) {
-            Ok(c) => c,
-            Err(e) => return fail(e.to_string()).await,
+        // One node, or task k of a parallel one: its input is the exchange's partition k, its
+        // output the table's partition k (so it alone writes there, as a node does its table).
+        let k = job.task;
+        let out_table = output_topic(&node.result_table_id);
+        let (mut cp, in_topic, out_topic, task, sources) = match &top.parallel {
+            None if k == 0 => (top.clone(), output_topic(&input), out_table, None, None),
+            // A task of an earlier parallel deploy.
+            None => return Ok(()),
+            Some(par) => match par.tasks.get(k as usize) {
+                Some(t) => (
+                    t.clone(),
+                    partition_topic(&exchange_topic(node_id), k),
+                    partition_topic(&out_table, k),
+                    Some(k),
+                    Some(par.sources.len()),
+                ),
+                None => return Ok(()),
+            },
         };
-        let sql_text = config
-            .get("sql")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let fields = crate::flows::fields_of(&fields);
-        let sql = match FlowSql::compile(sql_text, vec![(input.clone(), schema_of(&fields))]).await
-        {
-            Ok(q) => q,
-            Err(e) => return fail(e.to_string()).await,
+        let (conf, sql) = match compile(&node, &input, &fields).await {
+            Ok(c) => c,
+            Err(e) => return fail(e).await,
         };
         let mut runtime = match WindowRuntime::new(conf, sql, &input) {
             Ok(r) => r,
             Err(e) => return fail(e.to_string()).await,
         };
-        let out_topic = output_topic(&node.result_table_id);
-        let in_topic = output_topic(&input);
 
         // What the output says happened after the checkpoint (a crash between publishing and
         // checkpointing): those windows are not emitted again, that input is not recounted.
@@ -184,11 +193,19 @@ impl RunJob {
             }
         }
         runtime.resume(cp.emitted_to, cp.max_event);
+        let mut clock = sources.map(|n| Clock::new(n, cp.sources_max.clone(), Instant::now()));
+        if clock.is_some() {
+            runtime.set_clock(None);
+        }
+        let consumer_name = match task {
+            None => format!("flow_{node_id}"),
+            Some(k) => format!("flow_{node_id}_t{k}"),
+        };
         let mut consumer = self
             .bus
             .consumer(
                 &in_topic,
-                &format!("flow_{node_id}"),
+                &consumer_name,
                 ConsumerOpts {
                     ack_wait: Duration::from_secs(60),
                     from_start: true,
@@ -197,14 +214,25 @@ impl RunJob {
                 },
             )
             .await?;
-        self.message(
-            node_id,
-            format!(
-                "running on worker {}: input {in_topic} from position {}",
-                ctx.worker_id, cp.replay_from
-            ),
-        )
-        .await?;
+        // Task 0 speaks for a parallel node.
+        if k == 0 {
+            let tasks = match &top.parallel {
+                Some(par) => format!(
+                    " (task 0 of {}, over {} input partitions)",
+                    par.tasks.len(),
+                    par.sources.len()
+                ),
+                None => String::new(),
+            };
+            self.message(
+                node_id,
+                format!(
+                    "running on worker {}: input {in_topic} from position {}{tasks}",
+                    ctx.worker_id, cp.replay_from
+                ),
+            )
+            .await?;
+        }
 
         let idle_after = self.idle_after;
         let unwindowed = conf.kind == WindowType::None;
@@ -219,9 +247,17 @@ impl RunJob {
             }
             if Instant::now() >= next_check {
                 next_check = Instant::now() + Duration::from_millis(500);
-                if self.node_status(node_id).await? != Some(NodeStatus::Running) {
-                    self.save(node_id, &cp, &mut counts).await?;
+                let (status, n) = state_of(&self.pool, node_id).await?;
+                if status != Some(NodeStatus::Running) {
+                    if let Some(c) = &clock {
+                        cp.sources_max = c.maxima();
+                    }
+                    self.save(node_id, task, &cp, &mut counts).await?;
                     return Ok(());
+                }
+                // The input gained partitions: the clock waits for them too.
+                if let Some(c) = &mut clock {
+                    c.grow(n, Instant::now());
                 }
             }
             let deliveries: Vec<Delivery> = consumer.fetch(16, Duration::from_millis(200)).await?;
@@ -233,6 +269,12 @@ impl RunJob {
             for d in &deliveries {
                 let counted = d.seq > counted_to;
                 for rec in &d.records {
+                    if let Some(c) = &mut clock {
+                        if let Some((p, max)) = parse_header(rec) {
+                            c.heard(p, max, Instant::now());
+                            continue;
+                        }
+                    }
                     let pushed = runtime.push(rec, d.seq);
                     if !counted {
                         continue;
@@ -259,11 +301,17 @@ impl RunJob {
                 }
             }
             if !unwindowed {
-                let idle = last_input.elapsed().saturating_sub(idle_after);
-                let idle_ms = if deliveries.is_empty() {
-                    idle.as_millis() as i64
-                } else {
-                    0
+                let idle_ms = match &clock {
+                    // The slowest input partition that is not idle moves the watermark.
+                    Some(c) => {
+                        let (time, idle_ms) = c.time(Instant::now(), idle_after);
+                        runtime.set_clock(time);
+                        idle_ms
+                    }
+                    None if deliveries.is_empty() => {
+                        last_input.elapsed().saturating_sub(idle_after).as_millis() as i64
+                    }
+                    None => 0,
                 };
                 for e in runtime.advance(idle_ms).await? {
                     let lines = lines_of(&e, &local_time);
@@ -308,8 +356,11 @@ impl RunJob {
             cp.replay_from = runtime.replay_from().unwrap_or(cp.consumed + 1);
             // Output first, then the checkpoint: a crash in between is what the output's
             // message ids cover. Reading alone is checkpointed at most once a second.
+            if let Some(c) = &clock {
+                cp.sources_max = c.maxima();
+            }
             if emitted || (dirty && last_save.elapsed() >= Duration::from_secs(1)) {
-                self.save(node_id, &cp, &mut counts).await?;
+                self.save(node_id, task, &cp, &mut counts).await?;
                 dirty = false;
                 last_save = Instant::now();
             }
@@ -318,6 +369,77 @@ impl RunJob {
             }
         }
     }
+}
+
+/// A realtime node, its input table and the input's fields (`None`: the node is gone).
+pub(super) async fn load_node(
+    pool: &PgPool,
+    node_id: i64,
+) -> anyhow::Result<Option<(FlowNode, String, Value)>> {
+    db(pool, move |c| -> anyhow::Result<_> {
+        let n: Option<FlowNode> = fnd::table
+            .find(node_id)
+            .select(FlowNode::as_select())
+            .first(c)
+            .optional()?;
+        let Some(n) = n else { return Ok(None) };
+        let input: String = fnd::table
+            .find(n.inputs.first().copied().unwrap_or_default())
+            .select(fnd::result_table_id)
+            .first(c)?;
+        let fields: Value = rt::table
+            .find(&input)
+            .select(rt::fields)
+            .first(c)
+            .optional()?
+            .ok_or_else(|| anyhow::anyhow!("input table {input} no longer exists"))?;
+        Ok(Some((n, input, fields)))
+    })
+    .await
+}
+
+/// A node's window settings and its SQL checked against its input.
+pub(super) async fn compile(
+    node: &FlowNode,
+    input: &str,
+    fields: &Value,
+) -> Result<(WindowConf, FlowSql), String> {
+    let config = node.config.as_object().cloned().unwrap_or_default();
+    let conf = graph::window_of(&config).map_err(|e| e.to_string())?;
+    let sql_text = config
+        .get("sql")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let fields = crate::flows::fields_of(fields);
+    let sql = FlowSql::compile(sql_text, vec![(input.to_string(), schema_of(&fields))])
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((conf, sql))
+}
+
+/// A node's status, and how many input partitions its (parallel) checkpoint knows.
+pub(super) async fn state_of(
+    pool: &PgPool,
+    node_id: i64,
+) -> anyhow::Result<(Option<NodeStatus>, usize)> {
+    let row: Option<(NodeStatus, Option<Value>)> = db(pool, move |c| {
+        fnd::table
+            .find(node_id)
+            .select((fnd::status, fnd::checkpoint))
+            .first(c)
+            .optional()
+    })
+    .await?;
+    Ok(match row {
+        Some((s, cp)) => {
+            let n = cp
+                .as_ref()
+                .and_then(|v| v["parallel"]["sources"].as_array())
+                .map_or(0, Vec::len);
+            (Some(s), n)
+        }
+        None => (None, 0),
+    })
 }
 
 /// BKData's time columns are in UTC+8 (a clean's default `timezone`).
@@ -360,6 +482,9 @@ fn lines_of(e: &crate::Emitted, local_time: &str) -> Vec<Vec<u8>> {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct NodeRun {
     pub node_id: i64,
+    /// A parallel node's task (0 for a node that runs as one).
+    #[serde(default, skip_serializing_if = "bkdata_databus::partitions::is_zero")]
+    pub task: u32,
 }
 
 impl Job for RunJob {

@@ -1,0 +1,1 @@
+ALTER TABLE cleans DROP COLUMN counted_to;
