@@ -16,6 +16,10 @@
 //!                        (target ≥ 50,000), with each process' CPU and Postgres' WAL a round
 //!   bkdata-bench alertmanager [same]  the same load posted to Prometheus Alertmanager
 //!   bkdata-bench alert-clean [--events N]  the server's clean of an event, µs on one thread
+//!   bkdata-bench scale   [--workers 1,2,4,8] [--partitions 8] [--cpu-percent 10] [--records 100000] [--events 150000]
+//!                        issue 21: 1, 2, 4, 8 worker processes, each held to a CPU share by a
+//!                        cgroup, on a stream of 8 partitions: clean → PostgreSQL records/s, and
+//!                        the tutorial's window node events/s (targets: 4 workers ≥ 3.2×, 8 ≥ 6×)
 //! The HTTP figure comes from wrk in scripts/bench.sh.
 use bkdata_models::jobs::{self, JobContext, NewJob, Runner, RunnerConfig};
 use bkdata_tests::{TempDir, TestDb, WorkerProc};
@@ -1131,6 +1135,257 @@ fn alert_clean() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A CPU cgroup holding a worker process to `percent` of one core (cgroup v1's cpu controller,
+/// or v2's `cpu.max`): the 2-core machine stands in for many small machines.
+struct CpuLimit {
+    dir: std::path::PathBuf,
+}
+
+impl CpuLimit {
+    fn new(name: &str, percent: u32) -> anyhow::Result<Self> {
+        let (period, quota) = (100_000u32, percent * 1_000);
+        let v1 = std::path::Path::new("/sys/fs/cgroup/cpu");
+        if v1.join("cpu.cfs_quota_us").exists() {
+            let dir = v1.join(name);
+            std::fs::create_dir_all(&dir)?;
+            std::fs::write(dir.join("cpu.cfs_period_us"), period.to_string())?;
+            std::fs::write(dir.join("cpu.cfs_quota_us"), quota.to_string())?;
+            return Ok(CpuLimit { dir });
+        }
+        let v2 = std::path::Path::new("/sys/fs/cgroup");
+        let _ = std::fs::write(v2.join("cgroup.subtree_control"), "+cpu");
+        let dir = v2.join(name);
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("cpu.max"), format!("{quota} {period}")).map_err(|e| {
+            anyhow::anyhow!(
+                "no CPU cgroup to limit workers with ({e}): run as root on a cgroup v1 or v2 host"
+            )
+        })?;
+        Ok(CpuLimit { dir })
+    }
+
+    /// Move a process (all its threads) into the cgroup.
+    fn add(&self, pid: u32) -> anyhow::Result<()> {
+        std::fs::write(self.dir.join("cgroup.procs"), pid.to_string())?;
+        Ok(())
+    }
+}
+
+impl Drop for CpuLimit {
+    fn drop(&mut self) {
+        // Empty once its processes are gone.
+        for _ in 0..50 {
+            if std::fs::remove_dir(&self.dir).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// `n` CPU-limited workers of `srv`: the processes and their cgroups.
+fn limited_workers(
+    srv: &bkdata_tests::TestServer,
+    n: usize,
+    percent: u32,
+    env: &[(&str, &str)],
+) -> anyhow::Result<Vec<(WorkerProc, CpuLimit)>> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let limit = CpuLimit::new(&format!("bkdata_bench_{}_{i}", std::process::id()), percent)?;
+        let mut all = vec![
+            ("BKDATA_WORKER_CONCURRENCY", "24"),
+            ("BKDATA_JOB_POLL_MS", "100"),
+        ];
+        all.extend_from_slice(env);
+        let w = srv.worker(&all);
+        limit.add(w.child.id())?;
+        out.push((w, limit));
+    }
+    Ok(out)
+}
+
+/// Poll `progress` until it reaches `total`; answers the rate between 10 % and 90 % of it
+/// (the start, while workers claim their jobs, and the tail are left out).
+async fn rate_of<F, Fut>(total: u64, within: Duration, mut progress: F) -> anyhow::Result<f64>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = u64>,
+{
+    let deadline = Instant::now() + within;
+    let (lo, hi) = (total / 10, total * 9 / 10);
+    let (mut t_lo, mut at_lo) = (None, 0u64);
+    loop {
+        let n = progress().await;
+        if t_lo.is_none() && n >= lo {
+            t_lo = Some(Instant::now());
+            at_lo = n;
+        }
+        if n >= hi {
+            let t = t_lo.map_or(f64::NAN, |t| t.elapsed().as_secs_f64());
+            return Ok((n - at_lo) as f64 / t);
+        }
+        anyhow::ensure!(Instant::now() < deadline, "stuck at {n} of {total}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn scale() -> anyhow::Result<()> {
+    use bkdata_bus::{partition_topic, Bus};
+    use bkdata_tests::seed000::*;
+    use reqwest::Method;
+    let counts: Vec<usize> = std::env::args()
+        .skip_while(|a| a != "--workers")
+        .nth(1)
+        .unwrap_or_else(|| "1,2,4,8".into())
+        .split(',')
+        .filter_map(|n| n.trim().parse().ok())
+        .collect();
+    let parts = arg("--partitions", 8) as u32;
+    let percent = arg("--cpu-percent", 10) as u32;
+    let records = arg("--records", 100_000) as u64;
+    let events = arg("--events", 150_000) as u64;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    println!(
+        "scaling: worker processes each held to {percent} % of a core (cgroup), one stream of {parts} partitions; \
+         {} cores shared with the server, NATS and PostgreSQL. Each round: the input is on the bus before the \
+         workers start; the rate is taken between 10 % and 90 % of it.",
+        num_cpus()
+    );
+    rt.block_on(async move {
+        let mut clean_rates = Vec::new();
+        for &w in &counts {
+            let srv = bkdata_tests::TestServer::start_with(|c| {
+                c.nats_url = bkdata_tests::nats_url();
+                c.pool_size = 16;
+            })
+            .await;
+            let n = records * w as u64;
+            let (raw_id, rt_id) =
+                shipping_to_postgres_with(&srv, 2, "scale", json!({"storage_partitions": parts})).await;
+            for start in (0..n).step_by(20_000) {
+                let (st, v) = srv.ingest(raw_id, ndjson(start..(start + 20_000).min(n))).await;
+                anyhow::ensure!(st == 200 && v["result"] == true, "ingest: {st} {v}");
+            }
+            let workers = limited_workers(&srv, w, percent, &[])?;
+            let path = format!("/v3/databus/tasks/{rt_id}/");
+            let rate = rate_of(n, Duration::from_secs(900), || async {
+                let (_, v) = srv.bk(Method::GET, &path, None).await;
+                v["data"]["storages"]["postgresql"]["rows_written"].as_u64().unwrap_or(0)
+            })
+            .await?;
+            // All of it, once.
+            let pgc = pg(&srv).await;
+            let deadline = Instant::now() + Duration::from_secs(120);
+            loop {
+                let rows: i64 = pgc.query_one("SELECT count(*) FROM mapleleaf_2.scale_2", &[]).await?.get(0);
+                if rows as u64 >= n {
+                    anyhow::ensure!(rows as u64 == n, "{rows} rows stored of {n}");
+                    break;
+                }
+                anyhow::ensure!(Instant::now() < deadline, "only {rows} of {n} rows stored");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            println!("clean → PostgreSQL, {w} worker(s): {n} records, {rate:.0} records/s");
+            clean_rates.push((w, rate));
+            srv.bk_ok(Method::DELETE, &format!("/v3/databus/tasks/{rt_id}/"), None).await;
+            drop(workers);
+            srv.cleanup_bus().await;
+        }
+        let mut flow_rates = Vec::new();
+        for &w in &counts {
+            let srv = bkdata_tests::TestServer::start_with(|c| {
+                c.nats_url = bkdata_tests::nats_url();
+                c.pool_size = 16;
+            })
+            .await;
+            let (project, raw) = bkdata_tests::seed004::prerequisites(&srv, "bkdata_bench_unused").await;
+            srv.bk_ok(
+                Method::POST,
+                &format!("/v3/databus/rawdatas/{raw}/set_partitions/"),
+                Some(json!({"partitions": parts})),
+            )
+            .await;
+            // The clean's output, written as a clean does: 1,000 rows a message, messages to
+            // the partitions in turn, 2,000 ip/pid pairs, 1,000 events a second of event time.
+            let n = events * w as u64;
+            let t0 = 1_795_305_600_000i64;
+            let mut k = 7919u64;
+            for m in 0..n.div_ceil(1000) {
+                let mut recs = Vec::with_capacity(1000);
+                for i in 0..1000u64 {
+                    let e = m * 1000 + i;
+                    k = k.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    let mut r = Vec::with_capacity(240);
+                    proc_row(&mut r, t0 + e as i64, (k >> 33) % 2000, k >> 20);
+                    recs.push(r);
+                }
+                srv.bus
+                    .publish(&partition_topic("rt.591_system_proc", (m % parts as u64) as u32), &recs)
+                    .await?;
+            }
+            let workers = limited_workers(&srv, w, percent, &[("BKDATA_FLOW_IDLE_MS", "600000")])?;
+            let sql = bkdata_tests::seed004::tutorial_nodes()[1]["sql"].clone();
+            let nodes = json!([
+                {"id": 1, "bk_biz_id": 591, "node_type": "stream_source", "name": "src",
+                 "result_table_id": "591_system_proc", "from_nodes": []},
+                {"id": 2, "bk_biz_id": 591, "node_type": "realtime", "name": "max", "table_name": "system_proc_ip_grp",
+                 "output_name": "max", "window_type": "scroll", "count_freq": 10, "waiting_time": 2, "sql": sql,
+                 "from_nodes": [{"id": 1, "from_result_table_ids": ["591_system_proc"]}]},
+                {"id": 3, "bk_biz_id": 591, "node_type": "postgresql_storage", "name": "pg",
+                 "cluster": "default-postgresql", "expires": 3,
+                 "from_nodes": [{"id": 2, "from_result_table_ids": ["591_system_proc_ip_grp"]}]}
+            ]);
+            let flow = srv
+                .bk_ok(Method::POST, "/v3/dataflow/flow/flows/create/",
+                    Some(json!({"project_id": project, "flow_name": "scale", "nodes": nodes})))
+                .await["flow_id"]
+                .as_i64()
+                .unwrap();
+            srv.bk_ok(Method::POST, &format!("/v3/dataflow/flow/flows/{flow}/start/"),
+                Some(json!({"consuming_mode": "from_head"}))).await;
+            let graph = format!("/v3/dataflow/flow/flows/{flow}/graph/");
+            let rate = rate_of(n, Duration::from_secs(900), || async {
+                let g = srv.bk_ok(Method::GET, &graph, None).await;
+                g["nodes"].as_array().into_iter().flatten()
+                    .find(|x| x["node_type"] == "realtime")
+                    .and_then(|x| x["runtime"]["rows_in"].as_u64())
+                    .unwrap_or(0)
+            })
+            .await?;
+            println!("window node, {w} worker(s): {n} events, {rate:.0} events/s");
+            flow_rates.push((w, rate));
+            srv.bk_ok(Method::POST, &format!("/v3/dataflow/flow/flows/{flow}/stop/"), Some(json!({}))).await;
+            drop(workers);
+            srv.cleanup_bus().await;
+        }
+        println!();
+        println!("{:>8} {:>18} {:>8} {:>18} {:>8} {:>10}", "workers", "clean→PG rec/s", "×1", "window node ev/s", "×1", "target");
+        for (i, &w) in counts.iter().enumerate() {
+            let (c, f) = (clean_rates[i].1, flow_rates[i].1);
+            let target = match w { 4 => "≥ 3.2×", 8 => "≥ 6×", _ => "" };
+            println!(
+                "{w:>8} {c:>18.0} {:>7.2}× {f:>18.0} {:>7.2}× {target:>10}",
+                c / clean_rates[0].1, f / flow_rates[0].1
+            );
+        }
+        for (w, need) in [(4usize, 3.2f64), (8, 6.0)] {
+            if let Some(i) = counts.iter().position(|&c| c == w) {
+                let (c, f) = (clean_rates[i].1 / clean_rates[0].1, flow_rates[i].1 / flow_rates[0].1);
+                println!(
+                    "{w} workers: clean {c:.2}× ({}), window node {f:.2}× ({}) against ≥ {need}×",
+                    if c >= need { "met" } else { "NOT met" },
+                    if f >= need { "met" } else { "NOT met" }
+                );
+            }
+        }
+        anyhow::Ok(())
+    })
+}
+
 // Records are many small allocations; mimalloc serves them markedly faster than glibc's malloc.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -1147,8 +1402,9 @@ fn main() -> anyhow::Result<()> {
         Some("alerts") => alerts(),
         Some("alertmanager") => alertmanager(),
         Some("alert-clean") => alert_clean(),
+        Some("scale") => scale(),
         _ => {
-            eprintln!("usage: bkdata-bench queue [--jobs N] | latency [--samples N] | e2e [--secs S] [--rate R] [--conns C] [--batch B] | flow [--secs S] [--rate R] [--keys K] [--freq F] [--wait W] | query [--rows N] [--runs N] | training [--tables N] [--rows N] | alerts [--open N] [--events N] [--warmup N] [--batch B] [--conns C] | alertmanager [same] | alert-clean [--events N]");
+            eprintln!("usage: bkdata-bench queue [--jobs N] | latency [--samples N] | e2e [--secs S] [--rate R] [--conns C] [--batch B] | flow [--secs S] [--rate R] [--keys K] [--freq F] [--wait W] | query [--rows N] [--runs N] | training [--tables N] [--rows N] | alerts [--open N] [--events N] [--warmup N] [--batch B] [--conns C] | alertmanager [same] | alert-clean [--events N] | scale [--workers 1,2,4,8] [--partitions 8] [--cpu-percent 10] [--records N] [--events N]");
             std::process::exit(2)
         }
     }

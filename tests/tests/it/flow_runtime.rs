@@ -1152,23 +1152,70 @@ async fn ingest_surely(srv: &TestServer, raw_id: i64, rows: &[Proc]) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn windows_on_a_3_node_cluster_survive_a_node_stop() {
+    windows_on_a_cluster_with_a_node_stopped(1, 1).await;
+}
+
+/// The same with the input in 4 partitions (a node in 4 tasks, 4 exchanges, 4 cleans and 4
+/// shippers, all R3 streams) over two workers.
+#[tokio::test(flavor = "multi_thread")]
+async fn partitioned_windows_on_a_3_node_cluster_survive_a_node_stop() {
+    windows_on_a_cluster_with_a_node_stopped(4, 2).await;
+}
+
+async fn windows_on_a_cluster_with_a_node_stopped(partitions: u32, workers: usize) {
     let mut cluster = PrivateNatsCluster::start(3).await;
     let srv = TestServer::on_cluster(&cluster).await;
     let env = [
         ("BKDATA_FLOW_IDLE_MS", "600000"),
         ("BKDATA_JOB_LEASE_MS", "1500"),
     ];
-    let _worker = srv.worker(&env);
-    let raw = per_ip_flow(&srv).await;
+    let _workers: Vec<_> = (0..workers).map(|_| srv.worker(&env)).collect();
+    let raw = if partitions > 1 {
+        let (project, raw) = prerequisites(&srv, "unused").await;
+        let n = srv
+            .bk_ok(
+                Method::POST,
+                &format!("/v3/databus/rawdatas/{raw}/set_partitions/"),
+                Some(json!({"partitions": partitions})),
+            )
+            .await;
+        assert_eq!(n, partitions);
+        source_running(&srv).await;
+        let sql =
+            "SELECT count(*) AS n, sum(mem_res) AS total, ip FROM 591_system_proc GROUP BY ip";
+        let window = json!({"window_type": "scroll", "count_freq": 60, "waiting_time": 0});
+        let flow = create_flow(&srv, project, pg_flow("per_ip", window, sql)).await;
+        deploy(&srv, flow, "start", json!({})).await;
+        raw
+    } else {
+        per_ip_flow(&srv).await
+    };
     let table = "mapleleaf_591.per_ip_591";
     let rows = system_proc(T0, 30, 11);
-    let (early, late) = rows.split_at(rows.len() / 2);
-    ingest_surely(&srv, raw, early).await;
+    // Minute by minute: each request goes to the next partition.
+    let minutes = |range: std::ops::Range<i64>| -> Vec<Vec<Proc>> {
+        range
+            .map(|m| {
+                rows.iter()
+                    .filter(|r| (r.time - T0).div_euclid(60_000) == m)
+                    .cloned()
+                    .collect()
+            })
+            .collect()
+    };
+    for m in minutes(0..15) {
+        ingest_surely(&srv, raw, &m).await;
+    }
     // A node away while the second half streams through clean, node and shipper.
     cluster.nodes[1].stop();
-    ingest_surely(&srv, raw, late).await;
+    for m in minutes(15..30) {
+        ingest_surely(&srv, raw, &m).await;
+    }
     cluster.nodes[1].restart();
-    ingest_surely(&srv, raw, std::slice::from_ref(&at(31, 0, 0))).await;
+    // A closing row in every partition.
+    for _ in 0..partitions {
+        ingest_surely(&srv, raw, std::slice::from_ref(&at(31, 0, 0))).await;
+    }
     let want = per_minute_by_hand(&rows);
     let got = eventually(Duration::from_secs(120), "every window", || async {
         let got = per_minute_in_pg(&srv, table).await;
