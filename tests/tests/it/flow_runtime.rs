@@ -740,6 +740,81 @@ async fn a_node_over_four_partitions_runs_in_tasks_and_a_killed_worker_loses_not
     srv.cleanup_bus().await;
 }
 
+/// The input of a running parallel node goes from 2 partitions to 4 mid-stream: the node's
+/// exchanges take the new partitions from their start and its tasks wait for them too.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_running_node_follows_its_input_to_more_partitions() {
+    let srv = nats_server().await;
+    let env = [
+        ("BKDATA_FLOW_IDLE_MS", "600000"),
+        ("BKDATA_JOB_LEASE_MS", "1500"),
+    ];
+    let _workers: Vec<_> = (0..2).map(|_| srv.worker(&env)).collect();
+    let (project, raw) = prerequisites(&srv, "unused").await;
+    let set = |n: u32| {
+        let srv = &srv;
+        async move {
+            srv.bk_ok(
+                Method::POST,
+                &format!("/v3/databus/rawdatas/{raw}/set_partitions/"),
+                Some(json!({"partitions": n})),
+            )
+            .await
+        }
+    };
+    assert_eq!(set(2).await, 2);
+    source_running(&srv).await;
+    let sql = "SELECT count(*) AS n, sum(mem_res) AS total, ip FROM 591_system_proc GROUP BY ip";
+    let window = json!({"window_type": "scroll", "count_freq": 60, "waiting_time": 0});
+    let flow = create_flow(&srv, project, pg_flow("per_ip", window, sql)).await;
+    deploy(&srv, flow, "start", json!({})).await;
+    let table = "mapleleaf_591.per_ip_591";
+    let rows = system_proc(T0, 20, 5);
+    let minute = |m: i64| -> Vec<Proc> {
+        rows.iter()
+            .filter(|r| (r.time - T0).div_euclid(60_000) == m)
+            .cloned()
+            .collect()
+    };
+    for m in 0..10 {
+        ingest(&srv, raw, &minute(m)).await;
+    }
+    eventually(WAIT, "some windows stored", || async {
+        (per_minute_in_pg(&srv, table).await.len() >= 3 * 3).then_some(())
+    })
+    .await;
+    assert_eq!(set(4).await, 4);
+    // The node's exchanges know the new partitions before any record goes there.
+    let c = bkdata_tests::seed000::pg(&srv).await;
+    eventually(WAIT, "4 exchanges", || async {
+        let n: i64 = c
+            .query_one(
+                "SELECT count(*) FROM background_jobs WHERE job_type = 'flow_exchange' AND status IN ('queued', 'running')",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        (n == 4).then_some(())
+    })
+    .await;
+    for m in 10..20 {
+        ingest(&srv, raw, &minute(m)).await;
+    }
+    for _ in 0..4 {
+        ingest(&srv, raw, &[at(21, 0, 0)]).await;
+    }
+    let want = per_minute_by_hand(&rows);
+    let got = eventually(Duration::from_secs(90), "every window", || async {
+        let got = per_minute_in_pg(&srv, table).await;
+        (got.len() >= want.len()).then_some(got)
+    })
+    .await;
+    assert_eq!(got, want, "each window once, with every row");
+    drop(_workers);
+    srv.cleanup_bus().await;
+}
+
 /// The hardest moment: a window's rows are on the bus, the checkpoint not yet written.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crash_between_output_and_checkpoint_emits_no_window_twice() {
