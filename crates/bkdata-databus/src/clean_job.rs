@@ -221,7 +221,6 @@ impl CleanJob {
         }
     }
 
-    /// Publish a cleaned fetch's rows and record its counters and error samples.
     /// Publish a fetch's rows and count it. Messages up to `counted_to` were counted before
     /// a crash (their rows are dropped as duplicates): only the newer ones are counted, and
     /// the position moves on with the counters, in one transaction.
@@ -259,20 +258,20 @@ impl CleanJob {
         let p = pid.to_string();
         self.db(move |conn| {
             conn.transaction(|conn| {
+                // Only this partition's key: the other partitions' owners write theirs.
+                let counted = diesel::dsl::sql::<diesel::sql_types::Jsonb>("jsonb_set(counted_to, ARRAY[")
+                    .bind::<diesel::sql_types::Text, _>(&key)
+                    .sql("], to_jsonb(")
+                    .bind::<diesel::sql_types::BigInt, _>(to as i64)
+                    .sql("))");
                 diesel::update(c::table.find(&p))
                     .set((
                         c::records_in.eq(c::records_in + n_in),
                         c::rows_out.eq(c::rows_out + n_out),
                         c::errors_total.eq(c::errors_total + n_errors),
+                        c::counted_to.eq(counted),
                     ))
                     .execute(conn)?;
-                diesel::sql_query(
-                    "UPDATE cleans SET counted_to = jsonb_set(counted_to, ARRAY[$1], to_jsonb($2::bigint)) WHERE processing_id = $3",
-                )
-                .bind::<diesel::sql_types::Text, _>(&key)
-                .bind::<diesel::sql_types::BigInt, _>(to as i64)
-                .bind::<diesel::sql_types::Text, _>(&p)
-                .execute(conn)?;
                 if !errors.is_empty() {
                     let samples: Vec<_> = errors
                         .iter()

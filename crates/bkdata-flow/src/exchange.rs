@@ -101,10 +101,6 @@ impl Splitter {
         }
     }
 
-    pub fn tasks(&self) -> u32 {
-        self.tasks
-    }
-
     /// The task of row `index` of its message, and the row's event time (`None`: not a
     /// row; task 0 gets it and counts it as bad).
     pub fn task_of(&mut self, line: &[u8], index: usize) -> (u32, Option<i64>) {

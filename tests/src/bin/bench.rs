@@ -314,6 +314,37 @@ fn proc_row(out: &mut Vec<u8>, t_ms: i64, key: u64, k: u64) {
     );
 }
 
+/// A message of 1,000 `system_proc` rows over `keys` ip/pid pairs, row `i` at `time(i)`; `k`
+/// is the pseudo-random state, carried from message to message.
+fn proc_message(k: &mut u64, keys: u64, time: impl Fn(u64) -> i64) -> Vec<Vec<u8>> {
+    (0..1000u64)
+        .map(|i| {
+            *k = k
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let mut r = Vec::with_capacity(240);
+            proc_row(&mut r, time(i), (*k >> 33) % keys, *k >> 20);
+            r
+        })
+        .collect()
+}
+
+/// The tutorial's realtime node (seed 004's SQL) in `freq`-second scroll windows, stored in
+/// PostgreSQL.
+fn tutorial_node_to_pg(freq: i64, wait: i64) -> Value {
+    let sql = bkdata_tests::seed004::tutorial_nodes()[1]["sql"].clone();
+    json!([
+        {"id": 1, "bk_biz_id": 591, "node_type": "stream_source", "name": "src",
+         "result_table_id": "591_system_proc", "from_nodes": []},
+        {"id": 2, "bk_biz_id": 591, "node_type": "realtime", "name": "max", "table_name": "system_proc_ip_grp",
+         "output_name": "max", "window_type": "scroll", "count_freq": freq, "waiting_time": wait, "sql": sql,
+         "from_nodes": [{"id": 1, "from_result_table_ids": ["591_system_proc"]}]},
+        {"id": 3, "bk_biz_id": 591, "node_type": "postgresql_storage", "name": "pg",
+         "cluster": "default-postgresql", "expires": 3,
+         "from_nodes": [{"id": 2, "from_result_table_ids": ["591_system_proc_ip_grp"]}]}
+    ])
+}
+
 /// The flow runtime end to end on the real services: a `bkdata-test-worker` process runs the
 /// realtime node and the PostgreSQL shipper; this process publishes live events (event time =
 /// now) to the source table's stream, as a producer does, and watches the storage.
@@ -337,17 +368,7 @@ fn flow() -> anyhow::Result<()> {
         let srv = bkdata_tests::TestServer::start_with(|c| c.nats_url = bkdata_tests::nats_url()).await;
         let worker = srv.worker(&[("BKDATA_FLOW_IDLE_MS", "5000")]);
         let (project, _) = seed004::prerequisites(&srv, "bkdata_bench_unused").await;
-        let sql = seed004::tutorial_nodes()[1]["sql"].clone();
-        let nodes = json!([
-            {"id": 1, "bk_biz_id": 591, "node_type": "stream_source", "name": "src",
-             "result_table_id": "591_system_proc", "from_nodes": []},
-            {"id": 2, "bk_biz_id": 591, "node_type": "realtime", "name": "max", "table_name": "system_proc_ip_grp",
-             "output_name": "max", "window_type": "scroll", "count_freq": freq, "waiting_time": wait, "sql": sql,
-             "from_nodes": [{"id": 1, "from_result_table_ids": ["591_system_proc"]}]},
-            {"id": 3, "bk_biz_id": 591, "node_type": "postgresql_storage", "name": "pg",
-             "cluster": "default-postgresql", "expires": 3,
-             "from_nodes": [{"id": 2, "from_result_table_ids": ["591_system_proc_ip_grp"]}]}
-        ]);
+        let nodes = tutorial_node_to_pg(freq, wait);
         let flow = srv
             .bk_ok(Method::POST, "/v3/dataflow/flow/flows/create/",
                 Some(json!({"project_id": project, "flow_name": "bench", "nodes": nodes})))
@@ -388,13 +409,7 @@ fn flow() -> anyhow::Result<()> {
                     let due = start + Duration::from_secs_f64(sent as f64 / per);
                     tokio::time::sleep_until(due.into()).await;
                     let now = chrono::Utc::now().timestamp_millis();
-                    let mut recs = Vec::with_capacity(1000);
-                    for _ in 0..1000 {
-                        k = k.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                        let mut r = Vec::with_capacity(240);
-                        proc_row(&mut r, now, (k >> 33) % keys, k >> 20);
-                        recs.push(r);
-                    }
+                    let recs = proc_message(&mut k, keys, |_| now);
                     if let Err(e) = bus.publish("rt.591_system_proc", &recs).await {
                         eprintln!("publish failed: {e}");
                         continue;
@@ -1265,23 +1280,31 @@ fn scale() -> anyhow::Result<()> {
             .await;
             let n = records * w as u64;
             let (raw_id, rt_id) =
-                shipping_to_postgres_with(&srv, 2, "scale", json!({"storage_partitions": parts})).await;
+                shipping_to_postgres_with(&srv, 2, "scale", json!({"storage_partitions": parts}))
+                    .await;
             for start in (0..n).step_by(20_000) {
-                let (st, v) = srv.ingest(raw_id, ndjson(start..(start + 20_000).min(n))).await;
+                let (st, v) = srv
+                    .ingest(raw_id, ndjson(start..(start + 20_000).min(n)))
+                    .await;
                 anyhow::ensure!(st == 200 && v["result"] == true, "ingest: {st} {v}");
             }
             let workers = limited_workers(&srv, w, percent, &[])?;
             let path = format!("/v3/databus/tasks/{rt_id}/");
             let rate = rate_of(n, Duration::from_secs(900), || async {
                 let (_, v) = srv.bk(Method::GET, &path, None).await;
-                v["data"]["storages"]["postgresql"]["rows_written"].as_u64().unwrap_or(0)
+                v["data"]["storages"]["postgresql"]["rows_written"]
+                    .as_u64()
+                    .unwrap_or(0)
             })
             .await?;
             // All of it, once.
             let pgc = pg(&srv).await;
             let deadline = Instant::now() + Duration::from_secs(120);
             loop {
-                let rows: i64 = pgc.query_one("SELECT count(*) FROM mapleleaf_2.scale_2", &[]).await?.get(0);
+                let rows: i64 = pgc
+                    .query_one("SELECT count(*) FROM mapleleaf_2.scale_2", &[])
+                    .await?
+                    .get(0);
                 if rows as u64 >= n {
                     anyhow::ensure!(rows as u64 == n, "{rows} rows stored of {n}");
                     break;
@@ -1291,7 +1314,8 @@ fn scale() -> anyhow::Result<()> {
             }
             println!("clean → PostgreSQL, {w} worker(s): {n} records, {rate:.0} records/s");
             clean_rates.push((w, rate));
-            srv.bk_ok(Method::DELETE, &format!("/v3/databus/tasks/{rt_id}/"), None).await;
+            srv.bk_ok(Method::DELETE, &format!("/v3/databus/tasks/{rt_id}/"), None)
+                .await;
             drop(workers);
             srv.cleanup_bus().await;
         }
@@ -1302,7 +1326,8 @@ fn scale() -> anyhow::Result<()> {
                 c.pool_size = 16;
             })
             .await;
-            let (project, raw) = bkdata_tests::seed004::prerequisites(&srv, "bkdata_bench_unused").await;
+            let (project, raw) =
+                bkdata_tests::seed004::prerequisites(&srv, "bkdata_bench_unused").await;
             srv.bk_ok(
                 Method::POST,
                 &format!("/v3/databus/rawdatas/{raw}/set_partitions/"),
@@ -1315,42 +1340,38 @@ fn scale() -> anyhow::Result<()> {
             let t0 = 1_795_305_600_000i64;
             let mut k = 7919u64;
             for m in 0..n.div_ceil(1000) {
-                let mut recs = Vec::with_capacity(1000);
-                for i in 0..1000u64 {
-                    let e = m * 1000 + i;
-                    k = k.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                    let mut r = Vec::with_capacity(240);
-                    proc_row(&mut r, t0 + e as i64, (k >> 33) % 2000, k >> 20);
-                    recs.push(r);
-                }
+                let recs = proc_message(&mut k, 2000, |i| t0 + (m * 1000 + i) as i64);
                 srv.bus
-                    .publish(&partition_topic("rt.591_system_proc", (m % parts as u64) as u32), &recs)
+                    .publish(
+                        &partition_topic("rt.591_system_proc", (m % parts as u64) as u32),
+                        &recs,
+                    )
                     .await?;
             }
             let workers = limited_workers(&srv, w, percent, &[("BKDATA_FLOW_IDLE_MS", "600000")])?;
-            let sql = bkdata_tests::seed004::tutorial_nodes()[1]["sql"].clone();
-            let nodes = json!([
-                {"id": 1, "bk_biz_id": 591, "node_type": "stream_source", "name": "src",
-                 "result_table_id": "591_system_proc", "from_nodes": []},
-                {"id": 2, "bk_biz_id": 591, "node_type": "realtime", "name": "max", "table_name": "system_proc_ip_grp",
-                 "output_name": "max", "window_type": "scroll", "count_freq": 10, "waiting_time": 2, "sql": sql,
-                 "from_nodes": [{"id": 1, "from_result_table_ids": ["591_system_proc"]}]},
-                {"id": 3, "bk_biz_id": 591, "node_type": "postgresql_storage", "name": "pg",
-                 "cluster": "default-postgresql", "expires": 3,
-                 "from_nodes": [{"id": 2, "from_result_table_ids": ["591_system_proc_ip_grp"]}]}
-            ]);
+            let nodes = tutorial_node_to_pg(10, 2);
             let flow = srv
-                .bk_ok(Method::POST, "/v3/dataflow/flow/flows/create/",
-                    Some(json!({"project_id": project, "flow_name": "scale", "nodes": nodes})))
+                .bk_ok(
+                    Method::POST,
+                    "/v3/dataflow/flow/flows/create/",
+                    Some(json!({"project_id": project, "flow_name": "scale", "nodes": nodes})),
+                )
                 .await["flow_id"]
                 .as_i64()
                 .unwrap();
-            srv.bk_ok(Method::POST, &format!("/v3/dataflow/flow/flows/{flow}/start/"),
-                Some(json!({"consuming_mode": "from_head"}))).await;
+            srv.bk_ok(
+                Method::POST,
+                &format!("/v3/dataflow/flow/flows/{flow}/start/"),
+                Some(json!({"consuming_mode": "from_head"})),
+            )
+            .await;
             let graph = format!("/v3/dataflow/flow/flows/{flow}/graph/");
             let rate = rate_of(n, Duration::from_secs(900), || async {
                 let g = srv.bk_ok(Method::GET, &graph, None).await;
-                g["nodes"].as_array().into_iter().flatten()
+                g["nodes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
                     .find(|x| x["node_type"] == "realtime")
                     .and_then(|x| x["runtime"]["rows_in"].as_u64())
                     .unwrap_or(0)
@@ -1358,23 +1379,39 @@ fn scale() -> anyhow::Result<()> {
             .await?;
             println!("window node, {w} worker(s): {n} events, {rate:.0} events/s");
             flow_rates.push((w, rate));
-            srv.bk_ok(Method::POST, &format!("/v3/dataflow/flow/flows/{flow}/stop/"), Some(json!({}))).await;
+            srv.bk_ok(
+                Method::POST,
+                &format!("/v3/dataflow/flow/flows/{flow}/stop/"),
+                Some(json!({})),
+            )
+            .await;
             drop(workers);
             srv.cleanup_bus().await;
         }
         println!();
-        println!("{:>8} {:>18} {:>8} {:>18} {:>8} {:>10}", "workers", "clean→PG rec/s", "×1", "window node ev/s", "×1", "target");
+        println!(
+            "{:>8} {:>18} {:>8} {:>18} {:>8} {:>10}",
+            "workers", "clean→PG rec/s", "×1", "window node ev/s", "×1", "target"
+        );
         for (i, &w) in counts.iter().enumerate() {
             let (c, f) = (clean_rates[i].1, flow_rates[i].1);
-            let target = match w { 4 => "≥ 3.2×", 8 => "≥ 6×", _ => "" };
+            let target = match w {
+                4 => "≥ 3.2×",
+                8 => "≥ 6×",
+                _ => "",
+            };
             println!(
                 "{w:>8} {c:>18.0} {:>7.2}× {f:>18.0} {:>7.2}× {target:>10}",
-                c / clean_rates[0].1, f / flow_rates[0].1
+                c / clean_rates[0].1,
+                f / flow_rates[0].1
             );
         }
         for (w, need) in [(4usize, 3.2f64), (8, 6.0)] {
             if let Some(i) = counts.iter().position(|&c| c == w) {
-                let (c, f) = (clean_rates[i].1 / clean_rates[0].1, flow_rates[i].1 / flow_rates[0].1);
+                let (c, f) = (
+                    clean_rates[i].1 / clean_rates[0].1,
+                    flow_rates[i].1 / flow_rates[0].1,
+                );
                 println!(
                     "{w} workers: clean {c:.2}× ({}), window node {f:.2}× ({}) against ≥ {need}×",
                     if c >= need { "met" } else { "NOT met" },

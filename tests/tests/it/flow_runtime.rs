@@ -551,13 +551,40 @@ async fn a_chained_realtime_node_feeds_a_sliding_window() {
 /// The prerequisites and a started flow counting rows and summing `mem_res` per host and
 /// minute into `mapleleaf_591.per_ip_591`; answers the raw data id.
 async fn per_ip_flow(srv: &TestServer) -> i64 {
+    per_ip_flow_over(srv, 1).await.0
+}
+
+/// [`per_ip_flow`] with the raw data (and so the flow's input) in `partitions` partitions;
+/// answers the raw data id, the flow id and the start's deploy.
+async fn per_ip_flow_over(srv: &TestServer, partitions: u32) -> (i64, i64, Value) {
     let (project, raw) = prerequisites(srv, "unused").await;
+    if partitions > 1 {
+        assert_eq!(set_partitions(srv, raw, partitions).await, partitions);
+    }
     source_running(srv).await;
     let sql = "SELECT count(*) AS n, sum(mem_res) AS total, ip FROM 591_system_proc GROUP BY ip";
     let window = json!({"window_type": "scroll", "count_freq": 60, "waiting_time": 0});
     let flow = create_flow(srv, project, pg_flow("per_ip", window, sql)).await;
-    deploy(srv, flow, "start", json!({})).await;
-    raw
+    (raw, flow, deploy(srv, flow, "start", json!({})).await)
+}
+
+/// Raise a raw data's partitions; answers the count the platform gives back.
+async fn set_partitions(srv: &TestServer, raw: i64, n: u32) -> Value {
+    srv.bk_ok(
+        Method::POST,
+        &format!("/v3/databus/rawdatas/{raw}/set_partitions/"),
+        Some(json!({"partitions": n})),
+    )
+    .await
+}
+
+/// The rows of minute `m` after `T0` (ingested alone, they go to one partition, the next
+/// request's to the next).
+fn minute_of(rows: &[Proc], m: i64) -> Vec<Proc> {
+    rows.iter()
+        .filter(|r| (r.time - T0).div_euclid(60_000) == m)
+        .cloned()
+        .collect()
 }
 
 /// `(window start minute, ip) → (rows, sum of mem_res)` by hand.
@@ -649,20 +676,7 @@ async fn a_node_over_four_partitions_runs_in_tasks_and_a_killed_worker_loses_not
         .iter()
         .map(|id| srv.worker(&[env[0], env[1], env[2], ("BKDATA_WORKER_ID", id)]))
         .collect();
-    let (project, raw) = prerequisites(&srv, "unused").await;
-    let n = srv
-        .bk_ok(
-            Method::POST,
-            &format!("/v3/databus/rawdatas/{raw}/set_partitions/"),
-            Some(json!({"partitions": 4})),
-        )
-        .await;
-    assert_eq!(n, 4);
-    source_running(&srv).await;
-    let sql = "SELECT count(*) AS n, sum(mem_res) AS total, ip FROM 591_system_proc GROUP BY ip";
-    let window = json!({"window_type": "scroll", "count_freq": 60, "waiting_time": 0});
-    let flow = create_flow(&srv, project, pg_flow("per_ip", window, sql)).await;
-    let d = deploy(&srv, flow, "start", json!({})).await;
+    let (raw, flow, d) = per_ip_flow_over(&srv, 4).await;
     assert!(
         d["logs"]
             .to_string()
@@ -671,14 +685,8 @@ async fn a_node_over_four_partitions_runs_in_tasks_and_a_killed_worker_loses_not
     );
     let table = "mapleleaf_591.per_ip_591";
     let rows = system_proc(T0, 30, 11);
-    let minute = |m: i64| -> Vec<Proc> {
-        rows.iter()
-            .filter(|r| (r.time - T0).div_euclid(60_000) == m)
-            .cloned()
-            .collect()
-    };
     for m in 0..15 {
-        ingest(&srv, raw, &minute(m)).await;
+        ingest(&srv, raw, &minute_of(&rows, m)).await;
     }
     eventually(WAIT, "some windows stored", || async {
         (per_minute_in_pg(&srv, table).await.len() >= 5 * 3).then_some(())
@@ -703,7 +711,7 @@ async fn a_node_over_four_partitions_runs_in_tasks_and_a_killed_worker_loses_not
     dead.signal(libc::SIGKILL);
     let _ = dead.child.wait();
     for m in 15..30 {
-        ingest(&srv, raw, &minute(m)).await;
+        ingest(&srv, raw, &minute_of(&rows, m)).await;
     }
     // A closing row in every partition (each request goes to the next one).
     for _ in 0..4 {
@@ -750,40 +758,17 @@ async fn a_running_node_follows_its_input_to_more_partitions() {
         ("BKDATA_JOB_LEASE_MS", "1500"),
     ];
     let _workers: Vec<_> = (0..2).map(|_| srv.worker(&env)).collect();
-    let (project, raw) = prerequisites(&srv, "unused").await;
-    let set = |n: u32| {
-        let srv = &srv;
-        async move {
-            srv.bk_ok(
-                Method::POST,
-                &format!("/v3/databus/rawdatas/{raw}/set_partitions/"),
-                Some(json!({"partitions": n})),
-            )
-            .await
-        }
-    };
-    assert_eq!(set(2).await, 2);
-    source_running(&srv).await;
-    let sql = "SELECT count(*) AS n, sum(mem_res) AS total, ip FROM 591_system_proc GROUP BY ip";
-    let window = json!({"window_type": "scroll", "count_freq": 60, "waiting_time": 0});
-    let flow = create_flow(&srv, project, pg_flow("per_ip", window, sql)).await;
-    deploy(&srv, flow, "start", json!({})).await;
+    let (raw, _, _) = per_ip_flow_over(&srv, 2).await;
     let table = "mapleleaf_591.per_ip_591";
     let rows = system_proc(T0, 20, 5);
-    let minute = |m: i64| -> Vec<Proc> {
-        rows.iter()
-            .filter(|r| (r.time - T0).div_euclid(60_000) == m)
-            .cloned()
-            .collect()
-    };
     for m in 0..10 {
-        ingest(&srv, raw, &minute(m)).await;
+        ingest(&srv, raw, &minute_of(&rows, m)).await;
     }
     eventually(WAIT, "some windows stored", || async {
         (per_minute_in_pg(&srv, table).await.len() >= 3 * 3).then_some(())
     })
     .await;
-    assert_eq!(set(4).await, 4);
+    assert_eq!(set_partitions(&srv, raw, 4).await, 4);
     // The node's exchanges know the new partitions before any record goes there.
     let c = bkdata_tests::seed000::pg(&srv).await;
     eventually(WAIT, "4 exchanges", || async {
@@ -799,7 +784,7 @@ async fn a_running_node_follows_its_input_to_more_partitions() {
     })
     .await;
     for m in 10..20 {
-        ingest(&srv, raw, &minute(m)).await;
+        ingest(&srv, raw, &minute_of(&rows, m)).await;
     }
     for _ in 0..4 {
         ingest(&srv, raw, &[at(21, 0, 0)]).await;
@@ -828,12 +813,7 @@ async fn a_crash_between_output_and_checkpoint_emits_no_window_twice() {
     let rows = system_proc(T0, 12, 3);
     // Minute by minute: windows go out in one publish or several, as the node reads them.
     for m in 0..12 {
-        let minute: Vec<Proc> = rows
-            .iter()
-            .filter(|r| (r.time - T0) / 60_000 == m)
-            .cloned()
-            .collect();
-        ingest(&srv, raw, &minute).await;
+        ingest(&srv, raw, &minute_of(&rows, m)).await;
     }
     ingest(&srv, raw, &[at(13, 0, 0)]).await;
     // The storage sees the published windows before the crash is recovered from.
@@ -1245,46 +1225,17 @@ async fn windows_on_a_cluster_with_a_node_stopped(partitions: u32, workers: usiz
         ("BKDATA_JOB_LEASE_MS", "1500"),
     ];
     let _workers: Vec<_> = (0..workers).map(|_| srv.worker(&env)).collect();
-    let raw = if partitions > 1 {
-        let (project, raw) = prerequisites(&srv, "unused").await;
-        let n = srv
-            .bk_ok(
-                Method::POST,
-                &format!("/v3/databus/rawdatas/{raw}/set_partitions/"),
-                Some(json!({"partitions": partitions})),
-            )
-            .await;
-        assert_eq!(n, partitions);
-        source_running(&srv).await;
-        let sql =
-            "SELECT count(*) AS n, sum(mem_res) AS total, ip FROM 591_system_proc GROUP BY ip";
-        let window = json!({"window_type": "scroll", "count_freq": 60, "waiting_time": 0});
-        let flow = create_flow(&srv, project, pg_flow("per_ip", window, sql)).await;
-        deploy(&srv, flow, "start", json!({})).await;
-        raw
-    } else {
-        per_ip_flow(&srv).await
-    };
+    let (raw, _, _) = per_ip_flow_over(&srv, partitions).await;
     let table = "mapleleaf_591.per_ip_591";
     let rows = system_proc(T0, 30, 11);
     // Minute by minute: each request goes to the next partition.
-    let minutes = |range: std::ops::Range<i64>| -> Vec<Vec<Proc>> {
-        range
-            .map(|m| {
-                rows.iter()
-                    .filter(|r| (r.time - T0).div_euclid(60_000) == m)
-                    .cloned()
-                    .collect()
-            })
-            .collect()
-    };
-    for m in minutes(0..15) {
-        ingest_surely(&srv, raw, &m).await;
+    for m in 0..15 {
+        ingest_surely(&srv, raw, &minute_of(&rows, m)).await;
     }
     // A node away while the second half streams through clean, node and shipper.
     cluster.nodes[1].stop();
-    for m in minutes(15..30) {
-        ingest_surely(&srv, raw, &m).await;
+    for m in 15..30 {
+        ingest_surely(&srv, raw, &minute_of(&rows, m)).await;
     }
     cluster.nodes[1].restart();
     // A closing row in every partition.

@@ -29,6 +29,22 @@ pub struct Checkpoint {
     pub parallel: Option<Parallel>,
 }
 
+impl Checkpoint {
+    /// A new epoch's start: input read and counted up to `consumed`, no window emitted yet.
+    pub fn fresh(epoch: i64, out_base: u64, consumed: u64) -> Self {
+        Checkpoint {
+            epoch,
+            out_base,
+            replay_from: consumed + 1,
+            consumed,
+            emitted_to: i64::MIN,
+            max_event: None,
+            sources_max: Vec::new(),
+            parallel: None,
+        }
+    }
+}
+
 /// A parallel node's progress. Each part is written by its own job (`jsonb_set` on its
 /// path), so tasks and exchanges never overwrite each other.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -432,16 +432,8 @@ impl DeployJob {
             for k in 0..tasks {
                 self.bus.ensure_topic(&partition_topic(&fx, k)).await?;
                 self.bus.ensure_topic(&partition_topic(&out, k)).await?;
-                task_cps.push(Checkpoint {
-                    epoch: deploy.id,
-                    out_base: last_seq(partition_topic(&out, k)).await?,
-                    replay_from: 1,
-                    consumed: 0,
-                    emitted_to: i64::MIN,
-                    max_event: None,
-                    sources_max: Vec::new(),
-                    parallel: None,
-                });
+                let out_base = last_seq(partition_topic(&out, k)).await?;
+                task_cps.push(Checkpoint::fresh(deploy.id, out_base, 0));
             }
             let mut positions = Vec::new();
             match kept.filter(|_| keep) {
@@ -466,17 +458,11 @@ impl DeployJob {
                 }
             }
             return Ok(Checkpoint {
-                epoch: deploy.id,
-                out_base: 0,
-                replay_from: 1,
-                consumed: 0,
-                emitted_to: i64::MIN,
-                max_event: None,
-                sources_max: Vec::new(),
                 parallel: Some(Parallel {
                     tasks: task_cps,
                     sources: positions,
                 }),
+                ..Checkpoint::fresh(deploy.id, 0, 0)
             });
         }
         let out_base = last_seq(output_topic(&n.result_table_id)).await?;
@@ -485,16 +471,7 @@ impl DeployJob {
         } else {
             last_seq(output_topic(input)).await?
         };
-        Ok(Checkpoint {
-            epoch: deploy.id,
-            out_base,
-            replay_from: consumed + 1,
-            consumed,
-            emitted_to: i64::MIN,
-            max_event: None,
-            sources_max: Vec::new(),
-            parallel: None,
-        })
+        Ok(Checkpoint::fresh(deploy.id, out_base, consumed))
     }
 
     /// Stop the realtime nodes (each writes its checkpoint and ends) and the shippers of the

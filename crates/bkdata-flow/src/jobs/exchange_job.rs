@@ -122,12 +122,14 @@ impl ExchangeJob {
         let Some(&from) = par.sources.get(p as usize) else {
             return Ok(());
         };
-        let compiled = compile(&node, &input, &fields)
+        let (_, sql) = compile(&node, &input, &fields)
             .await
             .map_err(|m| anyhow::anyhow!("node {node_id}: {m}"))?;
-        let schema = crate::rows::schema_of(&crate::flows::fields_of(&fields));
+        let schema = sql
+            .input_schema(&input)
+            .ok_or_else(|| anyhow::anyhow!("node {node_id}: {input} is not its input"))?;
         let tasks = par.tasks.len() as u32;
-        let mut splitter = Splitter::new(&schema, compiled.1.route().clone(), tasks);
+        let mut splitter = Splitter::new(&schema, sql.route().clone(), tasks);
         let in_topic = partition_topic(&output_topic(&input), p);
         let fx = exchange_topic(node_id);
         let mut consumer = self

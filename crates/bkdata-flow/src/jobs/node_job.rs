@@ -422,22 +422,20 @@ pub(super) async fn state_of(
     pool: &PgPool,
     node_id: i64,
 ) -> anyhow::Result<(Option<NodeStatus>, usize)> {
-    let row: Option<(NodeStatus, Option<Value>)> = db(pool, move |c| {
+    // Polled twice a second by every task and exchange: the count, not the checkpoint.
+    let sources = diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::Integer>>(
+        "jsonb_array_length(checkpoint->'parallel'->'sources')",
+    );
+    let row: Option<(NodeStatus, Option<i32>)> = db(pool, move |c| {
         fnd::table
             .find(node_id)
-            .select((fnd::status, fnd::checkpoint))
+            .select((fnd::status, sources))
             .first(c)
             .optional()
     })
     .await?;
     Ok(match row {
-        Some((s, cp)) => {
-            let n = cp
-                .as_ref()
-                .and_then(|v| v["parallel"]["sources"].as_array())
-                .map_or(0, Vec::len);
-            (Some(s), n)
-        }
+        Some((s, n)) => (Some(s), n.unwrap_or(0).max(0) as usize),
         None => (None, 0),
     })
 }
