@@ -39,6 +39,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub worker_id: String,
     pub concurrency: usize,
+    /// Most PostgreSQL connections the worker opens (`BKDATA_WORKER_POOL_SIZE`, default
+    /// concurrency + 4), besides one for LISTEN and those its shippers open to storages.
+    pub pool_size: u32,
     pub lease: Duration,
     pub poll: Duration,
     pub retry_base: Duration,
@@ -66,6 +69,7 @@ fn num<T: std::str::FromStr>(k: &str, d: T) -> anyhow::Result<T> {
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
         let host = bkdata_pipeline::monitor::hostname();
+        let concurrency = num("BKDATA_WORKER_CONCURRENCY", 32usize)?.max(1);
         Ok(Config {
             database_url: env("DATABASE_URL").unwrap_or_else(|| db::DEFAULT_DATABASE_URL.into()),
             data_dir: env("BKDATA_DATA_DIR")
@@ -73,7 +77,8 @@ impl Config {
                 .into(),
             worker_id: env("BKDATA_WORKER_ID")
                 .unwrap_or_else(|| format!("{host}-{}", std::process::id())),
-            concurrency: num("BKDATA_WORKER_CONCURRENCY", 32usize)?.max(1),
+            concurrency,
+            pool_size: num("BKDATA_WORKER_POOL_SIZE", concurrency as u32 + 4)?.max(2),
             lease: Duration::from_millis(num("BKDATA_JOB_LEASE_MS", 30_000u64)?.max(300)),
             poll: Duration::from_millis(num("BKDATA_JOB_POLL_MS", 1_000u64)?.max(10)),
             retry_base: Duration::from_millis(num("BKDATA_JOB_RETRY_BASE_MS", 2_000u64)?),
@@ -121,7 +126,7 @@ fn run(config: Config, extend: impl FnOnce(Runner) -> Runner) -> anyhow::Result<
     db::ensure_migrated(&config.database_url)?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
-    let pool = db::pool(&config.database_url, config.concurrency as u32 + 4)?;
+    let pool = db::pool(&config.database_url, config.pool_size)?;
     {
         let mut c = pool.get()?;
         register_worker(

@@ -254,7 +254,7 @@ impl ShipJob {
             if last > committed || recovered > 0 {
                 let wrote = last > committed;
                 let report = if wrote {
-                    match sink.write(&rows, last).await {
+                    match sink.write(&rows, committed, last).await {
                         Ok(r) => r,
                         Err(e) => {
                             let m = format!("retrying: {e}");
@@ -404,10 +404,11 @@ impl ShipSink {
     async fn write(
         &mut self,
         rows: &[Row],
+        from_seq: u64,
         last_seq: u64,
     ) -> Result<bkdata_storage::WriteReport, bkdata_storage::StorageError> {
         match self {
-            ShipSink::Storage(s) => s.write(rows, last_seq).await,
+            ShipSink::Storage(s) => s.write(rows, from_seq, last_seq).await,
             ShipSink::Alert(a) => a.write(rows).await,
         }
     }

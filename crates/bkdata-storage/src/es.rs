@@ -364,7 +364,14 @@ impl EsSink {
         Value::Object(doc).to_string()
     }
 
-    pub async fn write(&mut self, rows: &[Row], last_seq: u64) -> Result<WriteReport> {
+    /// Documents are indexed by position id, not appended: a second writer of the same rows
+    /// overwrites them with the same, so no position check is needed (`_from_seq`).
+    pub async fn write(
+        &mut self,
+        rows: &[Row],
+        _from_seq: u64,
+        last_seq: u64,
+    ) -> Result<WriteReport> {
         let mut lines = Vec::with_capacity(rows.len());
         let mut indices = BTreeMap::new();
         for r in rows {

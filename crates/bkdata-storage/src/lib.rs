@@ -36,6 +36,18 @@ pub enum StorageError {
 
 pub type Result<T> = std::result::Result<T, StorageError>;
 
+/// An appending write goes ahead only from the position its writer last committed: when the
+/// stored one differs, another writer (the job's new owner) has shipped meanwhile.
+pub(crate) fn fence(shipper: &str, stored: u64, from_seq: u64) -> Result<()> {
+    if stored == from_seq {
+        return Ok(());
+    }
+    Err(StorageError::Write(format!(
+        "the position of {shipper} is {stored}, not {from_seq}: another writer shipped this \
+         partition meanwhile; this one stops and the job resumes from the storage's position"
+    )))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColType {
     Int,
@@ -279,12 +291,19 @@ impl Sink {
     }
 
     /// Write `rows` and commit `last_seq` as this shipper's position.
-    pub async fn write(&mut self, rows: &[Row], last_seq: u64) -> Result<WriteReport> {
+    /// Write `rows` and move the shipper's position from `from_seq` (what this writer
+    /// committed last) to `last_seq`; refused when the position is no longer `from_seq`.
+    pub async fn write(
+        &mut self,
+        rows: &[Row],
+        from_seq: u64,
+        last_seq: u64,
+    ) -> Result<WriteReport> {
         match self {
-            Sink::Postgres(s) => s.write(rows, last_seq).await,
-            Sink::Mysql(s) => s.write(rows, last_seq).await,
-            Sink::Redis(s) => s.write(rows, last_seq).await,
-            Sink::Es(s) => s.write(rows, last_seq).await,
+            Sink::Postgres(s) => s.write(rows, from_seq, last_seq).await,
+            Sink::Mysql(s) => s.write(rows, from_seq, last_seq).await,
+            Sink::Redis(s) => s.write(rows, from_seq, last_seq).await,
+            Sink::Es(s) => s.write(rows, from_seq, last_seq).await,
         }
     }
 

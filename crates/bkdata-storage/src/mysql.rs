@@ -149,6 +149,16 @@ impl MysqlSink {
 
     pub async fn committed(&mut self) -> Result<u64> {
         let mut c = self.conn().await?;
+        // The row exists from here on, so every write can lock it (see `write`).
+        c.exec_drop(
+            format!(
+                "INSERT IGNORE INTO {} (shipper, seq) VALUES (?, 0)",
+                self.offsets()
+            ),
+            (self.shipper.as_str(),),
+        )
+        .await
+        .map_err(err("recording the shipper position"))?;
         let seq: Option<i64> = c
             .exec_first(
                 format!("SELECT seq FROM {} WHERE shipper = ?", self.offsets()),
@@ -206,13 +216,30 @@ impl MysqlSink {
         out
     }
 
-    pub async fn write(&mut self, rows: &[Row], last_seq: u64) -> Result<WriteReport> {
+    /// As PostgreSQL's: the position is locked and checked to be `from_seq` first.
+    pub async fn write(
+        &mut self,
+        rows: &[Row],
+        from_seq: u64,
+        last_seq: u64,
+    ) -> Result<WriteReport> {
         let statements = self.statements(rows);
         let mut c = self.conn().await?;
         let mut tx = c
             .start_transaction(mysql_async::TxOpts::default())
             .await
             .map_err(err("starting a transaction"))?;
+        let at: Option<i64> = tx
+            .exec_first(
+                format!(
+                    "SELECT seq FROM {} WHERE shipper = ? FOR UPDATE",
+                    self.offsets()
+                ),
+                (self.shipper.as_str(),),
+            )
+            .await
+            .map_err(err("reading the shipper position"))?;
+        crate::fence(&self.shipper, at.unwrap_or(0) as u64, from_seq)?;
         for s in statements {
             tx.query_drop(s).await.map_err(err("INSERT"))?;
         }

@@ -1,6 +1,6 @@
 //! PostgreSQL: `COPY … FROM STDIN` (text format) in one transaction with the offset upsert.
 use crate::{cell, conn_port, conn_str, Cell, ColType, Result, Row, StorageError, TableSpec};
-use crate::{WriteReport, OFFSETS_TABLE, TIME_COLUMN};
+use crate::{fence, WriteReport, OFFSETS_TABLE, TIME_COLUMN};
 use futures_util::SinkExt;
 use serde_json::{Map, Value};
 use std::fmt::Write as _;
@@ -155,6 +155,17 @@ impl PgSink {
     }
 
     pub async fn committed(&mut self) -> Result<u64> {
+        // The row exists from here on, so every write can lock it (see `write`).
+        self.client
+            .execute(
+                &format!(
+                    "INSERT INTO {} (shipper, seq) VALUES ($1, 0) ON CONFLICT (shipper) DO NOTHING",
+                    self.offsets()
+                ),
+                &[&self.shipper],
+            )
+            .await
+            .map_err(err("recording the shipper position"))?;
         let row = self
             .client
             .query_opt(
@@ -166,7 +177,15 @@ impl PgSink {
         Ok(row.map(|r| r.get::<_, i64>(0) as u64).unwrap_or(0))
     }
 
-    pub async fn write(&mut self, rows: &[Row], last_seq: u64) -> Result<WriteReport> {
+    /// Append `rows` and move the position from `from_seq` to `last_seq`, in one transaction
+    /// that first locks the position and checks it is still `from_seq`: a writer that lost
+    /// its job (its lease ran out while it was busy) cannot append what the new owner wrote.
+    pub async fn write(
+        &mut self,
+        rows: &[Row],
+        from_seq: u64,
+        last_seq: u64,
+    ) -> Result<WriteReport> {
         let mut buf = String::with_capacity(rows.len() * 128);
         for r in rows {
             for (i, (c, v)) in self.spec.columns.iter().zip(&r.values).enumerate() {
@@ -193,12 +212,22 @@ impl PgSink {
              ON CONFLICT (shipper) DO UPDATE SET seq = EXCLUDED.seq, updated_at = now()",
             self.offsets()
         );
+        let lock = format!(
+            "SELECT seq FROM {} WHERE shipper = $1 FOR UPDATE",
+            self.offsets()
+        );
         let shipper = self.shipper.clone();
         let tx = self
             .client
             .transaction()
             .await
             .map_err(err("starting a transaction"))?;
+        let at: Option<i64> = tx
+            .query_opt(&lock, &[&shipper])
+            .await
+            .map_err(err("reading the shipper position"))?
+            .map(|r| r.get(0));
+        fence(&shipper, at.unwrap_or(0) as u64, from_seq)?;
         if !rows.is_empty() {
             let sink = tx
                 .copy_in::<_, bytes::Bytes>(&copy)

@@ -97,7 +97,14 @@ impl RedisSink {
         format!("{}:{}", self.spec.physical, parts.join("_"))
     }
 
-    pub async fn write(&mut self, rows: &[Row], last_seq: u64) -> Result<WriteReport> {
+    /// Keys are set, not appended: a second writer of the same rows sets the same values, so
+    /// no position check is needed (`_from_seq`).
+    pub async fn write(
+        &mut self,
+        rows: &[Row],
+        _from_seq: u64,
+        last_seq: u64,
+    ) -> Result<WriteReport> {
         let ttl = self.spec.expire_days.map(|d| u64::from(d) * 86_400);
         let mut p = redis::pipe();
         p.atomic();

@@ -16,7 +16,7 @@
 //!                        (target ≥ 50,000), with each process' CPU and Postgres' WAL a round
 //!   bkdata-bench alertmanager [same]  the same load posted to Prometheus Alertmanager
 //!   bkdata-bench alert-clean [--events N]  the server's clean of an event, µs on one thread
-//!   bkdata-bench scale   [--workers 1,2,4,8] [--partitions 8] [--cpu-percent 10] [--records 100000] [--events 150000]
+//!   bkdata-bench scale   [--workers 1,2,4,8] [--partitions 8] [--cpu-percent 2] [--records 100000] [--events 150000]
 //!                        issue 21: 1, 2, 4, 8 worker processes, each held to a CPU share by a
 //!                        cgroup, on a stream of 8 partitions: clean → PostgreSQL records/s, and
 //!                        the tutorial's window node events/s (targets: 4 workers ≥ 3.2×, 8 ≥ 6×)
@@ -26,6 +26,15 @@ use bkdata_tests::{TempDir, TestDb, WorkerProc};
 use diesel::prelude::*;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
+
+fn arg_f64(name: &str, default: f64) -> f64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
@@ -1157,8 +1166,9 @@ struct CpuLimit {
 }
 
 impl CpuLimit {
-    fn new(name: &str, percent: u32) -> anyhow::Result<Self> {
-        let (period, quota) = (100_000u32, percent * 1_000);
+    fn new(name: &str, percent: f64) -> anyhow::Result<Self> {
+        // The kernel's smallest quota is 1 ms a period.
+        let (period, quota) = (100_000u32, ((percent * 1_000.0) as u32).max(1_000));
         let v1 = std::path::Path::new("/sys/fs/cgroup/cpu");
         if v1.join("cpu.cfs_quota_us").exists() {
             let dir = v1.join(name);
@@ -1202,14 +1212,21 @@ impl Drop for CpuLimit {
 fn limited_workers(
     srv: &bkdata_tests::TestServer,
     n: usize,
-    percent: u32,
+    percent: f64,
+    jobs: usize,
     env: &[(&str, &str)],
 ) -> anyhow::Result<Vec<(WorkerProc, CpuLimit)>> {
     let mut out = Vec::new();
+    // Room for an even share of the jobs and a few more: a worker's pool is its concurrency
+    // plus 4, and 8 workers must stay within PostgreSQL's 100 connections.
+    let concurrency = jobs.div_ceil(n) + 2;
+    let pool = (concurrency + 2).to_string();
+    let concurrency = concurrency.to_string();
     for i in 0..n {
         let limit = CpuLimit::new(&format!("bkdata_bench_{}_{i}", std::process::id()), percent)?;
         let mut all = vec![
-            ("BKDATA_WORKER_CONCURRENCY", "24"),
+            ("BKDATA_WORKER_CONCURRENCY", concurrency.as_str()),
+            ("BKDATA_WORKER_POOL_SIZE", pool.as_str()),
             ("BKDATA_JOB_POLL_MS", "100"),
         ];
         all.extend_from_slice(env);
@@ -1218,6 +1235,27 @@ fn limited_workers(
         out.push((w, limit));
     }
     Ok(out)
+}
+
+/// Wait until `n` workers have registered and beat (the jobs' share counts live workers).
+async fn all_alive(srv: &bkdata_tests::TestServer, n: usize) -> anyhow::Result<()> {
+    let pgc = bkdata_tests::seed000::pg(srv).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let live: i64 = pgc
+            .query_one(
+                "SELECT count(*) FROM workers WHERE stopped_at IS NULL \
+                 AND last_seen_at > now() - interval '10 seconds'",
+                &[],
+            )
+            .await?
+            .get(0);
+        if live as usize >= n {
+            return Ok(());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "{live} of {n} workers up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Poll `progress` until it reaches `total`; answers the rate between 10 % and 90 % of it
@@ -1257,7 +1295,7 @@ fn scale() -> anyhow::Result<()> {
         .filter_map(|n| n.trim().parse().ok())
         .collect();
     let parts = arg("--partitions", 8) as u32;
-    let percent = arg("--cpu-percent", 10) as u32;
+    let percent = arg_f64("--cpu-percent", 2.0);
     let records = arg("--records", 100_000) as u64;
     let events = arg("--events", 150_000) as u64;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -1275,20 +1313,34 @@ fn scale() -> anyhow::Result<()> {
         for &w in &counts {
             let srv = bkdata_tests::TestServer::start_with(|c| {
                 c.nats_url = bkdata_tests::nats_url();
-                c.pool_size = 16;
+                c.pool_size = 8;
             })
             .await;
             let n = records * w as u64;
+            // The raw data, its clean and the PostgreSQL storage; the tasks start once the
+            // input is on the bus and every worker is up, so the jobs are shared from the start.
             let (raw_id, rt_id) =
-                shipping_to_postgres_with(&srv, 2, "scale", json!({"storage_partitions": parts}))
-                    .await;
+                raw_and_clean_with(&srv, 2, "scale", json!({"storage_partitions": parts})).await;
+            srv.bk_ok(
+                Method::POST,
+                "/v3/databus/data_storages/",
+                Some(storage_body(2, raw_id, "scale", "postgresql", None)),
+            )
+            .await;
             for start in (0..n).step_by(20_000) {
                 let (st, v) = srv
                     .ingest(raw_id, ndjson(start..(start + 20_000).min(n)))
                     .await;
                 anyhow::ensure!(st == 200 && v["result"] == true, "ingest: {st} {v}");
             }
-            let workers = limited_workers(&srv, w, percent, &[])?;
+            let workers = limited_workers(&srv, w, percent, 2 * parts as usize, &[])?;
+            all_alive(&srv, w).await?;
+            srv.bk_ok(
+                Method::POST,
+                "/v3/databus/tasks/",
+                Some(json!({"result_table_id": rt_id})),
+            )
+            .await;
             let path = format!("/v3/databus/tasks/{rt_id}/");
             let rate = rate_of(n, Duration::from_secs(900), || async {
                 let (_, v) = srv.bk(Method::GET, &path, None).await;
@@ -1323,7 +1375,7 @@ fn scale() -> anyhow::Result<()> {
         for &w in &counts {
             let srv = bkdata_tests::TestServer::start_with(|c| {
                 c.nats_url = bkdata_tests::nats_url();
-                c.pool_size = 16;
+                c.pool_size = 8;
             })
             .await;
             let (project, raw) =
@@ -1348,7 +1400,14 @@ fn scale() -> anyhow::Result<()> {
                     )
                     .await?;
             }
-            let workers = limited_workers(&srv, w, percent, &[("BKDATA_FLOW_IDLE_MS", "600000")])?;
+            let workers = limited_workers(
+                &srv,
+                w,
+                percent,
+                2 * parts as usize,
+                &[("BKDATA_FLOW_IDLE_MS", "600000")],
+            )?;
+            all_alive(&srv, w).await?;
             let nodes = tutorial_node_to_pg(10, 2);
             let flow = srv
                 .bk_ok(
@@ -1441,7 +1500,7 @@ fn main() -> anyhow::Result<()> {
         Some("alert-clean") => alert_clean(),
         Some("scale") => scale(),
         _ => {
-            eprintln!("usage: bkdata-bench queue [--jobs N] | latency [--samples N] | e2e [--secs S] [--rate R] [--conns C] [--batch B] | flow [--secs S] [--rate R] [--keys K] [--freq F] [--wait W] | query [--rows N] [--runs N] | training [--tables N] [--rows N] | alerts [--open N] [--events N] [--warmup N] [--batch B] [--conns C] | alertmanager [same] | alert-clean [--events N] | scale [--workers 1,2,4,8] [--partitions 8] [--cpu-percent 10] [--records N] [--events N]");
+            eprintln!("usage: bkdata-bench queue [--jobs N] | latency [--samples N] | e2e [--secs S] [--rate R] [--conns C] [--batch B] | flow [--secs S] [--rate R] [--keys K] [--freq F] [--wait W] | query [--rows N] [--runs N] | training [--tables N] [--rows N] | alerts [--open N] [--events N] [--warmup N] [--batch B] [--conns C] | alertmanager [same] | alert-clean [--events N] | scale [--workers 1,2,4,8] [--partitions 8] [--cpu-percent 2] [--records N] [--events N]");
             std::process::exit(2)
         }
     }

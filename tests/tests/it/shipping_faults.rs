@@ -214,3 +214,92 @@ async fn expiry_drops_old_rows_and_old_daily_indices() {
     srv.cleanup_bus().await;
     let _: Option<Value> = None;
 }
+
+/// Two writers of one shipper's partition (the old owner, whose lease ran out while it was
+/// busy, and the new one): both start from the same position; the first to commit wins, the
+/// other's append is refused and nothing is stored twice. PostgreSQL and MariaDB.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_writer_that_lost_its_job_cannot_append_what_the_new_owner_wrote() {
+    use bkdata_storage::{ColType, Column, Row, Sink, TableSpec};
+    use mysql_async::prelude::Queryable;
+    let db = TestDb::empty();
+    let db_name = db.name.clone();
+    let maria_db = unique("bkfence_");
+    let mut mc = maria().get_conn().await.unwrap();
+    mc.query_drop(format!("CREATE DATABASE {maria_db}"))
+        .await
+        .unwrap();
+    let clusters = [
+        (
+            "postgresql",
+            json!({"host": "127.0.0.1", "port": 5432, "user": "postgres",
+                   "database": db_name}),
+            "fence.rows".to_string(),
+        ),
+        (
+            "mysql",
+            json!({"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}),
+            format!("{maria_db}.rows"),
+        ),
+    ];
+    for (kind, conn, physical) in clusters {
+        let spec = TableSpec {
+            physical,
+            columns: vec![Column {
+                name: "n".into(),
+                source: "n".into(),
+                ty: ColType::Long,
+            }],
+            expire_days: None,
+            key_fields: vec![],
+        };
+        let conn = conn.as_object().unwrap().clone();
+        let mut old = Sink::connect(kind, &conn, spec.clone(), "rt_x|p0")
+            .await
+            .unwrap();
+        old.ensure().await.unwrap();
+        let mut new = Sink::connect(kind, &conn, spec.clone(), "rt_x|p0")
+            .await
+            .unwrap();
+        let (from_old, from_new) = (
+            old.committed().await.unwrap(),
+            new.committed().await.unwrap(),
+        );
+        assert_eq!((from_old, from_new), (0, 0), "{kind}");
+        let rows: Vec<Row> = (1..=5u64)
+            .map(|seq| Row {
+                part: 0,
+                seq,
+                idx: 0,
+                values: vec![json!(seq)],
+            })
+            .collect();
+        new.write(&rows, from_new, 5).await.unwrap();
+        let refused = old.write(&rows, from_old, 5).await;
+        assert!(
+            matches!(&refused, Err(e) if e.to_string().contains("another writer")),
+            "{kind}: {refused:?}"
+        );
+        // The one that is on time goes on from where it is.
+        new.write(&rows[..1], 5, 6).await.unwrap();
+        assert_eq!(new.committed().await.unwrap(), 6, "{kind}");
+    }
+    let (pgc, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let n: i64 = pgc
+        .query_one("SELECT count(*) FROM fence.rows", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 6, "PostgreSQL: the refused append left nothing");
+    let m: Option<i64> = mc
+        .query_first(format!("SELECT count(*) FROM {maria_db}.rows"))
+        .await
+        .unwrap();
+    assert_eq!(m, Some(6), "MariaDB: the refused append left nothing");
+    mc.query_drop(format!("DROP DATABASE {maria_db}"))
+        .await
+        .unwrap();
+}

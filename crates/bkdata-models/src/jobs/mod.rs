@@ -392,6 +392,17 @@ pub enum RunnerError {
     Query(#[from] diesel::result::Error),
     #[error("blocking task: {0}")]
     Join(#[from] tokio::task::JoinError),
+    #[error("cannot start the runner: {0}")]
+    Start(String),
+}
+
+/// Stops the heartbeat thread however `run` ends.
+struct StopOnDrop(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 type Handlers = HashMap<String, Arc<dyn JobHandler>>;
@@ -460,12 +471,20 @@ impl Runner {
         let (done_tx, done_rx) = mpsc::unbounded_channel::<(i64, i32, Result<(), String>)>();
 
         let listener = tokio::spawn(listen(cfg.database_url.clone(), wake.clone()));
-        let beat = tokio::spawn(heartbeat_loop(
-            cfg.clone(),
-            pool.clone(),
-            inflight.clone(),
-            spread.clone(),
-        ));
+        let beat_stop = StopOnDrop(Arc::new(std::sync::atomic::AtomicBool::new(false)));
+        let beat = {
+            let (cfg, pool, inflight, spread, stop) = (
+                cfg.clone(),
+                pool.clone(),
+                inflight.clone(),
+                spread.clone(),
+                beat_stop.0.clone(),
+            );
+            std::thread::Builder::new()
+                .name("job-heartbeat".into())
+                .spawn(move || heartbeat_loop(cfg, pool, inflight, spread, stop))
+                .map_err(|e| RunnerError::Start(format!("heartbeat thread: {e}")))?
+        };
         let completer = tokio::spawn(complete_loop(
             cfg.clone(),
             pool.clone(),
@@ -582,7 +601,8 @@ impl Runner {
             }
         }
         listener.abort();
-        beat.abort();
+        drop(beat_stop);
+        let _ = tokio::task::spawn_blocking(move || beat.join()).await;
         drop(done_tx);
         let _ = completer.await;
         Ok(())
@@ -711,30 +731,40 @@ async fn complete_loop(
     }
 }
 
-async fn heartbeat_loop(
+/// Renew the leases of the jobs in flight every third of the lease, on a thread of its own:
+/// a worker whose runtime is saturated by its jobs (or held to a small CPU share) still
+/// renews on time, instead of losing its leases to a busy scheduler and having its jobs
+/// started a second time. Ends when `stop` is set.
+fn heartbeat_loop(
     cfg: Arc<RunnerConfig>,
     pool: PgPool,
     inflight: Arc<Mutex<HashMap<i64, Inflight>>>,
     spread: Arc<Vec<String>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
 ) {
+    use std::sync::atomic::Ordering;
     let every = (cfg.lease / 3).max(Duration::from_millis(100));
-    loop {
-        tokio::time::sleep(every).await;
+    let tick = Duration::from_millis(50).min(every);
+    let mut next = std::time::Instant::now() + every;
+    while !stop.load(Ordering::Relaxed) {
+        if std::time::Instant::now() < next {
+            std::thread::sleep(tick);
+            continue;
+        }
+        next = std::time::Instant::now() + every;
         let ids: Vec<i64> = inflight.lock().unwrap().keys().copied().collect();
-        let (worker, lease) = (cfg.worker_id.clone(), cfg.lease);
-        let res = blocking(&pool, move |c| {
+        let res = pool.get().map_err(|e| e.to_string()).and_then(|mut c| {
             diesel::sql_query("UPDATE workers SET last_seen_at = now() WHERE worker_id = $1")
-                .bind::<Text, _>(&worker)
-                .execute(c)?;
+                .bind::<Text, _>(&cfg.worker_id)
+                .execute(&mut c)
+                .map_err(|e| e.to_string())?;
             if ids.is_empty() {
-                return Ok((ids, vec![]));
+                return Ok(vec![]);
             }
-            let held = heartbeat(c, &worker, &ids, lease)?;
-            Ok((ids, held))
-        })
-        .await;
+            heartbeat(&mut c, &cfg.worker_id, &ids, cfg.lease).map_err(|e| e.to_string())
+        });
         match res {
-            Ok((ids, held)) => {
+            Ok(held) => {
                 let map = inflight.lock().unwrap();
                 for id in ids.iter().filter(|id| !held.contains(id)) {
                     if let Some(f) = map.get(id) {
@@ -746,8 +776,11 @@ async fn heartbeat_loop(
             Err(e) => log::warn!("heartbeat failed: {e}"),
         }
         if !spread.is_empty() {
-            let (types, lease) = (spread.clone(), cfg.lease);
-            match blocking(&pool, move |c| spread_of(c, &types, lease)).await {
+            let s = pool
+                .get()
+                .map_err(|e| e.to_string())
+                .and_then(|mut c| spread_of(&mut c, &spread, cfg.lease).map_err(|e| e.to_string()));
+            match s {
                 Ok(s) => yield_excess(&inflight, s),
                 Err(e) => log::warn!("reading the spread of jobs failed: {e}"),
             }
@@ -849,4 +882,41 @@ pub fn mark_worker_stopped(conn: &mut PgConnection, worker_id: &str) -> QueryRes
         .bind::<Text, _>(worker_id)
         .execute(conn)
         .map(|_| ())
+}
+
+/// A worker as the overview shows it: alive when not stopped and seen within `lease`; `jobs`
+/// counts the jobs it holds, by type.
+#[derive(Debug, Clone, QueryableByName, serde::Serialize)]
+pub struct WorkerView {
+    #[diesel(sql_type = Text)]
+    pub worker_id: String,
+    #[diesel(sql_type = Text)]
+    pub hostname: String,
+    #[diesel(sql_type = Integer)]
+    pub pid: i32,
+    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+    pub last_seen_at: chrono::DateTime<chrono::Utc>,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub alive: bool,
+    #[diesel(sql_type = Jsonb)]
+    pub jobs: Value,
+}
+
+/// Live workers and those stopped or silent within the last hour, oldest first.
+pub fn workers_view(conn: &mut PgConnection, lease: Duration) -> QueryResult<Vec<WorkerView>> {
+    diesel::sql_query(
+        "SELECT w.worker_id, w.hostname, w.pid, w.started_at, w.last_seen_at, \
+                (w.stopped_at IS NULL AND w.last_seen_at > now() - $1 * interval '1 millisecond') AS alive, \
+                coalesce((SELECT jsonb_object_agg(job_type, n) FROM \
+                   (SELECT job_type, count(*) AS n FROM background_jobs \
+                     WHERE locked_by = w.worker_id AND status = 'running' GROUP BY job_type) j), \
+                  '{}'::jsonb) AS jobs \
+           FROM workers w \
+          WHERE coalesce(w.stopped_at, w.last_seen_at) > now() - interval '1 hour' \
+          ORDER BY w.started_at",
+    )
+    .bind::<BigInt, _>(lease.as_millis() as i64)
+    .load(conn)
 }
