@@ -20,6 +20,8 @@ stop() {
 if [ "${1:-}" = "stop" ]; then stop; echo "demo stopped"; exit 0; fi
 
 scripts/services.sh
+# The web console, served by bkdata-server at / (no browser needed to run it).
+scripts/console.sh --no-browser
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/bkdata_demo}"
 export BKDATA_LISTEN="${BKDATA_LISTEN:-127.0.0.1:8084}"
 export BKDATA_DATA_DIR="${BKDATA_DATA_DIR:-$PWD/data/pipeline}"
@@ -172,6 +174,7 @@ Task $TASK finished with status: $STATUS
 (The schema workflow of seed 002 on the demo business database $BKDATA_APP_DB_URL.)
 
 Where to look (server and worker keep running; stop them with: scripts/demo.sh stop):
+  the web console: $BASE/  (sign in with app code demo, secret $SECRET, user admin)
   export AUTH='$AUTH'
   curl -H "\$AUTH" $API/tasks/$TASK
   curl -H "\$AUTH" $API/tasks/$TASK/logs

@@ -234,6 +234,7 @@ impl TestServer {
             query_timeout_ms: 30_000,
             alert_max_events: 10_000,
             business_dbs: Default::default(),
+            console_dir: None,
         };
         tweak(&mut config);
         let secret = {

@@ -150,7 +150,7 @@ async fn lookup_app(state: &AppState, code: &str) -> Result<Option<App>, ApiErro
 pub async fn authenticate(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
     state.metrics.count_request();
-    if path == "/healthz" || path == "/metrics" {
+    if path == "/healthz" || path == "/metrics" || crate::console::is_console_path(&path) {
         return next.run(req).await;
     }
     match check(&state, req).await {

@@ -37,6 +37,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v3/databus/result_tables/{rt}/", get(get_result_table))
         .route("/v3/databus/cleans/verify/", post(verify))
         .route("/v3/databus/cleans/time_formats/", get(time_formats))
+        .route("/v3/databus/cleans/etl_template/", post(etl_template))
         .route("/v4/databus/clean/debug/", post(debug_v4))
 }
 
@@ -77,6 +78,47 @@ async fn verify(bytes: Bytes) -> Result<Json<BkEnvelope<Box<RawValue>>>, ApiErro
                 .bkdata(CLEAN_VERIFY_FAILED),
         ),
     }
+}
+
+/// `POST cleans/etl_template/ {etl_config, etl_params, fields}`: the `json_config` bklog builds
+/// for one of its four ETL types, and the result table fields it makes, so a form can start a
+/// clean the way bklog does.
+async fn etl_template(bytes: Bytes) -> BkResult {
+    use bkdata_databus::etl::bklog::{self, BklogField, EtlParams};
+    #[derive(serde::Deserialize)]
+    struct Req {
+        etl_config: Option<String>,
+        #[serde(default)]
+        etl_params: Option<EtlParams>,
+        #[serde(default)]
+        fields: Vec<BklogField>,
+    }
+    let req: Req = bk_request(&bytes)?;
+    let etl_config = req.etl_config.filter(|s| !s.is_empty()).ok_or_else(|| {
+        DatabusError::field(
+            "etl_config",
+            format!(
+                "etl_config is required: one of {}",
+                bklog::ETL_TYPES.join(", ")
+            ),
+        )
+    })?;
+    let params = req.etl_params.unwrap_or_default();
+    let config = bklog::json_config(&etl_config, &params, &req.fields)
+        .map_err(|e| DatabusError::field("etl_config", e.0))?;
+    let plan = etl::CleanPlan::compile_value(config.clone())
+        .map_err(|e| DatabusError::field("fields", e.0))?;
+    let fields: Vec<Value> = plan
+        .schema()
+        .iter()
+        .filter(|f| f.display == "user_field")
+        .enumerate()
+        .map(|(i, f)| {
+            json!({"field_name": f.name, "field_type": f.field_type.name(), "field_alias": f.name,
+                   "is_dimension": false, "field_index": i + 1})
+        })
+        .collect();
+    ok(json!({"json_config": config.to_string(), "fields": fields}))
 }
 
 async fn time_formats() -> Json<BkEnvelope> {

@@ -4,6 +4,7 @@ mod alert_api;
 mod auth;
 mod auth_api;
 mod canonical;
+mod console;
 mod databus_api;
 mod dataflow_api;
 mod error;
@@ -12,6 +13,7 @@ mod metrics;
 pub mod openapi;
 mod partitions_api;
 mod pipeline_api;
+mod platform_api;
 mod query_api;
 mod rawdata_api;
 mod request;
@@ -53,6 +55,8 @@ pub struct Config {
     pub alert_max_events: usize,
     /// The business databases tasks may name (`BKDATA_APP_DB_URL`, `BKDATA_BUSINESS_DBS_FILE`).
     pub business_dbs: bkdata_training::registry::Registry,
+    /// The built web console served at `/` (`BKDATA_CONSOLE_DIR`, or found beside the binary).
+    pub console_dir: Option<PathBuf>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8084";
@@ -81,6 +85,7 @@ impl Config {
             query_timeout_ms: parse("BKDATA_QUERY_TIMEOUT_MS", 30_000)?.max(1) as u64,
             alert_max_events: parse("BKDATA_ALERT_MAX_EVENTS", 10_000)?.max(1),
             business_dbs: bkdata_training::registry::Registry::from_env()?,
+            console_dir: console::find_dir(),
         })
     }
 }
@@ -121,6 +126,11 @@ pub fn router(state: AppState) -> Router {
         .merge(auth_api::routes())
         .merge(dataflow_api::routes())
         .merge(query_api::routes())
+        .merge(platform_api::routes())
+        .route("/", get(console::index))
+        .route("/index.html", get(console::index))
+        .route("/favicon.svg", get(console::favicon))
+        .route("/assets/{name}", get(console::asset))
         .route("/openapi.json", get(openapi::serve))
         .route("/healthz", get(metrics::healthz))
         .route("/metrics", get(metrics::prometheus))

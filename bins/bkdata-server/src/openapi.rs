@@ -347,6 +347,8 @@ pub const OPERATIONS: &[Op] = &[
     op!("post", "/v3/dataflow/flow/flows/{id}/nodes/", "Add a node (from_links or from_nodes); on a running flow it applies at restart", "dataflow", q = &[], b = None, st = 200),
     op!("patch", "/v3/dataflow/flow/flows/{id}/nodes/{nid}/", "Change part of a node's config; on a running flow it applies at restart (has_modify)", "dataflow", q = &[], b = None, st = 200),
     op!("delete", "/v3/dataflow/flow/flows/{id}/nodes/{nid}/", "Delete a node of a stopped flow (no node may read it)", "dataflow", q = &[], b = None, st = 200),
+    op!("post", "/v3/databus/cleans/etl_template/", "The json_config bklog builds for an ETL type ({etl_config: bk_log_text|bk_log_json|bk_log_delimiter|bk_log_regexp, etl_params: {separator, separator_regexp, retain_original_text}, fields}) and the result table fields it makes", "databus", q = &[], b = None, st = 200),
+    op!("get", "/v3/platform/overview/", "Workers with the jobs each holds, and the caller's cleans, shippers and flows with counters, bus lag and failures (the console's first page)", "platform", q = &[], b = None, st = 200),
     op!("post", "/v3/dataquery/query/", "Read-only SQL over result tables ({sql, prefer_storage}), run on their storage: list, select_fields_order, total_records, timetaken", "dataquery", q = &[], b = None, st = 200),
     op!("post", "/v3/queryengine/query_sync/", "The same query (bklog's and bk-monitor's root); prefer_storage es takes sql = {index, body} or {index, mapping: true}", "dataquery", q = &[], b = None, st = 200),
     op!("post", "/v3/dataflow/flow/flows/", "Create a flow (bk-monitor's path; the same as create/)", "dataflow", q = &[], b = None, st = 200),

@@ -215,6 +215,24 @@ pub struct TaskState {
     pub partitions: i32,
 }
 
+/// The result tables of the caller that have a clean or a data storage: what the overview
+/// lists tasks for.
+pub fn owned_tables(conn: &mut PgConnection, caller: &Caller) -> Result<Vec<String>, DatabusError> {
+    let mut ids: Vec<String> = c::table
+        .filter(c::bk_app_code.eq(&caller.app_code))
+        .select(c::processing_id)
+        .load(conn)?;
+    ids.extend(
+        ds::table
+            .filter(ds::bk_app_code.eq(&caller.app_code))
+            .select(ds::result_table_id)
+            .load::<String>(conn)?,
+    );
+    ids.sort();
+    ids.dedup();
+    Ok(ids)
+}
+
 /// A stage's lag summed over its partitions (`None` when the bus cannot say for one).
 async fn lag_over(
     bus: &AnyBus,

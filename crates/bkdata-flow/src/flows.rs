@@ -319,6 +319,68 @@ pub fn list(
     Ok(q.load(conn)?)
 }
 
+/// A flow's counters for the overview: summed over its realtime nodes; the nodes that fail.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FlowSummary {
+    pub flow_id: i64,
+    pub flow_name: String,
+    pub project_id: i64,
+    pub status: String,
+    pub status_message: String,
+    pub rows_in: i64,
+    pub rows_out: i64,
+    pub late_rows: i64,
+    pub bad_rows: i64,
+    pub windows: i64,
+    /// `name: message` of each node that failed (a node job that fails says `failed: …`).
+    pub failed_nodes: Vec<String>,
+}
+
+/// Every flow of the caller with its counters, in two queries whatever the number of flows.
+pub fn overview(
+    conn: &mut PgConnection,
+    caller: &Caller,
+) -> Result<Vec<FlowSummary>, DatabusError> {
+    let flows = list(conn, caller, None)?;
+    let ids: Vec<i64> = flows.iter().map(|f| f.flow_id).collect();
+    let nodes: Vec<FlowNode> = fnd::table
+        .filter(fnd::flow_id.eq_any(&ids))
+        .filter(fnd::node_type.eq_any(graph::PROCESSING_TYPES))
+        .select(FlowNode::as_select())
+        .load(conn)?;
+    let mut by_flow: HashMap<i64, Vec<&FlowNode>> = HashMap::new();
+    for n in &nodes {
+        by_flow.entry(n.flow_id).or_default().push(n);
+    }
+    Ok(flows
+        .iter()
+        .map(|f| {
+            let ns = by_flow.get(&f.flow_id).map(Vec::as_slice).unwrap_or(&[]);
+            let sum = |g: fn(&FlowNode) -> i64| ns.iter().map(|n| g(n)).sum();
+            FlowSummary {
+                flow_id: f.flow_id,
+                flow_name: f.flow_name.clone(),
+                project_id: f.project_id,
+                status: f.status.to_string(),
+                status_message: String::new(),
+                rows_in: sum(|n| n.rows_in),
+                rows_out: sum(|n| n.rows_out),
+                late_rows: sum(|n| n.late_rows),
+                bad_rows: sum(|n| n.bad_rows),
+                windows: sum(|n| n.windows),
+                failed_nodes: ns
+                    .iter()
+                    .filter(|n| {
+                        n.status == bkdata_models::states::NodeStatus::Failure
+                            || n.status_message.starts_with("failed")
+                    })
+                    .map(|n| format!("{}: {}", n.node_name, n.status_message))
+                    .collect(),
+            }
+        })
+        .collect())
+}
+
 pub(crate) fn nodes_of(
     conn: &mut PgConnection,
     flow_id: i64,

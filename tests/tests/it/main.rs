@@ -11,6 +11,7 @@ mod cleans_api;
 mod cli;
 mod client_api;
 mod client_wire;
+mod console;
 mod databus_api;
 mod etl_conformance;
 mod executor;
