@@ -6,8 +6,10 @@ import { APP_CODE, nav, signIn } from "./helpers";
 const OTHER = process.env.OTHER_CODE!;
 const OTHER_SECRET = process.env.OTHER_SECRET!;
 
-/** From navigation to the page's data on screen, in ms. */
+/** A full page load (from another document, assets in the browser's cache) to the page's
+ * data on screen, in ms. */
 async function timed(page: Page, hash: string, ready: () => Promise<void>) {
+  await page.goto("about:blank");
   const t0 = Date.now();
   await page.goto(`/#/${hash}`);
   await ready();
@@ -17,13 +19,9 @@ async function timed(page: Page, hash: string, ready: () => Promise<void>) {
 test("pages load within 1 s with 100 flows and 1,000 alerts", async ({ page }) => {
   await signIn(page);
   const times: Record<string, number> = {};
-  // Warm the browser's cache once, as a user's second visit would be.
-  await page.goto("/#/overview");
-  await page.reload();
+  // The assets are in the browser's cache from the sign-in, as on a user's second visit.
   times["overview"] = await timed(page, "overview", () => expect(page.getByRole("link", { name: "many_0", exact: true })).toBeVisible());
-  await page.reload();
   times["flows"] = await timed(page, "flows", () => expect(page.getByRole("link", { name: "many_0", exact: true })).toBeVisible());
-  await page.reload();
   times["alerts"] = await timed(page, "alerts", () => expect(page.getByText("1000", { exact: true })).toBeVisible());
   for (const [k, ms] of Object.entries(times)) console.log(`page load: ${k} ${ms} ms (100 flows, 1,000 alerts)`);
   for (const ms of Object.values(times)) expect(ms).toBeLessThan(1000);

@@ -406,7 +406,9 @@ function Canvas({ flowRef }: { flowRef: string }) {
               onNodeClick={(_, n) => setEditing(Number(n.id))}
               nodesDraggable={!running}
               nodesConnectable={!running}
-              fitView
+              // Fit a saved flow once its nodes are in; a new one keeps the user's drop points
+              // (React Flow fits when the first nodes appear, which would move the first drop).
+              fitView={flowId !== null}
               fitViewOptions={{ maxZoom: 1 }}
               deleteKeyCode={running ? null : ["Delete", "Backspace"]}
             >

@@ -16,7 +16,7 @@
 //!                        (target ≥ 50,000), with each process' CPU and Postgres' WAL a round
 //!   bkdata-bench alertmanager [same]  the same load posted to Prometheus Alertmanager
 //!   bkdata-bench alert-clean [--events N]  the server's clean of an event, µs on one thread
-//!   bkdata-bench scale   [--workers 1,2,4,8] [--partitions 8] [--cpu-percent 2] [--records 100000] [--events 150000]
+//!   bkdata-bench scale   [--workers 1,2,4,8] [--partitions 8] [--cpu-percent 2] [--records 200000] [--events 300000]
 //!                        issue 21: 1, 2, 4, 8 worker processes, each held to a CPU share by a
 //!                        cgroup, on a stream of 8 partitions: clean → PostgreSQL records/s, and
 //!                        the tutorial's window node events/s (targets: 4 workers ≥ 3.2×, 8 ≥ 6×)
@@ -1217,9 +1217,10 @@ fn limited_workers(
     env: &[(&str, &str)],
 ) -> anyhow::Result<Vec<(WorkerProc, CpuLimit)>> {
     let mut out = Vec::new();
-    // Room for an even share of the jobs and a few more: a worker's pool is its concurrency
-    // plus 4, and 8 workers must stay within PostgreSQL's 100 connections.
-    let concurrency = jobs.div_ceil(n) + 2;
+    // Room for an even share of the jobs (a node's tasks, exchanges and its storage's
+    // shippers: 3 a partition) and a few more (the alert builder), in a pool small enough
+    // that 8 workers stay within PostgreSQL's 100 connections.
+    let concurrency = jobs.div_ceil(n) + 3;
     let pool = (concurrency + 2).to_string();
     let concurrency = concurrency.to_string();
     for i in 0..n {
@@ -1258,28 +1259,23 @@ async fn all_alive(srv: &bkdata_tests::TestServer, n: usize) -> anyhow::Result<(
     }
 }
 
-/// Poll `progress` until it reaches `total`; answers the rate between 10 % and 90 % of it
-/// (the start, while workers claim their jobs, and the tail are left out).
+/// Poll `progress` until it reaches `total`; answers `total` over the time since the call.
+/// The whole run, not a middle slice: a stage behind another (shippers behind their clean)
+/// catches up in large batches, so progress comes in steps a slice would misread.
 async fn rate_of<F, Fut>(total: u64, within: Duration, mut progress: F) -> anyhow::Result<f64>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = u64>,
 {
-    let deadline = Instant::now() + within;
-    let (lo, hi) = (total / 10, total * 9 / 10);
-    let (mut t_lo, mut at_lo) = (None, 0u64);
+    let t0 = Instant::now();
+    let deadline = t0 + within;
     loop {
         let n = progress().await;
-        if t_lo.is_none() && n >= lo {
-            t_lo = Some(Instant::now());
-            at_lo = n;
-        }
-        if n >= hi {
-            let t = t_lo.map_or(f64::NAN, |t| t.elapsed().as_secs_f64());
-            return Ok((n - at_lo) as f64 / t);
+        if n >= total {
+            return Ok(total as f64 / t0.elapsed().as_secs_f64());
         }
         anyhow::ensure!(Instant::now() < deadline, "stuck at {n} of {total}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -1296,16 +1292,17 @@ fn scale() -> anyhow::Result<()> {
         .collect();
     let parts = arg("--partitions", 8) as u32;
     let percent = arg_f64("--cpu-percent", 2.0);
-    let records = arg("--records", 100_000) as u64;
-    let events = arg("--events", 150_000) as u64;
+    let records = arg("--records", 200_000) as u64;
+    let events = arg("--events", 300_000) as u64;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     println!(
         "scaling: worker processes each held to {percent} % of a core (cgroup), one stream of {parts} partitions; \
-         {} cores shared with the server, NATS and PostgreSQL. Each round: the input is on the bus before the \
-         workers start; the rate is taken between 10 % and 90 % of it.",
+         {} cores shared with the server, NATS and PostgreSQL. Each round: the input (so much a worker) is on \
+         the bus before the workers start; the rate is all of it over the time from the tasks' start (the \
+         flow's: its deploy done) to the last row counted.",
         num_cpus()
     );
     rt.block_on(async move {
@@ -1333,7 +1330,7 @@ fn scale() -> anyhow::Result<()> {
                     .await;
                 anyhow::ensure!(st == 200 && v["result"] == true, "ingest: {st} {v}");
             }
-            let workers = limited_workers(&srv, w, percent, 2 * parts as usize, &[])?;
+            let workers = limited_workers(&srv, w, percent, 3 * parts as usize, &[])?;
             all_alive(&srv, w).await?;
             srv.bk_ok(
                 Method::POST,
@@ -1404,7 +1401,7 @@ fn scale() -> anyhow::Result<()> {
                 &srv,
                 w,
                 percent,
-                2 * parts as usize,
+                3 * parts as usize,
                 &[("BKDATA_FLOW_IDLE_MS", "600000")],
             )?;
             all_alive(&srv, w).await?;
@@ -1424,6 +1421,13 @@ fn scale() -> anyhow::Result<()> {
                 Some(json!({"consuming_mode": "from_head"})),
             )
             .await;
+            // Timed from when the deploy is done (the same few seconds for any number of workers).
+            let read = format!("/v3/dataflow/flow/flows/{flow}/");
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while srv.bk_ok(Method::GET, &read, None).await["status"] != "running" {
+                anyhow::ensure!(Instant::now() < deadline, "flow {flow} did not start");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
             let graph = format!("/v3/dataflow/flow/flows/{flow}/graph/");
             let rate = rate_of(n, Duration::from_secs(900), || async {
                 let g = srv.bk_ok(Method::GET, &graph, None).await;

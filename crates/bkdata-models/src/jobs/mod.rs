@@ -221,8 +221,10 @@ pub fn spread_of(
     .get_result(conn)
 }
 
-/// Claim ready jobs of the `spread` types, up to `limit` and up to what keeps this worker
-/// within its share ([`Spread::share`]).
+/// Claim ready jobs of the `spread` types, up to `limit` and, type by type, up to what keeps
+/// this worker within its share of that type ([`Spread::share`]). Per type, because the types
+/// differ in cost (a node's exchanges do more than its tasks): one share over all of them
+/// would let the first worker up take every exchange.
 pub fn claim_spread(
     conn: &mut PgConnection,
     worker_id: &str,
@@ -230,33 +232,43 @@ pub fn claim_spread(
     lease: Duration,
     spread: &[String],
 ) -> QueryResult<Vec<ClaimedJob>> {
-    let s = spread_of(conn, spread, lease)?;
-    let mine: i64 = {
-        use crate::schema::background_jobs::dsl as j;
-        j::background_jobs
-            .filter(j::job_type.eq_any(spread))
-            .filter(j::status.eq("running"))
-            .filter(j::locked_by.eq(worker_id))
-            .count()
-            .get_result(conn)?
-    };
-    let room = (s.share() - mine).min(limit);
-    if room <= 0 {
-        return Ok(Vec::new());
+    let mut out = Vec::new();
+    for t in spread {
+        let left = limit - out.len() as i64;
+        if left <= 0 {
+            break;
+        }
+        let s = spread_of(conn, std::slice::from_ref(t), lease)?;
+        let mine: i64 = {
+            use crate::schema::background_jobs::dsl as j;
+            j::background_jobs
+                .filter(j::job_type.eq(t))
+                .filter(j::status.eq("running"))
+                .filter(j::locked_by.eq(worker_id))
+                .count()
+                .get_result(conn)?
+        };
+        let room = (s.share() - mine).min(left);
+        if room <= 0 {
+            continue;
+        }
+        out.extend(
+            diesel::sql_query(
+                "UPDATE background_jobs SET status = 'running', attempts = attempts + 1, locked_by = $1, \
+                     lease_expires_at = now() + $3 * interval '1 millisecond', updated_at = now() \
+                 WHERE id IN (SELECT id FROM background_jobs WHERE status = 'queued' AND run_at <= now() \
+                     AND job_type = $4 \
+                     ORDER BY priority DESC, id LIMIT $2 FOR UPDATE SKIP LOCKED) \
+                 RETURNING id, job_type, data, attempts, max_attempts, last_error",
+            )
+            .bind::<Text, _>(worker_id)
+            .bind::<BigInt, _>(room)
+            .bind::<BigInt, _>(lease.as_millis() as i64)
+            .bind::<Text, _>(t)
+            .load::<ClaimedJob>(conn)?,
+        );
     }
-    diesel::sql_query(
-        "UPDATE background_jobs SET status = 'running', attempts = attempts + 1, locked_by = $1, \
-             lease_expires_at = now() + $3 * interval '1 millisecond', updated_at = now() \
-         WHERE id IN (SELECT id FROM background_jobs WHERE status = 'queued' AND run_at <= now() \
-             AND job_type = ANY($4) \
-             ORDER BY priority DESC, id LIMIT $2 FOR UPDATE SKIP LOCKED) \
-         RETURNING id, job_type, data, attempts, max_attempts, last_error",
-    )
-    .bind::<Text, _>(worker_id)
-    .bind::<BigInt, _>(room)
-    .bind::<BigInt, _>(lease.as_millis() as i64)
-    .bind::<Array<Text>, _>(spread)
-    .load(conn)
+    Ok(out)
 }
 
 /// Delete finished jobs (only those this worker still holds).
@@ -418,7 +430,8 @@ pub struct Runner {
 
 struct Inflight {
     lost: watch::Sender<bool>,
-    /// Of a spread type: counts towards this worker's share.
+    job_type: String,
+    /// Of a spread type: counts towards this worker's share of that type.
     spread: bool,
     /// Set at shutdown: an error from this job means "stopped", and the job is released
     /// for another worker instead of counted as a failed attempt.
@@ -622,6 +635,7 @@ fn start_job(
         job.id,
         Inflight {
             lost: lost_tx,
+            job_type: job.job_type.clone(),
             spread,
             releasing: false,
         },
@@ -775,14 +789,13 @@ fn heartbeat_loop(
             }
             Err(e) => log::warn!("heartbeat failed: {e}"),
         }
-        if !spread.is_empty() {
-            let s = pool
-                .get()
-                .map_err(|e| e.to_string())
-                .and_then(|mut c| spread_of(&mut c, &spread, cfg.lease).map_err(|e| e.to_string()));
+        for t in spread.iter() {
+            let s = pool.get().map_err(|e| e.to_string()).and_then(|mut c| {
+                spread_of(&mut c, std::slice::from_ref(t), cfg.lease).map_err(|e| e.to_string())
+            });
             match s {
-                Ok(s) => yield_excess(&inflight, s),
-                Err(e) => log::warn!("reading the spread of jobs failed: {e}"),
+                Ok(s) => yield_excess(&inflight, t, s),
+                Err(e) => log::warn!("reading the spread of {t} jobs failed: {e}"),
             }
         }
     }
@@ -790,11 +803,11 @@ fn heartbeat_loop(
 
 /// Give back the spread jobs this worker holds beyond its share (the newest first), so a
 /// worker that joined takes them: each is stopped and released, not counted as a failure.
-fn yield_excess(inflight: &Mutex<HashMap<i64, Inflight>>, s: Spread) {
+fn yield_excess(inflight: &Mutex<HashMap<i64, Inflight>>, job_type: &str, s: Spread) {
     let mut map = inflight.lock().unwrap();
     let mut mine: Vec<i64> = map
         .iter()
-        .filter(|(_, f)| f.spread && !f.releasing)
+        .filter(|(_, f)| f.spread && !f.releasing && f.job_type == job_type)
         .map(|(id, _)| *id)
         .collect();
     let excess = mine.len() as i64 - s.share();
@@ -803,7 +816,7 @@ fn yield_excess(inflight: &Mutex<HashMap<i64, Inflight>>, s: Spread) {
     }
     mine.sort_unstable();
     log::info!(
-        "holding {} of {} shared jobs over {} workers (share {}): giving {excess} back",
+        "holding {} of {} shared {job_type} jobs over {} workers (share {}): giving {excess} back",
         mine.len(),
         s.total,
         s.workers,
