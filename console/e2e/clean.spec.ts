@@ -35,12 +35,18 @@ test("a clean config is debugged node by node", async ({ page }) => {
   await expect(page.locator('[data-label="access1"]')).toBeVisible();
   await page.getByTestId("edit-access1").click();
   await page.getByTestId("node-key").fill("payload");
-  await page.getByRole("button", { name: "Save" }).click();
+  await page.locator(".ant-modal").getByRole("button", { name: "Save" }).click();
   await expect(page.locator('[data-label="access1"]')).toContainText(".payload");
   // A record without that key: parsed at j, refused at the new node.
   await page.getByTestId("clean-debug").click();
   await expect(page.getByTestId("node-error-access1")).toContainText("AccessByKeyFailedError");
   await expect(page.getByTestId("node-value-j")).toBeVisible();
+
+  // Saved (PUT cleans/{id}/), and there when the clean is opened again.
+  await page.getByTestId("clean-save").click();
+  await expect(page.locator(".ant-message")).toContainText("Changes saved");
+  await page.getByRole("link", { name: "591_system_proc" }).click();
+  await expect(page.locator('[data-label="access1"]')).toContainText(".payload");
 
   // bklog's json type from its form: the server builds the tree bklog would send.
   await page.getByRole("tab", { name: "bklog" }).click();

@@ -111,7 +111,16 @@ test("seed 004's flow built on the canvas runs and its windows are queried", asy
   await page.goto(flowUrl);
   await expect(page.getByTestId("rows-in-统计 5min 最大内存和 cpu")).toHaveText(RECORDS.toLocaleString("en-US"), { timeout: 90_000 });
   await expect(page.getByTestId("rows-out-统计 5min 最大内存和 cpu")).toHaveText("12", { timeout: 90_000 });
+  await expect(page.getByTestId("stop-flow")).toBeEnabled();
+  await expect(page.getByTestId("start-flow")).toBeDisabled();
   await shot(page, "flow-running");
+
+  // The storage node's shipper on the storages page: the 12 rows written.
+  await nav(page, "storages");
+  await page.getByRole("link", { name: "591_system_proc_ip_grp" }).click();
+  await expect(page.getByTestId("rows-written-tspider")).toHaveText("12", { timeout: 60_000 });
+  await shot(page, "storages");
+  await page.keyboard.press("Escape");
 
   // The stored windows on the query page: 2 windows × 6 (ip, pid).
   await nav(page, "query");

@@ -18,6 +18,10 @@ export async function signIn(page: Page, code = APP_CODE, secret = APP_SECRET, u
 export async function shot(page: Page, name: string) {
   const dir = process.env.BKDATA_SCREENSHOTS_DIR;
   if (!dir) return;
+  // Let drawers and modals finish sliding in (poll for no running animation).
+  await page
+    .waitForFunction(() => document.getAnimations().every((a) => a.playState !== "running"), null, { timeout: 5_000 })
+    .catch(() => {});
   await page.screenshot({ path: path.join(dir, `${name}.png`), fullPage: false });
 }
 

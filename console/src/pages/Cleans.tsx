@@ -1,6 +1,6 @@
 import { useState } from "react";
 import { App, Button, Card, Drawer, Form, Input, InputNumber, Space, Table, Typography } from "antd";
-import { get, post, qs } from "../api";
+import { bk, get, post, qs } from "../api";
 import { useLoad } from "../hooks";
 import { useT } from "../i18n";
 import { LoadError, num, StatusTag } from "./common";
@@ -125,8 +125,26 @@ function CleanDetail({ clean, onSaved }: { clean: Clean | null; onSaved: () => v
       message.error((e as Error).message);
     }
   };
+  const save = async () => {
+    if (!clean) return;
+    try {
+      // The fields stay as they are; the result table's name cannot change.
+      await bk("PUT", `/v3/databus/cleans/${clean.processing_id}/`, { json_config: JSON.stringify({ extract: tree, conf }) });
+      message.success(t("Changes saved"));
+      onSaved();
+    } catch (e) {
+      message.error((e as Error).message);
+    }
+  };
   return (
     <Space direction="vertical" style={{ width: "100%" }}>
+      {clean && (
+        <Space>
+          <Button type="primary" onClick={save} data-testid="clean-save">
+            {t("Save")}
+          </Button>
+        </Space>
+      )}
       {!clean && (
         <Form form={form} layout="inline" style={{ rowGap: 8 }}>
           <Form.Item name="raw_data_id" label={t("Raw data")} rules={[{ required: true }]}>

@@ -292,3 +292,90 @@ async fn one_app_never_sees_anothers_objects_and_pages_load_quickly_with_many() 
     )
     .await;
 }
+
+/// Every API path in the console's source is an operation of `openapi.json`: the console
+/// uses the documented API, no private endpoint. Paths are the string and template literals
+/// starting with `/v3/`, `/v4/` or (through `pipe`) the pipeline API's `/tasks`, `/monitor`,
+/// `/stats`, `/databases`; `${…}` stands for one path parameter, a query string is dropped.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_console_calls_only_documented_endpoints() {
+    let doc = bkdata_server::openapi::document();
+    let documented: Vec<Vec<String>> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|p| p.split('/').map(str::to_string).collect())
+        .collect();
+    let matches = |path: &str| {
+        let parts: Vec<&str> = path.split('/').collect();
+        documented.iter().any(|d| {
+            d.len() == parts.len()
+                // A `{}` of the console's (an id, or a computed action such as start/stop)
+                // stands for any one segment.
+                && d.iter().zip(&parts).all(|(a, b)| a == b || *b == "{}")
+        })
+    };
+    let mut found = 0;
+    let mut missing = Vec::new();
+    let src = console_root().join("src");
+    let mut files = vec![src.clone()];
+    while let Some(p) = files.pop() {
+        if p.is_dir() {
+            files.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        let text = std::fs::read_to_string(&p).unwrap();
+        for quote in ['"', '`'] {
+            for piece in text.split(quote).skip(1).step_by(2) {
+                let (prefix, path) = if piece.starts_with("/v3/")
+                    || piece.starts_with("/v4/")
+                    || piece.starts_with("/api/v0/data_pipeline/")
+                {
+                    ("", piece)
+                } else if ["/tasks", "/monitor/", "/stats", "/databases"]
+                    .iter()
+                    .any(|p| piece.starts_with(p))
+                {
+                    ("/api/v0/data_pipeline", piece)
+                } else {
+                    continue;
+                };
+                // Prose in comments ("`/v3/…`") is not a call.
+                if path.contains('…') {
+                    continue;
+                }
+                // Query strings (`?…` or `${qs(…)}` at the end) are not part of the path.
+                let path = path.split('?').next().unwrap();
+                let path = match path.rfind("${qs(") {
+                    Some(i) => &path[..i],
+                    None => path,
+                };
+                // A parameter's `${…}` may hold slashes only in its expression: keep it whole.
+                let mut norm = String::new();
+                let mut depth = 0;
+                for ch in path.chars() {
+                    match ch {
+                        '{' if norm.ends_with('$') => {
+                            depth += 1;
+                            norm.push_str("{}");
+                        }
+                        '{' if depth > 0 => depth += 1,
+                        '}' if depth > 0 => depth -= 1,
+                        _ if depth > 0 => {}
+                        c => norm.push(c),
+                    }
+                }
+                let full = format!("{prefix}{norm}").replace("${}", "{}");
+                found += 1;
+                if !matches(&full) {
+                    missing.push(format!("{}: {full}", p.display()));
+                }
+            }
+        }
+    }
+    assert!(
+        found > 30,
+        "only {found} API paths found in the console's source"
+    );
+    assert!(missing.is_empty(), "not in openapi.json: {missing:#?}");
+}
