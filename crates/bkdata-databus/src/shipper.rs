@@ -233,7 +233,11 @@ impl ShipJob {
                     }
                     continue;
                 }
-                last = last.max(d.seq);
+                if d.seq <= last {
+                    // A second copy in this batch (a redelivery after a slow write).
+                    continue;
+                }
+                last = d.seq;
                 for (i, rec) in d.records.iter().enumerate() {
                     match parser.parse(rec) {
                         Ok(values) => rows.push(Row {

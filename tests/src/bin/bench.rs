@@ -1355,6 +1355,28 @@ fn scale() -> anyhow::Result<()> {
                     .await?
                     .get(0);
                 if rows as u64 >= n {
+                    if rows as u64 != n {
+                        // Which messages (1,000 records each, by gseindex) are in twice, and
+                        // where each partition's shipper says it is.
+                        for r in pgc
+                            .query(
+                                "SELECT gseindex / 1000 AS m, count(*) FROM mapleleaf_2.scale_2 \
+                                 GROUP BY 1 HAVING count(*) <> 1000 ORDER BY 1",
+                                &[],
+                            )
+                            .await?
+                        {
+                            let (m, c): (i64, i64) = (r.get(0), r.get(1));
+                            println!("  message {m} (partition {}): {c} rows", m % parts as i64);
+                        }
+                        for r in pgc
+                            .query("SELECT shipper, seq FROM mapleleaf_2.bkdata_ship_offsets ORDER BY 1", &[])
+                            .await?
+                        {
+                            let (sh, seq): (String, i64) = (r.get(0), r.get(1));
+                            println!("  {sh} at {seq}");
+                        }
+                    }
                     anyhow::ensure!(rows as u64 == n, "{rows} rows stored of {n}");
                     break;
                 }
