@@ -1,9 +1,9 @@
 import { useEffect, useState } from "react";
-import { App as AntApp, Button, ConfigProvider, Layout, Menu, Segmented, Space, Typography } from "antd";
+import { App as AntApp, Button, ConfigProvider, Layout, Menu, Space, Typography } from "antd";
 import enUS from "antd/locale/en_US";
 import zhCN from "antd/locale/zh_CN";
 import { loadSession, saveSession, setUnauthorizedHandler, type Session } from "./api";
-import { useLang, useT } from "./i18n";
+import { LangSwitch, useLang, useT } from "./i18n";
 import { useRoute } from "./hooks";
 import { SignIn } from "./pages/SignIn";
 import { Overview } from "./pages/Overview";
@@ -28,7 +28,7 @@ const PAGES = [
 ] as const;
 
 export function App() {
-  const { lang, setLang } = useLang();
+  const { lang } = useLang();
   const t = useT();
   const [session, setSession] = useState<Session | null>(loadSession);
   const [route, go] = useRoute();
@@ -74,15 +74,7 @@ export function App() {
                 items={PAGES.map(([k, label]) => ({ key: k, label: <a href={`#/${k}`} data-nav={k}>{t(label)}</a> }))}
               />
               <Space>
-                <Segmented
-                  size="small"
-                  value={lang}
-                  onChange={(v) => setLang(v as "en" | "zh")}
-                  options={[
-                    { label: "EN", value: "en" },
-                    { label: "中文", value: "zh" },
-                  ]}
-                />
+                <LangSwitch />
                 <Typography.Text style={{ color: "#c4c6cc" }} data-testid="whoami">
                   {session.username}@{session.appCode}
                 </Typography.Text>

@@ -1,6 +1,7 @@
 // Chinese and English. Texts are written in English and looked up in the Chinese table; the
 // choice is remembered in localStorage (it is not a secret, unlike the session).
 import { createContext, useContext, useState, type ReactNode } from "react";
+import { Segmented } from "antd";
 
 export type Lang = "en" | "zh";
 
@@ -146,4 +147,20 @@ export function useLang() {
 export function useT() {
   const { lang } = useContext(Ctx);
   return (s: string) => (lang === "zh" ? zh[s] ?? s : s);
+}
+
+/** The EN / 中文 switch (sign-in page and header). */
+export function LangSwitch() {
+  const { lang, setLang } = useLang();
+  return (
+    <Segmented
+      size="small"
+      value={lang}
+      onChange={(v) => setLang(v as Lang)}
+      options={[
+        { label: "EN", value: "en" },
+        { label: "中文", value: "zh" },
+      ]}
+    />
+  );
 }

@@ -158,6 +158,30 @@ impl Drop for TestDb {
     }
 }
 
+/// A business database of the test's own with seed 002's highway schema and `days` of
+/// figures. Its client runs a runtime of its own: call inside `block_in_place`.
+pub fn highway_db(days: u32) -> TestDb {
+    let biz = TestDb::empty();
+    let mut c = bkdata_training::catalog::connect(&biz.url, "test business db").unwrap();
+    bkdata_training::demo::create_highway(&mut c, days).unwrap();
+    biz
+}
+
+/// The business database registry naming `url` `highway_db`, the default.
+pub fn highway_registry(url: String) -> bkdata_training::registry::Registry {
+    bkdata_training::registry::Registry {
+        default: Some("highway_db".into()),
+        databases: [(
+            "highway_db".to_string(),
+            bkdata_training::registry::BusinessDb {
+                url,
+                description: "test".into(),
+            },
+        )]
+        .into(),
+    }
+}
+
 /// A folder under the target dir, removed on drop.
 pub struct TempDir(pub PathBuf);
 

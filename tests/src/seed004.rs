@@ -2,6 +2,7 @@
 //! `591_system_proc`, a project of biz 591, the `yyy-lasting` MariaDB cluster) and synthetic
 //! `system_proc` records with the per-window maxima the tutorial's SQL should give.
 use crate::TestServer;
+use mysql_async::prelude::Queryable;
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -160,4 +161,27 @@ pub fn ndjson(rows: &[Proc]) -> String {
         s.push('\n');
     }
     s
+}
+
+/// Per (window start, ip, pid): (mem, cpu_usage_pct, mem_usage_pct).
+pub type Maxima = BTreeMap<(i64, String, i64), (i64, f64, f64)>;
+
+/// The tutorial's stored windows in MariaDB `table` (none when it cannot be read); a
+/// window stored twice fails.
+pub async fn maria_maxima(pool: &mysql_async::Pool, table: &str) -> Maxima {
+    let mut c = pool.get_conn().await.unwrap();
+    let rows: Vec<(i64, String, i64, i64, f64, f64)> = c
+        .query(format!(
+            "SELECT dtEventTimeStamp, ip, pid, mem, cpu_usage_pct, mem_usage_pct FROM {table}"
+        ))
+        .await
+        .unwrap_or_default();
+    let mut out = Maxima::new();
+    for (w, ip, pid, mem, cpu, memp) in rows {
+        assert!(
+            out.insert((w, ip, pid), (mem, cpu, memp)).is_none(),
+            "a window's row is stored twice"
+        );
+    }
+    out
 }

@@ -1,11 +1,10 @@
 import { useState } from "react";
-import { Alert, Button, Card, Form, Input, Segmented } from "antd";
+import { Alert, Button, Card, Form, Input } from "antd";
 import { signIn, type Session } from "../api";
-import { useLang, useT } from "../i18n";
+import { LangSwitch, useT } from "../i18n";
 
 export function SignIn({ onSignedIn }: { onSignedIn: (s: Session) => void }) {
   const t = useT();
-  const { lang, setLang } = useLang();
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const submit = async (v: Session) => {
@@ -26,15 +25,7 @@ export function SignIn({ onSignedIn }: { onSignedIn: (s: Session) => void }) {
         title="bkdata"
         style={{ width: 400 }}
         extra={
-          <Segmented
-            size="small"
-            value={lang}
-            onChange={(v) => setLang(v as "en" | "zh")}
-            options={[
-              { label: "EN", value: "en" },
-              { label: "中文", value: "zh" },
-            ]}
-          />
+          <LangSwitch />
         }
       >
         <Form layout="vertical" onFinish={submit} initialValues={{ username: "admin" }}>

@@ -27,7 +27,8 @@ use diesel::prelude::*;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
-fn arg_f64(name: &str, default: f64) -> f64 {
+/// `--name value` of the command line, `default` when absent or not a `T`.
+fn arg_as<T: std::str::FromStr>(name: &str, default: T) -> T {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
         .position(|a| a == name)
@@ -37,12 +38,7 @@ fn arg_f64(name: &str, default: f64) -> f64 {
 }
 
 fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    arg_as(name, default)
 }
 
 fn count(conn: &mut PgConnection, status: &str) -> i64 {
@@ -1291,7 +1287,7 @@ fn scale() -> anyhow::Result<()> {
         .filter_map(|n| n.trim().parse().ok())
         .collect();
     let parts = arg("--partitions", 8) as u32;
-    let percent = arg_f64("--cpu-percent", 2.0);
+    let percent = arg_as("--cpu-percent", 2.0f64);
     let records = arg("--records", 200_000) as u64;
     let events = arg("--events", 300_000) as u64;
     let rt = tokio::runtime::Builder::new_multi_thread()

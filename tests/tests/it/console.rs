@@ -6,7 +6,6 @@
 use bkdata_tests::seed000::{maria, unique};
 use bkdata_tests::seed004::*;
 use bkdata_tests::*;
-use mysql_async::prelude::Queryable;
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -126,24 +125,11 @@ async fn seed004s_flow_is_built_on_the_canvas_and_its_windows_are_stored() {
         .collect();
     let pool = maria();
     let table = format!("{database}.system_proc_ip_grp_591");
-    let got = eventually(Duration::from_secs(60), "the windows stored", || async {
-        let mut c = pool.get_conn().await.ok()?;
-        let rows: Vec<(i64, String, i64, i64, f64, f64)> = c
-            .query(format!(
-                "SELECT dtEventTimeStamp, ip, pid, mem, cpu_usage_pct, mem_usage_pct FROM {table}"
-            ))
-            .await
-            .ok()?;
-        (rows.len() >= want.len()).then_some(rows)
+    let stored = eventually(Duration::from_secs(60), "the windows stored", || async {
+        let got = maria_maxima(&pool, &table).await;
+        (got.len() >= want.len()).then_some(got)
     })
     .await;
-    let mut stored = BTreeMap::new();
-    for (w, ip, pid, mem, cpu, memp) in got {
-        assert!(
-            stored.insert((w, ip, pid), (mem, cpu, memp)).is_none(),
-            "a window stored twice"
-        );
-    }
     assert_eq!(stored, want);
 }
 
@@ -156,27 +142,12 @@ async fn a_clean_is_debugged_node_by_node_in_the_editor() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pipeline_task_is_created_executed_and_its_file_downloaded() {
-    let biz = tokio::task::block_in_place(|| {
-        let biz = TestDb::empty();
-        let mut c = bkdata_training::catalog::connect(&biz.url, "test business db").unwrap();
-        bkdata_training::demo::create_highway(&mut c, 7).unwrap();
-        biz
-    });
+    let biz = tokio::task::block_in_place(|| highway_db(7));
     let biz_url = biz.url.clone();
     let dist = console_root().join("dist");
     let srv = TestServer::start_with(move |c| {
         c.console_dir = Some(dist);
-        c.business_dbs = bkdata_training::registry::Registry {
-            default: Some("highway_db".into()),
-            databases: [(
-                "highway_db".to_string(),
-                bkdata_training::registry::BusinessDb {
-                    url: biz_url,
-                    description: "test".into(),
-                },
-            )]
-            .into(),
-        }
+        c.business_dbs = highway_registry(biz_url);
     })
     .await;
     let inputs = tempfile::tempdir().unwrap();

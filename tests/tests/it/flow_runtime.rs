@@ -74,26 +74,6 @@ async fn ingest(srv: &TestServer, raw_id: i64, rows: &[Proc]) {
     }
 }
 
-type Maxima = BTreeMap<(i64, String, i64), (i64, f64, f64)>;
-
-async fn maria_maxima(pool: &mysql_async::Pool, table: &str) -> Maxima {
-    let mut c = pool.get_conn().await.unwrap();
-    let rows: Vec<(i64, String, i64, i64, f64, f64)> = c
-        .query(format!(
-            "SELECT dtEventTimeStamp, ip, pid, mem, cpu_usage_pct, mem_usage_pct FROM {table}"
-        ))
-        .await
-        .unwrap_or_default();
-    let mut out = Maxima::new();
-    for (w, ip, pid, mem, cpu, memp) in rows {
-        assert!(
-            out.insert((w, ip, pid), (mem, cpu, memp)).is_none(),
-            "a window's row is stored twice"
-        );
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_seed004_tutorial_runs_end_to_end() {
     let srv = nats_server().await;

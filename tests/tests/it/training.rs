@@ -7,14 +7,6 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(120);
 
-/// A business database of the test's own with the highway schema (30 days of figures).
-fn highway() -> TestDb {
-    let biz = TestDb::empty();
-    let mut c = biz_client(&biz);
-    bkdata_training::demo::create_highway(&mut c, 30).unwrap();
-    biz
-}
-
 /// The sync client runs a runtime of its own: use it inside `block_in_place`.
 fn biz_client(db: &TestDb) -> postgres::Client {
     bkdata_training::catalog::connect(&db.url, "test business db").unwrap()
@@ -29,22 +21,9 @@ struct Setup {
 
 async fn setup(extra_env: &[(&str, &str)]) -> Setup {
     // The sync postgres client runs its own runtime: off this one's worker threads.
-    let biz_db = tokio::task::block_in_place(highway);
+    let biz_db = tokio::task::block_in_place(|| highway_db(30));
     let biz_url = biz_db.url.clone();
-    let srv = TestServer::start_with(move |c| {
-        c.business_dbs = bkdata_training::registry::Registry {
-            default: Some("highway_db".into()),
-            databases: [(
-                "highway_db".to_string(),
-                bkdata_training::registry::BusinessDb {
-                    url: biz_url,
-                    description: "test".into(),
-                },
-            )]
-            .into(),
-        }
-    })
-    .await;
+    let srv = TestServer::start_with(move |c| c.business_dbs = highway_registry(biz_url)).await;
     let inputs = tempfile::tempdir().unwrap();
     let tables = "# the seed's tables\npublic.bss_company\nbss_service_area\n\nbss_section_route\nbss_section_route_area_link\nbss_business_day_data  # daily figures\nbss_car_day_count\n";
     std::fs::write(inputs.path().join("tables.txt"), tables).unwrap();
